@@ -1,0 +1,1 @@
+"""Alembic migrations of the VIDA catalog (installed as ``vida.migrations``)."""

@@ -1,0 +1,125 @@
+"""The schema comes from Alembic migrations, on DuckDB and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.pool import NullPool
+
+from tests.conftest import run_cli
+from vida.catalog import CatalogOutdated, migrate, open_catalog
+from vida.catalog.schema import metadata
+
+EXPECTED_TABLES = {
+    "clips", "feature_sets", "shards", "features", "audio_tags", "dictionary_entries",
+    "filter_decisions", "captions", "runs", "run_metrics", "predictions",
+}
+
+
+def _url(kind: str, tmp_path, request) -> str:
+    if kind == "duckdb":
+        return f"duckdb:///{tmp_path / 'cat.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def url(request, tmp_path) -> str:
+    return _url(request.param, tmp_path, request)
+
+
+def test_first_open_creates_schema_at_head(url):
+    cat = open_catalog(url)
+    assert cat.revision() == migrate.head_revision()
+    with cat.connect() as conn:
+        tables = set(inspect(conn).get_table_names())
+    assert EXPECTED_TABLES <= tables
+
+
+def test_models_match_migrations_on_postgresql(pg_url):
+    """Autogenerate finds nothing to add or drop: models and migrations agree.
+
+    (Full reflection needs PostgreSQL; DuckDB's pg_catalog cannot do it.)
+    """
+    open_catalog(pg_url)
+    engine = create_engine(pg_url, poolclass=NullPool)
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": False})
+        diff = list(compare_metadata(ctx, metadata))
+    engine.dispose()
+    assert diff == []
+
+
+def test_models_columns_match_migrations_on_duckdb(tmp_path):
+    cat = open_catalog(tmp_path / "c.db")
+    with cat.connect() as conn:
+        insp = inspect(conn)
+        for table in metadata.sorted_tables:
+            reflected = {c["name"]: c["nullable"] for c in insp.get_columns(table.name)}
+            modelled = {c.name: c.nullable for c in table.columns}
+            assert reflected == modelled, table.name
+
+
+def test_upgrade_from_first_revision_preserves_rows(url):
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.connect() as conn:
+        migrate.upgrade(conn, "0001_core")
+        conn.execute(text(
+            "INSERT INTO clips (clip_key, class_name, clip_id, status, ingested_at, split) "
+            "VALUES ('barking/a1', 'barking', 'a1', 'ok', '2026-01-01 00:00:00', 'train')"
+        ))
+        conn.execute(text(
+            "INSERT INTO feature_sets (name, modality, encoder, params, shape, dtype, created_at) "
+            "VALUES ('rgb/x', 'rgb', 'x', '{}', '[18, 4]', 'float32', '2026-01-01 00:00:00')"
+        ))
+        conn.commit()
+    engine.dispose()
+
+    with pytest.raises(CatalogOutdated, match="vida-batch upgrade"):
+        open_catalog(url)
+
+    cat = open_catalog(url, check=False)
+    assert cat.upgrade() == ["0002_semantics", "0003_runs"]
+    cat = open_catalog(url)  # now passes the check
+    rows = cat.sql("SELECT clip_key, split FROM clips").to_dict("records")
+    assert rows == [{"clip_key": "barking/a1", "split": "train"}]
+    assert cat.sql("SELECT name, shape FROM feature_sets")["shape"].tolist() == ["[18, 4]"]
+    # the tables of the later revisions are there and usable
+    from vida.catalog.schema import Run
+
+    with cat.transaction() as session:
+        session.add(Run(run_id="r1", kind="train", params={"lr": 0.001}))
+    assert cat.sql("SELECT count(*) AS n FROM runs")["n"].tolist() == [1]
+
+
+def test_cli_upgrade_on_an_outdated_duckdb_catalog(tmp_path):
+    path = tmp_path / "catalog.db"
+    engine = create_engine(f"duckdb:///{path}", poolclass=NullPool)
+    with engine.connect() as conn:
+        migrate.upgrade(conn, "0001_core")
+        conn.commit()
+    engine.dispose()
+
+    behind = run_cli("status", cwd=tmp_path)
+    assert behind.returncode == 1
+    assert "run `vida-batch upgrade`" in behind.stderr
+    assert "Traceback" not in behind.stderr
+
+    done = run_cli("upgrade", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "0003_runs" in done.stdout
+    assert run_cli("status", cwd=tmp_path).returncode == 0
+
+
+def test_sequences_give_integer_keys(url):
+    cat = open_catalog(url)
+    from vida.catalog.schema import RunMetric, Shard
+
+    with cat.transaction() as session:
+        a = Shard(feature_set="x", path="x/a.h5", n_rows=1, sha256="0")
+        b = Shard(feature_set="x", path="x/b.h5", n_rows=1, sha256="0")
+        session.add_all([a, b])
+        session.add(RunMetric(run_id="r", epoch=1, split="val", name="loss", value=0.5))
+        session.flush()
+        assert isinstance(a.id, int) and b.id == a.id + 1

@@ -1,0 +1,235 @@
+"""Opening the catalog: URLs, engines, write transactions, lock retries, user SQL.
+
+DuckDB lets one process write a database file *or* many processes read it, never
+both at once, and it holds the file lock for as long as a connection is open.  So
+every engine here uses :class:`~sqlalchemy.pool.NullPool` (closing a connection
+really closes it), jobs hold a write connection only around each commit
+(:meth:`Catalog.transaction`), and any connect that meets a held lock is retried
+with exponential backoff before failing with a message that names the holder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from vida.catalog import migrate
+from vida.catalog.readonly import check_read_only
+
+DEFAULT_CATALOG = "catalog.db"
+T = TypeVar("T")
+
+
+class CatalogError(RuntimeError):
+    """A catalog problem with a one-line explanation of what to do."""
+
+
+class CatalogLocked(CatalogError):
+    """Another process held the DuckDB file lock for longer than we waited."""
+
+
+class CatalogOutdated(CatalogError):
+    """The catalog's schema revision is behind the code's."""
+
+
+def resolve_url(path_or_url: str | os.PathLike[str] | None = None) -> str:
+    """A SQLAlchemy URL from a URL, a DuckDB file path, ``$VIDA_CATALOG`` or the default."""
+    value = str(path_or_url or os.environ.get("VIDA_CATALOG") or DEFAULT_CATALOG)
+    if "://" in value:
+        return value
+    return f"duckdb:///{Path(value).expanduser().resolve()}"
+
+
+def _lock_holder(message: str) -> str | None:
+    """The 'process (PID n)' part of DuckDB's lock error, if present."""
+    found = re.search(r"held in (.+?\(PID \d+\))", message)
+    return found.group(1) if found else None
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    message = str(exc)
+    return "Could not set lock" in message or "Conflicting lock" in message
+
+
+def lock_timeout() -> float:
+    """Seconds to wait for a DuckDB lock (``$VIDA_LOCK_TIMEOUT``, default 30)."""
+    return float(os.environ.get("VIDA_LOCK_TIMEOUT", "30"))
+
+
+class Catalog:
+    """A VIDA catalog at a SQLAlchemy URL (DuckDB file or PostgreSQL server)."""
+
+    def __init__(self, url: str, *, check: bool = True) -> None:
+        self.url = url
+        self.dialect = url.split(":", 1)[0].split("+", 1)[0]
+        self._engine = self._make_engine(read_only=False)
+        self._ro_engine: Engine | None = None
+        if check:
+            self.check_revision()
+
+    # -- engines ---------------------------------------------------------
+    @property
+    def is_duckdb(self) -> bool:
+        return self.dialect == "duckdb"
+
+    @property
+    def path(self) -> Path | None:
+        """The DuckDB file, or None for a server catalog."""
+        return Path(self.url.split(":///", 1)[1]) if self.is_duckdb else None
+
+    def _make_engine(self, *, read_only: bool) -> Engine:
+        kwargs: dict[str, Any] = {"poolclass": NullPool}
+        if self.is_duckdb and read_only:
+            kwargs["connect_args"] = {
+                "read_only": True,
+                "config": {"enable_external_access": False},
+            }
+        return create_engine(self.url, **kwargs)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def _retry(self, fn: Callable[[], T]) -> T:
+        """Call ``fn``, retrying while a DuckDB file lock is held elsewhere."""
+        deadline = time.monotonic() + lock_timeout()
+        delay = 0.02
+        while True:
+            try:
+                return fn()
+            except DBAPIError as exc:
+                if not _is_lock_error(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    holder = _lock_holder(str(exc)) or "another process"
+                    raise CatalogLocked(
+                        f"catalog {self.path} is locked by {holder}; it is writing - "
+                        "retry when it finishes, or raise VIDA_LOCK_TIMEOUT"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    @contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[Connection]:
+        """A connection held only for the ``with`` block (releases the file lock)."""
+        if read_only and self.is_duckdb:
+            if self._ro_engine is None:
+                self._ro_engine = self._make_engine(read_only=True)
+            engine = self._ro_engine
+        else:
+            engine = self._engine
+        conn = self._retry(engine.connect)
+        try:
+            if read_only and not self.is_duckdb:
+                conn = conn.execution_options(postgresql_readonly=True)
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """An ORM session in one transaction: commit on success, rollback on error."""
+        with self.connect() as conn, Session(bind=conn) as session:
+            with conn.begin():
+                yield session
+                session.flush()
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """An ORM session for reads only."""
+        with self.connect(read_only=True) as conn, Session(bind=conn) as session:
+            yield session
+
+    # -- schema ----------------------------------------------------------
+    def revision(self) -> str | None:
+        with self.connect() as conn:
+            return migrate.current_revision(conn)
+
+    def check_revision(self) -> None:
+        """Create an empty catalog; refuse one whose schema is behind the code."""
+        current = self.revision()
+        head = migrate.head_revision()
+        if current == head:
+            return
+        if current is None and not self._has_tables():
+            self.upgrade()
+            return
+        pending = migrate.pending_revisions(current)
+        if not pending:
+            raise CatalogError(
+                f"catalog {self.url} is at revision {current}, unknown to this VIDA "
+                f"(head {head}); upgrade VIDA itself"
+            )
+        raise CatalogOutdated(
+            f"catalog {self.url} is at revision {current}, behind {head} "
+            f"({len(pending)} migration(s) pending): run `vida-batch upgrade`"
+        )
+
+    def _has_tables(self) -> bool:
+        from sqlalchemy import inspect
+
+        with self.connect() as conn:
+            return bool(inspect(conn).get_table_names())
+
+    def upgrade(self, revision: str = "head") -> list[str]:
+        """Apply pending migrations; returns the revisions applied."""
+        with self.connect() as conn:
+            before = migrate.current_revision(conn)
+            migrate.upgrade(conn, revision)
+            conn.commit()
+        return migrate.pending_revisions(before) if revision == "head" else [revision]
+
+    # -- user SQL --------------------------------------------------------
+    def sql(self, query: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Run one read-only SELECT and return its rows as a DataFrame.
+
+        Refuses anything that writes, attaches or touches files
+        (:class:`~vida.catalog.readonly.ReadOnlyViolation`) before running it.
+        """
+        check_read_only(query)
+
+        def run() -> pd.DataFrame:
+            with self.connect(read_only=True) as conn:
+                # Driver-level execution: a ':' or '%' inside the user's SQL is
+                # not mistaken for a bind parameter.
+                result = (
+                    conn.execute(text(query), params)
+                    if params
+                    else conn.exec_driver_sql(query)
+                )
+                return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+        try:
+            return run()
+        except DBAPIError as exc:
+            if _is_lock_error(exc):
+                raise
+            first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise CatalogError(f"query failed: {first}") from None
+
+    def dispose(self) -> None:
+        self._engine.dispose()
+        if self._ro_engine is not None:
+            self._ro_engine.dispose()
+
+
+def open_catalog(
+    path_or_url: str | os.PathLike[str] | None = None, *, check: bool = True
+) -> Catalog:
+    """Open (creating on first use) the catalog at a path or SQLAlchemy URL.
+
+    ``check=False`` skips the revision check (for ``vida-batch upgrade``).
+    """
+    return Catalog(resolve_url(path_or_url), check=check)

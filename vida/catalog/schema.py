@@ -1,0 +1,251 @@
+"""The catalog's tables as SQLAlchemy 2 models.
+
+The schema is *created* only by the Alembic migrations in ``migrations/``; these
+models are how the code reads and writes it.  A test compares the two after
+``upgrade head`` so they cannot drift apart.
+
+Design notes
+------------
+* Integer keys use an explicit :class:`~sqlalchemy.Sequence` because DuckDB has
+  no SERIAL/IDENTITY; PostgreSQL accepts the same construct.
+* JSON is stored as text (:class:`JSONText`): both DuckDB's ``json_extract`` and
+  PostgreSQL's ``::json`` casts read it, and no dialect-specific type is needed.
+* No FOREIGN KEY constraints: DuckDB checks them eagerly inside a transaction
+  (deleting referencing and referenced rows together fails), so references are
+  kept by the code that writes them and verified by ``vida-batch fsck``.
+* A clip is identified by ``clip_key = "<class>/<clip_id>"`` because MiT clip ids
+  are not unique across classes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    Sequence,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+CLIP_STATUSES = ("ok", "flagged", "failed")
+SPLITS = ("train", "val", "test")
+MODALITIES = ("rgb", "flow", "audio", "generated", "condition", "prototype")
+RUN_STATUSES = ("running", "finished", "failed")
+
+
+def utcnow() -> datetime:
+    """Timezone-naive UTC now: both DuckDB and PostgreSQL store it unchanged."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def clip_key(class_name: str, clip_id: str) -> str:
+    """The catalog key of a clip: class and id, since ids repeat across classes."""
+    return f"{class_name}/{clip_id}"
+
+
+class JSONText(TypeDecorator):
+    """A JSON value stored as text, portable across DuckDB and PostgreSQL."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else json.dumps(value, sort_keys=True)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> Any:
+        return None if value is None else json.loads(value)
+
+
+metadata = MetaData(
+    naming_convention={
+        "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+    }
+)
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+shard_id_seq = Sequence("shards_id_seq")
+run_metric_id_seq = Sequence("run_metrics_id_seq")
+
+
+class Clip(Base):
+    """One video clip, whatever happened to it (ok, flagged or failed)."""
+
+    __tablename__ = "clips"
+
+    clip_key: Mapped[str] = mapped_column(String, primary_key=True)
+    class_name: Mapped[str] = mapped_column(String, index=True)
+    clip_id: Mapped[str] = mapped_column(String)
+    source_uri: Mapped[str | None] = mapped_column(String)
+    source_split: Mapped[str | None] = mapped_column(String)
+    split: Mapped[str | None] = mapped_column(String)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    fps: Mapped[float | None] = mapped_column(Float)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    n_frames: Mapped[int | None] = mapped_column(Integer)
+    has_audio: Mapped[bool | None] = mapped_column(Boolean)
+    audio_dbfs: Mapped[float | None] = mapped_column(Float)
+    silent: Mapped[bool | None] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String, default="ok")
+    error: Mapped[str | None] = mapped_column(Text)
+    content_sha256: Mapped[str | None] = mapped_column(String)
+    ingested_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class FeatureSet(Base):
+    """A named family of per-clip arrays of one shape, produced one way."""
+
+    __tablename__ = "feature_sets"
+
+    name: Mapped[str] = mapped_column(String, primary_key=True)
+    modality: Mapped[str] = mapped_column(String)
+    encoder: Mapped[str] = mapped_column(String)
+    params: Mapped[Any] = mapped_column(JSONText, default=dict, nullable=False)
+    shape: Mapped[Any] = mapped_column(JSONText, nullable=False)
+    dtype: Mapped[str] = mapped_column(String)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    produced_by_run: Mapped[str | None] = mapped_column(String)
+
+
+class Shard(Base):
+    """A sealed HDF5 file of one feature set; ``path`` is relative to the store root."""
+
+    __tablename__ = "shards"
+
+    id: Mapped[int] = mapped_column(
+        Integer, shard_id_seq, server_default=shard_id_seq.next_value(), primary_key=True
+    )
+    feature_set: Mapped[str] = mapped_column(String, index=True)
+    path: Mapped[str] = mapped_column(String, unique=True)
+    n_rows: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String)
+    sealed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Feature(Base):
+    """Where one clip's array of one feature set lives: shard and row.
+
+    For a ``prototype`` feature set the key is an AudioSet label name, not a clip,
+    which is why ``clip_key`` carries no foreign key.
+    """
+
+    __tablename__ = "features"
+
+    feature_set: Mapped[str] = mapped_column(String, primary_key=True)
+    clip_key: Mapped[str] = mapped_column(String, primary_key=True)
+    shard_id: Mapped[int] = mapped_column(Integer, index=True)
+    row: Mapped[int] = mapped_column(Integer)
+
+
+class AudioTag(Base):
+    """Top-k AudioSet labels of a clip from one tagger run or import (``source``)."""
+
+    __tablename__ = "audio_tags"
+
+    clip_key: Mapped[str] = mapped_column(String, primary_key=True)
+    source: Mapped[str] = mapped_column(String, primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String)
+    score: Mapped[float | None] = mapped_column(Float)
+
+
+class DictionaryEntry(Base):
+    """One row of a semantic dictionary: class -> AudioSet label of given rank."""
+
+    __tablename__ = "dictionary_entries"
+
+    dictionary: Mapped[str] = mapped_column(String, primary_key=True)
+    class_name: Mapped[str] = mapped_column(String, primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    audio_label: Mapped[str] = mapped_column(String)
+    similarity: Mapped[float | None] = mapped_column(Float)
+
+
+class FilterDecision(Base):
+    """Keep/drop of one clip by one named filter, with the IoU that decided it."""
+
+    __tablename__ = "filter_decisions"
+
+    filter_name: Mapped[str] = mapped_column(String, primary_key=True)
+    clip_key: Mapped[str] = mapped_column(String, primary_key=True)
+    iou: Mapped[float | None] = mapped_column(Float)
+    keep: Mapped[bool] = mapped_column(Boolean)
+
+
+class Caption(Base):
+    """A caption of one frame of a clip by one captioner."""
+
+    __tablename__ = "captions"
+
+    clip_key: Mapped[str] = mapped_column(String, primary_key=True)
+    captioner: Mapped[str] = mapped_column(String, primary_key=True)
+    frame_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    caption: Mapped[str] = mapped_column(Text)
+
+
+class Run(Base):
+    """One batch job execution (training, generation, tagging, experiment...)."""
+
+    __tablename__ = "runs"
+
+    run_id: Mapped[str] = mapped_column(String, primary_key=True)
+    kind: Mapped[str] = mapped_column(String)
+    arch: Mapped[str | None] = mapped_column(String)
+    params: Mapped[Any] = mapped_column(JSONText, default=dict, nullable=False)
+    query: Mapped[str | None] = mapped_column(Text)
+    feature_sets: Mapped[Any] = mapped_column(JSONText, default=list, nullable=False)
+    seed: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String, default="running")
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    checkpoint: Mapped[str | None] = mapped_column(String)
+    code_version: Mapped[str | None] = mapped_column(String)
+    experiment_id: Mapped[str | None] = mapped_column(String, index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class RunMetric(Base):
+    """A metric value of a run at one epoch on one split (epoch NULL: final)."""
+
+    __tablename__ = "run_metrics"
+
+    id: Mapped[int] = mapped_column(
+        Integer,
+        run_metric_id_seq,
+        server_default=run_metric_id_seq.next_value(),
+        primary_key=True,
+    )
+    run_id: Mapped[str] = mapped_column(String, index=True)
+    epoch: Mapped[int | None] = mapped_column(Integer)
+    split: Mapped[str] = mapped_column(String)
+    name: Mapped[str] = mapped_column(String)
+    value: Mapped[float] = mapped_column(Float)
+
+
+class Prediction(Base):
+    """A classifier run's prediction for one clip."""
+
+    __tablename__ = "predictions"
+
+    run_id: Mapped[str] = mapped_column(String, primary_key=True)
+    clip_key: Mapped[str] = mapped_column(String, primary_key=True)
+    split: Mapped[str] = mapped_column(String)
+    true_class: Mapped[str] = mapped_column(String)
+    pred_class: Mapped[str] = mapped_column(String)
+    score: Mapped[float | None] = mapped_column(Float)
