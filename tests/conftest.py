@@ -63,7 +63,8 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 # -- PostgreSQL --------------------------------------------------------------
 
 def _pg_bin(name: str) -> str:
-    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))), None)
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    found = shutil.which(name) or (candidates[-1] if candidates else None)
     if not found:
         pytest.fail(f"{name} not found: install Debian's postgresql package (.ci/run does)")
     return found

@@ -63,6 +63,15 @@ def _is_lock_error(exc: BaseException) -> bool:
     return "Could not set lock" in message or "Conflicting lock" in message
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _is_driver_error(exc: BaseException) -> bool:
+    """An error of the DB-API driver itself (duckdb.Error, psycopg.Error, ...)."""
+    return any(c.__name__ in {"Error", "DatabaseError"} for c in type(exc).__mro__[1:])
+
+
 def lock_timeout() -> float:
     """Seconds to wait for a DuckDB lock (``$VIDA_LOCK_TIMEOUT``, default 30)."""
     return float(os.environ.get("VIDA_LOCK_TIMEOUT", "30"))
@@ -202,22 +211,29 @@ class Catalog:
 
         def run() -> pd.DataFrame:
             with self.connect(read_only=True) as conn:
-                # Driver-level execution: a ':' or '%' inside the user's SQL is
-                # not mistaken for a bind parameter.
-                result = (
-                    conn.execute(text(query), params)
-                    if params
-                    else conn.exec_driver_sql(query)
-                )
-                return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+                if params:
+                    result = conn.execute(text(query), params)
+                    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+                # Straight to the driver without parameters, so that a ':' or '%'
+                # inside the user's SQL is never taken for a placeholder.
+                cursor = conn.connection.cursor()
+                try:
+                    cursor.execute(query)
+                    columns = [d[0] for d in cursor.description or []]
+                    return pd.DataFrame(cursor.fetchall(), columns=columns)
+                finally:
+                    cursor.close()
 
         try:
             return run()
         except DBAPIError as exc:
             if _is_lock_error(exc):
                 raise
-            first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise CatalogError(f"query failed: {first}") from None
+            raise CatalogError(f"query failed: {_first_line(exc.orig or exc)}") from None
+        except Exception as exc:  # a driver error raised outside SQLAlchemy's wrapping
+            if _is_lock_error(exc) or not _is_driver_error(exc):
+                raise
+            raise CatalogError(f"query failed: {_first_line(exc)}") from None
 
     def dispose(self) -> None:
         self._engine.dispose()

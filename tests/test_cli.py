@@ -1,0 +1,50 @@
+"""vida-batch init and status, run as a user would."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tests.conftest import run_cli
+from vida import open_catalog
+from vida.catalog.schema import Clip
+from vida.store import FeatureStore
+
+
+def test_init_creates_catalog_and_store_in_the_working_directory(tmp_path):
+    result = run_cli("init", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "catalog.db").is_file() and (tmp_path / "store").is_dir()
+    assert "0003_runs" in result.stdout
+
+
+def test_catalog_and_store_from_environment(tmp_path):
+    env = {"VIDA_CATALOG": str(tmp_path / "x" / "c.db"), "VIDA_STORE": str(tmp_path / "s")}
+    (tmp_path / "x").mkdir()
+    assert run_cli("init", env=env, cwd=tmp_path).returncode == 0
+    assert (tmp_path / "x" / "c.db").is_file() and (tmp_path / "s").is_dir()
+    assert not (tmp_path / "catalog.db").exists()
+
+
+def test_status_counts_clips_and_feature_sets(tmp_path):
+    cat = open_catalog(tmp_path / "catalog.db")
+    with cat.transaction() as s:
+        for i, (cls, split, status) in enumerate(
+            [("barking", "train", "ok"), ("barking", "train", "ok"), ("barking", None, "failed"),
+             ("boiling", "test", "flagged")]
+        ):
+            s.add(Clip(clip_key=f"{cls}/{i}", class_name=cls, clip_id=str(i), split=split,
+                       status=status))
+    store = FeatureStore(cat, tmp_path / "store")
+    store.register("audio/fbank", modality="audio", encoder="fbank", shape=(18, 128))
+    with store.writer("audio/fbank") as w:
+        w.add("barking/0", np.zeros((18, 128)))
+        w.add("barking/1", np.zeros((18, 128)))
+    cat.dispose()
+
+    result = run_cli("status", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert ["barking", "train", "ok", "2"] in rows
+    assert ["barking", "-", "failed", "1"] in rows
+    assert ["boiling", "test", "flagged", "1"] in rows
+    assert ["audio/fbank", "audio", "fbank", "[18,", "128]", "2", "1"] in rows

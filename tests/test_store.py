@@ -1,0 +1,145 @@
+"""The HDF5 feature store: round trips, batched reads, the torch Dataset, fsck."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from tests.conftest import run_cli
+from vida.catalog import CatalogError
+from vida.store import fsck
+from vida.store.dataset import CatalogDataset
+
+
+def _fill(store, name="rgb/test", n=11, shape=(18, 6), dtype="float32", per_shard=4, seed=0):
+    store.register(name, modality="rgb", encoder="test", shape=shape, dtype=dtype,
+                   params={"seed": seed})
+    rng = np.random.default_rng(seed)
+    values = (rng.standard_normal((n, *shape)) * 100).astype(dtype)
+    keys = [f"cls{i % 3}/clip{i:02d}" for i in range(n)]
+    with store.writer(name, rows_per_shard=per_shard) as writer:
+        for key, value in zip(keys, values, strict=True):
+            writer.add(key, value)
+    return keys, values
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int16"])
+def test_round_trip_values_dtype_and_order(store, dtype):
+    keys, values = _fill(store, dtype=dtype)
+    order = [7, 0, 10, 3, 3, 5]  # across shards, out of order, with a repeat
+    got = store.read("rgb/test", [keys[i] for i in order])
+    assert got.dtype == np.dtype(dtype)
+    assert got.shape == (len(order), 18, 6)
+    np.testing.assert_array_equal(got, values[order])
+
+
+def test_shards_are_chunked_compressed_and_cataloged(store):
+    keys, _ = _fill(store, n=11, per_shard=4)
+    shards = store.catalog.sql("SELECT path, n_rows FROM shards ORDER BY id")
+    assert shards["n_rows"].tolist() == [4, 4, 3]
+    with h5py.File(store.root / shards["path"][0], "r") as h5:
+        assert h5["data"].chunks == (1, 18, 6)
+        assert h5["data"].compression == "gzip"
+        assert [k.decode() for k in h5["keys"][:]] == keys[:4]
+    assert sorted(store.keys("rgb/test")) == sorted(keys)
+
+
+def test_rewriting_a_key_points_the_catalog_at_the_new_row(store):
+    keys, _ = _fill(store, n=3)
+    new = np.full((18, 6), 7.0, dtype="float32")
+    with store.writer("rgb/test") as writer:
+        writer.add(keys[1], new)
+    np.testing.assert_array_equal(store.read("rgb/test", [keys[1]])[0], new)
+    assert store.catalog.sql("SELECT count(*) AS n FROM features")["n"][0] == 3
+
+
+def test_extras_are_stored_per_row(store):
+    store.register("condition/x", modality="condition", encoder="t", shape=(4, 2))
+    with store.writer("condition/x") as w:
+        w.add("a/1", np.ones((4, 2)), mask=np.array([1, 0, 0, 1], dtype=bool))
+        w.add("a/2", np.zeros((4, 2)), mask=np.array([0, 1, 0, 0], dtype=bool))
+    masks = store.read("condition/x", ["a/2", "a/1"], extra="mask")
+    assert masks.tolist() == [[False, True, False, False], [True, False, False, True]]
+
+
+def test_bad_rows_are_refused_with_clear_errors(store):
+    _fill(store, n=2)
+    with pytest.raises(ValueError, match=r"shape \(18, 5\).*expects \(18, 6\)"):
+        with store.writer("rgb/test") as w:
+            w.add("x/1", np.zeros((18, 5)))
+    with pytest.raises(ValueError, match="given twice"):
+        with store.writer("rgb/test") as w:
+            w.add("x/1", np.zeros((18, 6)))
+            w.add("x/1", np.zeros((18, 6)))
+    with pytest.raises(KeyError, match="no rows for nope/1"):
+        store.read("rgb/test", ["nope/1"])
+    with pytest.raises(CatalogError, match="exists with shape"):
+        store.register("rgb/test", modality="rgb", encoder="t", shape=(18, 7))
+    # nothing committed was lost, and the aborted writes left no files behind
+    assert len(store.keys("rgb/test")) == 2
+    assert fsck(store).clean
+
+
+def test_dataset_serves_a_query_through_forked_workers(store):
+    keys, values = _fill(store, n=12, per_shard=5)
+    with store.catalog.transaction() as s:
+        from vida.catalog.schema import Clip
+
+        for k in keys:
+            cls, cid = k.split("/")
+            s.add(Clip(clip_key=k, class_name=cls, clip_id=cid, status="ok",
+                       split="train" if cid < "clip08" else "test"))
+    ds = CatalogDataset(
+        store,
+        "SELECT clip_key, class_name FROM clips WHERE split = 'train' ORDER BY clip_key",
+        ["rgb/test"],
+    )
+    assert len(ds) == 8 and ds.classes == ["cls0", "cls1", "cls2"]
+    ds[0]  # the parent opens a handle before forking: workers must not reuse it
+    loader = DataLoader(ds, batch_size=3, num_workers=2,
+                        multiprocessing_context="fork")
+    seen = {}
+    for batch in loader:
+        for key, x, y in zip(batch["clip_key"], batch["rgb/test"], batch["label"], strict=True):
+            seen[key] = (x, int(y))
+    assert sorted(seen) == sorted(ds.clip_keys)
+    for key, (x, y) in seen.items():
+        i = keys.index(key)
+        torch.testing.assert_close(x, torch.from_numpy(values[i]))
+        assert ds.classes[y] == key.split("/")[0]
+
+
+def test_fsck_finds_each_problem_and_repair_removes_orphans(store):
+    _fill(store, n=8, per_shard=3)
+    assert fsck(store).clean
+    paths = store.catalog.sql("SELECT path FROM shards ORDER BY id")["path"].tolist()
+
+    # corrupt one shard, delete another, drop an orphan and a partial file
+    with open(store.root / paths[0], "r+b") as fh:
+        fh.seek(-16, 2)
+        fh.write(b"\xff" * 16)
+    (store.root / paths[1]).unlink()
+    (store.root / "rgb/test/orphan.h5").write_bytes(b"x")
+    (store.root / "rgb/test/dead.h5.partial").write_bytes(b"x")
+
+    kinds = sorted(p.kind for p in fsck(store).problems)
+    assert kinds == ["checksum", "missing_shard", "orphan_file", "partial_file"]
+    report = fsck(store, repair=True)
+    assert sorted(report.repaired) == ["rgb/test/dead.h5.partial", "rgb/test/orphan.h5"]
+    assert sorted(p.kind for p in report.problems) == ["checksum", "missing_shard"]
+    assert not (store.root / "rgb/test/orphan.h5").exists()
+
+
+def test_fsck_cli_exit_codes(store, tmp_path):
+    _fill(store, n=3)
+    args = ["--catalog", str(store.catalog.path), "--store", str(store.root)]
+    ok = run_cli(*args, "fsck")
+    assert ok.returncode == 0 and "0 problem(s)" in ok.stdout
+    (store.root / "rgb/test/orphan.h5").write_bytes(b"x")
+    bad = run_cli(*args, "fsck")
+    assert bad.returncode == 1 and "orphan_file" in bad.stdout
+    fixed = run_cli(*args, "fsck", "--repair")
+    assert fixed.returncode == 0 and "removed rgb/test/orphan.h5" in fixed.stdout
