@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
 from vida.catalog import CatalogError, ReadOnlyViolation, open_catalog
 from vida.catalog.database import Catalog
+from vida.media.sources import LAYOUTS
 from vida.store import FeatureStore, fsck
 from vida.views import format_frame, status_tables
 
@@ -140,6 +142,86 @@ def fsck_command(obj: Context, repair: bool, no_checksums: bool) -> None:
     )
     if not report.clean:
         sys.exit(1)
+
+
+@main.command()
+@click.argument("root", type=click.Path(exists=True, path_type=Path))
+@click.option("--layout", type=click.Choice(LAYOUTS), default=None,
+              help="Source layout (default: detected from ROOT).")
+@click.option("--frames", "n_frames", default=18, show_default=True, help="Time steps T.")
+@click.option("--fps", default=6.0, show_default=True, help="Sampling rate F of the grid.")
+@click.option("--frame-size", default=128, show_default=True,
+              help="Frames are resized to SIZE x SIZE before encoding.")
+@click.option("--flow", "flow_method", type=click.Choice(["farneback", "dis"]),
+              default="farneback", show_default=True)
+@click.option("--silence-dbfs", default=-50.0, show_default=True,
+              help="Audio below this RMS level is marked silent.")
+@click.option("--strict", is_flag=True, help="Fail clips shorter than T/F s instead of padding.")
+@click.option("--retry-failed", is_flag=True, help="Try clips that failed before again.")
+@click.option("--workers", type=int, default=None, help="Processes [default: number of cores].")
+@click.option("--rows-per-shard", default=128, show_default=True)
+@click.option("--rgb-encoder", default="hog-color", show_default=True)
+@click.option("--flow-encoder", default="flow-hist", show_default=True)
+@click.option("--audio-encoder", default="ast-fbank", show_default=True)
+@click.option("--no-progress", is_flag=True)
+@click.pass_obj
+@friendly_errors
+def ingest(obj: Context, root: Path, layout: str | None, n_frames: int, fps: float,
+           frame_size: int, flow_method: str, silence_dbfs: float, strict: bool,
+           retry_failed: bool, workers: int | None, rows_per_shard: int, rgb_encoder: str,
+           flow_encoder: str, audio_encoder: str, no_progress: bool) -> None:
+    """Decode clips under ROOT into RGB, flow and audio features in the store.
+
+    ROOT is a video tree (<split>/<class>/<clip>.mp4 or <class>/<clip>.mp4), a
+    manifest CSV (path,class[,split]), the study's frame folders (RGB/, Audio/), or
+    a folder of the study's .npy feature dicts. Rerunning skips clips already
+    ingested with the same content; failures are recorded, never fatal.
+    """
+    from vida.jobs.ingest import IngestOptions, ingest as run_ingest
+    from vida.media.sources import detect_layout
+
+    if (layout or detect_layout(root)) == "legacy":
+        from vida.jobs.legacy_import import import_legacy
+
+        report = import_legacy(obj.catalog(), obj.store(), root)
+        for name, rows in report.imported.items():
+            click.echo(f"imported {name}: {rows} clips")
+        for name, reason in report.refused.items():
+            click.echo(f"refused {name}: {reason}", err=True)
+        if report.refused:
+            sys.exit(1)
+        return
+    options = IngestOptions(
+        n_frames=n_frames, fps=fps, frame_size=frame_size, flow_method=flow_method,
+        silence_dbfs=silence_dbfs, strict=strict, retry_failed=retry_failed,
+        rgb_encoder=rgb_encoder, flow_encoder=flow_encoder, audio_encoder=audio_encoder,
+        rows_per_shard=rows_per_shard,
+    )
+    summary = run_ingest(obj.catalog(), obj.store(), root, layout=layout, options=options,
+                         workers=workers, progress=not no_progress)
+    for line in summary.lines():
+        click.echo(line)
+    click.echo(f"run {summary.run_id}; see `vida-batch status`")
+
+
+@main.command()
+@click.option("--ratios", default="0.7,0.15,0.15", show_default=True,
+              help="train,val,test fractions per class.")
+@click.option("--seed", default=42, show_default=True)
+@click.option("--from-source", is_flag=True,
+              help="Use the training/validation folders the clips came from instead.")
+@click.pass_obj
+@friendly_errors
+def split(obj: Context, ratios: str, seed: int, from_source: bool) -> None:
+    """Assign train/val/test per class (deterministic for a seed; recorded as a run)."""
+    from vida.jobs.split import assign_splits
+
+    try:
+        values = tuple(float(r) for r in ratios.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{ratios!r}: give three numbers like 0.7,0.15,0.15") from None
+    table = assign_splits(obj.catalog(), ratios=values, seed=seed, from_source=from_source)
+    click.echo(format_frame(table, "table"))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ def main() -> None:
         if key in done:  # resumable: skip what is already committed
             continue
         writer.add(key, np.full((18, 32), i, dtype=np.float32))
-        if writer.committed and len(writer._shard or []) == 0:
+        if writer.committed and writer.pending == 0:
             print(f"committed {writer.committed}", flush=True)
         time.sleep(float(sleep_s))
     writer.close()

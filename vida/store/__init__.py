@@ -2,7 +2,7 @@
 
 from vida.store.fsck import FsckReport, fsck
 from vida.store.shards import FeatureWriter
-from vida.store.store import FeatureStore, FeatureSetInfo, resolve_store_root
+from vida.store.store import FeatureSetInfo, FeatureStore, resolve_store_root
 
 __all__ = [
     "FeatureSetInfo",

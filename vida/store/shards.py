@@ -126,75 +126,121 @@ class ShardFile:
             self.partial_path.unlink(missing_ok=True)
 
 
-class FeatureWriter:
-    """Streams ``(key, array)`` rows of one feature set into sealed, cataloged shards.
+class BundleWriter:
+    """Streams rows of several feature sets into sealed shards, one commit for all.
 
-    Use as a context manager; on normal exit the last shard is sealed and
-    committed, on an exception it is discarded (rows already committed stay).
+    Each feature set gets its own shard file; when any of them fills up (or the
+    pending catalog records do), all are sealed and committed together in **one**
+    transaction with the catalog records queued by :meth:`add` (e.g. the ``clips``
+    row of each clip).  So a clip's row and its features are committed together or
+    not at all: a killed ingest never leaves a clip whose features are missing.
+
+    Use as a context manager; on normal exit the last shards are sealed and
+    committed, on an exception they are discarded (what was committed stays).
     """
 
     def __init__(
         self,
         catalog: Catalog,
         store_root: Path,
-        feature_set: FeatureSet,
+        feature_sets: list[FeatureSet],
         rows_per_shard: int = 256,
     ) -> None:
         self.catalog = catalog
         self.root = store_root
-        self.name = feature_set.name
-        self.shape = tuple(feature_set.shape)
-        self.dtype = np.dtype(feature_set.dtype)
+        self.sets = {fs.name: fs for fs in feature_sets}
         self.rows_per_shard = rows_per_shard
-        self.folder = store_root / feature_set.name
-        self._shard: ShardFile | None = None
-        self._seen: set[str] = set()
-        self.committed = 0
+        self._shards: dict[str, ShardFile] = {}
+        self._seen: dict[str, set[str]] = {name: set() for name in self.sets}
+        self._records: list[tuple[type, dict[str, Any], tuple[str, ...]]] = []
+        self.committed = 0  # feature rows committed so far
+        self.records_committed = 0
 
-    def add(self, key: str, array: Any, **extras: Any) -> None:
-        array = np.asarray(array)
-        if array.shape != self.shape:
-            raise ValueError(
-                f"{self.name}: row {key!r} has shape {array.shape}, the feature set "
-                f"expects {self.shape}"
-            )
-        if key in self._seen:
-            raise ValueError(f"{self.name}: key {key!r} given twice in one write")
-        self._seen.add(key)
-        if self._shard is None:
-            self._shard = ShardFile(self.folder, self.shape, self.dtype)
-        self._shard.append(key, array.astype(self.dtype, copy=False), extras)
-        if len(self._shard) >= self.rows_per_shard:
+    def add(
+        self,
+        key: str,
+        arrays: dict[str, Any],
+        extras: dict[str, dict[str, Any]] | None = None,
+        records: list[tuple[type, dict[str, Any], tuple[str, ...]]] = (),
+    ) -> None:
+        """Queue ``arrays`` (feature set -> array) of ``key`` and catalog ``records``
+        (model, row, key columns) to be upserted in the same commit."""
+        for name, array in arrays.items():
+            fs = self.sets.get(name)
+            if fs is None:
+                raise ValueError(f"feature set {name!r} is not part of this writer")
+            array = np.asarray(array)
+            shape = tuple(fs.shape)
+            if array.shape != shape:
+                raise ValueError(
+                    f"{name}: row {key!r} has shape {array.shape}, the feature set expects {shape}"
+                )
+            if key in self._seen[name]:
+                raise ValueError(f"{name}: key {key!r} given twice in one write")
+        for name, array in arrays.items():
+            self._seen[name].add(key)
+            shard = self._shards.get(name)
+            if shard is None:
+                fs = self.sets[name]
+                shard = self._shards[name] = ShardFile(
+                    self.root / name, tuple(fs.shape), np.dtype(fs.dtype)
+                )
+            shard.append(key, np.asarray(array).astype(shard._data.dtype, copy=False),
+                         (extras or {}).get(name, {}))
+        self._records.extend(records)
+        full = any(len(s) >= self.rows_per_shard for s in self._shards.values())
+        if full or len(self._records) >= self.rows_per_shard:
             self.flush()
 
+    @property
+    def pending(self) -> int:
+        return max([len(s) for s in self._shards.values()] + [len(self._records)])
+
     def flush(self) -> None:
-        """Seal the current shard and commit its catalog rows (no-op when empty)."""
-        shard, self._shard = self._shard, None
-        if shard is None or not len(shard):
-            if shard is not None:
+        """Seal every open shard and commit them with the queued records."""
+        shards, self._shards = self._shards, {}
+        records, self._records = self._records, []
+        sealed = []
+        for name, shard in shards.items():
+            if len(shard):
+                sealed.append((name, shard, *shard.seal()))
+            else:
                 shard.discard()
+        if not sealed and not records:
             return
-        path, digest = shard.seal()
-        rel = path.relative_to(self.root).as_posix()
         with self.catalog.transaction() as session:
-            row = Shard(feature_set=self.name, path=rel, n_rows=len(shard), sha256=digest)
-            session.add(row)
-            session.flush()
-            upsert(
-                session,
-                Feature,
-                (
-                    {"feature_set": self.name, "clip_key": k, "shard_id": row.id, "row": i}
-                    for i, k in enumerate(shard.keys)
-                ),
-                key=("feature_set", "clip_key"),
-            )
-        self.committed += len(shard)
+            for name, shard, path, digest in sealed:
+                rel = path.relative_to(self.root).as_posix()
+                row = Shard(feature_set=name, path=rel, n_rows=len(shard), sha256=digest)
+                session.add(row)
+                session.flush()
+                upsert(
+                    session,
+                    Feature,
+                    (
+                        {"feature_set": name, "clip_key": k, "shard_id": row.id, "row": i}
+                        for i, k in enumerate(shard.keys)
+                    ),
+                    key=("feature_set", "clip_key"),
+                )
+            by_model: dict[tuple[type, tuple[str, ...]], list[dict[str, Any]]] = {}
+            for model, row, key_cols in records:
+                by_model.setdefault((model, key_cols), []).append(row)
+            for (model, key_cols), rows in by_model.items():
+                upsert(session, model, rows, key=key_cols)
+        self.committed += sum(len(shard) for _, shard, _, _ in sealed)
+        self.records_committed += len(records)
+
+    def discard(self) -> None:
+        for shard in self._shards.values():
+            shard.discard()
+        self._shards = {}
+        self._records = []
 
     def close(self) -> None:
         self.flush()
 
-    def __enter__(self) -> FeatureWriter:
+    def __enter__(self) -> BundleWriter:
         return self
 
     def __exit__(
@@ -205,6 +251,22 @@ class FeatureWriter:
     ) -> None:
         if exc_type is None:
             self.flush()
-        elif self._shard is not None:
-            self._shard.discard()
-            self._shard = None
+        else:
+            self.discard()
+
+
+class FeatureWriter(BundleWriter):
+    """A :class:`BundleWriter` of one feature set: ``add(key, array, **extras)``."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        store_root: Path,
+        feature_set: FeatureSet,
+        rows_per_shard: int = 256,
+    ) -> None:
+        super().__init__(catalog, store_root, [feature_set], rows_per_shard)
+        self.name = feature_set.name
+
+    def add(self, key: str, array: Any, **extras: Any) -> None:  # type: ignore[override]
+        super().add(key, {self.name: array}, {self.name: extras} if extras else None)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from vida.catalog.database import Catalog, CatalogError
 from vida.catalog.schema import MODALITIES, Feature, FeatureSet, Shard
-from vida.store.shards import FeatureWriter
+from vida.store.shards import BundleWriter, FeatureWriter
 
 DEFAULT_STORE = "store"
 _IN_CHUNK = 1000
@@ -98,13 +98,23 @@ class FeatureStore:
                 fs.name, fs.modality, fs.encoder, fs.params, tuple(fs.shape), fs.dtype
             )
 
-    def writer(self, name: str, rows_per_shard: int = 256) -> FeatureWriter:
+    def _feature_set(self, name: str) -> FeatureSet:
         with self.catalog.reading() as session:
             fs = session.get(FeatureSet, name)
             if fs is None:
                 raise CatalogError(f"register feature set {name!r} before writing to it")
             session.expunge(fs)
-        return FeatureWriter(self.catalog, self.root, fs, rows_per_shard)
+        return fs
+
+    def writer(self, name: str, rows_per_shard: int = 256) -> FeatureWriter:
+        """A writer of one feature set."""
+        return FeatureWriter(self.catalog, self.root, self._feature_set(name), rows_per_shard)
+
+    def bundle_writer(self, names: Sequence[str], rows_per_shard: int = 256) -> BundleWriter:
+        """A writer of several feature sets plus catalog records, committed together."""
+        return BundleWriter(
+            self.catalog, self.root, [self._feature_set(n) for n in names], rows_per_shard
+        )
 
     def keys(self, name: str) -> list[str]:
         with self.catalog.reading() as session:

@@ -1,0 +1,1 @@
+"""Batch jobs: they compose media, encoders, store and catalog, and record runs."""

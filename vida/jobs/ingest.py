@@ -1,0 +1,372 @@
+"""``vida-batch ingest``: media -> per-clip RGB, flow and audio features -> store + catalog.
+
+Per clip, one decode pass gives T frames on the F fps grid and the matching audio
+window; optical flow is computed between consecutive frames; the registered
+encoders turn frames, flows and waveform into ``[T, D]`` features.  The clip's
+catalog row is committed **in the same transaction** as its features (see
+:class:`~vida.store.shards.BundleWriter`), so a run killed at any moment and run
+again ends with every clip exactly once.
+
+A bad file never stops the batch: its row gets ``status='failed'`` and the reason.
+Workers are separate processes (spawned, so no HDF5 handle or DuckDB connection is
+ever inherited), each with its own shards; tasks go through a bounded queue, so
+memory does not grow with the number of clips.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import threading
+import time
+import traceback
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vida.catalog.database import Catalog
+from vida.catalog.schema import Clip, utcnow
+from vida.catalog.writes import upsert
+from vida.encoders import get_encoder
+from vida.jobs.runs import finish_run, start_run
+from vida.media.decode import MediaError, decode_audio, decode_clip, fit_audio
+from vida.media.flow import METHODS, flow_sequence
+from vida.media.frames import read_frames
+from vida.media.loudness import dbfs
+from vida.media.sources import ClipSource, discover
+from vida.store.store import FeatureStore
+
+CLIP_KEY = ("clip_key",)
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    n_frames: int = 18
+    fps: float = 6.0
+    frame_size: int = 128
+    flow_method: str = "farneback"
+    silence_dbfs: float = -50.0
+    strict: bool = False
+    retry_failed: bool = False
+    rgb_encoder: str = "hog-color"
+    flow_encoder: str = "flow-hist"
+    audio_encoder: str = "ast-fbank"
+    rows_per_shard: int = 128
+
+    def __post_init__(self) -> None:
+        if self.flow_method not in METHODS:
+            raise ValueError(f"--flow must be one of {', '.join(METHODS)}")
+        if self.n_frames < 2 or self.fps <= 0 or self.frame_size < 16:
+            raise ValueError("need --frames >= 2, --fps > 0 and --frame-size >= 16")
+
+    @property
+    def feature_sets(self) -> dict[str, str]:
+        """modality -> feature set name."""
+        return {
+            "rgb": f"rgb/{self.rgb_encoder}",
+            "flow": f"flow/{self.flow_encoder}",
+            "audio": f"audio/{self.audio_encoder}",
+        }
+
+    def grid_params(self) -> dict[str, Any]:
+        return {"n_frames": self.n_frames, "fps": self.fps, "frame_size": self.frame_size}
+
+
+@dataclass
+class ClipOutcome:
+    clip_key: str
+    status: str  # ok / flagged / failed / skipped
+    reason: str | None = None
+    row: dict[str, Any] | None = None
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class IngestSummary:
+    total: int = 0
+    by_status: Counter = field(default_factory=Counter)
+    by_reason: Counter = field(default_factory=Counter)
+    run_id: str | None = None
+
+    def add(self, status: str, reason: str | None) -> None:
+        self.by_status[status] += 1
+        if reason and status in ("failed", "flagged"):
+            self.by_reason[f"{status}: {reason}"] += 1
+
+    def lines(self) -> list[str]:
+        counts = ", ".join(f"{self.by_status.get(s, 0)} {s}"
+                           for s in ("ok", "flagged", "failed", "skipped"))
+        out = [f"{self.total} clips: {counts}"]
+        out += [f"  {n:>6}  {reason}" for reason, n in self.by_reason.most_common()]
+        return out
+
+
+class ClipProcessor:
+    """Turns one :class:`ClipSource` into a catalog row and its feature arrays."""
+
+    def __init__(self, options: IngestOptions) -> None:
+        self.o = options
+        t = options.n_frames
+        self.encoders = {
+            "rgb": get_encoder(options.rgb_encoder, n_frames=t),
+            "flow": get_encoder(options.flow_encoder, n_frames=t),
+            "audio": get_encoder(options.audio_encoder, n_frames=t),
+        }
+        for modality, encoder in self.encoders.items():
+            if encoder.modality != modality:
+                raise ValueError(f"encoder {encoder.name!r} takes {encoder.modality}, "
+                                 f"not {modality}")
+
+    def __call__(self, source: ClipSource, known: tuple[str, str] | None) -> ClipOutcome:
+        o = self.o
+        sha = source.content_sha256()
+        if known and known[0] == sha and not (known[1] == "failed" and o.retry_failed):
+            return ClipOutcome(source.clip_key, "skipped")
+        row: dict[str, Any] = {
+            "clip_key": source.clip_key, "class_name": source.class_name,
+            "clip_id": source.clip_id, "source_uri": source.path,
+            "source_split": source.source_split, "content_sha256": sha,
+            "ingested_at": utcnow(), "error": None,
+        }
+        try:
+            return self._decode_and_encode(source, row)
+        except MediaError as exc:
+            reason, message = exc.reason, str(exc)
+        except Exception as exc:  # never let one clip stop the batch
+            reason = f"unexpected {type(exc).__name__}"
+            message = f"{reason}: {exc} ({traceback.extract_tb(exc.__traceback__)[-1].name})"
+        row.update(status="failed", error=message)
+        return ClipOutcome(source.clip_key, "failed", reason, row)
+
+    def _decode_and_encode(self, source: ClipSource, row: dict[str, Any]) -> ClipOutcome:
+        o = self.o
+        window = o.n_frames / o.fps
+        if source.kind == "video":
+            clip = decode_clip(Path(source.path), o.n_frames, o.fps, o.frame_size)
+            frames, audio, padded = clip.frames, clip.audio, clip.padded
+            row.update(fps=clip.fps, width=clip.width, height=clip.height,
+                       duration_s=clip.duration_s, n_frames=clip.n_frames)
+        else:
+            frames, found, width, height = read_frames(Path(source.path), o.n_frames,
+                                                       o.frame_size)
+            audio = None
+            if source.audio_path:
+                raw = decode_audio(Path(source.audio_path), seconds=window)
+                audio = None if raw is None or raw.size == 0 else fit_audio(
+                    raw, int(round(window * 16000)))
+            padded = found < o.n_frames
+            row.update(fps=o.fps, width=width, height=height, duration_s=found / o.fps,
+                       n_frames=found)
+
+        flags = []
+        if padded:
+            if o.strict:
+                row.update(status="failed", error="too_short: shorter than "
+                           f"{window:g} s and --strict is on")
+                return ClipOutcome(source.clip_key, "failed", "too_short", row)
+            flags.append(f"too_short: shorter than {window:g} s, last frame repeated")
+
+        arrays = {
+            "rgb": self.encoders["rgb"].encode(frames[None])[0],
+            "flow": self.encoders["flow"].encode(flow_sequence(frames, o.flow_method)[None])[0],
+        }
+        row["has_audio"] = audio is not None
+        if audio is not None:
+            level = dbfs(audio)
+            row.update(audio_dbfs=level, silent=level < o.silence_dbfs)
+            arrays["audio"] = self.encoders["audio"].encode(audio[None])[0]
+        else:
+            row.update(audio_dbfs=None, silent=None)
+        status = "flagged" if flags else "ok"
+        row.update(status=status, error="; ".join(flags) or None)
+        named = {o.feature_sets[m]: a for m, a in arrays.items()}
+        return ClipOutcome(source.clip_key, status, flags[0].split(":")[0] if flags else None,
+                           row, named)
+
+
+def register_feature_sets(store: FeatureStore, options: IngestOptions, run_id: str) -> None:
+    processor_shapes = {
+        m: get_encoder(name, n_frames=options.n_frames)
+        for m, name in (("rgb", options.rgb_encoder), ("flow", options.flow_encoder),
+                        ("audio", options.audio_encoder))
+    }
+    for modality, encoder in processor_shapes.items():
+        params = {**encoder.params, **options.grid_params()}
+        if modality == "flow":
+            params["flow_method"] = options.flow_method
+        if modality == "audio":
+            params.pop("frame_size")
+        store.register(options.feature_sets[modality], modality=modality, encoder=encoder.name,
+                       shape=encoder.shape, params=params, produced_by_run=run_id)
+
+
+def _known_clips(catalog: Catalog) -> dict[str, tuple[str, str]]:
+    frame = catalog.sql("SELECT clip_key, content_sha256, status FROM clips")
+    return {k: (h, s) for k, h, s in frame.itertuples(index=False)}
+
+
+def _commit(writer: Any, outcome: ClipOutcome) -> None:
+    if outcome.row is not None:
+        writer.add(outcome.clip_key, outcome.arrays, records=[(Clip, outcome.row, CLIP_KEY)])
+
+
+# -- worker processes ------------------------------------------------------
+
+def _worker(wid: int, tasks: mp.Queue, results: mp.Queue, catalog_url: str, store_root: str,
+            options: IngestOptions) -> None:
+    import cv2
+    import torch
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    os.environ.setdefault("VIDA_LOCK_TIMEOUT", "600")  # workers wait their turn to commit
+    store = FeatureStore(Catalog(catalog_url, check=False), store_root)
+    process = ClipProcessor(options)
+    with store.bundle_writer(list(options.feature_sets.values()), options.rows_per_shard) as w:
+        while (item := tasks.get()) is not None:
+            source, known = item
+            results.put(("start", wid, source.clip_key))
+            outcome = process(source, known)
+            before = w.records_committed
+            _commit(w, outcome)
+            results.put(("done", wid, outcome.clip_key, outcome.status, outcome.reason,
+                         w.records_committed > before))
+    results.put(("exit", wid))
+
+
+def _record_crash(catalog: Catalog, source: ClipSource, exitcode: int | None) -> None:
+    row = {"clip_key": source.clip_key, "class_name": source.class_name,
+           "clip_id": source.clip_id, "source_uri": source.path, "status": "failed",
+           "ingested_at": utcnow(),
+           "error": f"worker_crashed: exit code {exitcode} while decoding this file"}
+    with catalog.transaction() as session:
+        upsert(session, Clip, [row], key=CLIP_KEY)
+
+
+class _Pool:
+    """Spawned workers fed through a bounded queue; a dead worker is replaced and the
+    clip it was decoding is recorded as failed."""
+
+    def __init__(self, n: int, catalog: Catalog, store: FeatureStore,
+                 options: IngestOptions) -> None:
+        self.ctx = mp.get_context("spawn")
+        self.tasks: mp.Queue = self.ctx.Queue(maxsize=2 * n)
+        self.results: mp.Queue = self.ctx.Queue()
+        self.args = (catalog.url, str(store.root), options)
+        self.procs = {wid: self._spawn(wid) for wid in range(n)}
+
+    def _spawn(self, wid: int) -> Any:
+        proc = self.ctx.Process(target=_worker, args=(wid, self.tasks, self.results, *self.args),
+                                daemon=True)
+        proc.start()
+        return proc
+
+
+def _run_parallel(sources: Iterable[tuple[ClipSource, Any]], n_workers: int, catalog: Catalog,
+                  store: FeatureStore, options: IngestOptions, on_done: Any) -> None:
+    pool = _Pool(n_workers, catalog, store, options)
+    in_flight: dict[int, ClipSource | None] = dict.fromkeys(pool.procs)
+    by_key: dict[str, ClipSource] = {}
+    lock = threading.Lock()
+
+    def feed() -> None:
+        for source, known in sources:
+            with lock:
+                by_key[source.clip_key] = source
+            pool.tasks.put((source, known))
+        for _ in range(n_workers):
+            pool.tasks.put(None)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    running = set(pool.procs)
+    last_check = time.monotonic()
+    while running:
+        try:
+            message = pool.results.get(timeout=1.0)
+        except queue.Empty:
+            message = None
+        if time.monotonic() - last_check > 1.0:
+            last_check = time.monotonic()
+            for wid in list(running):
+                proc = pool.procs[wid]
+                if proc.is_alive() or proc.exitcode == 0:
+                    continue
+                # The decoder crashed the process: record the clip, replace the worker.
+                # (Clips it had processed but not yet committed are redone by a rerun.)
+                lost = in_flight.get(wid)
+                if lost is not None:
+                    _record_crash(catalog, lost, proc.exitcode)
+                    on_done(lost.clip_key, "failed", "worker_crashed")
+                in_flight[wid] = None
+                pool.procs[wid] = pool._spawn(wid)
+        if message is None:
+            continue
+        kind, wid = message[0], message[1]
+        if kind == "start":
+            with lock:
+                in_flight[wid] = by_key.pop(message[2], None)
+        elif kind == "done":
+            in_flight[wid] = None
+            on_done(message[2], message[3], message[4])
+        elif kind == "exit":
+            running.discard(wid)
+    feeder.join()
+    for proc in pool.procs.values():
+        proc.join(timeout=10)
+
+
+# -- the job ----------------------------------------------------------------
+
+def ingest(
+    catalog: Catalog,
+    store: FeatureStore,
+    root: Path,
+    *,
+    layout: str | None = None,
+    options: IngestOptions = IngestOptions(),
+    workers: int | None = None,
+    progress: bool = True,
+) -> IngestSummary:
+    """Ingest every clip under ``root``; returns the counts by status and reason."""
+    from tqdm import tqdm
+
+    workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
+    total = sum(1 for _ in discover(root, layout))  # a cheap first walk, for the ETA
+    run_id = start_run(catalog, kind="ingest", params={"root": str(root), "layout": layout,
+                                                      "workers": workers, **asdict(options)})
+    register_feature_sets(store, options, run_id)
+    known = _known_clips(catalog)
+    summary = IngestSummary(total=total, run_id=run_id)
+    bar = tqdm(total=total, unit="clip", desc="ingest", disable=not progress, smoothing=0.1)
+
+    def on_done(key: str, status: str, reason: str | None) -> None:
+        summary.add(status, reason)
+        bar.update(1)
+        bar.set_postfix({s: summary.by_status[s] for s in ("ok", "flagged", "failed")})
+
+    tasks = ((s, known.get(s.clip_key)) for s in discover(root, layout))
+    try:
+        if workers == 1:
+            process = ClipProcessor(options)
+            names = list(options.feature_sets.values())
+            with store.bundle_writer(names, options.rows_per_shard) as writer:
+                for source, k in tasks:
+                    outcome = process(source, k)
+                    _commit(writer, outcome)
+                    on_done(outcome.clip_key, outcome.status, outcome.reason)
+        else:
+            _run_parallel(tasks, workers, catalog, store, options, on_done)
+    except BaseException as exc:
+        finish_run(catalog, run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        bar.close()
+    finish_run(catalog, run_id, status="finished",
+               metrics={f"clips_{s}": float(n) for s, n in summary.by_status.items()})
+    return summary

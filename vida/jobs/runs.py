@@ -1,0 +1,66 @@
+"""Recording runs (after MLflow's tracking store): a row per run, metrics per epoch."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from vida.catalog.database import Catalog
+from vida.catalog.schema import Run, RunMetric, utcnow
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """Package version plus the git commit when running from a checkout."""
+    import vida
+
+    version = vida.__version__
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+            cwd=Path(vida.__file__).parent,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{version}+{commit}" if commit else version
+
+
+def new_run_id(kind: str) -> str:
+    return f"{kind}-{utcnow():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def start_run(catalog: Catalog, *, kind: str, params: dict[str, Any], arch: str | None = None,
+              query: str | None = None, feature_sets: list[str] | None = None,
+              seed: int | None = None, experiment_id: str | None = None) -> str:
+    run_id = new_run_id(kind)
+    with catalog.transaction() as session:
+        session.add(Run(run_id=run_id, kind=kind, arch=arch, params=params, query=query,
+                        feature_sets=feature_sets or [], seed=seed, status="running",
+                        code_version=code_version(), experiment_id=experiment_id))
+    return run_id
+
+
+def log_metrics(catalog: Catalog, run_id: str, metrics: dict[str, float], *,
+                split: str = "all", epoch: int | None = None) -> None:
+    with catalog.transaction() as session:
+        session.add_all(
+            RunMetric(run_id=run_id, epoch=epoch, split=split, name=name, value=float(value))
+            for name, value in metrics.items()
+        )
+
+
+def finish_run(catalog: Catalog, run_id: str, *, status: str = "finished",
+               error: str | None = None, checkpoint: str | None = None,
+               metrics: dict[str, float] | None = None) -> None:
+    if metrics:
+        log_metrics(catalog, run_id, metrics)
+    with catalog.transaction() as session:
+        run = session.get(Run, run_id)
+        run.status = status
+        run.finished_at = utcnow()
+        run.error = error
+        if checkpoint is not None:
+            run.checkpoint = checkpoint

@@ -1,0 +1,76 @@
+"""``vida-batch split``: train/val/test assignment, per class, deterministic, recorded.
+
+Random mode follows the study: within each class the clips (sorted by key, so the
+result does not depend on ingest order) are shuffled with a seeded generator and cut
+by the ratios.  ``from_source`` maps MiT's folders instead (training -> train,
+validation -> val, testing -> test).  Failed clips get no split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import update
+
+from vida.catalog.database import Catalog
+from vida.catalog.schema import Clip
+from vida.jobs.runs import finish_run, start_run
+
+SOURCE_SPLITS = {"training": "train", "train": "train", "validation": "val", "val": "val",
+                 "testing": "test", "test": "test"}
+
+
+def _counts(n: int, ratios: Sequence[float]) -> tuple[int, int]:
+    n_train = int(round(n * ratios[0]))
+    n_val = int(round(n * ratios[1]))
+    return n_train, min(n_val, n - n_train)
+
+
+def plan_splits(clips: pd.DataFrame, ratios: Sequence[float], seed: int) -> dict[str, str]:
+    """clip_key -> split for a frame of (clip_key, class_name)."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, str] = {}
+    for _cls, group in sorted(clips.groupby("class_name"), key=lambda g: g[0]):
+        keys = sorted(group["clip_key"])
+        order = rng.permutation(len(keys))
+        n_train, n_val = _counts(len(keys), ratios)
+        for rank, i in enumerate(order):
+            cut = "train" if rank < n_train else "val" if rank < n_train + n_val else "test"
+            out[keys[i]] = cut
+    return out
+
+
+def assign_splits(catalog: Catalog, *, ratios: Sequence[float] = (0.7, 0.15, 0.15),
+                  seed: int = 42, from_source: bool = False) -> pd.DataFrame:
+    """Write splits into ``clips``; returns counts per class and split."""
+    if len(ratios) != 3 or any(r < 0 for r in ratios) or abs(sum(ratios) - 1) > 1e-6:
+        raise ValueError(f"--ratios must be three non-negative numbers summing to 1, got {ratios}")
+    run_id = start_run(catalog, kind="split", seed=seed,
+                       params={"ratios": list(ratios), "from_source": from_source})
+    clips = catalog.sql(
+        "SELECT clip_key, class_name, source_split FROM clips WHERE status <> 'failed'"
+    )
+    if from_source:
+        unknown = sorted(set(clips["source_split"].dropna()) - set(SOURCE_SPLITS))
+        if clips["source_split"].isna().any() or unknown:
+            raise ValueError("--from-source needs every clip under a training/validation/test "
+                             f"folder; found {unknown or 'clips without one'}")
+        plan = {k: SOURCE_SPLITS[s] for k, s in zip(clips["clip_key"], clips["source_split"],
+                                                     strict=True)}
+    else:
+        plan = plan_splits(clips, ratios, seed)
+    with catalog.transaction() as session:
+        session.execute(update(Clip).where(Clip.status == "failed").values(split=None))
+        for split in ("train", "val", "test"):
+            keys = [k for k, s in plan.items() if s == split]
+            for start in range(0, len(keys), 1000):
+                session.execute(update(Clip).where(Clip.clip_key.in_(keys[start:start + 1000]))
+                                .values(split=split))
+    finish_run(catalog, run_id, metrics={f"clips_{s}": float(sum(v == s for v in plan.values()))
+                                         for s in ("train", "val", "test")})
+    return catalog.sql(
+        "SELECT class_name, split, count(*) AS clips FROM clips WHERE split IS NOT NULL "
+        "GROUP BY 1, 2 ORDER BY 1, 2"
+    )

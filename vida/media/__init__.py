@@ -1,0 +1,1 @@
+"""Media in: decoding video and audio, frame folders, optical flow, loudness."""

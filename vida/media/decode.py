@@ -1,0 +1,204 @@
+"""Decoding media with PyAV (FFmpeg's libraries; no ffmpeg binary needed).
+
+One demux pass per clip gives both modalities on one time grid:
+
+* video: T frames at F fps chosen **by timestamp** (target ``t_k = t_0 + k / F``,
+  the decoded frame nearest to it), so 29.97 fps, 25 fps and variable-frame-rate
+  files land on the same grid; rotation metadata is applied;
+* audio: resampled to 16 kHz mono float32 by FFmpeg's resampler (any rate, any
+  channel layout: 5.1 is downmixed), cut to the same ``T / F`` second window.
+
+A clip shorter than ``T / F`` seconds gets its last frame repeated and is marked
+``padded``; the caller decides whether that is a flag or a skip.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+AUDIO_RATE = 16_000
+
+
+class MediaError(Exception):
+    """A file that cannot give what ingest needs; ``reason`` is a short category."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+
+
+@dataclass
+class DecodedClip:
+    """What one clip gives: T frames at working size, audio, and facts for the catalog."""
+
+    frames: np.ndarray  # [T, S, S, 3] uint8 RGB
+    audio: np.ndarray | None  # float32 mono at 16 kHz, exactly T / F seconds, or None
+    fps: float | None
+    width: int
+    height: int
+    duration_s: float | None
+    n_frames: int  # frames decoded inside the window (before padding)
+    padded: bool
+    rotation: int = 0
+
+
+def _to_rgb(frame: av.VideoFrame, size: int) -> np.ndarray:
+    image = frame.to_ndarray(format="rgb24", width=size, height=size)
+    turns = (-int(getattr(frame, "rotation", 0) or 0) // 90) % 4
+    return np.ascontiguousarray(np.rot90(image, k=turns)) if turns else image
+
+
+def _window_samples(n_frames: int, fps: float) -> int:
+    return int(round(n_frames / fps * AUDIO_RATE))
+
+
+def fit_audio(samples: np.ndarray, n_samples: int) -> np.ndarray:
+    """Zero-pad or cut a mono waveform to ``n_samples``."""
+    out = np.zeros(n_samples, dtype=np.float32)
+    take = min(n_samples, len(samples))
+    out[:take] = samples[:take]
+    return out
+
+
+class _AudioCollector:
+    def __init__(self) -> None:
+        self.resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
+        self.chunks: list[np.ndarray] = []
+        self.n = 0
+
+    def push(self, frame: av.AudioFrame | None) -> None:
+        for out in self.resampler.resample(frame):
+            chunk = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+            self.chunks.append(chunk)
+            self.n += len(chunk)
+
+    def result(self) -> np.ndarray:
+        return np.concatenate(self.chunks) if self.chunks else np.zeros(0, np.float32)
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    if not path.exists():
+        raise MediaError("missing", f"{path} does not exist")
+    if os.path.getsize(path) == 0:
+        raise MediaError("empty_file", f"{path} is 0 bytes")
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise MediaError("not_media", f"{path.name}: FFmpeg cannot open it ({exc})") from None
+
+
+def decode_audio(path: Path, seconds: float | None = None) -> np.ndarray | None:
+    """The audio stream of any media file as 16 kHz mono float32 (None: no audio stream)."""
+    with _open(path) as container:
+        if not container.streams.audio:
+            return None
+        collector = _AudioCollector()
+        limit = None if seconds is None else int(seconds * AUDIO_RATE)
+        try:
+            for frame in container.decode(audio=0):
+                collector.push(frame)
+                if limit is not None and collector.n >= limit:
+                    break
+            collector.push(None)
+        except av.FFmpegError as exc:
+            if not collector.n:
+                raise MediaError("bad_audio", f"{path.name}: {exc}") from None
+        return collector.result()
+
+
+def decode_clip(path: Path, n_frames: int = 18, fps: float = 6.0, size: int = 128) -> DecodedClip:
+    """Decode ``n_frames`` frames at ``fps`` and the matching audio window of a video file."""
+    window = n_frames / fps
+    with _open(path) as container:
+        if not container.streams.video:
+            kind = "audio only" if container.streams.audio else "no streams"
+            raise MediaError("no_video_stream", f"{path.name} has no video stream ({kind})")
+        vstream = container.streams.video[0]
+        vstream.thread_type = "AUTO"
+        astream = container.streams.audio[0] if container.streams.audio else None
+        src_fps = float(vstream.average_rate) if vstream.average_rate else None
+        width, height = vstream.codec_context.width, vstream.codec_context.height
+
+        targets: list[np.ndarray] = []
+        t0: float | None = None
+        prev: tuple[float, av.VideoFrame] | None = None
+        last_time = None
+        decoded_in_window = 0
+        rotation = 0
+        audio = _AudioCollector() if astream is not None else None
+        audio_needed = _window_samples(n_frames, fps)
+        streams = [s for s in (vstream, astream) if s is not None]
+        try:
+            for packet in container.demux(*streams):
+                for frame in packet.decode():
+                    if isinstance(frame, av.AudioFrame):
+                        if audio is not None and audio.n < audio_needed:
+                            audio.push(frame)
+                        continue
+                    t = frame.time if frame.time is not None else (
+                        decoded_in_window / (src_fps or fps))
+                    if t0 is None:
+                        t0 = t
+                        rotation = int(getattr(frame, "rotation", 0) or 0)
+                    last_time = t
+                    if t - t0 < window:
+                        decoded_in_window += 1
+                    while len(targets) < n_frames and t >= t0 + len(targets) / fps:
+                        goal = t0 + len(targets) / fps
+                        best = frame
+                        if prev is not None and abs(prev[0] - goal) < abs(t - goal):
+                            best = prev[1]
+                        targets.append(_to_rgb(best, size))
+                    prev = (t, frame)
+                video_done = len(targets) >= n_frames
+                audio_done = audio is None or audio.n >= audio_needed
+                if video_done and audio_done:
+                    break
+        except av.FFmpegError as exc:
+            if prev is None:
+                raise MediaError("undecodable", f"{path.name}: {exc}") from None
+            # truncated or corrupt tail: keep what decoded, it will be padded and flagged
+        if prev is None:
+            raise MediaError("no_frames", f"{path.name}: the video stream has no decodable frame")
+
+        # Targets after the last decoded frame: still inside that frame's display
+        # interval they take it as usual; beyond it the clip is short (padding).
+        frame_step = 1.0 / (src_fps or fps)
+        padded = False
+        last = _to_rgb(prev[1], size) if len(targets) < n_frames else None
+        while len(targets) < n_frames:
+            goal = t0 + len(targets) / fps
+            padded |= goal > last_time + frame_step + 1e-6
+            targets.append(last)
+
+        waveform = None
+        if audio is not None:
+            try:
+                audio.push(None)
+            except av.FFmpegError:
+                pass
+            waveform = fit_audio(audio.result(), audio_needed)
+            if audio.n == 0:
+                waveform = None  # a stream that decodes to nothing is no audio
+
+        duration = None
+        if container.duration:
+            duration = container.duration / av.time_base
+        elif vstream.duration and vstream.time_base:
+            duration = float(vstream.duration * vstream.time_base)
+        return DecodedClip(
+            frames=np.stack(targets[:n_frames]),
+            audio=waveform,
+            fps=src_fps,
+            width=width,
+            height=height,
+            duration_s=duration,
+            n_frames=decoded_in_window,
+            padded=padded,
+            rotation=rotation,
+        )
