@@ -177,7 +177,8 @@ def ingest(obj: Context, root: Path, layout: str | None, n_frames: int, fps: flo
     a folder of the study's .npy feature dicts. Rerunning skips clips already
     ingested with the same content; failures are recorded, never fatal.
     """
-    from vida.jobs.ingest import IngestOptions, ingest as run_ingest
+    from vida.jobs.ingest import IngestOptions
+    from vida.jobs.ingest import ingest as run_ingest
     from vida.media.sources import detect_layout
 
     if (layout or detect_layout(root)) == "legacy":
@@ -186,8 +187,8 @@ def ingest(obj: Context, root: Path, layout: str | None, n_frames: int, fps: flo
         report = import_legacy(obj.catalog(), obj.store(), root)
         for name, rows in report.imported.items():
             click.echo(f"imported {name}: {rows} clips")
-        for name, reason in report.refused.items():
-            click.echo(f"refused {name}: {reason}", err=True)
+        for reason in report.refused.values():
+            click.echo(f"refused: {reason}", err=True)
         if report.refused:
             sys.exit(1)
         return

@@ -17,7 +17,7 @@ def format_frame(frame: pd.DataFrame, fmt: str = "table") -> str:
         return "(no rows)" if len(frame.columns) == 0 else " | ".join(frame.columns) + "\n(no rows)"
     with pd.option_context("display.max_rows", None, "display.max_columns", None,
                            "display.width", 200, "display.max_colwidth", 80):
-        return frame.to_string(index=False)
+        return frame.to_string(index=False, na_rep="NULL")
 
 
 def status_tables(catalog: Catalog) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -83,6 +83,8 @@ class Catalog:
     def __init__(self, url: str, *, check: bool = True) -> None:
         self.url = url
         self.dialect = url.split(":", 1)[0].split("+", 1)[0]
+        if self.is_duckdb and self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)  # created on first use
         self._engine = self._make_engine(read_only=False)
         self._ro_engine: Engine | None = None
         if check:

@@ -27,6 +27,18 @@ def upsert(
     if not rows:
         return 0
     table = model.__table__  # type: ignore[attr-defined]
+    # One statement per column set: a column a row does not give is left as it is
+    # (an update never blanks, say, the split of a clip that is re-ingested).
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    for group in groups.values():
+        _upsert_group(session, table, group, key)
+    return len(rows)
+
+
+def _upsert_group(session: Session, table: Any, rows: list[dict[str, Any]],
+                  key: Sequence[str]) -> None:
     for start in range(0, len(rows), _BATCH):
         chunk = rows[start : start + _BATCH]
         stmt = pg_insert(table).values(chunk)
@@ -37,4 +49,3 @@ def upsert(
             else stmt.on_conflict_do_nothing(index_elements=list(key))
         )
         session.execute(stmt)
-    return len(rows)

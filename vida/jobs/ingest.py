@@ -227,8 +227,18 @@ def _worker(wid: int, tasks: mp.Queue, results: mp.Queue, catalog_url: str, stor
     os.environ.setdefault("VIDA_LOCK_TIMEOUT", "600")  # workers wait their turn to commit
     store = FeatureStore(Catalog(catalog_url, check=False), store_root)
     process = ClipProcessor(options)
+    parent = mp.parent_process()
     with store.bundle_writer(list(options.feature_sets.values()), options.rows_per_shard) as w:
-        while (item := tasks.get()) is not None:
+        while True:
+            try:
+                item = tasks.get(timeout=1.0)
+            except queue.Empty:
+                if parent is not None and not parent.is_alive():
+                    # The job was killed: leave uncommitted work to the rerun.
+                    raise SystemExit(1) from None
+                continue
+            if item is None:
+                break
             source, known = item
             results.put(("start", wid, source.clip_key))
             outcome = process(source, known)
@@ -273,6 +283,7 @@ def _run_parallel(sources: Iterable[tuple[ClipSource, Any]], n_workers: int, cat
     in_flight: dict[int, ClipSource | None] = dict.fromkeys(pool.procs)
     by_key: dict[str, ClipSource] = {}
     lock = threading.Lock()
+    fed_all = threading.Event()
 
     def feed() -> None:
         for source, known in sources:
@@ -281,6 +292,7 @@ def _run_parallel(sources: Iterable[tuple[ClipSource, Any]], n_workers: int, cat
             pool.tasks.put((source, known))
         for _ in range(n_workers):
             pool.tasks.put(None)
+        fed_all.set()
 
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
@@ -305,6 +317,10 @@ def _run_parallel(sources: Iterable[tuple[ClipSource, Any]], n_workers: int, cat
                     on_done(lost.clip_key, "failed", "worker_crashed")
                 in_flight[wid] = None
                 pool.procs[wid] = pool._spawn(wid)
+                # The dead worker may already have taken its stop sentinel: give the
+                # replacement one of its own, after the last task (a spare is harmless).
+                threading.Thread(target=lambda: (fed_all.wait(), pool.tasks.put(None)),
+                                 daemon=True).start()
         if message is None:
             continue
         kind, wid = message[0], message[1]

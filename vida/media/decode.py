@@ -42,7 +42,7 @@ class DecodedClip:
     width: int
     height: int
     duration_s: float | None
-    n_frames: int  # frames decoded inside the window (before padding)
+    n_frames: int  # distinct source frames on the grid (before padding)
     padded: bool
     rotation: int = 0
 
@@ -113,7 +113,6 @@ def decode_audio(path: Path, seconds: float | None = None) -> np.ndarray | None:
 
 def decode_clip(path: Path, n_frames: int = 18, fps: float = 6.0, size: int = 128) -> DecodedClip:
     """Decode ``n_frames`` frames at ``fps`` and the matching audio window of a video file."""
-    window = n_frames / fps
     with _open(path) as container:
         if not container.streams.video:
             kind = "audio only" if container.streams.audio else "no streams"
@@ -128,7 +127,8 @@ def decode_clip(path: Path, n_frames: int = 18, fps: float = 6.0, size: int = 12
         t0: float | None = None
         prev: tuple[float, av.VideoFrame] | None = None
         last_time = None
-        decoded_in_window = 0
+        decoded = 0
+        distinct: set[float] = set()
         rotation = 0
         audio = _AudioCollector() if astream is not None else None
         audio_needed = _window_samples(n_frames, fps)
@@ -140,20 +140,19 @@ def decode_clip(path: Path, n_frames: int = 18, fps: float = 6.0, size: int = 12
                         if audio is not None and audio.n < audio_needed:
                             audio.push(frame)
                         continue
-                    t = frame.time if frame.time is not None else (
-                        decoded_in_window / (src_fps or fps))
+                    t = frame.time if frame.time is not None else decoded / (src_fps or fps)
+                    decoded += 1
                     if t0 is None:
                         t0 = t
                         rotation = int(getattr(frame, "rotation", 0) or 0)
                     last_time = t
-                    if t - t0 < window:
-                        decoded_in_window += 1
                     while len(targets) < n_frames and t >= t0 + len(targets) / fps:
                         goal = t0 + len(targets) / fps
-                        best = frame
+                        best = (t, frame)
                         if prev is not None and abs(prev[0] - goal) < abs(t - goal):
-                            best = prev[1]
-                        targets.append(_to_rgb(best, size))
+                            best = prev
+                        distinct.add(best[0])
+                        targets.append(_to_rgb(best[1], size))
                     prev = (t, frame)
                 video_done = len(targets) >= n_frames
                 audio_done = audio is None or audio.n >= audio_needed
@@ -171,6 +170,8 @@ def decode_clip(path: Path, n_frames: int = 18, fps: float = 6.0, size: int = 12
         frame_step = 1.0 / (src_fps or fps)
         padded = False
         last = _to_rgb(prev[1], size) if len(targets) < n_frames else None
+        if last is not None:
+            distinct.add(prev[0])
         while len(targets) < n_frames:
             goal = t0 + len(targets) / fps
             padded |= goal > last_time + frame_step + 1e-6
@@ -198,7 +199,7 @@ def decode_clip(path: Path, n_frames: int = 18, fps: float = 6.0, size: int = 12
             width=width,
             height=height,
             duration_s=duration,
-            n_frames=decoded_in_window,
+            n_frames=len(distinct),
             padded=padded,
             rotation=rotation,
         )

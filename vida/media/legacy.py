@@ -89,9 +89,9 @@ def load_feature_dict(path: Path) -> dict[tuple[str, str], np.ndarray]:
             raise
         except Exception as exc:  # truncated or garbled pickle data
             raise ValueError(f"{origin}: unreadable pickle payload ({exc})") from None
+    if isinstance(payload, np.ndarray) and payload.dtype.kind == "O" and payload.shape == ():
+        payload = payload.item()  # np.save(dict) wraps the dict in a 0-d object array
     _check_types(payload, origin)
-    if isinstance(payload, np.ndarray) and payload.shape == ():
-        payload = payload.item()
     if not isinstance(payload, dict):
         raise ValueError(f"{origin}: expected a dict of (class, clip_id) -> array")
     out: dict[tuple[str, str], np.ndarray] = {}
