@@ -290,3 +290,63 @@ def test_split_from_source_folders(tmp_path):
         {"source_split": "training", "split": "train", "n": 3},
         {"source_split": "validation", "split": "val", "n": 2},
     ]
+
+
+def test_manifest_csv_with_and_without_header(tmp_path):
+    media = tmp_path / "media"
+    media.mkdir()
+    for name in ("a", "b", "c"):
+        write_video(media / f"{name}.mp4", n_frames=20, fps=6)
+    # MiT's trainingSet.csv style: no header, paths relative to the CSV
+    (tmp_path / "plain.csv").write_text("media/a.mp4,barking\nmedia/b.mp4,boiling\n")
+    (tmp_path / "header.csv").write_text("path,class,split\nmedia/c.mp4,barking,validation\n")
+    for csv_name in ("plain.csv", "header.csv"):
+        result = run_cli("ingest", str(tmp_path / csv_name), "--workers", "1", "--no-progress",
+                         cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    rows = open_catalog(tmp_path / "catalog.db").sql(
+        "SELECT clip_key, coalesce(source_split, '-') AS source_split, status FROM clips "
+        "ORDER BY 1")
+    assert rows.to_dict("records") == [
+        {"clip_key": "barking/a", "source_split": "-", "status": "ok"},
+        {"clip_key": "barking/c", "source_split": "validation", "status": "ok"},
+        {"clip_key": "boiling/b", "source_split": "-", "status": "ok"},
+    ]
+    (tmp_path / "bad.csv").write_text("media/a.mp4\n")
+    bad = run_cli("ingest", str(tmp_path / "bad.csv"), cwd=tmp_path)
+    assert bad.returncode == 1 and "bad.csv row 1: expected path,class[,split]" in bad.stderr
+
+
+def test_other_grid_needs_its_own_feature_sets(shared, tmp_path):
+    root = _copy_example(shared, tmp_path / "src", n=2)
+    _ingest(tmp_path, root)
+    with pytest.raises(Exception, match="exists with other params .*fps.*--name-suffix"):
+        _ingest(tmp_path, root, options=IngestOptions(fps=5.0, retry_failed=True))
+    catalog, store, summary = _ingest(
+        tmp_path, root, options=IngestOptions(n_frames=9, fps=3.0, flow_method="dis",
+                                              name_suffix="t9"))
+    assert summary.by_status["ok"] == 0 and summary.by_status["skipped"] == 2  # same media
+    sets = catalog.sql("SELECT name, shape FROM feature_sets ORDER BY name")["name"].tolist()
+    assert "rgb/hog-color-t9" in sets
+
+
+def test_loudness_has_no_integer_overflow():
+    from vida.media.loudness import dbfs
+
+    full_scale = np.array([32767, -32768] * 1000, dtype=np.int16)
+    assert dbfs(full_scale) == pytest.approx(0.0, abs=0.01)  # squaring int16 would overflow
+    assert dbfs(np.full(1000, 0.01, np.float32)) == pytest.approx(-40.0, abs=0.01)
+    assert dbfs(np.zeros(10, np.float32)) == -120.0
+
+
+def test_dis_flow_is_an_option():
+    from vida.media.flow import flow_sequence
+
+    frames = np.zeros((4, 64, 64, 3), np.uint8)
+    for i in range(4):
+        frames[i, 20:40, 10 + 3 * i:30 + 3 * i] = 255  # a square moving right 3 px a frame
+    for method in ("farneback", "dis"):
+        flow = flow_sequence(frames, method)
+        assert flow.shape == (4, 64, 64, 2)
+        np.testing.assert_array_equal(flow[0], flow[1])  # the first flow is repeated
+        assert flow[1, 25:35, 20:30, 0].mean() > 1.0  # moving right: positive dx

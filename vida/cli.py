@@ -163,13 +163,15 @@ def fsck_command(obj: Context, repair: bool, no_checksums: bool) -> None:
 @click.option("--rgb-encoder", default="hog-color", show_default=True)
 @click.option("--flow-encoder", default="flow-hist", show_default=True)
 @click.option("--audio-encoder", default="ast-fbank", show_default=True)
+@click.option("--name-suffix", default="", metavar="S",
+              help="Feature sets become e.g. rgb/hog-color-S (for a second grid or size).")
 @click.option("--no-progress", is_flag=True)
 @click.pass_obj
 @friendly_errors
 def ingest(obj: Context, root: Path, layout: str | None, n_frames: int, fps: float,
            frame_size: int, flow_method: str, silence_dbfs: float, strict: bool,
            retry_failed: bool, workers: int | None, rows_per_shard: int, rgb_encoder: str,
-           flow_encoder: str, audio_encoder: str, no_progress: bool) -> None:
+           flow_encoder: str, audio_encoder: str, name_suffix: str, no_progress: bool) -> None:
     """Decode clips under ROOT into RGB, flow and audio features in the store.
 
     ROOT is a video tree (<split>/<class>/<clip>.mp4 or <class>/<clip>.mp4), a
@@ -196,7 +198,7 @@ def ingest(obj: Context, root: Path, layout: str | None, n_frames: int, fps: flo
         n_frames=n_frames, fps=fps, frame_size=frame_size, flow_method=flow_method,
         silence_dbfs=silence_dbfs, strict=strict, retry_failed=retry_failed,
         rgb_encoder=rgb_encoder, flow_encoder=flow_encoder, audio_encoder=audio_encoder,
-        rows_per_shard=rows_per_shard,
+        rows_per_shard=rows_per_shard, name_suffix=name_suffix,
     )
     summary = run_ingest(obj.catalog(), obj.store(), root, layout=layout, options=options,
                          workers=workers, progress=not no_progress)

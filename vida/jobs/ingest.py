@@ -57,6 +57,7 @@ class IngestOptions:
     flow_encoder: str = "flow-hist"
     audio_encoder: str = "ast-fbank"
     rows_per_shard: int = 128
+    name_suffix: str = ""
 
     def __post_init__(self) -> None:
         if self.flow_method not in METHODS:
@@ -67,10 +68,11 @@ class IngestOptions:
     @property
     def feature_sets(self) -> dict[str, str]:
         """modality -> feature set name."""
+        suffix = f"-{self.name_suffix}" if self.name_suffix else ""
         return {
-            "rgb": f"rgb/{self.rgb_encoder}",
-            "flow": f"flow/{self.flow_encoder}",
-            "audio": f"audio/{self.audio_encoder}",
+            "rgb": f"rgb/{self.rgb_encoder}{suffix}",
+            "flow": f"flow/{self.flow_encoder}{suffix}",
+            "audio": f"audio/{self.audio_encoder}{suffix}",
         }
 
     def grid_params(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ fastest), then the rows are put back in the order asked for.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,11 @@ from vida.store.shards import BundleWriter, FeatureWriter
 
 DEFAULT_STORE = "store"
 _IN_CHUNK = 1000
+
+
+def _canonical(params: dict[str, Any]) -> dict[str, Any]:
+    """Params as they come back from the catalog's JSON (tuples become lists...)."""
+    return json.loads(json.dumps(params, sort_keys=True))
 
 
 def resolve_store_root(root: str | os.PathLike[str] | None = None) -> Path:
@@ -84,6 +90,16 @@ class FeatureStore:
                 raise CatalogError(
                     f"feature set {name!r} exists with shape {tuple(existing.shape)} "
                     f"{existing.dtype}, not {shape} {dtype}: choose another name"
+                )
+            elif params is not None and _canonical(existing.params) != _canonical(params):
+                changed = sorted(
+                    k for k in set(existing.params) | set(params)
+                    if existing.params.get(k) != _canonical(params).get(k)
+                )
+                raise CatalogError(
+                    f"feature set {name!r} exists with other params ({', '.join(changed)}): "
+                    "features made differently must not share a set; choose another name "
+                    "(ingest: --name-suffix)"
                 )
         return self.info(name)
 
