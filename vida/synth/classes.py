@@ -1,0 +1,81 @@
+"""The synthetic action classes: what each looks like, sounds like, and is tagged and
+captioned as.
+
+Designed so that both modalities matter:
+
+* looks alike, sounds different: ``bouncing+ball`` / ``dropping+metal`` (the same
+  bouncing object; a thud or a metallic clang at each impact), ``spinning+fan`` /
+  ``drilling`` (the same rotating bar; a low hum or a high whine whose pitch follows
+  the speed);
+* looks different, sounds alike: ``hammering`` thuds like ``bouncing+ball``;
+  ``blowing`` hisses like ``sawing``;
+* ``tapping`` and the others are separable by both.
+
+Reference tags are AudioSet label names and depend only on the *sound* (what AST
+would hear); captions depend only on the *visual* (what BLIP would see), so
+look-alike classes get look-alike captions and sound-alike classes the same tags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SynthClass:
+    name: str  # MiT-style, '+' for spaces
+    visual: str  # motion pattern drawn by render.draw_frame
+    sound: str  # sound pattern made by render.make_audio
+
+
+CLASSES: tuple[SynthClass, ...] = (
+    SynthClass("bouncing+ball", "bounce", "thud"),
+    SynthClass("dropping+metal", "bounce", "clang"),
+    SynthClass("spinning+fan", "spin", "hum"),
+    SynthClass("drilling", "spin", "whine"),
+    SynthClass("hammering", "strike", "thud"),
+    SynthClass("sawing", "slide", "hiss"),
+    SynthClass("blowing", "breathe", "hiss"),
+    SynthClass("tapping", "tap", "tick"),
+)
+
+# What an AudioSet tagger hears: a function of the sound only (best first).
+SOUND_TAGS: dict[str, tuple[str, ...]] = {
+    "thud": ("Thump, thud", "Knock", "Bouncing", "Hammer", "Tap"),
+    "clang": ("Clang", "Ding", "Bell", "Tubular bells", "Jingle bell"),
+    "hum": ("Hum", "Mechanical fan", "Mains hum", "Whir", "Buzz"),
+    "whine": ("Drill", "Whir", "Power tool", "Dental drill, dentist's drill", "Buzz"),
+    "hiss": ("White noise", "Rub", "Whoosh, swoosh, swish", "Scrape", "Wind"),
+    "tick": ("Tick", "Tap", "Wood block", "Knock", "Clapping"),
+}
+
+# What a captioner sees: a function of the visual only; {color} is the object's colour.
+VISUAL_CAPTIONS: dict[str, tuple[str, ...]] = {
+    "bounce": ("a {color} ball bouncing on the floor", "a {color} ball in the air",
+               "a small {color} ball hitting the ground"),
+    "spin": ("a {color} blade spinning in the middle", "a {color} bar rotating",
+             "a spinning {color} propeller"),
+    "strike": ("a {color} hammer striking a block", "a {color} stick swinging down",
+               "someone hitting a block with a {color} hammer"),
+    "slide": ("a {color} block sliding back and forth", "a {color} saw moving sideways",
+              "a {color} plank being cut"),
+    "breathe": ("a {color} balloon growing", "a {color} circle getting bigger and smaller",
+                "a {color} bubble being blown"),
+    "tap": ("two {color} blocks touching", "two {color} squares tapping together",
+            "a pair of {color} blocks meeting"),
+}
+
+# Labels any tagger sometimes gives, whatever the scene (background, microphone).
+GENERIC_TAGS = ("Noise", "Static", "Environmental noise", "Field recording", "Silence")
+
+COLORS = {
+    "red": (220, 40, 40), "green": (40, 200, 60), "blue": (50, 80, 230),
+    "yellow": (230, 210, 40), "white": (235, 235, 235), "orange": (240, 140, 30),
+    "purple": (150, 60, 200), "cyan": (40, 210, 220),
+}
+
+
+def classes(k: int) -> tuple[SynthClass, ...]:
+    if not 2 <= k <= len(CLASSES):
+        raise ValueError(f"--classes must be between 2 and {len(CLASSES)}, got {k}")
+    return CLASSES[:k]
