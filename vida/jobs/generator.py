@@ -1,0 +1,161 @@
+"""Training an audio-feature generator, and writing what it generates to the store.
+
+``svdmap``: input concat(rgb, flow) ``[T, D_rgb + D_flow]``, target audio ``[T, D_a]``.
+``cafmap``: input the condition sequence ``[T, D_a]`` where its mask is on and
+seeded N(0, 1) noise elsewhere, target audio.  MSE, Adam, best epoch on val.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from vida.catalog.database import Catalog, CatalogError
+from vida.catalog.schema import Run
+from vida.jobs.runs import finish_run, log_metrics, start_run
+from vida.jobs.training import (
+    Standardizer,
+    fit,
+    load_checkpoint,
+    load_clips,
+    load_inputs,
+    loader,
+    runs_root,
+    save_checkpoint,
+    seed_everything,
+)
+from vida.models import LSTMGenerator
+from vida.store.store import FeatureStore
+
+ARCHS = ("svdmap", "cafmap")
+DEFAULTS = {"svdmap": {"lr": 1e-3, "batch_size": 4}, "cafmap": {"lr": 1e-4, "batch_size": 32}}
+
+
+@dataclass
+class GeneratorSpec:
+    arch: str = "svdmap"
+    rgb: str = "rgb/hog-color"
+    flow: str = "flow/flow-hist"
+    audio: str = "audio/ast-fbank"
+    condition: str | None = None
+    epochs: int = 10
+    lr: float | None = None
+    batch_size: int | None = None
+    seed: int = 0
+    hidden: int = 512
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ValueError(f"--arch must be one of {', '.join(ARCHS)}")
+        if self.arch == "cafmap" and not self.condition:
+            raise ValueError("--arch cafmap needs --condition SET (see `vida-batch condition`)")
+        self.lr = self.lr or DEFAULTS[self.arch]["lr"]
+        self.batch_size = self.batch_size or DEFAULTS[self.arch]["batch_size"]
+
+    @property
+    def input_sets(self) -> list[str]:
+        return [self.rgb, self.flow] if self.arch == "svdmap" else [self.condition]
+
+
+def generator_inputs(store: FeatureStore, spec: GeneratorSpec, keys: list[str],
+                     noise_seed: int) -> np.ndarray:
+    """The generator's input for ``keys`` (CAFMap: condition, noise where the mask is off)."""
+    x = load_inputs(store, keys, spec.input_sets)
+    if spec.arch == "cafmap":
+        mask = store.read(spec.condition, keys, extra="mask").astype(bool)
+        noise = np.random.default_rng(noise_seed).standard_normal(x.shape).astype(np.float32)
+        x = np.where(mask[..., None], x, noise)
+    return x
+
+
+def train_generator(catalog: Catalog, store: FeatureStore, query: str, spec: GeneratorSpec,
+                    *, experiment_id: str | None = None, runs: str | None = None,
+                    progress: bool = True) -> str:
+    clips = load_clips(catalog, query)
+    parts = {s: clips[clips["split"] == s] for s in ("train", "val")}
+    if len(parts["train"]) == 0 or len(parts["val"]) == 0:
+        raise ValueError("the query has no train or no val clips: run `vida-batch split` and "
+                         "select clip_key, class_name, split")
+    g = seed_everything(spec.seed)
+    x = {s: generator_inputs(store, spec, p["clip_key"].tolist(), spec.seed + i)
+         for i, (s, p) in enumerate(parts.items())}
+    y = {s: store.read(spec.audio, p["clip_key"].tolist()).astype(np.float32)
+         for s, p in parts.items()}
+    norm = Standardizer.fit(x["train"])
+    model = LSTMGenerator(x["train"].shape[-1], y["train"].shape[-1], hidden=spec.hidden)
+    run_id = start_run(catalog, kind="train-generator", arch=spec.arch, params=asdict(spec),
+                       query=query, feature_sets=[*spec.input_sets, spec.audio], seed=spec.seed,
+                       experiment_id=experiment_id)
+    mse = nn.MSELoss()
+
+    def score(m: nn.Module, data) -> dict[str, float]:
+        m.eval()
+        with torch.no_grad():
+            losses = [float(mse(m(xb), yb)) * len(xb) for xb, yb in data]
+        return {"loss": sum(losses) / len(data.dataset)}
+
+    def on_epoch(epoch: int, train: dict, val: dict) -> None:
+        log_metrics(catalog, run_id, train, split="train", epoch=epoch)
+        log_metrics(catalog, run_id, val, split="val", epoch=epoch)
+        if progress:
+            print(f"  {run_id} epoch {epoch}/{spec.epochs}: train {train['loss']:.4f} "
+                  f"val {val['loss']:.4f}", flush=True)
+
+    try:
+        state, best_epoch = fit(
+            model, loader(norm(x["train"]), y["train"], spec.batch_size, True, g),
+            loader(norm(x["val"]), y["val"], 256, False), mse, epochs=spec.epochs, lr=spec.lr,
+            score=score, better=lambda a, b: a["loss"] < b["loss"], on_epoch=on_epoch)
+        model.load_state_dict(state)
+        best = score(model, loader(norm(x["val"]), y["val"], 256, False))["loss"]
+        path = save_checkpoint(runs_root(runs) / run_id, model, state,
+                               {"input_norm": norm.state()},
+                               {"arch": spec.arch, "spec": asdict(spec)})
+    except BaseException as exc:
+        finish_run(catalog, run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    finish_run(catalog, run_id, checkpoint=str(path),
+               metrics={"best_epoch": best_epoch, "best_val_loss": best})
+    return run_id
+
+
+def generate(catalog: Catalog, store: FeatureStore, run_id: str, query: str | None = None,
+             batch: int = 256) -> str:
+    """Write the run's generated audio for the query's clips as ``generated/<run_id>``."""
+    with catalog.reading() as session:
+        run = session.get(Run, run_id)
+        if run is None or run.kind != "train-generator":
+            raise CatalogError(f"no generator run {run_id!r}: list them with "
+                               "`vida-batch sql \"SELECT run_id FROM runs WHERE "
+                               "kind = 'train-generator'\"`")
+        if run.status != "finished" or not run.checkpoint:
+            raise CatalogError(f"run {run_id} did not finish ({run.status}); train it again")
+        checkpoint = Path(run.checkpoint)
+    blob, config = load_checkpoint(checkpoint)
+    spec = GeneratorSpec(**config["spec"])
+    model = LSTMGenerator(**config["model"])
+    model.load_state_dict(blob["state_dict"])
+    model.eval()
+    norm = Standardizer.from_state(blob["input_norm"])
+    if query is None:
+        have = " AND ".join(f"clip_key IN (SELECT clip_key FROM features WHERE feature_set = "
+                            f"'{s}')" for s in spec.input_sets)
+        query = f"SELECT clip_key, class_name, split FROM clips WHERE {have}"
+    keys = catalog.sql(query)["clip_key"].tolist()
+    name = f"generated/{run_id}"
+    store.register(name, modality="generated", encoder=f"{spec.arch}-generator",
+                   shape=(store.info(spec.audio).shape), params={"run": run_id},
+                   produced_by_run=run_id)
+    with store.writer(name) as writer:
+        for start in range(0, len(keys), batch):
+            chunk = keys[start:start + batch]
+            x = norm(generator_inputs(store, spec, chunk, noise_seed=spec.seed + 7))
+            with torch.no_grad():
+                out = model(torch.from_numpy(x)).numpy()
+            for key, value in zip(chunk, out, strict=True):
+                writer.add(key, value)
+    return name

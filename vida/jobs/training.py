@@ -1,0 +1,132 @@
+"""What every training job shares: the clips of a query, input tensors, seeding, the
+epoch loop with best-on-val selection, checkpoints under ``runs/<run_id>/``."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from vida.catalog.database import Catalog
+from vida.store.store import FeatureStore
+
+DEFAULT_RUNS = "runs"
+
+
+def runs_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """Checkpoint folder from an option, ``$VIDA_RUNS``, or ``./runs``."""
+    return Path(root or os.environ.get("VIDA_RUNS") or DEFAULT_RUNS).expanduser().resolve()
+
+
+def load_clips(catalog: Catalog, query: str) -> pd.DataFrame:
+    """The query's clips; it must return clip_key, class_name and split."""
+    frame = catalog.sql(query)
+    missing = {"clip_key", "class_name", "split"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"the --query must return clip_key, class_name and split; "
+                         f"missing {', '.join(sorted(missing))}")
+    if frame["clip_key"].duplicated().any():
+        raise ValueError("the --query returns some clips twice; add DISTINCT")
+    return frame.reset_index(drop=True)
+
+
+def load_inputs(store: FeatureStore, keys: Sequence[str], sets: Sequence[str]) -> np.ndarray:
+    """Features of several sets concatenated on the last axis: ``[n, T, sum D]``."""
+    parts = [store.read(name, list(keys)).astype(np.float32) for name in sets]
+    lengths = {p.shape[1] for p in parts}
+    if len(lengths) != 1:
+        raise ValueError(f"feature sets {list(sets)} have different T: {sorted(lengths)}")
+    return np.concatenate(parts, axis=-1)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+@dataclass
+class Standardizer:
+    """Per-dimension mean/std from the training split, applied to every split."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> Standardizer:
+        flat = x.reshape(-1, x.shape[-1])
+        return cls(flat.mean(0), flat.std(0) + 1e-6)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.std).astype(np.float32)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {"mean": torch.from_numpy(self.mean.astype(np.float32)),
+                "std": torch.from_numpy(self.std.astype(np.float32))}
+
+    @classmethod
+    def from_state(cls, state: dict[str, torch.Tensor]) -> Standardizer:
+        return cls(state["mean"].numpy(), state["std"].numpy())
+
+
+def loader(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool,
+           generator: torch.Generator | None = None) -> DataLoader:
+    return DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
+                      batch_size=batch_size, shuffle=shuffle, generator=generator)
+
+
+def fit(model: nn.Module, train: DataLoader, val: DataLoader, loss_fn: nn.Module, *,
+        epochs: int, lr: float, score: Callable[[nn.Module, DataLoader], dict[str, float]],
+        better: Callable[[dict[str, float], dict[str, float]], bool],
+        on_epoch: Callable[[int, dict[str, float], dict[str, float]], None]
+        ) -> tuple[dict[str, torch.Tensor], int]:
+    """Adam over ``epochs``; returns the state of the best epoch on val (1-based)."""
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    best_state, best_epoch, best = None, 0, None
+    for epoch in range(1, epochs + 1):
+        model.train()
+        total, count = 0.0, 0
+        for xb, yb in train:
+            optimiser.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            optimiser.step()
+            total += float(loss.detach()) * len(xb)
+            count += len(xb)
+        train_metrics = {"loss": total / max(count, 1)}
+        val_metrics = score(model, val)
+        on_epoch(epoch, train_metrics, val_metrics)
+        if best is None or better(val_metrics, best):
+            best, best_epoch = val_metrics, epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    assert best_state is not None, "epochs must be >= 1"
+    return best_state, best_epoch
+
+
+def save_checkpoint(folder: Path, model: nn.Module, state: dict[str, torch.Tensor],
+                    extra: dict[str, Any], meta: dict[str, Any]) -> Path:
+    """``model.pt`` (tensors only: loads with ``weights_only=True``) + ``config.json``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "model.pt"
+    torch.save({"state_dict": state, **extra}, path)
+    (folder / "config.json").write_text(json.dumps({"model": model.config, **meta}, indent=1))
+    return path
+
+
+def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {path} is missing (was runs/ moved?)")
+    blob = torch.load(path, weights_only=True, map_location="cpu")
+    config = json.loads((path.parent / "config.json").read_text())
+    return blob, config

@@ -1,0 +1,44 @@
+"""Action classifiers: SVDMap's LSTM and CAFMap's MLP on time-mean features."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class LSTMClassifier(nn.Module):
+    """LSTM (1 layer, hidden 256); the last time step -> Linear(hidden -> classes)."""
+
+    def __init__(self, in_dim: int, n_classes: int, hidden: int = 256) -> None:
+        super().__init__()
+        self.config = {"in_dim": in_dim, "n_classes": n_classes, "hidden": hidden}
+        self.lstm = nn.LSTM(in_dim, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.lstm(x)
+        return self.head(out[:, -1])
+
+
+class MLPClassifier(nn.Module):
+    """Time-mean of the features -> 512 -> 256 -> classes, BatchNorm, ReLU, Dropout 0.3."""
+
+    def __init__(self, in_dim: int, n_classes: int, dropout: float = 0.3) -> None:
+        super().__init__()
+        self.config = {"in_dim": in_dim, "n_classes": n_classes, "dropout": dropout}
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, 512), nn.BatchNorm1d(512), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(512, 256), nn.BatchNorm1d(256), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(256, n_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.mean(dim=1))
+
+
+def build_classifier(arch: str, in_dim: int, n_classes: int) -> nn.Module:
+    if arch == "lstm":
+        return LSTMClassifier(in_dim, n_classes)
+    if arch == "mlp":
+        return MLPClassifier(in_dim, n_classes)
+    raise ValueError(f"--arch must be lstm or mlp, got {arch!r}")

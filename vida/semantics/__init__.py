@@ -1,0 +1,1 @@
+"""AudioSet labels, tags, the semantic dictionary, the IoU filter, captions, prototypes."""
