@@ -13,6 +13,7 @@ import click
 from vida.catalog import CatalogError, ReadOnlyViolation, open_catalog
 from vida.catalog.database import Catalog
 from vida.media.sources import LAYOUTS
+from vida.semantics.tags import load_tags
 from vida.store import FeatureStore, fsck
 from vida.views import format_frame, status_tables
 
@@ -248,6 +249,243 @@ def synth(obj: Context, out: Path, n_classes: int, clips_per_class: int, seed: i
     click.echo(f"tags     {result.tags_file}")
     click.echo(f"captions {result.captions_dir}")
     click.echo(f"next: vida-batch ingest {result.manifest}")
+
+DEFAULT_CLIPS = ("SELECT clip_key, class_name, split FROM clips "
+                 "WHERE split IS NOT NULL AND status <> 'failed'")
+QUERY_HELP = "Read-only SELECT returning clip_key, class_name, split [default: all split clips]."
+
+
+@main.command()
+@click.option("--import", "import_file", type=click.Path(exists=True, path_type=Path),
+              help="Import tags in the study's ast_pred_test.json format instead.")
+@click.option("--model", default=None, metavar="NAME_OR_DIR",
+              help="AST model: hub name or local directory "
+                   "[default MIT/ast-finetuned-audioset-10-10-0.4593].")
+@click.option("--on", "on_set", default="audio/ast-fbank", show_default=True,
+              help="Feature set to tag: real audio (the waveform is tagged) or generated.")
+@click.option("--top-k", default=5, show_default=True)
+@click.option("--query", default=None, help="Clips to tag (clip_key, class_name, clip_id, "
+              "source_uri) [default: all with the feature set].")
+@click.option("--source", default=None, help="Name the tags are stored under.")
+@click.pass_obj
+@friendly_errors
+def tag(obj: Context, import_file: Path | None, model: str | None, on_set: str, top_k: int,
+        query: str | None, source: str | None) -> None:
+    """AudioSet tags per clip, from AST or imported; stored in audio_tags."""
+    if import_file is not None:
+        from vida.semantics.tags import read_tag_json, store_tags
+
+        catalog = obj.catalog()
+        tags = read_tag_json(import_file)
+        source = source or import_file.stem
+        n = store_tags(catalog, source, tags)
+        known = catalog.sql(
+            "SELECT count(DISTINCT t.clip_key) AS n FROM audio_tags t JOIN clips c "
+            "ON c.clip_key = t.clip_key WHERE t.source = :s", {"s": source})["n"][0]
+        click.echo(f"imported tags of {n} clips as source {source!r} ({known} are in the catalog)")
+        return
+    from vida.jobs.tagging import tag_clips
+    from vida.semantics.tagger import DEFAULT_AST
+
+    source, n = tag_clips(obj.catalog(), obj.store(), model=model or DEFAULT_AST, on=on_set,
+                          top_k=top_k, query=query, source=source)
+    click.echo(f"tagged {n} clips as source {source!r}")
+
+
+@main.group()
+def dictionary() -> None:
+    """The semantic dictionary: action class -> AudioSet labels."""
+
+
+@dictionary.command("build")
+@click.option("--text-encoder", default=None, metavar="NAME_OR_DIR",
+              help="Sentence encoder [default: the bundled all-MiniLM-L6-v2].")
+@click.option("--top-n", default=5, show_default=True)
+@click.option("--name", default="minilm", show_default=True)
+@click.option("--class", "class_names", multiple=True,
+              help="Classes to include [default: every class in the catalog].")
+@click.pass_obj
+@friendly_errors
+def dictionary_build(obj: Context, text_encoder: str | None, top_n: int, name: str,
+                     class_names: tuple[str, ...]) -> None:
+    """Build by cosine similarity of class-name and label-name sentence embeddings."""
+    from vida.semantics.dictionary import build_dictionary, store_dictionary
+
+    catalog = obj.catalog()
+    classes = list(class_names) or sorted(
+        catalog.sql("SELECT DISTINCT class_name FROM clips")["class_name"])
+    if not classes:
+        raise click.ClickException("no classes: ingest clips or pass --class")
+    entries = build_dictionary(classes, top_n, text_encoder)
+    store_dictionary(catalog, name, entries)
+    for cls, items in entries.items():
+        click.echo(f"{cls}: " + "; ".join(f"{label} ({sim:.2f})" for label, sim in items))
+
+
+@dictionary.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, path_type=Path))
+@click.option("--name", default=None, help="Dictionary name [default: file stem].")
+@click.pass_obj
+@friendly_errors
+def dictionary_import(obj: Context, csv_file: Path, name: str | None) -> None:
+    """Import the study's svd.csv (Video Label, Audio Labels joined by '; ')."""
+    from vida.semantics.dictionary import read_svd_csv, store_dictionary
+
+    entries = read_svd_csv(csv_file)
+    n = store_dictionary(obj.catalog(), name or csv_file.stem, entries)
+    click.echo(f"imported {len(entries)} classes ({n} entries) as {name or csv_file.stem!r}")
+
+
+@main.command(name="filter")
+@click.option("--dictionary", "dictionary_name", required=True)
+@click.option("--tags", "tag_source", required=True, help="Tag source (see audio_tags.source).")
+@click.option("--min-iou", default=0.2, show_default=True)
+@click.option("--mode", type=click.Choice(["clip", "class"]), default="clip", show_default=True,
+              help="clip: keep clips with IoU >= min; class: the study's top classes by mean.")
+@click.option("--top-classes", default=5, show_default=True)
+@click.option("--name", default=None, help="Filter name [default derived from the options].")
+@click.pass_obj
+@friendly_errors
+def filter_command(obj: Context, dictionary_name: str, tag_source: str, min_iou: float,
+                   mode: str, top_classes: int, name: str | None) -> None:
+    """IoU of each clip's tags with its class's dictionary labels -> keep/drop."""
+    from vida.semantics.dictionary import load_dictionary
+    from vida.semantics.iou_filter import clip_ious, decide, store_decisions
+
+    catalog = obj.catalog()
+    ious = clip_ious(load_tags(catalog, tag_source), load_dictionary(catalog, dictionary_name))
+    if ious.empty:
+        raise click.ClickException("no tagged clip has a class in the dictionary")
+    result = decide(ious, mode=mode, min_iou=min_iou, top_classes=top_classes)
+    name = name or (f"{dictionary_name}:{tag_source}:iou>={min_iou:g}" if mode == "clip"
+                    else f"{dictionary_name}:{tag_source}:top{top_classes}-classes")
+    store_decisions(catalog, name, result.decisions)
+    summary = result.decisions.groupby("class_name").agg(
+        mean_iou=("iou", "mean"), clips=("keep", "size"), kept=("keep", "sum"))
+    summary = summary.loc[result.class_means.index].reset_index()
+    click.echo(format_frame(summary.round(4), "table"))
+    click.echo(f"filter {name!r}: kept {int(result.decisions['keep'].sum())} of "
+               f"{len(result.decisions)} clips")
+
+
+@main.group()
+def train() -> None:
+    """Train generators and classifiers on the clips of a query."""
+
+
+@train.command("generator")
+@click.option("--arch", type=click.Choice(["svdmap", "cafmap"]), default="svdmap",
+              show_default=True)
+@click.option("--query", default=DEFAULT_CLIPS, help=QUERY_HELP)
+@click.option("--rgb", default="rgb/hog-color", show_default=True)
+@click.option("--flow", default="flow/flow-hist", show_default=True)
+@click.option("--audio", default="audio/ast-fbank", show_default=True, help="Target set.")
+@click.option("--condition", default=None, help="CAFMap condition set.")
+@click.option("--epochs", default=10, show_default=True)
+@click.option("--lr", type=float, default=None, help="[svdmap 1e-3, cafmap 1e-4]")
+@click.option("--batch-size", type=int, default=None, help="[svdmap 4, cafmap 32]")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--runs", default=None, envvar="VIDA_RUNS", help="Checkpoint root [./runs].")
+@click.pass_obj
+@friendly_errors
+def train_generator_command(obj: Context, arch: str, query: str, rgb: str, flow: str,
+                            audio: str, condition: str | None, epochs: int, lr: float | None,
+                            batch_size: int | None, seed: int, runs: str | None) -> None:
+    """LSTM audio-feature generator; best epoch on val; checkpoint in runs/<run_id>/."""
+    from vida.jobs.generator import GeneratorSpec, train_generator
+
+    spec = GeneratorSpec(arch=arch, rgb=rgb, flow=flow, audio=audio, condition=condition,
+                         epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+    run_id = train_generator(obj.catalog(), obj.store(), query, spec, runs=runs)
+    click.echo(f"run {run_id}; next: vida-batch generate --run {run_id}")
+
+
+@train.command("classifier")
+@click.option("--arch", type=click.Choice(["lstm", "mlp"]), default="lstm", show_default=True)
+@click.option("--audio", default="none", show_default=True,
+              help="Audio feature set, or none for vision only.")
+@click.option("--query", default=DEFAULT_CLIPS, help=QUERY_HELP)
+@click.option("--rgb", default="rgb/hog-color", show_default=True)
+@click.option("--flow", default="flow/flow-hist", show_default=True)
+@click.option("--epochs", default=10, show_default=True)
+@click.option("--lr", type=float, default=None, help="[lstm 1e-3, mlp 1e-4]")
+@click.option("--batch-size", type=int, default=None, help="[lstm 16, mlp 32]")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--runs", default=None, envvar="VIDA_RUNS", help="Checkpoint root [./runs].")
+@click.pass_obj
+@friendly_errors
+def train_classifier_command(obj: Context, arch: str, audio: str, query: str, rgb: str,
+                             flow: str, epochs: int, lr: float | None, batch_size: int | None,
+                             seed: int, runs: str | None) -> None:
+    """Action classifier: train on train, select on val, evaluate on test."""
+    from vida.jobs.classifier import ClassifierSpec, train_classifier
+
+    spec = ClassifierSpec(arch=arch, rgb=rgb, flow=flow,
+                          audio=None if audio == "none" else audio, epochs=epochs, lr=lr,
+                          batch_size=batch_size, seed=seed)
+    run_id, metrics = train_classifier(obj.catalog(), obj.store(), query, spec, runs=runs)
+    click.echo(f"run {run_id}: test top-1 {metrics['top1']:.3f}, top-5 {metrics['top5']:.3f}, "
+               f"macro-F1 {metrics['macro_f1']:.3f}")
+
+
+@main.command()
+@click.option("--run", "run_id", required=True, help="A finished generator run.")
+@click.option("--query", default=None, help="Clips to generate for [default: all with inputs].")
+@click.pass_obj
+@friendly_errors
+def generate(obj: Context, run_id: str, query: str | None) -> None:
+    """Write a generator run's audio features as the feature set generated/<run>."""
+    from vida.jobs.generator import generate as run_generate
+
+    name = run_generate(obj.catalog(), obj.store(), run_id, query)
+    n = len(obj.store().keys(name))
+    click.echo(f"wrote {n} clips to {name}")
+
+
+@main.group()
+def experiment() -> None:
+    """The method's comparison tables: several seeds, the same test clips."""
+
+
+def print_experiment(result) -> None:
+    from vida.views import experiment_table
+
+    click.echo(experiment_table(result.table))
+    if result.study_table is not None:
+        click.echo("\nthe study's class-level filter (other classes, other test clips: "
+                   "not comparable with the table above)")
+        click.echo(experiment_table(result.study_table))
+    click.echo(f"\nexperiment {result.experiment_id}\nplot  {result.plot}\ntable {result.csv}")
+
+
+@experiment.command("svdmap")
+@click.option("--query", default=DEFAULT_CLIPS, help=QUERY_HELP)
+@click.option("--seeds", default=3, show_default=True)
+@click.option("--tags", "tag_source", required=True)
+@click.option("--dictionary", "dictionary_name", required=True)
+@click.option("--min-iou", default=0.2, show_default=True)
+@click.option("--arch", type=click.Choice(["lstm", "mlp"]), default="lstm", show_default=True)
+@click.option("--epochs", default=10, show_default=True, help="Classifier epochs.")
+@click.option("--generator-epochs", default=10, show_default=True)
+@click.option("--study-class-filter", is_flag=True,
+              help="Also run the study's class-level variant (top classes only), apart.")
+@click.option("--top-classes", default=5, show_default=True)
+@click.option("--runs", default=None, envvar="VIDA_RUNS")
+@click.pass_obj
+@friendly_errors
+def experiment_svdmap(obj: Context, query: str, seeds: int, tag_source: str,
+                      dictionary_name: str, min_iou: float, arch: str, epochs: int,
+                      generator_epochs: int, study_class_filter: bool, top_classes: int,
+                      runs: str | None) -> None:
+    """Vision only / + real / + generated / + filtered generated audio."""
+    from vida.jobs.experiment import svdmap_experiment
+
+    result = svdmap_experiment(
+        obj.catalog(), obj.store(), query=query, seeds=seeds, tags=tag_source,
+        dictionary=dictionary_name, min_iou=min_iou, arch=arch, epochs=epochs,
+        generator_epochs=generator_epochs, study_variant=study_class_filter,
+        top_classes=top_classes, runs=runs, log=click.echo)
+    print_experiment(result)
 
 
 if __name__ == "__main__":

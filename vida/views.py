@@ -33,3 +33,15 @@ def status_tables(catalog: Catalog) -> tuple[pd.DataFrame, pd.DataFrame]:
         "GROUP BY 1, 2, 3, 4 ORDER BY 1"
     )
     return clips, sets
+
+
+def experiment_table(table: pd.DataFrame) -> str:
+    """An experiment's results as 'mean ± std' columns."""
+    shown = pd.DataFrame({
+        "variant": table["variant"],
+        "n_test": table["n_test"],
+        **{name: [f"{m:.3f} ± {s:.3f}" for m, s in
+                  zip(table[f"{key}_mean"], table[f"{key}_std"], strict=True)]
+           for name, key in (("top-1", "top1"), ("top-5", "top5"), ("macro-F1", "macro_f1"))},
+    })
+    return format_frame(shown, "table")

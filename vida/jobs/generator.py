@@ -147,8 +147,10 @@ def generate(catalog: Catalog, store: FeatureStore, run_id: str, query: str | No
         query = f"SELECT clip_key, class_name, split FROM clips WHERE {have}"
     keys = catalog.sql(query)["clip_key"].tolist()
     name = f"generated/{run_id}"
+    target = store.info(spec.audio)
+    grid = {k: target.params[k] for k in ("n_frames", "fps") if k in target.params}
     store.register(name, modality="generated", encoder=f"{spec.arch}-generator",
-                   shape=(store.info(spec.audio).shape), params={"run": run_id},
+                   shape=target.shape, params={"run": run_id, "target": spec.audio, **grid},
                    produced_by_run=run_id)
     with store.writer(name) as writer:
         for start in range(0, len(keys), batch):

@@ -34,8 +34,9 @@ def new_run_id(kind: str) -> str:
 
 def start_run(catalog: Catalog, *, kind: str, params: dict[str, Any], arch: str | None = None,
               query: str | None = None, feature_sets: list[str] | None = None,
-              seed: int | None = None, experiment_id: str | None = None) -> str:
-    run_id = new_run_id(kind)
+              seed: int | None = None, experiment_id: str | None = None,
+              run_id: str | None = None) -> str:
+    run_id = run_id or new_run_id(kind)
     with catalog.transaction() as session:
         session.add(Run(run_id=run_id, kind=kind, arch=arch, params=params, query=query,
                         feature_sets=feature_sets or [], seed=seed, status="running",

@@ -1,0 +1,92 @@
+"""Multi-label AudioSet tagging with AST (transformers' ASTForAudioClassification).
+
+Two inputs:
+
+* **real audio**: the clip's waveform (decoded again from its source media) goes
+  through ``ASTFeatureExtractor``, as the study's code did;
+* **features** in AST's input space (``ast-fbank``: the normalised 128-bin log-mel
+  fbank averaged over T segments), e.g. generated audio, as the paper describes:
+  each segment's vector is repeated over the fbank frames of that segment (10 ms
+  hop), which renders a ``[T, 128]`` feature back into a ``[frames, 128]`` AST input;
+  the rest of AST's fixed-length input is filled with the value AST's extractor
+  gives silence-padding after normalisation, ``(0 - mean) / (2 * std)``.
+
+Features from another audio encoder (e.g. a projected embedding) have no such
+rendering: an encoder that wants generated features tagged must map its space to
+AST's input; until then only waveforms (real audio) can be tagged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vida.encoders.builtin import segment_of_frames
+
+DEFAULT_AST = "MIT/ast-finetuned-audioset-10-10-0.4593"
+
+
+@dataclass
+class Tagger:
+    extractor: object
+    model: object
+
+    @property
+    def labels(self) -> dict[int, str]:
+        return self.model.config.id2label
+
+    @property
+    def max_length(self) -> int:
+        return int(self.model.config.max_length)
+
+    @property
+    def pad_value(self) -> float:
+        fe = self.extractor
+        return float((0.0 - fe.mean) / (fe.std * 2)) if fe.do_normalize else 0.0
+
+    def _top_k(self, input_values: torch.Tensor, k: int) -> list[list[tuple[str, float]]]:
+        with torch.no_grad():
+            probs = torch.sigmoid(self.model(input_values=input_values).logits).numpy()
+        out = []
+        for row in probs:
+            best = np.argsort(-row, kind="stable")[:k]
+            out.append([(self.labels[int(i)], float(row[i])) for i in best])
+        return out
+
+    def tag_waveforms(self, waves: list[np.ndarray], k: int = 5) -> list[list[tuple[str, float]]]:
+        inputs = self.extractor(waves, sampling_rate=16000, return_tensors="pt")
+        return self._top_k(inputs["input_values"], k)
+
+    def render(self, features: np.ndarray, n_samples: int) -> np.ndarray:
+        """``[B, T, 128]`` segment features -> ``[B, max_length, 128]`` AST inputs."""
+        segment = segment_of_frames(n_samples, features.shape[1])
+        frames = features[:, segment]  # each fbank frame takes its segment's vector
+        out = np.full((len(features), self.max_length, features.shape[2]), self.pad_value,
+                      dtype=np.float32)
+        n = min(self.max_length, frames.shape[1])
+        out[:, :n] = frames[:, :n]
+        return out
+
+    def tag_features(self, features: np.ndarray, n_samples: int, k: int = 5
+                     ) -> list[list[tuple[str, float]]]:
+        return self._top_k(torch.from_numpy(self.render(features, n_samples)), k)
+
+
+@lru_cache(maxsize=2)
+def load_tagger(name_or_dir: str = DEFAULT_AST) -> Tagger:
+    """AST from a hub name or a local directory (offline: a directory)."""
+    from transformers import ASTFeatureExtractor, ASTForAudioClassification
+
+    try:
+        extractor = ASTFeatureExtractor.from_pretrained(name_or_dir)
+        model = ASTForAudioClassification.from_pretrained(name_or_dir)
+    except OSError as exc:
+        hint = "" if Path(name_or_dir).exists() else " (offline: pass a local directory)"
+        raise ValueError(f"cannot load AST {name_or_dir!r}{hint}: "
+                         f"{str(exc).splitlines()[0]}") from None
+    model.eval()
+    return Tagger(extractor, model)
