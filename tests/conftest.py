@@ -113,3 +113,34 @@ def pg_url(pg_server: str) -> Iterator[str]:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     yield f"{pg_server}/{name}"
+
+
+# -- a small synthetic dataset, ingested once per session ---------------------
+
+@pytest.fixture(scope="session")
+def synthetic_template(tmp_path_factory) -> Path:
+    """4 classes x 10 clips: synthesised, ingested, split, reference tags imported."""
+    from vida import open_catalog
+    from vida.jobs.ingest import ingest
+    from vida.jobs.split import assign_splits
+    from vida.semantics.tags import read_tag_json, store_tags
+    from vida.store import FeatureStore
+    from vida.synth import synthesize
+
+    root = tmp_path_factory.mktemp("synthetic")
+    data = synthesize(root / "data", n_classes=4, clips_per_class=10, seed=3)
+    catalog = open_catalog(root / "catalog.db")
+    store = FeatureStore(catalog, root / "store")
+    ingest(catalog, store, data.manifest, workers=1, progress=False)
+    assign_splits(catalog, ratios=(0.6, 0.2, 0.2), seed=42)
+    store_tags(catalog, "synth-ref", read_tag_json(data.tags_file))
+    catalog.dispose()
+    return root
+
+
+@pytest.fixture
+def synthetic(synthetic_template, tmp_path) -> Path:
+    """A private copy of the synthetic workdir (catalog.db, store/, data/)."""
+    work = tmp_path / "work"
+    shutil.copytree(synthetic_template, work)
+    return work

@@ -66,8 +66,9 @@ def test_upgrade_from_first_revision_preserves_rows(url):
     with engine.connect() as conn:
         migrate.upgrade(conn, "0001_core")
         conn.execute(text(
-            "INSERT INTO clips (clip_key, class_name, clip_id, status, ingested_at, split) "
-            "VALUES ('barking/a1', 'barking', 'a1', 'ok', '2026-01-01 00:00:00', 'train')"
+            "INSERT INTO clips (clip_key, class_name, clip_id, status, ingested_at, split, "
+            "audio_dbfs) VALUES ('barking/a1', 'barking', 'a1', 'ok', '2026-01-01 00:00:00', "
+            "'train', -20.5)"
         ))
         conn.execute(text(
             "INSERT INTO feature_sets (name, modality, encoder, params, shape, dtype, created_at) "
@@ -80,10 +81,10 @@ def test_upgrade_from_first_revision_preserves_rows(url):
         open_catalog(url)
 
     cat = open_catalog(url, check=False)
-    assert cat.upgrade() == ["0002_semantics", "0003_runs"]
+    assert cat.upgrade() == ["0002_semantics", "0003_runs", "0004_double_precision"]
     cat = open_catalog(url)  # now passes the check
-    rows = cat.sql("SELECT clip_key, split FROM clips").to_dict("records")
-    assert rows == [{"clip_key": "barking/a1", "split": "train"}]
+    rows = cat.sql("SELECT clip_key, split, audio_dbfs FROM clips").to_dict("records")
+    assert rows == [{"clip_key": "barking/a1", "split": "train", "audio_dbfs": -20.5}]
     assert cat.sql("SELECT name, shape FROM feature_sets")["shape"].tolist() == ["[18, 4]"]
     # the tables of the later revisions are there and usable
     from vida.catalog.schema import Run
@@ -108,7 +109,7 @@ def test_cli_upgrade_on_an_outdated_duckdb_catalog(tmp_path):
 
     done = run_cli("upgrade", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "0003_runs" in done.stdout
+    assert "0004_double_precision" in done.stdout
     assert run_cli("status", cwd=tmp_path).returncode == 0
 
 
@@ -123,3 +124,19 @@ def test_sequences_give_integer_keys(url):
         session.add(RunMetric(run_id="r", epoch=1, split="val", name="loss", value=0.5))
         session.flush()
         assert isinstance(a.id, int) and b.id == a.id + 1
+
+
+def test_reals_are_double_precision_after_upgrade(url):
+    """0004 widened REAL columns: a value keeps all its digits."""
+    cat = open_catalog(url)
+    from vida.catalog.schema import FilterDecision
+
+    with cat.transaction() as session:
+        session.add(FilterDecision(filter_name="f", clip_key="a/b", iou=0.1109265411590992,
+                                   keep=True))
+    assert cat.sql("SELECT iou FROM filter_decisions")["iou"][0] == 0.1109265411590992
+    # the secondary indexes dropped around the change are back
+    query = ("SELECT index_name AS name FROM duckdb_indexes() WHERE table_name = 'clips'"
+             if cat.is_duckdb else
+             "SELECT indexname AS name FROM pg_indexes WHERE tablename = 'clips'")
+    assert "ix_clips_class_name" in set(cat.sql(query)["name"])

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     DateTime,
-    Float,
+    Double,
     Integer,
     MetaData,
     Sequence,
@@ -94,13 +94,13 @@ class Clip(Base):
     source_uri: Mapped[str | None] = mapped_column(String)
     source_split: Mapped[str | None] = mapped_column(String)
     split: Mapped[str | None] = mapped_column(String)
-    duration_s: Mapped[float | None] = mapped_column(Float)
-    fps: Mapped[float | None] = mapped_column(Float)
+    duration_s: Mapped[float | None] = mapped_column(Double)
+    fps: Mapped[float | None] = mapped_column(Double)
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     n_frames: Mapped[int | None] = mapped_column(Integer)
     has_audio: Mapped[bool | None] = mapped_column(Boolean)
-    audio_dbfs: Mapped[float | None] = mapped_column(Float)
+    audio_dbfs: Mapped[float | None] = mapped_column(Double)
     silent: Mapped[bool | None] = mapped_column(Boolean)
     status: Mapped[str] = mapped_column(String, default="ok")
     error: Mapped[str | None] = mapped_column(Text)
@@ -162,7 +162,7 @@ class AudioTag(Base):
     source: Mapped[str] = mapped_column(String, primary_key=True)
     rank: Mapped[int] = mapped_column(Integer, primary_key=True)
     label: Mapped[str] = mapped_column(String)
-    score: Mapped[float | None] = mapped_column(Float)
+    score: Mapped[float | None] = mapped_column(Double)
 
 
 class DictionaryEntry(Base):
@@ -174,7 +174,7 @@ class DictionaryEntry(Base):
     class_name: Mapped[str] = mapped_column(String, primary_key=True)
     rank: Mapped[int] = mapped_column(Integer, primary_key=True)
     audio_label: Mapped[str] = mapped_column(String)
-    similarity: Mapped[float | None] = mapped_column(Float)
+    similarity: Mapped[float | None] = mapped_column(Double)
 
 
 class FilterDecision(Base):
@@ -184,7 +184,7 @@ class FilterDecision(Base):
 
     filter_name: Mapped[str] = mapped_column(String, primary_key=True)
     clip_key: Mapped[str] = mapped_column(String, primary_key=True)
-    iou: Mapped[float | None] = mapped_column(Float)
+    iou: Mapped[float | None] = mapped_column(Double)
     keep: Mapped[bool] = mapped_column(Boolean)
 
 
@@ -235,7 +235,7 @@ class RunMetric(Base):
     epoch: Mapped[int | None] = mapped_column(Integer)
     split: Mapped[str] = mapped_column(String)
     name: Mapped[str] = mapped_column(String)
-    value: Mapped[float] = mapped_column(Float)
+    value: Mapped[float] = mapped_column(Double)
 
 
 class Prediction(Base):
@@ -248,4 +248,4 @@ class Prediction(Base):
     split: Mapped[str] = mapped_column(String)
     true_class: Mapped[str] = mapped_column(String)
     pred_class: Mapped[str] = mapped_column(String)
-    score: Mapped[float | None] = mapped_column(Float)
+    score: Mapped[float | None] = mapped_column(Double)

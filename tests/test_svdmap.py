@@ -1,0 +1,219 @@
+"""SVDMap: tags, dictionary, IoU filter, generator, classifiers, the experiment."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import run_cli
+from vida import open_catalog
+from vida.jobs.classifier import ClassifierSpec, train_classifier
+from vida.jobs.generator import GeneratorSpec, generate, train_generator
+from vida.store import FeatureStore
+
+QUERY = ("SELECT clip_key, class_name, split FROM clips "
+         "WHERE split IS NOT NULL AND status <> 'failed'")
+
+
+def _open(work):
+    catalog = open_catalog(work / "catalog.db")
+    return catalog, FeatureStore(catalog, work / "store")
+
+
+def test_per_class_mean_iou_on_the_study_data_matches_an_independent_computation(
+        shared, tmp_path):
+    data = shared / "data"
+    for args in (["tag", "--import", str(data / "ast_pred_test.json")],
+                 ["dictionary", "import", str(data / "svd.csv")],
+                 ["filter", "--dictionary", "svd", "--tags", "ast_pred_test", "--min-iou", "0.2",
+                  "--name", "per-clip"],
+                 ["filter", "--dictionary", "svd", "--tags", "ast_pred_test", "--mode", "class",
+                  "--top-classes", "5", "--name", "study"]):
+        result = run_cli(*args, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+
+    # independent: plain json/csv and sets
+    tags = json.loads((data / "ast_pred_test.json").read_text())
+    with open(data / "svd.csv", newline="") as fh:
+        svd = {r["Video Label"]: {x.strip() for x in r["Audio Labels"].split(";")}
+               for r in csv.DictReader(fh)}
+    ious = defaultdict(list)
+    for key, value in tags.items():
+        cls = key.split("|")[0]
+        mine, dic = set(value["topk_labels"]), svd[cls]
+        ious[cls].append(len(mine & dic) / len(mine | dic))
+    expected = {c: sum(v) / len(v) for c, v in ious.items()}
+
+    cat = open_catalog(tmp_path / "catalog.db")
+    got = cat.sql("SELECT split_part(clip_key, '/', 1) AS cls, avg(iou) AS mean_iou, "
+                  "count(*) AS n, sum(CASE WHEN keep THEN 1 ELSE 0 END) AS kept "
+                  "FROM filter_decisions WHERE filter_name = 'per-clip' GROUP BY 1")
+    assert len(got) == 20 and got["n"].sum() == 1967
+    for row in got.itertuples(index=False):
+        assert row.mean_iou == pytest.approx(expected[row.cls], abs=1e-12)
+        assert row.kept == sum(i >= 0.2 for i in ious[row.cls])
+    study = cat.sql("SELECT DISTINCT split_part(clip_key, '/', 1) AS cls FROM filter_decisions "
+                    "WHERE filter_name = 'study' AND keep ORDER BY 1")["cls"].tolist()
+    top5 = sorted(sorted(expected, key=expected.get, reverse=True)[:5])
+    assert study == top5
+    # the study kept the four singing/speaking classes and applauding
+    assert study == ["adult+female+singing", "adult+female+speaking", "adult+male+singing",
+                     "adult+male+speaking", "applauding"]
+
+
+def test_dictionary_built_with_the_bundled_minilm(tmp_path):
+    result = run_cli("dictionary", "build", "--class", "drilling", "--class", "applauding",
+                     "--class", "bouncing+ball", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    cat = open_catalog(tmp_path / "catalog.db")
+    top = cat.sql("SELECT class_name, audio_label, similarity FROM dictionary_entries "
+                  "WHERE rank = 1 ORDER BY class_name")
+    assert top["audio_label"].tolist() == ["Clapping", "Bouncing", "Drill"]
+    assert (top["similarity"] > 0.6).all()
+    assert cat.sql("SELECT count(*) AS n FROM dictionary_entries")["n"][0] == 15
+
+
+@pytest.fixture
+def tiny_ast(tmp_path_factory):
+    """An AST built from a config (random weights), saved and loaded back from a folder."""
+    from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
+
+    from vida.semantics.audioset import load_labels
+
+    labels = load_labels()
+    config = ASTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                       intermediate_size=64, max_length=128, num_mel_bins=128,
+                       id2label=dict(enumerate(labels)),
+                       label2id={name: i for i, name in enumerate(labels)})
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-ast")
+    ASTForAudioClassification(config).save_pretrained(folder)
+    ASTFeatureExtractor(max_length=128).save_pretrained(folder)
+    return folder
+
+
+def test_tagging_real_and_generated_audio_with_a_local_ast(synthetic, tiny_ast):
+    catalog, store = _open(synthetic)
+    run_id = train_generator(catalog, store, QUERY, GeneratorSpec(epochs=1, hidden=32),
+                             runs=str(synthetic / "runs"), progress=False)
+    generated = generate(catalog, store, run_id)
+    catalog.dispose()
+    for on in ("audio/ast-fbank", generated):
+        result = run_cli("tag", "--model", str(tiny_ast), "--on", on, "--source", on,
+                         cwd=synthetic)
+        assert result.returncode == 0, result.stderr
+        assert "tagged 40 clips" in result.stdout
+    cat = open_catalog(synthetic / "catalog.db")
+    tags = cat.sql("SELECT source, clip_key, rank, label, score FROM audio_tags "
+                   "WHERE source <> 'synth-ref'")
+    assert set(tags["source"]) == {"audio/ast-fbank", generated}
+    assert len(tags) == 2 * 40 * 5 and set(tags["rank"]) == {1, 2, 3, 4, 5}
+    from vida.semantics.audioset import load_labels
+
+    assert set(tags["label"]) <= set(load_labels())
+    ordered = tags.sort_values(["source", "clip_key", "rank"])
+    for _, group in ordered.groupby(["source", "clip_key"]):
+        assert list(group["score"]) == sorted(group["score"], reverse=True)
+
+
+def test_rendering_features_back_into_an_ast_input(tiny_ast):
+    from vida.semantics.tagger import load_tagger
+
+    tagger = load_tagger(str(tiny_ast))
+    features = np.random.default_rng(0).standard_normal((2, 18, 128)).astype(np.float32)
+    rendered = tagger.render(features, n_samples=48000)
+    assert rendered.shape == (2, 128, 128)
+    np.testing.assert_array_equal(rendered[:, 0], features[:, 0])  # frame 0 is in segment 0
+    np.testing.assert_array_equal(rendered[:, 127], features[:, 7])  # 127*160+200 -> segment 7
+    # a longer model input is padded with AST's normalised silence value
+    tagger.model.config.max_length = 400
+    padded = tagger.render(features, n_samples=48000)
+    assert padded.shape == (2, 400, 128)
+    np.testing.assert_allclose(padded[:, 298:], tagger.pad_value)
+    assert tagger.pad_value == pytest.approx(4.2677393 / (2 * 4.5689974), rel=1e-5)
+    tagger.model.config.max_length = 128
+
+
+def test_generator_is_reproducible_and_recorded(synthetic):
+    catalog, store = _open(synthetic)
+    spec = GeneratorSpec(epochs=3, hidden=32, seed=5)
+    runs = [train_generator(catalog, store, QUERY, spec, runs=str(synthetic / "runs"),
+                            progress=False) for _ in range(2)]
+    curves = [catalog.sql(f"SELECT epoch, split, value FROM run_metrics WHERE run_id = '{r}' "
+                          "AND name = 'loss' ORDER BY split, epoch") for r in runs]
+    assert len(curves[0]) == 6 and curves[0].equals(curves[1])
+    other = train_generator(catalog, store, QUERY, GeneratorSpec(epochs=3, hidden=32, seed=6),
+                            runs=str(synthetic / "runs"), progress=False)
+    assert not catalog.sql(f"SELECT value FROM run_metrics WHERE run_id = '{other}' AND "
+                           "name = 'loss' ORDER BY split, epoch")["value"].equals(
+        curves[0]["value"])
+    row = catalog.sql(f"SELECT * FROM runs WHERE run_id = '{runs[0]}'").iloc[0]
+    assert row["kind"] == "train-generator" and row["arch"] == "svdmap"
+    assert row["status"] == "finished" and row["seed"] == 5 and row["query"] == QUERY
+    assert json.loads(row["feature_sets"]) == ["rgb/hog-color", "flow/flow-hist",
+                                               "audio/ast-fbank"]
+    blob = torch.load(row["checkpoint"], weights_only=True)
+    assert "lstm.weight_ih_l0" in blob["state_dict"]
+
+    result = run_cli("generate", "--run", runs[0], cwd=synthetic)
+    assert result.returncode == 0, result.stderr
+    name = f"generated/{runs[0]}"
+    values = FeatureStore(open_catalog(synthetic / "catalog.db"), synthetic / "store").read(
+        name, sorted(store.keys("rgb/hog-color")))
+    assert values.shape == (40, 18, 128) and np.isfinite(values).all()
+
+
+def test_classifier_metrics_predictions_and_confusion_png(synthetic):
+    catalog, store = _open(synthetic)
+    run_id, metrics = train_classifier(
+        catalog, store, QUERY, ClassifierSpec(arch="mlp", audio="audio/ast-fbank", epochs=3,
+                                              lr=1e-3), runs=str(synthetic / "runs"),
+        progress=False)
+    n_test = catalog.sql("SELECT count(*) AS n FROM clips WHERE split = 'test'")["n"][0]
+    assert metrics["n_test"] == n_test and 0 <= metrics["top1"] <= metrics["top5"] <= 1
+    final = catalog.sql(f"SELECT name, value FROM run_metrics WHERE run_id = '{run_id}' AND "
+                        "split = 'test'").set_index("name")["value"]
+    assert {"top1", "top5", "macro_f1"} <= set(final.index)
+    assert sum(n.startswith("acc/") for n in final.index) == 4
+    preds = catalog.sql(f"SELECT * FROM predictions WHERE run_id = '{run_id}'")
+    assert len(preds) == n_test
+    assert (preds["true_class"] == preds["pred_class"]).mean() == pytest.approx(metrics["top1"])
+    checkpoint = catalog.sql(f"SELECT checkpoint FROM runs WHERE run_id = '{run_id}'")
+    folder = (synthetic / "runs" / run_id)
+    assert checkpoint["checkpoint"][0] == str(folder / "model.pt")
+    assert (folder / "confusion.png").stat().st_size > 1000
+
+
+def test_experiment_svdmap_end_to_end(synthetic):
+    result = run_cli("experiment", "svdmap", "--tags", "synth-ref", "--dictionary", "svd",
+                     cwd=synthetic)
+    assert result.returncode == 1 and "no dictionary 'svd'" in result.stderr
+    assert run_cli("dictionary", "build", cwd=synthetic).returncode == 0
+    result = run_cli("experiment", "svdmap", "--tags", "synth-ref", "--dictionary", "minilm",
+                     "--min-iou", "0.1", "--seeds", "2", "--epochs", "2",
+                     "--generator-epochs", "1", "--study-class-filter", "--top-classes", "2",
+                     cwd=synthetic, timeout=900)
+    assert result.returncode == 0, result.stderr
+    for variant in ("vision only", "+ real audio", "+ generated audio",
+                    "+ filtered generated audio", "study 2 classes: vision"):
+        assert variant in result.stdout
+    experiment_id = result.stdout.split("experiment ")[-1].split()[0]
+    cat = open_catalog(synthetic / "catalog.db")
+    runs = cat.sql(f"SELECT kind, count(*) AS n FROM runs WHERE experiment_id = "
+                   f"'{experiment_id}' GROUP BY 1 ORDER BY 1").set_index("kind")["n"]
+    # 2 seeds x (2 generators + 4 classifiers) + 2 seeds x (1 generator + 2 classifiers) + 1
+    assert runs.to_dict() == {"experiment": 1, "train-classifier": 12, "train-generator": 6}
+    tests = cat.sql(f"SELECT r.params, count(p.clip_key) AS n FROM runs r JOIN predictions p "
+                    f"ON p.run_id = r.run_id WHERE r.experiment_id = '{experiment_id}' "
+                    "GROUP BY 1")
+    main = tests[~tests["params"].str.contains("study")]
+    assert set(main["n"]) == {8}  # every main variant is tested on the same 8 test clips
+    summary = cat.sql(f"SELECT name FROM run_metrics WHERE run_id = '{experiment_id}'")
+    assert "+ filtered generated audio/top1_mean" in set(summary["name"])
+    folder = synthetic / "runs" / experiment_id
+    assert (folder / "results.png").exists() and (folder / "study_class_level.png").exists()
