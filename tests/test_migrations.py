@@ -15,6 +15,7 @@ from vida.catalog.schema import metadata
 EXPECTED_TABLES = {
     "clips", "feature_sets", "shards", "features", "audio_tags", "dictionary_entries",
     "filter_decisions", "captions", "runs", "run_metrics", "predictions",
+    "representative_frames", "condition_labels",
 }
 
 
@@ -81,7 +82,8 @@ def test_upgrade_from_first_revision_preserves_rows(url):
         open_catalog(url)
 
     cat = open_catalog(url, check=False)
-    assert cat.upgrade() == ["0002_semantics", "0003_runs", "0004_double_precision"]
+    assert cat.upgrade() == ["0002_semantics", "0003_runs", "0004_double_precision",
+                            "0005_cafmap"]
     cat = open_catalog(url)  # now passes the check
     rows = cat.sql("SELECT clip_key, split, audio_dbfs FROM clips").to_dict("records")
     assert rows == [{"clip_key": "barking/a1", "split": "train", "audio_dbfs": -20.5}]
@@ -109,7 +111,7 @@ def test_cli_upgrade_on_an_outdated_duckdb_catalog(tmp_path):
 
     done = run_cli("upgrade", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "0004_double_precision" in done.stdout
+    assert "0005_cafmap" in done.stdout
     assert run_cli("status", cwd=tmp_path).returncode == 0
 
 

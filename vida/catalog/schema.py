@@ -249,3 +249,27 @@ class Prediction(Base):
     true_class: Mapped[str] = mapped_column(String)
     pred_class: Mapped[str] = mapped_column(String)
     score: Mapped[float | None] = mapped_column(Double)
+
+
+class RepresentativeFrame(Base):
+    """A frame of the clip's grid chosen as representative (CAFMap), with its motion."""
+
+    __tablename__ = "representative_frames"
+
+    clip_key: Mapped[str] = mapped_column(String, primary_key=True)
+    frame_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    motion: Mapped[float | None] = mapped_column(Double)
+    rule: Mapped[str] = mapped_column(String)
+
+
+class ConditionLabel(Base):
+    """An AudioSet label chosen for a representative frame's caption in a condition set."""
+
+    __tablename__ = "condition_labels"
+
+    condition_set: Mapped[str] = mapped_column(String, primary_key=True)
+    clip_key: Mapped[str] = mapped_column(String, primary_key=True)
+    frame_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String)
+    similarity: Mapped[float] = mapped_column(Double)

@@ -185,3 +185,41 @@ def svdmap_experiment(
               "filter": filter_name, "feature_sets": [rgb, flow, audio]}
     return _record(catalog, experiment_id, "svdmap", params, base, table, runs,
                    f"SVDMap {experiment_id} ({seeds} seeds, same test clips)", study)
+
+
+def cafmap_experiment(
+    catalog: Catalog, store: FeatureStore, *, condition: str, query: str = DEFAULT_QUERY,
+    seeds: int = 3, arch: str = "mlp", epochs: int = 10, generator_epochs: int = 10,
+    rgb: str = "rgb/hog-color", flow: str = "flow/flow-hist", audio: str = "audio/ast-fbank",
+    classifier_lr: float | None = None, generator_lr: float | None = None,
+    runs: str | None = None, log: Callable[[str], None] = print,
+) -> ExperimentResult:
+    """Vision only / + real audio / + audio generated from caption conditions."""
+    experiment_id = new_run_id("cafmap")
+    base = with_features(query, [rgb, flow, audio, condition])
+    classes = sorted(catalog.sql(base)["class_name"].unique())
+    results: dict[str, list[dict]] = {}
+    log(f"experiment {experiment_id}: {len(catalog.sql(base))} clips")
+
+    def classify(variant: str, seed: int, audio_set: str | None) -> None:
+        spec = ClassifierSpec(arch=arch, rgb=rgb, flow=flow, audio=audio_set, epochs=epochs,
+                              seed=seed, variant=variant, lr=classifier_lr)
+        _, metrics = train_classifier(catalog, store, base, spec, classes=classes,
+                                      experiment_id=experiment_id, runs=runs, progress=False)
+        results.setdefault(variant, []).append(metrics)
+        log(f"  seed {seed} {variant:<22} test top-1 {metrics['top1']:.3f}")
+
+    for seed in range(seeds):
+        gspec = GeneratorSpec(arch="cafmap", condition=condition, audio=audio,
+                              epochs=generator_epochs, seed=seed, lr=generator_lr)
+        generator = train_generator(catalog, store, base, gspec, experiment_id=experiment_id,
+                                    runs=runs, progress=False)
+        generated = generate(catalog, store, generator, base)
+        classify("vision only", seed, None)
+        classify("+ real audio", seed, audio)
+        classify("+ generated audio", seed, generated)
+    table = summarise(results)
+    params = {"seeds": seeds, "condition": condition, "arch": arch, "epochs": epochs,
+              "generator_epochs": generator_epochs, "feature_sets": [rgb, flow, audio]}
+    return _record(catalog, experiment_id, "cafmap", params, base, table, runs,
+                   f"CAFMap {experiment_id} ({seeds} seeds, same test clips)")
