@@ -609,5 +609,34 @@ def experiment_cafmap(obj: Context, condition_set: str, query: str, seeds: int, 
     print_experiment(result)
 
 
+@main.command()
+@click.option("--workdir", default="vida-demo", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Everything goes here: data/, catalog.db, store/, runs/.")
+@click.option("--classes", default=6, show_default=True)
+@click.option("--clips-per-class", default=24, show_default=True)
+@click.option("--seeds", default=3, show_default=True)
+@click.option("--epochs", default=10, show_default=True)
+@click.option("--generator-epochs", default=10, show_default=True)
+@click.option("--workers", type=int, default=None, help="Ingest processes [all cores].")
+def demo(workdir: Path, classes: int, clips_per_class: int, seeds: int, epochs: int,
+         generator_epochs: int, workers: int | None) -> None:
+    """Run the whole method offline on a synthetic dataset (a few minutes)."""
+    from vida.jobs.demo import DemoOptions, run_demo
+
+    options = DemoOptions(classes=classes, clips_per_class=clips_per_class, seeds=seeds,
+                          epochs=epochs, generator_epochs=generator_epochs, workers=workers)
+    try:
+        result = run_demo(workdir, options, log=click.echo)
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo("\n== SVDMap ==")
+    print_experiment(result.svdmap)
+    click.echo("\n== CAFMap ==")
+    print_experiment(result.cafmap)
+    click.echo(f"\ndone in {result.seconds:.0f} s; explore with: "
+               f"vida-batch --catalog {workdir}/catalog.db --store {workdir}/store status")
+
+
 if __name__ == "__main__":
     main(prog_name="vida-batch")
