@@ -217,3 +217,15 @@ def test_experiment_svdmap_end_to_end(synthetic):
     assert "+ filtered generated audio/top1_mean" in set(summary["name"])
     folder = synthetic / "runs" / experiment_id
     assert (folder / "results.png").exists() and (folder / "study_class_level.png").exists()
+
+
+def test_a_model_that_cannot_be_loaded_offline_gets_a_one_line_error(synthetic):
+    result = run_cli("tag", "--model", "no-such-org/no-such-ast", cwd=synthetic,
+                     env={"HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot load AST 'no-such-org/no-such-ast'" in lines[0]
+    assert "offline: pass a local directory" in lines[0]
+    cat = open_catalog(synthetic / "catalog.db")
+    failed = cat.sql("SELECT count(*) AS n FROM runs WHERE kind = 'tag'")["n"][0]
+    assert failed == 0  # nothing was started, nothing half-written

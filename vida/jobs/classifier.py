@@ -17,7 +17,7 @@ from torch import nn
 from vida.catalog.database import Catalog
 from vida.catalog.schema import Prediction
 from vida.catalog.writes import upsert
-from vida.jobs.runs import finish_run, log_metrics, start_run
+from vida.jobs.runs import failure_recorded, finish_run, log_metrics, start_run
 from vida.jobs.training import (
     Standardizer,
     fit,
@@ -123,7 +123,7 @@ def train_classifier(catalog: Catalog, store: FeatureStore, query: str, spec: Cl
             print(f"  {run_id} epoch {epoch}/{spec.epochs}: train loss {train['loss']:.3f} "
                   f"val top-1 {val['top1']:.3f}", flush=True)
 
-    try:
+    with failure_recorded(catalog, run_id):
         state, best_epoch = fit(
             model, loader(x["train"], y["train"], spec.batch_size, True, g),
             loader(x["val"], y["val"], 256, False), nn.CrossEntropyLoss(), epochs=spec.epochs,
@@ -157,8 +157,5 @@ def train_classifier(catalog: Catalog, store: FeatureStore, query: str, spec: Cl
                                                   strict=True))]
         with catalog.transaction() as session:
             upsert(session, Prediction, rows, key=("run_id", "clip_key"))
-    except BaseException as exc:
-        finish_run(catalog, run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
-        raise
     finish_run(catalog, run_id, checkpoint=str(path))
     return run_id, metrics

@@ -16,7 +16,7 @@ from torch import nn
 
 from vida.catalog.database import Catalog, CatalogError
 from vida.catalog.schema import Run
-from vida.jobs.runs import finish_run, log_metrics, start_run
+from vida.jobs.runs import failure_recorded, finish_run, log_metrics, start_run
 from vida.jobs.training import (
     Standardizer,
     fit,
@@ -105,7 +105,7 @@ def train_generator(catalog: Catalog, store: FeatureStore, query: str, spec: Gen
             print(f"  {run_id} epoch {epoch}/{spec.epochs}: train {train['loss']:.4f} "
                   f"val {val['loss']:.4f}", flush=True)
 
-    try:
+    with failure_recorded(catalog, run_id):
         state, best_epoch = fit(
             model, loader(norm(x["train"]), y["train"], spec.batch_size, True, g),
             loader(norm(x["val"]), y["val"], 256, False), mse, epochs=spec.epochs, lr=spec.lr,
@@ -115,9 +115,6 @@ def train_generator(catalog: Catalog, store: FeatureStore, query: str, spec: Gen
         path = save_checkpoint(runs_root(runs) / run_id, model, state,
                                {"input_norm": norm.state()},
                                {"arch": spec.arch, "spec": asdict(spec)})
-    except BaseException as exc:
-        finish_run(catalog, run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
-        raise
     finish_run(catalog, run_id, checkpoint=str(path),
                metrics={"best_epoch": best_epoch, "best_val_loss": best})
     return run_id

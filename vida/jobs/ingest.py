@@ -33,7 +33,7 @@ from vida.catalog.database import Catalog
 from vida.catalog.schema import Clip, utcnow
 from vida.catalog.writes import upsert
 from vida.encoders import get_encoder
-from vida.jobs.runs import finish_run, start_run
+from vida.jobs.runs import failure_recorded, finish_run, start_run
 from vida.media.decode import MediaError, decode_audio, decode_clip, fit_audio
 from vida.media.flow import METHODS, flow_sequence
 from vida.media.frames import read_frames
@@ -369,22 +369,20 @@ def ingest(
         bar.set_postfix({s: summary.by_status[s] for s in ("ok", "flagged", "failed")})
 
     tasks = ((s, known.get(s.clip_key)) for s in discover(root, layout))
-    try:
-        if workers == 1:
-            process = ClipProcessor(options)
-            names = list(options.feature_sets.values())
-            with store.bundle_writer(names, options.rows_per_shard) as writer:
-                for source, k in tasks:
-                    outcome = process(source, k)
-                    _commit(writer, outcome)
-                    on_done(outcome.clip_key, outcome.status, outcome.reason)
-        else:
-            _run_parallel(tasks, workers, catalog, store, options, on_done)
-    except BaseException as exc:
-        finish_run(catalog, run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    finally:
-        bar.close()
+    with failure_recorded(catalog, run_id):
+        try:
+            if workers == 1:
+                process = ClipProcessor(options)
+                names = list(options.feature_sets.values())
+                with store.bundle_writer(names, options.rows_per_shard) as writer:
+                    for source, k in tasks:
+                        outcome = process(source, k)
+                        _commit(writer, outcome)
+                        on_done(outcome.clip_key, outcome.status, outcome.reason)
+            else:
+                _run_parallel(tasks, workers, catalog, store, options, on_done)
+        finally:
+            bar.close()
     finish_run(catalog, run_id, status="finished",
                metrics={f"clips_{s}": float(n) for s, n in summary.by_status.items()})
     return summary

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,16 @@ def log_metrics(catalog: Catalog, run_id: str, metrics: dict[str, float], *,
             RunMetric(run_id=run_id, epoch=epoch, split=split, name=name, value=float(value))
             for name, value in metrics.items()
         )
+
+
+@contextmanager
+def failure_recorded(catalog: Catalog, run_id: str) -> Iterator[None]:
+    """Mark the run failed, with the error, if the block raises (then re-raise)."""
+    try:
+        yield
+    except BaseException as exc:
+        finish_run(catalog, run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
 
 
 def finish_run(catalog: Catalog, run_id: str, *, status: str = "finished",

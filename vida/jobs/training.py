@@ -82,6 +82,8 @@ class Standardizer:
 
 def loader(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool,
            generator: torch.Generator | None = None) -> DataLoader:
+    # pandas 3 hands out read-only arrays; torch needs writable ones (copied only if not)
+    x, y = (np.require(a, requirements=["W"]) for a in (x, y))
     return DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
                       batch_size=batch_size, shuffle=shuffle, generator=generator)
 

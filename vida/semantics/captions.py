@@ -17,6 +17,7 @@ import numpy as np
 from vida.catalog.database import Catalog
 from vida.catalog.schema import Caption, clip_key
 from vida.catalog.writes import upsert
+from vida.semantics.pretrained import from_pretrained
 
 DEFAULT_BLIP = "Salesforce/blip-image-captioning-base"
 _FILE = re.compile(r"^(?P<split>[^_]+)_(?P<cls>.+)_captions\.json$")
@@ -72,12 +73,7 @@ def load_captioner(name_or_dir: str = DEFAULT_BLIP) -> Captioner:
     """BLIP from a hub name or a local directory (offline: a directory)."""
     from transformers import BlipForConditionalGeneration, BlipProcessor
 
-    try:
-        processor = BlipProcessor.from_pretrained(name_or_dir)
-        model = BlipForConditionalGeneration.from_pretrained(name_or_dir)
-    except OSError as exc:
-        hint = "" if Path(name_or_dir).exists() else " (offline: pass a local directory)"
-        raise ValueError(f"cannot load BLIP {name_or_dir!r}{hint}: "
-                         f"{str(exc).splitlines()[0]}") from None
+    processor, model = from_pretrained("BLIP", name_or_dir, BlipProcessor,
+                                       BlipForConditionalGeneration)
     model.eval()
     return Captioner(processor, model)

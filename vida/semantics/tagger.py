@@ -18,14 +18,15 @@ AST's input; until then only waveforms (real audio) can be tagged.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from vida.encoders.builtin import segment_of_frames
+from vida.semantics.pretrained import from_pretrained
 
 DEFAULT_AST = "MIT/ast-finetuned-audioset-10-10-0.4593"
 
@@ -58,7 +59,9 @@ class Tagger:
         return out
 
     def tag_waveforms(self, waves: list[np.ndarray], k: int = 5) -> list[list[tuple[str, float]]]:
-        inputs = self.extractor(waves, sampling_rate=16000, return_tensors="pt")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # AST's own empty mel filter
+            inputs = self.extractor(waves, sampling_rate=16000, return_tensors="pt")
         return self._top_k(inputs["input_values"], k)
 
     def render(self, features: np.ndarray, n_samples: int) -> np.ndarray:
@@ -81,12 +84,9 @@ def load_tagger(name_or_dir: str = DEFAULT_AST) -> Tagger:
     """AST from a hub name or a local directory (offline: a directory)."""
     from transformers import ASTFeatureExtractor, ASTForAudioClassification
 
-    try:
-        extractor = ASTFeatureExtractor.from_pretrained(name_or_dir)
-        model = ASTForAudioClassification.from_pretrained(name_or_dir)
-    except OSError as exc:
-        hint = "" if Path(name_or_dir).exists() else " (offline: pass a local directory)"
-        raise ValueError(f"cannot load AST {name_or_dir!r}{hint}: "
-                         f"{str(exc).splitlines()[0]}") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # AST's own empty mel filter
+        extractor, model = from_pretrained("AST", name_or_dir, ASTFeatureExtractor,
+                                           ASTForAudioClassification)
     model.eval()
     return Tagger(extractor, model)
