@@ -45,7 +45,8 @@ def with_features(query: str, sets: list[str]) -> str:
     """Restrict a clip query to clips that have every feature set (same clips for all)."""
     have = " AND ".join(
         f"clip_key IN (SELECT clip_key FROM features WHERE feature_set = '{s}')" for s in sets)
-    return f"SELECT clip_key, class_name, split FROM ({query}) AS q WHERE {have}"
+    inner = query.strip().rstrip(";")
+    return f"SELECT clip_key, class_name, split FROM ({inner}) AS q WHERE {have}"
 
 
 def summarise(results: dict[str, list[dict]]) -> pd.DataFrame:

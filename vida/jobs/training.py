@@ -42,7 +42,13 @@ def load_clips(catalog: Catalog, query: str) -> pd.DataFrame:
 
 def load_inputs(store: FeatureStore, keys: Sequence[str], sets: Sequence[str]) -> np.ndarray:
     """Features of several sets concatenated on the last axis: ``[n, T, sum D]``."""
-    parts = [store.read(name, list(keys)).astype(np.float32) for name in sets]
+    try:
+        parts = [store.read(name, list(keys)).astype(np.float32) for name in sets]
+    except KeyError as exc:
+        raise ValueError(
+            f"{exc.args[0].split(';')[0]}; restrict the --query to clips that have it, e.g. "
+            "... AND clip_key IN (SELECT clip_key FROM features WHERE feature_set = '<set>')"
+        ) from None
     lengths = {p.shape[1] for p in parts}
     if len(lengths) != 1:
         raise ValueError(f"feature sets {list(sets)} have different T: {sorted(lengths)}")
