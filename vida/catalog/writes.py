@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import DeclarativeBase, Session
 
+from vida.catalog.database import Catalog
+
 # Rows per INSERT statement: large enough to be fast, small enough for any driver.
 _BATCH = 500
 
@@ -49,3 +51,13 @@ def _upsert_group(session: Session, table: Any, rows: list[dict[str, Any]],
             else stmt.on_conflict_do_nothing(index_elements=list(key))
         )
         session.execute(stmt)
+
+
+def replace_group(catalog: Catalog, model: type[DeclarativeBase], group_column: str,
+                  group: str, rows: list[dict[str, Any]], key: Sequence[str]) -> int:
+    """Replace every row whose ``group_column`` is ``group`` (a tag source, a dictionary,
+    a filter...) by ``rows``, in one transaction: a rerun never leaves stale rows."""
+    with catalog.transaction() as session:
+        session.query(model).filter(getattr(model, group_column) == group).delete()
+        upsert(session, model, rows, key=key)
+    return len(rows)

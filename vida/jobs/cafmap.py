@@ -18,7 +18,7 @@ import numpy as np
 
 from vida.catalog.database import Catalog
 from vida.catalog.schema import ConditionLabel, RepresentativeFrame
-from vida.catalog.writes import upsert
+from vida.catalog.writes import replace_group, upsert
 from vida.jobs.runs import finish_run, start_run
 from vida.media.decode import decode_clip
 from vida.media.frames import read_frames
@@ -152,8 +152,6 @@ def build_conditions(catalog: Catalog, store: FeatureStore, *, prototypes: str,
                                  "frame_index": int(index), "rank": r, "label": labels[i],
                                  "similarity": float(row[i])} for r, i in enumerate(keep, 1)]
             writer.add(key, sequence, mask=mask)
-    with catalog.transaction() as session:
-        session.query(ConditionLabel).filter(ConditionLabel.condition_set == set_name).delete()
-        upsert(session, ConditionLabel, chosen_rows,
-               key=("condition_set", "clip_key", "frame_index", "rank"))
+    replace_group(catalog, ConditionLabel, "condition_set", set_name, chosen_rows,
+                  key=("condition_set", "clip_key", "frame_index", "rank"))
     return set_name

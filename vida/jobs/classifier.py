@@ -20,6 +20,7 @@ from vida.catalog.writes import upsert
 from vida.jobs.runs import failure_recorded, finish_run, log_metrics, start_run
 from vida.jobs.training import (
     Standardizer,
+    epoch_logger,
     fit,
     load_clips,
     load_inputs,
@@ -116,12 +117,8 @@ def train_classifier(catalog: Catalog, store: FeatureStore, query: str, spec: Cl
                        params={**asdict(spec), "classes": classes}, query=query,
                        feature_sets=spec.input_sets, seed=spec.seed, experiment_id=experiment_id)
 
-    def on_epoch(epoch: int, train: dict, val: dict) -> None:
-        log_metrics(catalog, run_id, train, split="train", epoch=epoch)
-        log_metrics(catalog, run_id, val, split="val", epoch=epoch)
-        if progress:
-            print(f"  {run_id} epoch {epoch}/{spec.epochs}: train loss {train['loss']:.3f} "
-                  f"val top-1 {val['top1']:.3f}", flush=True)
+    on_epoch = epoch_logger(catalog, run_id, spec.epochs, progress,
+                            lambda t, v: f"train loss {t['loss']:.3f} val top-1 {v['top1']:.3f}")
 
     with failure_recorded(catalog, run_id):
         state, best_epoch = fit(

@@ -16,9 +16,10 @@ from torch import nn
 
 from vida.catalog.database import Catalog, CatalogError
 from vida.catalog.schema import Run
-from vida.jobs.runs import failure_recorded, finish_run, log_metrics, start_run
+from vida.jobs.runs import failure_recorded, finish_run, start_run
 from vida.jobs.training import (
     Standardizer,
+    epoch_logger,
     fit,
     load_checkpoint,
     load_clips,
@@ -98,12 +99,8 @@ def train_generator(catalog: Catalog, store: FeatureStore, query: str, spec: Gen
             losses = [float(mse(m(xb), yb)) * len(xb) for xb, yb in data]
         return {"loss": sum(losses) / len(data.dataset)}
 
-    def on_epoch(epoch: int, train: dict, val: dict) -> None:
-        log_metrics(catalog, run_id, train, split="train", epoch=epoch)
-        log_metrics(catalog, run_id, val, split="val", epoch=epoch)
-        if progress:
-            print(f"  {run_id} epoch {epoch}/{spec.epochs}: train {train['loss']:.4f} "
-                  f"val {val['loss']:.4f}", flush=True)
+    on_epoch = epoch_logger(catalog, run_id, spec.epochs, progress,
+                            lambda t, v: f"train {t['loss']:.4f} val {v['loss']:.4f}")
 
     with failure_recorded(catalog, run_id):
         state, best_epoch = fit(

@@ -18,6 +18,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from vida.catalog.database import Catalog
+from vida.jobs.runs import log_metrics
 from vida.store.store import FeatureStore
 
 DEFAULT_RUNS = "runs"
@@ -92,6 +93,20 @@ def loader(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool,
     x, y = (np.require(a, requirements=["W"]) for a in (x, y))
     return DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
                       batch_size=batch_size, shuffle=shuffle, generator=generator)
+
+
+def epoch_logger(catalog: Catalog, run_id: str, epochs: int, progress: bool,
+                 describe: Callable[[dict[str, float], dict[str, float]], str]
+                 ) -> Callable[[int, dict[str, float], dict[str, float]], None]:
+    """``fit``'s ``on_epoch``: train and val metrics into run_metrics, a line if asked."""
+
+    def on_epoch(epoch: int, train: dict[str, float], val: dict[str, float]) -> None:
+        log_metrics(catalog, run_id, train, split="train", epoch=epoch)
+        log_metrics(catalog, run_id, val, split="val", epoch=epoch)
+        if progress:
+            print(f"  {run_id} epoch {epoch}/{epochs}: {describe(train, val)}", flush=True)
+
+    return on_epoch
 
 
 def fit(model: nn.Module, train: DataLoader, val: DataLoader, loss_fn: nn.Module, *,

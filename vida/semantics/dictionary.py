@@ -15,7 +15,7 @@ import numpy as np
 
 from vida.catalog.database import Catalog
 from vida.catalog.schema import DictionaryEntry
-from vida.catalog.writes import upsert
+from vida.catalog.writes import replace_group
 from vida.semantics.audioset import load_labels
 from vida.semantics.text import class_phrase, embed
 
@@ -54,10 +54,8 @@ def store_dictionary(catalog: Catalog, name: str, entries: Entries) -> int:
     rows = [{"dictionary": name, "class_name": cls, "rank": rank, "audio_label": label,
              "similarity": sim}
             for cls, items in entries.items() for rank, (label, sim) in enumerate(items, 1)]
-    with catalog.transaction() as session:
-        session.query(DictionaryEntry).filter(DictionaryEntry.dictionary == name).delete()
-        upsert(session, DictionaryEntry, rows, key=("dictionary", "class_name", "rank"))
-    return len(rows)
+    return replace_group(catalog, DictionaryEntry, "dictionary", name, rows,
+                         key=("dictionary", "class_name", "rank"))
 
 
 def load_dictionary(catalog: Catalog, name: str) -> dict[str, set[str]]:

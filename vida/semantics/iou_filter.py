@@ -17,7 +17,7 @@ import pandas as pd
 
 from vida.catalog.database import Catalog
 from vida.catalog.schema import FilterDecision
-from vida.catalog.writes import upsert
+from vida.catalog.writes import replace_group
 
 
 def jaccard(a: set[str], b: set[str]) -> float:
@@ -57,7 +57,5 @@ def decide(ious: pd.DataFrame, *, mode: str = "clip", min_iou: float = 0.2,
 def store_decisions(catalog: Catalog, name: str, decisions: pd.DataFrame) -> int:
     rows = [{"filter_name": name, "clip_key": k, "iou": float(i), "keep": bool(keep)}
             for k, i, keep in decisions[["clip_key", "iou", "keep"]].itertuples(index=False)]
-    with catalog.transaction() as session:
-        session.query(FilterDecision).filter(FilterDecision.filter_name == name).delete()
-        upsert(session, FilterDecision, rows, key=("filter_name", "clip_key"))
-    return len(rows)
+    return replace_group(catalog, FilterDecision, "filter_name", name, rows,
+                         key=("filter_name", "clip_key"))

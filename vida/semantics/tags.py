@@ -7,7 +7,7 @@ from pathlib import Path
 
 from vida.catalog.database import Catalog
 from vida.catalog.schema import AudioTag, clip_key
-from vida.catalog.writes import upsert
+from vida.catalog.writes import replace_group
 
 
 def read_tag_json(path: Path) -> dict[str, list[tuple[str, float | None]]]:
@@ -33,9 +33,7 @@ def store_tags(catalog: Catalog, source: str, tags: dict[str, list[tuple[str, fl
     rows = [{"clip_key": key, "source": source, "rank": rank, "label": label,
              "score": None if score is None else float(score)}
             for key, items in tags.items() for rank, (label, score) in enumerate(items, 1)]
-    with catalog.transaction() as session:
-        session.query(AudioTag).filter(AudioTag.source == source).delete()
-        upsert(session, AudioTag, rows, key=("clip_key", "source", "rank"))
+    replace_group(catalog, AudioTag, "source", source, rows, key=("clip_key", "source", "rank"))
     return len(tags)
 
 
