@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
+import av
 import numpy as np
 
 from tests.conftest import run_cli
@@ -21,11 +25,64 @@ def _digest(root):
     return h.hexdigest()
 
 
-def test_same_seed_same_bytes_other_seed_other_clips(tmp_path):
-    a = synthesize(tmp_path / "a", 3, 2, seed=5)
-    b = synthesize(tmp_path / "b", 3, 2, seed=5)
-    c = synthesize(tmp_path / "c", 3, 2, seed=6)
-    assert _digest(a.root) == _digest(b.root) != _digest(c.root)
+def _decoded(root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every frame and every audio sample of every clip, fully decoded."""
+    out = {}
+    for path in sorted(root.rglob("*.mp4")):
+        with av.open(str(path)) as container:
+            frames = np.stack([f.to_ndarray(format="rgb24")
+                               for f in container.decode(video=0)])
+        with av.open(str(path)) as container:
+            audio = np.concatenate([f.to_ndarray().reshape(-1)
+                                    for f in container.decode(audio=0)])
+        out[path.relative_to(root).as_posix()] = (frames, audio)
+    return out
+
+
+def _decoded_digest(root: Path, seed: int) -> str:
+    """Synthesise into ``root`` and hash what decodes (runs in a worker process)."""
+    synthesize(root, 3, 2, seed=seed)
+    h = hashlib.sha256()
+    for name, (frames, audio) in _decoded(root).items():
+        h.update(name.encode() + frames.tobytes() + audio.tobytes())
+    return h.hexdigest()
+
+
+def _assert_same_media(a: Path, b: Path) -> None:
+    da, db = _decoded(a), _decoded(b)
+    assert sorted(da) == sorted(db)
+    for name in da:
+        (fa, aa), (fb, ab) = da[name], db[name]
+        assert fa.shape == fb.shape and aa.shape == ab.shape, name
+        diff = int(np.abs(fa.astype(int) - fb).max())
+        assert diff == 0, f"{name}: decoded frames differ by up to {diff} grey levels"
+        assert np.array_equal(aa, ab), f"{name}: audio samples differ"
+
+
+def test_same_seed_same_clips_repeatedly_in_one_process(tmp_path):
+    """Regression: x264's AVX-512 kernels made repeated encodes differ (issue #9)."""
+    first = synthesize(tmp_path / "a0", 3, 2, seed=5).root
+    for k in range(1, 4):
+        again = synthesize(tmp_path / f"a{k}", 3, 2, seed=5).root
+        _assert_same_media(first, again)
+        assert _digest(first) == _digest(again)
+    other = synthesize(tmp_path / "c", 3, 2, seed=6).root
+    assert _digest(first) != _digest(other)
+    frames_a = _decoded(first)
+    frames_c = _decoded(other)
+    assert all(not np.array_equal(frames_a[n][0], frames_c[n][0]) for n in frames_a)
+    assert all(not np.array_equal(frames_a[n][1], frames_c[n][1]) for n in frames_a)
+
+
+def test_same_seed_same_clips_across_processes_under_load(tmp_path):
+    """Fresh processes, synthesising at the same time as this one, decode to the same."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=context) as pool:
+        futures = [pool.submit(_decoded_digest, tmp_path / f"w{k}", 5) for k in range(4)]
+        here = _decoded_digest(tmp_path / "here", 5)  # load on the machine meanwhile
+        there = [f.result() for f in futures]
+    assert set(there) == {here}
+    assert _decoded_digest(tmp_path / "other", 6) != here
 
 
 def test_layout_tags_and_captions(tmp_path, shared):

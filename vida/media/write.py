@@ -5,11 +5,32 @@ Used by ``vida-batch synth`` and by the tests that make real media files.
 
 from __future__ import annotations
 
+import platform
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+
+# x264's AVX-512 kernels (used for macroblock-tree rate control on CPUs that have
+# AVX-512, e.g. AMD Zen 4) give different bitstreams for the same frames from one
+# call to the next in the same process, and its SSE4/AVX2 kernels give a bitstream
+# different from its C code.  Restricting x264 to the SSE2 baseline, which every
+# x86-64 CPU has, gives the C code's exact output at full speed on every machine.
+# Elsewhere (ARM) x264 runs its C code: slower, but the same bytes everywhere.
+_X86_64 = {"x86_64", "amd64", "x64"}
+X264_CPU_INDEPENDENT = "asm=MMX2,SSE,SSE2" if platform.machine().lower() in _X86_64 else "asm=0"
+
+
+def codec_options(codec: str) -> dict[str, str]:
+    """Encoder options that make ``codec``'s output depend on its input alone.
+
+    Synthetic data must be the same on every machine and every run: the demo's
+    numbers and ingest's content hashes depend on it.
+    """
+    if codec in ("libx264", "libx264rgb"):
+        return {"x264-params": X264_CPU_INDEPENDENT}
+    return {}
 
 
 def write_video(
@@ -27,12 +48,13 @@ def write_video(
 ) -> Path:
     """Write an MP4 (or any container by suffix) with optional audio.
 
-    Encoding is single-threaded so the same input always gives the same bytes
-    (ingest recognises unchanged clips by their content hash).
+    Encoding is single-threaded and CPU-independent (:func:`codec_options`), so
+    the same input gives the same bytes on any machine (ingest recognises
+    unchanged clips by their content hash).
     """
     height, width = frames[0].shape[:2]
     with av.open(str(path), "w") as out:
-        vstream = out.add_stream(codec, rate=Fraction(fps))
+        vstream = out.add_stream(codec, rate=Fraction(fps), options=codec_options(codec))
         vstream.width, vstream.height = width, height
         vstream.pix_fmt = "yuv420p"
         vstream.codec_context.thread_count = 1
