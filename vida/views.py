@@ -1,10 +1,8 @@
-"""Tables people read: formatting query results and the catalog summary."""
+"""Tables people read: query results and experiment tables, formatted."""
 
 from __future__ import annotations
 
 import pandas as pd
-
-from vida.catalog.database import Catalog
 
 
 def format_frame(frame: pd.DataFrame, fmt: str = "table") -> str:
@@ -18,21 +16,6 @@ def format_frame(frame: pd.DataFrame, fmt: str = "table") -> str:
     with pd.option_context("display.max_rows", None, "display.max_columns", None,
                            "display.width", 200, "display.max_colwidth", 80):
         return frame.to_string(index=False, na_rep="NULL")
-
-
-def status_tables(catalog: Catalog) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Clip counts by class x split x status, and feature sets with row counts."""
-    clips = catalog.sql(
-        "SELECT class_name, coalesce(split, '-') AS split, status, count(*) AS clips "
-        "FROM clips GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-    )
-    sets = catalog.sql(
-        "SELECT fs.name, fs.modality, fs.encoder, fs.shape, count(f.clip_key) AS rows, "
-        "count(DISTINCT f.shard_id) AS shards "
-        "FROM feature_sets fs LEFT JOIN features f ON f.feature_set = fs.name "
-        "GROUP BY 1, 2, 3, 4 ORDER BY 1"
-    )
-    return clips, sets
 
 
 def experiment_table(table: pd.DataFrame) -> str:

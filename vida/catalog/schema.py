@@ -47,11 +47,6 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def clip_key(class_name: str, clip_id: str) -> str:
-    """The catalog key of a clip: class and id, since ids repeat across classes."""
-    return f"{class_name}/{clip_id}"
-
-
 class JSONText(TypeDecorator):
     """A JSON value stored as text, portable across DuckDB and PostgreSQL."""
 

@@ -22,8 +22,6 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vida.encoders.registry import register
-
 HOG_SIZE = 128
 
 
@@ -133,8 +131,3 @@ class AstFbankEncoder:
 
     def encode(self, batch: np.ndarray) -> np.ndarray:
         return np.stack([self.clip(w) for w in batch])
-
-
-register("hog-color")(HogColorEncoder)
-register("flow-hist")(FlowHistEncoder)
-register("ast-fbank")(AstFbankEncoder)

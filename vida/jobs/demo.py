@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vida.catalog.database import open_catalog
-from vida.jobs.cafmap import build_conditions, find_representative_frames
+from vida.jobs.cafmap import build_conditions, find_representative_frames, import_captions
+from vida.jobs.dictionary import build_dictionary_job
 from vida.jobs.experiment import ExperimentResult, cafmap_experiment, svdmap_experiment
 from vida.jobs.ingest import ingest
+from vida.jobs.prototypes import prototypes_from_catalog, store_prototypes
 from vida.jobs.split import assign_splits
-from vida.semantics.captions import read_caption_files, store_captions
-from vida.semantics.dictionary import build_dictionary, store_dictionary
-from vida.semantics.prototypes import prototypes_from_catalog, store_prototypes
-from vida.semantics.tags import read_tag_json, store_tags
+from vida.jobs.tagging import import_tags
 from vida.store.store import FeatureStore
 from vida.synth import synthesize
 
@@ -66,15 +65,15 @@ def run_demo(workdir: Path, options: DemoOptions | None = None,
                      progress=False)
     step(" / ".join(summary.lines()[:1]))
     assign_splits(catalog, ratios=(0.7, 0.15, 0.15), seed=42)
-    store_tags(catalog, "synth-ast", read_tag_json(data.tags_file))
-    store_dictionary(catalog, "minilm", build_dictionary(data.classes, 5))
+    import_tags(catalog, data.tags_file, "synth-ast")
+    build_dictionary_job(catalog, "minilm", classes=data.classes, top_n=5)
     step("SVDMap experiment")
     svd = svdmap_experiment(catalog, store, seeds=options.seeds, tags="synth-ast",
                             dictionary="minilm", min_iou=options.min_iou, epochs=options.epochs,
                             generator_epochs=options.generator_epochs, runs=runs, log=log)
     step("CAFMap: representative frames, captions, prototypes, conditions")
     find_representative_frames(catalog, store, progress=False)
-    store_captions(catalog, "synth-blip", read_caption_files(data.captions_dir))
+    import_captions(catalog, data.captions_dir, "synth-blip")
     protos = prototypes_from_catalog(catalog, store, "audio/ast-fbank", "synth-ast")
     proto_set = store_prototypes(store, "demo", protos, {"source": "catalog",
                                                         "tags": "synth-ast"})

@@ -17,13 +17,14 @@ import numpy as np
 import pandas as pd
 
 from vida.catalog.database import Catalog
+from vida.catalog.records.dictionaries import load_dictionary
+from vida.catalog.records.filters import store_decisions
+from vida.catalog.records.tags import load_tags
 from vida.jobs.classifier import ClassifierSpec, train_classifier
 from vida.jobs.generator import GeneratorSpec, generate, train_generator
 from vida.jobs.runs import finish_run, log_metrics, new_run_id, start_run
 from vida.jobs.training import runs_root
-from vida.semantics.dictionary import load_dictionary
-from vida.semantics.iou_filter import clip_ious, decide, store_decisions
-from vida.semantics.tags import load_tags
+from vida.semantics.iou_filter import clip_ious, decide
 from vida.store.store import FeatureStore
 
 DEFAULT_QUERY = ("SELECT clip_key, class_name, split FROM clips "

@@ -8,6 +8,7 @@ seeded N(0, 1) noise elsewhere, target audio.  MSE, Adam, best epoch on val.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from torch import nn
 from vida.catalog.database import Catalog, CatalogError
 from vida.catalog.schema import Run
 from vida.jobs.runs import failure_recorded, finish_run, start_run
+from vida.jobs.shape import map_items, recorded
 from vida.jobs.training import (
     Standardizer,
     epoch_logger,
@@ -117,9 +119,29 @@ def train_generator(catalog: Catalog, store: FeatureStore, query: str, spec: Gen
     return run_id
 
 
-def generate(catalog: Catalog, store: FeatureStore, run_id: str, query: str | None = None,
-             batch: int = 256) -> str:
-    """Write the run's generated audio for the query's clips as ``generated/<run_id>``."""
+@lru_cache(maxsize=2)
+def load_generator(checkpoint: str) -> tuple[LSTMGenerator, GeneratorSpec, Standardizer]:
+    """A trained generator, its spec and its input normaliser (once per process)."""
+    blob, config = load_checkpoint(Path(checkpoint))
+    model = LSTMGenerator(**config["model"])
+    model.load_state_dict(blob["state_dict"])
+    model.eval()
+    return model, GeneratorSpec(**config["spec"]), Standardizer.from_state(blob["input_norm"])
+
+
+@dataclass(frozen=True)
+class GenerateBatch:
+    """The map of ``generate``: normalised inputs ``[B, T, D]`` -> audio ``[B, T, D_a]``."""
+
+    checkpoint: str
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        model = load_generator(self.checkpoint)[0]
+        with torch.no_grad():
+            return model(torch.from_numpy(x)).numpy()
+
+
+def _finished_generator(catalog: Catalog, run_id: str) -> str:
     with catalog.reading() as session:
         run = session.get(Run, run_id)
         if run is None or run.kind != "train-generator":
@@ -128,30 +150,35 @@ def generate(catalog: Catalog, store: FeatureStore, run_id: str, query: str | No
                                "kind = 'train-generator'\"`")
         if run.status != "finished" or not run.checkpoint:
             raise CatalogError(f"run {run_id} did not finish ({run.status}); train it again")
-        checkpoint = Path(run.checkpoint)
-    blob, config = load_checkpoint(checkpoint)
-    spec = GeneratorSpec(**config["spec"])
-    model = LSTMGenerator(**config["model"])
-    model.load_state_dict(blob["state_dict"])
-    model.eval()
-    norm = Standardizer.from_state(blob["input_norm"])
+        return str(run.checkpoint)
+
+
+def generate(catalog: Catalog, store: FeatureStore, run_id: str, query: str | None = None,
+             batch: int = 256) -> str:
+    """Write the run's generated audio for the query's clips as ``generated/<run_id>``."""
+    checkpoint = _finished_generator(catalog, run_id)
+    _, spec, norm = load_generator(checkpoint)
     if query is None:
         have = " AND ".join(f"clip_key IN (SELECT clip_key FROM features WHERE feature_set = "
                             f"'{s}')" for s in spec.input_sets)
         query = f"SELECT clip_key, class_name, split FROM clips WHERE {have}"
-    keys = catalog.sql(query)["clip_key"].tolist()
+    keys = catalog.sql(query)["clip_key"].tolist()  # plan
+    chunks = [keys[start:start + batch] for start in range(0, len(keys), batch)]
     name = f"generated/{run_id}"
     target = store.info(spec.audio)
     grid = {k: target.params[k] for k in ("n_frames", "fps") if k in target.params}
-    store.register(name, modality="generated", encoder=f"{spec.arch}-generator",
-                   shape=target.shape, params={"run": run_id, "target": spec.audio, **grid},
-                   produced_by_run=run_id)
-    with store.writer(name) as writer:
-        for start in range(0, len(keys), batch):
-            chunk = keys[start:start + batch]
-            x = norm(generator_inputs(store, spec, chunk, noise_seed=spec.seed + 7))
-            with torch.no_grad():
-                out = model(torch.from_numpy(x)).numpy()
-            for key, value in zip(chunk, out, strict=True):
-                writer.add(key, value)
+    with recorded(catalog, "generate", {"generator_run": run_id, "set": name}, query=query,
+                  feature_sets=spec.input_sets) as run:
+        store.register(name, modality="generated", encoder=f"{spec.arch}-generator",
+                       shape=target.shape, params={"run": run_id, "target": spec.audio, **grid},
+                       produced_by_run=run_id)
+        inputs = (norm(generator_inputs(store, spec, chunk, noise_seed=spec.seed + 7))
+                  for chunk in chunks)
+        with store.writer(name) as writer:  # commit: one sealed shard set
+            for chunk, out in zip(chunks, map_items(GenerateBatch(checkpoint), inputs,
+                                                    desc="generate", total=len(keys),
+                                                    progress=False, size=len), strict=True):
+                for key, value in zip(chunk, out, strict=True):
+                    writer.add(key, value)
+        run.metrics["clips"] = len(keys)
     return name

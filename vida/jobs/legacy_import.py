@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vida.catalog.database import Catalog
-from vida.catalog.schema import Clip, clip_key, utcnow
+from vida.catalog.schema import Clip, utcnow
 from vida.jobs.runs import finish_run, start_run
+from vida.keys import clip_key
 from vida.media.legacy import legacy_files, load_feature_dict, parse_legacy_name
 from vida.store.store import FeatureStore
 

@@ -1,17 +1,24 @@
-"""``vida-batch tag``: AudioSet tags for clips, from real audio or a feature set."""
+"""``vida-batch tag``: AudioSet tags for clips, from real audio, a feature set, or a file."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from vida.catalog.database import Catalog
-from vida.jobs.runs import finish_run, start_run
+from vida.catalog.records.tags import store_tags, tagged_clips_in_catalog
+from vida.jobs.shape import map_items, recorded, recorded_write
 from vida.media.decode import decode_audio, fit_audio
 from vida.semantics.tagger import load_tagger
-from vida.semantics.tags import store_tags
+from vida.semantics.tags import read_tag_json
 from vida.store.store import FeatureStore
+
+ALL_CLIPS = "SELECT clip_key, class_name, clip_id, source_uri FROM clips"
+TagList = list[tuple[str, float]]
 
 
 def clip_waveform(source_uri: str, class_name: str, clip_id: str, seconds: float
@@ -27,49 +34,88 @@ def clip_waveform(source_uri: str, class_name: str, clip_id: str, seconds: float
     return None if wave is None or wave.size == 0 else fit_audio(wave, int(round(seconds * 16000)))
 
 
+@dataclass(frozen=True)
+class TagBatch:
+    """The map of ``tag``: one batch of clips -> [(clip_key, top-k tags)].
+
+    An item is either real-audio clip rows ``[(clip_key, source_uri, class, clip_id)]``
+    (their audio is decoded again) or ``(keys, features)`` of a generated set.
+    """
+
+    model: str
+    top_k: int
+    seconds: float
+
+    def __call__(self, item: list[tuple[str, str, str, str]] | tuple[list[str], np.ndarray]
+                 ) -> list[tuple[str, TagList]]:
+        tagger = load_tagger(self.model)  # once per process (cached)
+        if isinstance(item, tuple):
+            keys, features = item
+            n_samples = int(round(self.seconds * 16000))
+            return list(zip(keys, tagger.tag_features(features, n_samples, self.top_k),
+                            strict=True))
+        waves, keys = [], []
+        for key, source_uri, class_name, clip_id in item:
+            wave = clip_waveform(source_uri, class_name, clip_id, self.seconds)
+            if wave is not None:
+                waves.append(wave)
+                keys.append(key)
+        results = tagger.tag_waveforms(waves, self.top_k) if waves else []
+        return list(zip(keys, results, strict=True))
+
+
+def _plan_real(clips: pd.DataFrame, batch: int) -> list[list[tuple[str, str, str, str]]]:
+    rows = list(clips[["clip_key", "source_uri", "class_name", "clip_id"]]
+                .itertuples(index=False, name=None))
+    return [rows[i:i + batch] for i in range(0, len(rows), batch)]
+
+
+def _plan_features(store: FeatureStore, on: str, keys: list[str], batch: int
+                   ) -> Iterator[tuple[list[str], np.ndarray]]:
+    for start in range(0, len(keys), batch):
+        chunk = keys[start:start + batch]
+        yield chunk, store.read(on, chunk)
+
+
 def tag_clips(catalog: Catalog, store: FeatureStore, *, model: str, on: str, top_k: int = 5,
               query: str | None = None, source: str | None = None, batch: int = 8,
               progress: bool = True) -> tuple[str, int]:
     """Tag the clips that have feature set ``on``; returns (tag source, clips tagged)."""
-    from tqdm import tqdm
-
     info = store.info(on)
     if info.modality not in ("audio", "generated"):
         raise ValueError(f"--on {on}: a {info.modality} feature set has no sound to tag")
     seconds = float(info.params.get("n_frames", info.shape[0])) / float(
         info.params.get("fps", 6.0))
-    n_samples = int(round(seconds * 16000))
     real = info.modality == "audio"
     if not real and info.encoder not in ("ast-fbank",) and not info.encoder.endswith(
             "-generator"):
         raise ValueError(f"--on {on}: features of encoder {info.encoder!r} cannot be rendered "
                          "as an AST input; tag the real audio instead")
-    tagger = load_tagger(model)
+    load_tagger(model)  # a model that cannot load fails here, before a run is recorded
     source = source or f"ast:{Path(model).name}:{on}"
-    clips = catalog.sql(query or "SELECT clip_key, class_name, clip_id, source_uri FROM clips")
-    have = set(store.keys(on))
-    clips = clips[clips["clip_key"].isin(have)].reset_index(drop=True)
-    run_id = start_run(catalog, kind="tag", params={"model": model, "on": on, "top_k": top_k,
-                                                    "source": source}, query=query,
-                       feature_sets=[on])
-    tags: dict[str, list[tuple[str, float]]] = {}
-    bar = tqdm(total=len(clips), unit="clip", desc="tag", disable=not progress)
-    for start in range(0, len(clips), batch):
-        part = clips.iloc[start:start + batch]
-        if real:
-            waves, keys = [], []
-            for row in part.itertuples(index=False):
-                wave = clip_waveform(row.source_uri, row.class_name, row.clip_id, seconds)
-                if wave is not None:
-                    waves.append(wave)
-                    keys.append(row.clip_key)
-            results = tagger.tag_waveforms(waves, top_k) if waves else []
-        else:
-            keys = part["clip_key"].tolist()
-            results = tagger.tag_features(store.read(on, keys), n_samples, top_k)
-        tags.update(zip(keys, results, strict=True))
-        bar.update(len(part))
-    bar.close()
-    store_tags(catalog, source, tags)
-    finish_run(catalog, run_id, metrics={"clips_tagged": len(tags)})
+    # plan
+    clips = catalog.sql(query or ALL_CLIPS)
+    clips = clips[clips["clip_key"].isin(set(store.keys(on)))].reset_index(drop=True)
+    items = (_plan_real(clips, batch) if real
+             else _plan_features(store, on, clips["clip_key"].tolist(), batch))
+    params = {"model": model, "on": on, "top_k": top_k, "source": source}
+    with recorded(catalog, "tag", params, query=query, feature_sets=[on]) as run:
+        tags: dict[str, TagList] = {}
+        for pairs in map_items(TagBatch(model, top_k, seconds), items, desc="tag",
+                               total=len(clips), progress=progress,
+                               size=lambda item: len(item[0] if isinstance(item, tuple)
+                                                     else item)):
+            tags.update(pairs)
+        store_tags(catalog, source, tags)  # commit
+        run.metrics["clips_tagged"] = len(tags)
     return source, len(tags)
+
+
+def import_tags(catalog: Catalog, path: Path, source: str | None = None
+                ) -> tuple[str, int, int]:
+    """Tags in the study's ``ast_pred_test.json`` format -> (source, clips, clips known)."""
+    tags = read_tag_json(path)
+    source = source or path.stem
+    n = recorded_write(catalog, "tag-import", {"file": str(path), "source": source},
+                       lambda: store_tags(catalog, source, tags), "clips_tagged")
+    return source, n, tagged_clips_in_catalog(catalog, source)

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from vida.catalog.schema import clip_key
+from vida.keys import clip_key
 
 SPLIT_FOLDERS = {"training", "validation", "train", "val", "test", "testing"}
 LAYOUTS = ("videos", "manifest", "frames", "legacy")

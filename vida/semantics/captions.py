@@ -14,9 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vida.catalog.database import Catalog
-from vida.catalog.schema import Caption, clip_key
-from vida.catalog.writes import upsert
+from vida.keys import clip_key
 from vida.semantics.pretrained import from_pretrained
 
 DEFAULT_BLIP = "Salesforce/blip-image-captioning-base"
@@ -41,15 +39,6 @@ def read_caption_files(path: Path) -> dict[str, list[tuple[int, str]]]:
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise ValueError(f"{file}: not in the caption format ({exc})") from None
     return out
-
-
-def store_captions(catalog: Catalog, captioner: str,
-                   captions: dict[str, list[tuple[int, str]]]) -> int:
-    rows = [{"clip_key": key, "captioner": captioner, "frame_index": frame, "caption": text}
-            for key, items in captions.items() for frame, text in items]
-    with catalog.transaction() as session:
-        upsert(session, Caption, rows, key=("clip_key", "captioner", "frame_index"))
-    return len(rows)
 
 
 @dataclass

@@ -13,9 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from vida.catalog.database import Catalog
-from vida.catalog.schema import DictionaryEntry
-from vida.catalog.writes import replace_group
 from vida.semantics.audioset import load_labels
 from vida.semantics.text import class_phrase, embed
 
@@ -47,25 +44,4 @@ def read_svd_csv(path: Path) -> Entries:
             if not cls or not labels:
                 raise ValueError(f"{path} row {n}: empty class or labels")
             out[cls] = [(label, None) for label in labels]
-    return out
-
-
-def store_dictionary(catalog: Catalog, name: str, entries: Entries) -> int:
-    rows = [{"dictionary": name, "class_name": cls, "rank": rank, "audio_label": label,
-             "similarity": sim}
-            for cls, items in entries.items() for rank, (label, sim) in enumerate(items, 1)]
-    return replace_group(catalog, DictionaryEntry, "dictionary", name, rows,
-                         key=("dictionary", "class_name", "rank"))
-
-
-def load_dictionary(catalog: Catalog, name: str) -> dict[str, set[str]]:
-    frame = catalog.sql(
-        "SELECT class_name, audio_label FROM dictionary_entries WHERE dictionary = :name",
-        {"name": name},
-    )
-    if frame.empty:
-        raise ValueError(f"no dictionary {name!r}: run `vida-batch dictionary build` or import")
-    out: dict[str, set[str]] = {}
-    for cls, label in frame.itertuples(index=False):
-        out.setdefault(cls, set()).add(label)
     return out

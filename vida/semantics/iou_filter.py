@@ -15,9 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from vida.catalog.database import Catalog
-from vida.catalog.schema import FilterDecision
-from vida.catalog.writes import replace_group
+from vida.keys import class_of
 
 
 def jaccard(a: set[str], b: set[str]) -> float:
@@ -29,7 +27,7 @@ def clip_ious(tags: dict[str, set[str]], dictionary: dict[str, set[str]]) -> pd.
     dictionary (the class is the part of the key before the last '/')."""
     rows = []
     for key, labels in tags.items():
-        cls = key.rsplit("/", 1)[0]
+        cls = class_of(key)
         if cls in dictionary:
             rows.append((key, cls, jaccard(labels, dictionary[cls])))
     return pd.DataFrame(rows, columns=["clip_key", "class_name", "iou"])
@@ -54,8 +52,16 @@ def decide(ious: pd.DataFrame, *, mode: str = "clip", min_iou: float = 0.2,
     return FilterResult(out, means)
 
 
-def store_decisions(catalog: Catalog, name: str, decisions: pd.DataFrame) -> int:
-    rows = [{"filter_name": name, "clip_key": k, "iou": float(i), "keep": bool(keep)}
-            for k, i, keep in decisions[["clip_key", "iou", "keep"]].itertuples(index=False)]
-    return replace_group(catalog, FilterDecision, "filter_name", name, rows,
-                         key=("filter_name", "clip_key"))
+def class_summary(result: FilterResult) -> pd.DataFrame:
+    """Per class, best mean IoU first: mean_iou, clips, kept."""
+    summary = result.decisions.groupby("class_name").agg(
+        mean_iou=("iou", "mean"), clips=("keep", "size"), kept=("keep", "sum"))
+    return summary.loc[result.class_means.index].reset_index()
+
+
+def filter_name(dictionary: str, tags: str, *, mode: str, min_iou: float,
+                top_classes: int) -> str:
+    """The default name of a filter: what it was made from and how."""
+    if mode == "clip":
+        return f"{dictionary}:{tags}:iou>={min_iou:g}"
+    return f"{dictionary}:{tags}:top{top_classes}-classes"

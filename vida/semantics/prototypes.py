@@ -19,10 +19,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from vida.catalog.database import Catalog
 from vida.semantics.audioset import label_mids, load_labels
-from vida.store.store import FeatureStore
 
 QUANT_MIN, QUANT_MAX = -2.0, 2.0
 
@@ -77,31 +76,14 @@ def prototypes_from_tfrecords(folder: Path, labels_csv: str | None = None,
     return {label: (sums[label] / counts[label]).astype(np.float32) for label in sums}
 
 
-def prototypes_from_catalog(catalog: Catalog, store: FeatureStore, audio: str,
-                            tag_source: str, split: str = "train") -> dict[str, np.ndarray]:
-    frame = catalog.sql(
-        "SELECT t.clip_key, t.label FROM audio_tags t JOIN clips c ON c.clip_key = t.clip_key "
-        "WHERE t.source = :s AND c.split = :split", {"s": tag_source, "split": split})
-    frame = frame[frame["clip_key"].isin(set(store.keys(audio)))]
-    if frame.empty:
-        raise ValueError(f"no {split} clip has both tags {tag_source!r} and {audio}")
-    keys = sorted(set(frame["clip_key"]))
-    means = dict(zip(keys, store.read(audio, keys).mean(axis=1), strict=True))
+def label_prototypes(pairs: pd.DataFrame, clip_means: dict[str, np.ndarray]
+                     ) -> dict[str, np.ndarray]:
+    """Per label, the mean of ``clip_means`` over the clips tagged with it.
+
+    ``pairs`` has columns clip_key, label (one row per tag); ``clip_means`` maps each
+    of those clips to its time-averaged audio feature.
+    """
     out = {}
-    for label, group in frame.groupby("label"):
-        out[label] = np.mean([means[k] for k in group["clip_key"]], axis=0).astype(np.float32)
+    for label, group in pairs.groupby("label"):
+        out[label] = np.mean([clip_means[k] for k in group["clip_key"]], axis=0).astype(np.float32)
     return out
-
-
-def store_prototypes(store: FeatureStore, name: str, protos: dict[str, np.ndarray],
-                     params: dict) -> str:
-    dims = {v.shape for v in protos.values()}
-    if len(dims) != 1:
-        raise ValueError(f"prototypes of several shapes {dims}")
-    set_name = f"prototype/{name}"
-    store.register(set_name, modality="prototype", encoder=params.get("source", "prototype"),
-                   shape=dims.pop(), params=params)
-    with store.writer(set_name) as writer:
-        for label in sorted(protos):
-            writer.add(label, protos[label])
-    return set_name

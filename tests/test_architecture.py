@@ -1,0 +1,67 @@
+"""The rooms of ARCHITECTURE.md: which layer may import which, checked on the source."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import vida
+
+ROOT = Path(vida.__file__).parent
+
+# room -> the rooms it may import (besides itself); see ARCHITECTURE.md
+MAY_IMPORT = {
+    "keys": set(),
+    "views": set(),
+    "catalog": {"keys"},
+    "store": {"catalog", "keys"},
+    "media": {"keys"},
+    "encoders": {"media", "keys"},
+    "semantics": {"media", "encoders", "keys"},
+    "models": {"keys"},
+    "synth": {"media", "keys"},
+    "jobs": {"catalog", "store", "media", "encoders", "semantics", "models", "synth", "keys"},
+    "cli": {"jobs", "catalog", "store", "media", "encoders", "semantics", "models", "synth",
+            "keys", "views"},
+}
+
+
+def room(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "vida" and len(parts) > 1 else None
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every vida module a file imports, at the top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {m for m in found if m.startswith("vida.")}
+
+
+def test_every_room_imports_only_the_rooms_below_it():
+    wrong = []
+    for path in sorted(ROOT.rglob("*.py")):
+        relative = path.relative_to(ROOT)
+        here = relative.parts[0].removesuffix(".py")
+        if here not in MAY_IMPORT:
+            continue
+        for module in imports_of(path):
+            there = room(module)
+            if there and there != here and there not in MAY_IMPORT[here]:
+                wrong.append(f"{relative} imports {module}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_rooms_in_the_table_are_the_rooms_on_disk():
+    on_disk = {p.name for p in ROOT.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    on_disk |= {p.stem for p in ROOT.glob("*.py") if p.stem != "__init__"}
+    assert on_disk == set(MAY_IMPORT)
+
+
+def test_no_cli_module_is_a_second_monolith():
+    sizes = {p.name: len(p.read_text().splitlines()) for p in (ROOT / "cli").glob("*.py")}
+    assert max(sizes.values()) <= 200, sizes

@@ -1,0 +1,27 @@
+"""Reading and writing the catalog's tables, one module per group of tables.
+
+The semantics and models rooms compute on plain values (dicts, arrays,
+DataFrames); these modules are where those values become rows and rows become
+values again.  Jobs call both sides; nothing below ``vida.jobs`` does.
+
+* :mod:`~vida.catalog.records.clips`       clips (what jobs choose work from)
+* :mod:`~vida.catalog.records.tags`        audio_tags
+* :mod:`~vida.catalog.records.dictionaries` dictionary_entries
+* :mod:`~vida.catalog.records.filters`     filter_decisions
+* :mod:`~vida.catalog.records.captions`    representative_frames, captions, condition_labels
+
+Runs, metrics and predictions are written by :mod:`vida.jobs.runs` and the
+training jobs; clips and features by ingest and the store.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def sets_by_key(frame: pd.DataFrame) -> dict[str, set[str]]:
+    """Two columns (key, value) -> key -> the set of its values."""
+    out: dict[str, set[str]] = {}
+    for key, value in frame.itertuples(index=False):
+        out.setdefault(key, set()).add(value)
+    return out

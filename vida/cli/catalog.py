@@ -1,0 +1,102 @@
+"""Catalog commands: init, upgrade, sql, status, fsck, split."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from vida.catalog.records.clips import status_tables
+from vida.cli.common import Context, echo_table, friendly_errors, table_or
+from vida.store import fsck
+
+
+@click.command()
+@click.pass_obj
+@friendly_errors
+def init(obj: Context) -> None:
+    """Create the catalog (schema at the latest revision) and the store folder."""
+    catalog = obj.catalog()
+    store = obj.store()
+    click.echo(f"catalog {catalog.url} at revision {catalog.revision()}")
+    click.echo(f"store   {store.root}")
+
+
+@click.command()
+@click.pass_obj
+@friendly_errors
+def upgrade(obj: Context) -> None:
+    """Apply pending catalog migrations (run it when a catalog says it is behind)."""
+    catalog = obj.catalog(check=False)
+    applied = catalog.upgrade()
+    if applied:
+        click.echo(f"applied {', '.join(applied)}; catalog at {catalog.revision()}")
+    else:
+        click.echo(f"catalog already at {catalog.revision()}")
+
+
+@click.command()
+@click.argument("query")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+    show_default=True,
+)
+@click.pass_obj
+@friendly_errors
+def sql(obj: Context, query: str, fmt: str) -> None:
+    """Run one read-only SELECT over the catalog and print the rows."""
+    echo_table(obj.catalog().sql(query), fmt)
+
+
+@click.command()
+@click.pass_obj
+@friendly_errors
+def status(obj: Context) -> None:
+    """Clips per class, split and status; feature sets with their row counts."""
+    clips, sets = status_tables(obj.catalog())
+    click.echo("clips")
+    click.echo(table_or(clips, "  (none yet: run ingest)"))
+    click.echo("\nfeature sets")
+    click.echo(table_or(sets, "  (none yet)"))
+
+
+@click.command(name="fsck")
+@click.option("--repair", is_flag=True, help="Remove orphan and partial shard files.")
+@click.option("--no-checksums", is_flag=True, help="Skip SHA-256 verification (faster).")
+@click.pass_obj
+@friendly_errors
+def fsck_command(obj: Context, repair: bool, no_checksums: bool) -> None:
+    """Check the catalog against the store: missing, orphan, corrupt shards."""
+    report = fsck(obj.store(), repair=repair, verify_checksums=not no_checksums)
+    for path in report.repaired:
+        click.echo(f"removed {path}")
+    for problem in report.problems:
+        click.echo(str(problem))
+    click.echo(
+        f"{report.shards_checked} shards checked, {len(report.problems)} problem(s)"
+        + (f", {len(report.repaired)} file(s) removed" if report.repaired else "")
+    )
+    if not report.clean:
+        sys.exit(1)
+
+
+@click.command()
+@click.option("--ratios", default="0.7,0.15,0.15", show_default=True,
+              help="train,val,test fractions per class.")
+@click.option("--seed", default=42, show_default=True)
+@click.option("--from-source", is_flag=True,
+              help="Use the training/validation folders the clips came from instead.")
+@click.pass_obj
+@friendly_errors
+def split(obj: Context, ratios: str, seed: int, from_source: bool) -> None:
+    """Assign train/val/test per class (deterministic for a seed; recorded as a run)."""
+    from vida.jobs.split import assign_splits
+
+    try:
+        values = tuple(float(r) for r in ratios.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{ratios!r}: give three numbers like 0.7,0.15,0.15") from None
+    echo_table(assign_splits(obj.catalog(), ratios=values, seed=seed, from_source=from_source))
+
+
+COMMANDS = [init, upgrade, sql, status, fsck_command, split]

@@ -1,0 +1,77 @@
+"""What every ``vida-batch`` command shares: the lazily opened catalog and store, the
+one-line error for expected failures, and the printers for tables and experiments."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import click
+import pandas as pd
+
+from vida.catalog import CatalogError, ReadOnlyViolation, open_catalog
+from vida.catalog.database import Catalog
+from vida.store import FeatureStore
+from vida.views import experiment_table, format_frame
+
+DEFAULT_CLIPS = ("SELECT clip_key, class_name, split FROM clips "
+                 "WHERE split IS NOT NULL AND status <> 'failed'")
+QUERY_HELP = "Read-only SELECT returning clip_key, class_name, split [default: all split clips]."
+
+
+class Context:
+    """Lazily opened catalog and store for one invocation."""
+
+    def __init__(self, catalog_url: str | None, store_root: str | None) -> None:
+        self.catalog_url = catalog_url
+        self.store_root = store_root
+        self._catalog: Catalog | None = None
+
+    def catalog(self, *, check: bool = True) -> Catalog:
+        if self._catalog is None:
+            self._catalog = open_catalog(self.catalog_url, check=check)
+        return self._catalog
+
+    def store(self) -> FeatureStore:
+        return FeatureStore(self.catalog(), self.store_root)
+
+
+def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn expected failures into one-line messages (exit 1), not tracebacks."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (CatalogError, ReadOnlyViolation, KeyError, ValueError, FileNotFoundError) as exc:
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            raise click.ClickException(str(message)) from None
+
+    return wrapper
+
+
+def echo_table(frame: pd.DataFrame, fmt: str = "table") -> None:
+    """Print a DataFrame as an aligned table, CSV or JSON."""
+    click.echo(format_frame(frame, fmt), nl=fmt != "csv")
+
+
+def table_or(frame: pd.DataFrame, empty: str) -> str:
+    """A table, or ``empty`` when it has no rows."""
+    return format_frame(frame, "table") if len(frame) else empty
+
+
+def print_experiment(result: Any) -> None:
+    """An experiment's table(s), then where its plot and CSV are."""
+    click.echo(experiment_table(result.table))
+    if result.study_table is not None:
+        click.echo("\nthe study's class-level filter (other classes, other test clips: "
+                   "not comparable with the table above)")
+        click.echo(experiment_table(result.study_table))
+    click.echo(f"\nexperiment {result.experiment_id}\nplot  {result.plot}\ntable {result.csv}")
+
+
+def runs_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--runs``: where checkpoints go (shared by training and experiments)."""
+    return click.option("--runs", default=None, envvar="VIDA_RUNS",
+                        help="Checkpoint root [./runs].")(fn)

@@ -1,0 +1,103 @@
+"""The one shape of every batch job: *plan* -> *map* -> *commit* -> *record*.
+
+plan
+    A catalog query decides the work: the user's ``--query`` (read-only SQL) or the
+    job's default.  The plan is a list of small picklable items (a clip row, a batch
+    of frames).
+map
+    A picklable callable applied to each item.  It may run in another process (or,
+    through an executor, on another machine), so it gets everything it needs in
+    the item or in its own fields (model names, grid sizes), loads models lazily
+    once per process, reads media and returns plain values.  It never writes the
+    catalog.
+commit
+    The driver (the process that planned) writes the results: rows through
+    :mod:`vida.catalog.records`, features through the store's sealed shards, each
+    in a transaction, so a killed job leaves either all of a commit or none of it.
+record
+    The run row (kind, params, query, feature sets) is opened before the work and
+    closed with its metrics after the commit; if anything raises, the run is
+    marked failed with the error, then the error propagates.
+
+In code::
+
+    check inputs, load what fails fast (a model that cannot load must fail before
+    a run is recorded)
+    items = plan(catalog, query)                                    # plan
+    with recorded(catalog, "tag", params, query=query) as run:      # record
+        results = map_items(TagBatch(model, top_k), items, desc="tag")   # map
+        store_tags(catalog, source, merge(results))                 # commit
+        run.metrics["clips_tagged"] = n
+
+Jobs whose whole work is one computation (a dictionary, a filter, a split) have
+one item, computed in the driver: the same four steps, without the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from vida.catalog.database import Catalog
+from vida.jobs.runs import failure_recorded, finish_run, start_run
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+@dataclass
+class RunRecord:
+    """What a job fills in while it runs; written when its ``recorded`` block ends."""
+
+    run_id: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    checkpoint: str | None = None
+
+
+@contextmanager
+def recorded(catalog: Catalog, kind: str, params: dict[str, Any], *, query: str | None = None,
+             feature_sets: list[str] | None = None, seed: int | None = None,
+             arch: str | None = None) -> Iterator[RunRecord]:
+    """Open a run row; close it as finished with the block's metrics, or as failed."""
+    run_id = start_run(catalog, kind=kind, params=params, query=query,
+                       feature_sets=feature_sets, seed=seed, arch=arch)
+    record = RunRecord(run_id)
+    with failure_recorded(catalog, run_id):
+        yield record
+    finish_run(catalog, run_id, metrics=record.metrics or None, checkpoint=record.checkpoint)
+
+
+def recorded_write(catalog: Catalog, kind: str, params: dict[str, Any],
+                   write: Callable[[], int], metric: str) -> int:
+    """A job whose whole work is one write (an import): the write, recorded as a run
+    with its count as ``metric``."""
+    with recorded(catalog, kind, params) as run:
+        n = write()
+        run.metrics[metric] = n
+    return n
+
+
+def map_items(work: Callable[[Item], Result], items: Iterable[Item], *, desc: str,
+              total: int | None = None, unit: str = "clip", progress: bool = True,
+              size: Callable[[Item], int] = lambda item: 1) -> Iterator[Result]:
+    """Apply ``work`` to each item in order, with a progress bar (units/s and ETA).
+
+    ``items`` may be produced lazily (a plan that reads each batch's inputs as it
+    goes); ``total`` is then the number of units, for the ETA.  ``size`` says how
+    many units an item holds (a batch of 8 frames is 8 frames).  Results come back
+    in the order of ``items``.
+    """
+    from tqdm import tqdm
+
+    if total is None and isinstance(items, Sequence):
+        total = sum(size(item) for item in items)
+    bar = tqdm(total=total, unit=unit, desc=desc, disable=not progress)
+    try:
+        for item in items:
+            result = work(item)
+            bar.update(size(item))
+            yield result
+    finally:
+        bar.close()
