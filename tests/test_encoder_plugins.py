@@ -35,6 +35,7 @@ class MeanColorEncoder:
 
 def fake_distribution(site):
     """An installed distribution, as pip would leave it, with no pip involved."""
+    site.mkdir(parents=True)
     (site / "vida_mean_color.py").write_text(textwrap.dedent(PLUGIN))
     info = site / "vida_mean_color-0.1.dist-info"
     info.mkdir(parents=True)

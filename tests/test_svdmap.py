@@ -232,3 +232,28 @@ def test_a_model_that_cannot_be_loaded_offline_gets_a_one_line_error(synthetic):
     cat = open_catalog(synthetic / "catalog.db")
     failed = cat.sql("SELECT count(*) AS n FROM runs WHERE kind = 'tag'")["n"][0]
     assert failed == 0  # nothing was started, nothing half-written
+
+
+def test_results_do_not_depend_on_the_order_the_catalog_returns_rows(synthetic):
+    """Parallel ingest commits clips in whatever order workers finish; a training run on
+    the same clips must not change with it (issue #9: demo numbers moved between runs)."""
+    catalog, store = _open(synthetic)
+    base = QUERY.rstrip().rstrip(";")
+    outcomes = []
+    for order in ("ASC", "DESC"):
+        query = f"SELECT * FROM ({base}) q ORDER BY clip_key {order}"
+        run_id, metrics = train_classifier(
+            catalog, store, query, ClassifierSpec(arch="mlp", audio="audio/ast-fbank",
+                                                  epochs=3, seed=1),
+            runs=str(synthetic / "runs"), progress=False)
+        predictions = catalog.sql(f"SELECT clip_key, pred_class, score FROM predictions "
+                                  f"WHERE run_id = '{run_id}' ORDER BY clip_key")
+        outcomes.append((metrics, predictions))
+    assert outcomes[0][0] == outcomes[1][0]
+    assert outcomes[0][1].equals(outcomes[1][1])
+    gen = [train_generator(catalog, store, f"SELECT * FROM ({base}) q ORDER BY clip_key {o}",
+                           GeneratorSpec(epochs=2, hidden=16, seed=2),
+                           runs=str(synthetic / "runs"), progress=False) for o in ("ASC", "DESC")]
+    losses = [catalog.sql(f"SELECT value FROM run_metrics WHERE run_id = '{r}' AND "
+                          "name = 'loss' ORDER BY split, epoch")["value"] for r in gen]
+    assert losses[0].equals(losses[1])

@@ -162,7 +162,7 @@ def generate(catalog: Catalog, store: FeatureStore, run_id: str, query: str | No
         have = " AND ".join(f"clip_key IN (SELECT clip_key FROM features WHERE feature_set = "
                             f"'{s}')" for s in spec.input_sets)
         query = f"SELECT clip_key, class_name, split FROM clips WHERE {have}"
-    keys = catalog.sql(query)["clip_key"].tolist()  # plan
+    keys = sorted(catalog.sql(query)["clip_key"])  # plan (sorted: see load_clips)
     chunks = [keys[start:start + batch] for start in range(0, len(keys), batch)]
     name = f"generated/{run_id}"
     target = store.info(spec.audio)

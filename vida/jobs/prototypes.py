@@ -21,6 +21,7 @@ def prototypes_from_catalog(catalog: Catalog, store: FeatureStore, audio: str,
     pairs = pairs[pairs["clip_key"].isin(set(store.keys(audio)))]
     if pairs.empty:
         raise ValueError(f"no {split} clip has both tags {tag_source!r} and {audio}")
+    pairs = pairs.sort_values(["label", "clip_key"], kind="stable")  # see load_clips
     keys = sorted(set(pairs["clip_key"]))
     means = dict(zip(keys, store.read(audio, keys).mean(axis=1), strict=True))
     return label_prototypes(pairs, means)

@@ -95,7 +95,8 @@ def tag_clips(catalog: Catalog, store: FeatureStore, *, model: str, on: str, top
     source = source or f"ast:{Path(model).name}:{on}"
     # plan
     clips = catalog.sql(query or ALL_CLIPS)
-    clips = clips[clips["clip_key"].isin(set(store.keys(on)))].reset_index(drop=True)
+    clips = clips[clips["clip_key"].isin(set(store.keys(on)))]
+    clips = clips.sort_values("clip_key", kind="stable").reset_index(drop=True)  # batches
     items = (_plan_real(clips, batch) if real
              else _plan_features(store, on, clips["clip_key"].tolist(), batch))
     params = {"model": model, "on": on, "top_k": top_k, "source": source}

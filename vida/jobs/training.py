@@ -30,7 +30,14 @@ def runs_root(root: str | os.PathLike[str] | None = None) -> Path:
 
 
 def load_clips(catalog: Catalog, query: str) -> pd.DataFrame:
-    """The query's clips; it must return clip_key, class_name and split."""
+    """The query's clips, in clip_key order; it must return clip_key, class_name, split.
+
+    SQL returns rows in whatever order the database finds them (for a catalog filled
+    by parallel workers, the order they happened to commit in), and that order
+    becomes the order of the training tensors, hence of every shuffle and result.
+    Sorting makes a run depend on which clips were chosen, never on how they were
+    stored.
+    """
     frame = catalog.sql(query)
     missing = {"clip_key", "class_name", "split"} - set(frame.columns)
     if missing:
@@ -38,7 +45,7 @@ def load_clips(catalog: Catalog, query: str) -> pd.DataFrame:
                          f"missing {', '.join(sorted(missing))}")
     if frame["clip_key"].duplicated().any():
         raise ValueError("the --query returns some clips twice; add DISTINCT")
-    return frame.reset_index(drop=True)
+    return frame.sort_values("clip_key", kind="stable").reset_index(drop=True)
 
 
 def load_inputs(store: FeatureStore, keys: Sequence[str], sets: Sequence[str]) -> np.ndarray:
