@@ -145,3 +145,27 @@ def synthetic(synthetic_template, tmp_path) -> Path:
     work = tmp_path / "work"
     shutil.copytree(synthetic_template, work)
     return work
+
+
+@pytest.fixture(scope="session")
+def tiny_ast(tmp_path_factory):
+    """An AST built from a config (random weights), saved and loaded back from a folder."""
+    import warnings
+
+    import torch
+    from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
+
+    from vida.semantics.audioset import load_labels
+
+    labels = load_labels()
+    config = ASTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                       intermediate_size=64, max_length=128, num_mel_bins=128,
+                       id2label=dict(enumerate(labels)),
+                       label2id={name: i for i, name in enumerate(labels)})
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-ast")
+    ASTForAudioClassification(config).save_pretrained(folder)
+    with warnings.catch_warnings():  # AST's 128 mel bins leave one filter empty
+        warnings.simplefilter("ignore", UserWarning)
+        ASTFeatureExtractor(max_length=128).save_pretrained(folder)
+    return folder

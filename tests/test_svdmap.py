@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import warnings
 from collections import defaultdict
 
 import numpy as np
@@ -77,27 +76,6 @@ def test_dictionary_built_with_the_bundled_minilm(tmp_path):
     assert top["audio_label"].tolist() == ["Clapping", "Bouncing", "Drill"]
     assert (top["similarity"] > 0.6).all()
     assert cat.sql("SELECT count(*) AS n FROM dictionary_entries")["n"][0] == 15
-
-
-@pytest.fixture
-def tiny_ast(tmp_path_factory):
-    """An AST built from a config (random weights), saved and loaded back from a folder."""
-    from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
-
-    from vida.semantics.audioset import load_labels
-
-    labels = load_labels()
-    config = ASTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                       intermediate_size=64, max_length=128, num_mel_bins=128,
-                       id2label=dict(enumerate(labels)),
-                       label2id={name: i for i, name in enumerate(labels)})
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny-ast")
-    ASTForAudioClassification(config).save_pretrained(folder)
-    with warnings.catch_warnings():  # AST's 128 mel bins leave one filter empty
-        warnings.simplefilter("ignore", UserWarning)
-        ASTFeatureExtractor(max_length=128).save_pretrained(folder)
-    return folder
 
 
 def test_tagging_real_and_generated_audio_with_a_local_ast(synthetic, tiny_ast):

@@ -268,3 +268,15 @@ class ConditionLabel(Base):
     rank: Mapped[int] = mapped_column(Integer, primary_key=True)
     label: Mapped[str] = mapped_column(String)
     similarity: Mapped[float] = mapped_column(Double)
+
+
+class FeatureFailure(Base):
+    """Why ``encode`` could not produce a clip's features of one set (the clip stays ok)."""
+
+    __tablename__ = "feature_failures"
+
+    feature_set: Mapped[str] = mapped_column(String, primary_key=True)
+    clip_key: Mapped[str] = mapped_column(String, primary_key=True)
+    run_id: Mapped[str | None] = mapped_column(String, nullable=True)
+    error: Mapped[str] = mapped_column(Text)
+    failed_at: Mapped[datetime] = mapped_column(DateTime)

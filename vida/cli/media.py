@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from vida.cli.common import Context, friendly_errors
+from vida.encoders.runtime import DEVICES, DTYPES
 from vida.media.sources import LAYOUTS
 
 
@@ -32,13 +33,19 @@ from vida.media.sources import LAYOUTS
 @click.option("--audio-encoder", default="ast-fbank", show_default=True)
 @click.option("--name-suffix", default="", metavar="S",
               help="Feature sets become e.g. rgb/hog-color-S (for a second grid or size).")
+@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True,
+              help="Where transformers encoders run in each worker.")
+@click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True)
+@click.option("--batch-size", default=32, show_default=True,
+              help="Frames (or audio segments) per transformers forward.")
 @click.option("--no-progress", is_flag=True)
 @click.pass_obj
 @friendly_errors
 def ingest(obj: Context, root: Path, layout: str | None, n_frames: int, fps: float,
            frame_size: int, flow_method: str, silence_dbfs: float, strict: bool,
            retry_failed: bool, workers: int | None, rows_per_shard: int, rgb_encoder: str,
-           flow_encoder: str, audio_encoder: str, name_suffix: str, no_progress: bool) -> None:
+           flow_encoder: str, audio_encoder: str, name_suffix: str, device: str, dtype: str,
+           batch_size: int, no_progress: bool) -> None:
     """Decode clips under ROOT into RGB, flow and audio features in the store.
 
     ROOT is a video tree (<split>/<class>/<clip>.mp4 or <class>/<clip>.mp4), a
@@ -65,7 +72,8 @@ def ingest(obj: Context, root: Path, layout: str | None, n_frames: int, fps: flo
         n_frames=n_frames, fps=fps, frame_size=frame_size, flow_method=flow_method,
         silence_dbfs=silence_dbfs, strict=strict, retry_failed=retry_failed,
         rgb_encoder=rgb_encoder, flow_encoder=flow_encoder, audio_encoder=audio_encoder,
-        rows_per_shard=rows_per_shard, name_suffix=name_suffix,
+        rows_per_shard=rows_per_shard, name_suffix=name_suffix, device=device, dtype=dtype,
+        batch_size=batch_size,
     )
     summary = run_ingest(obj.catalog(), obj.store(), root, layout=layout, options=options,
                          workers=workers, progress=not no_progress)
@@ -74,4 +82,50 @@ def ingest(obj: Context, root: Path, layout: str | None, n_frames: int, fps: flo
     click.echo(f"run {summary.run_id}; see `vida-batch status`")
 
 
-COMMANDS = [ingest]
+@click.command()
+@click.option("--encoder", "encoder_specs", multiple=True, required=True,
+              metavar="MODALITY=SPEC",
+              help="e.g. rgb=hf-image:facebook/dinov2-small?pooling=mean, "
+                   "flow=hf-flow:DIR?render=xy, audio=ast:DIR (repeatable).")
+@click.option("--query", default=None, help="Clips to encode (clip_key, source_uri, class_name, "
+              "clip_id) [default: every clip that decoded].")
+@click.option("--grid-from", default="rgb/hog-color", show_default=True,
+              help="Decode on the grid (T, F, size) this feature set was made on.")
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True)
+@click.option("--batch-size", default=32, show_default=True,
+              help="Frames (or audio segments) per forward; clips are batched across.")
+@click.option("--workers", type=int, default=None, help="Decoding processes [all cores].")
+@click.option("--project", type=int, default=None, metavar="D",
+              help="Also write each new audio set projected to D dims by a PCA fitted on "
+                   "the train split.")
+@click.option("--retry-failed", is_flag=True, help="Try clips that failed before again.")
+@click.option("--no-progress", is_flag=True)
+@click.pass_obj
+@friendly_errors
+def encode(obj: Context, encoder_specs: tuple[str, ...], query: str | None, grid_from: str,
+           device: str, dtype: str, batch_size: int, workers: int | None, project: int | None,
+           retry_failed: bool, no_progress: bool) -> None:
+    """Add feature sets to clips already in the catalog (resumable; failures recorded)."""
+    import os
+
+    from vida.jobs.encode import encode_clips
+
+    encoders = {}
+    for spec in encoder_specs:
+        modality, sep, rest = spec.partition("=")
+        if not sep or modality not in ("rgb", "flow", "audio") or not rest:
+            raise click.BadParameter(f"{spec!r}: write MODALITY=SPEC with MODALITY rgb, flow "
+                                     "or audio", param_hint="--encoder")
+        encoders[modality] = rest
+    summary = encode_clips(obj.catalog(), obj.store(), encoders=encoders, query=query,
+                           grid_from=grid_from, device=device, dtype=dtype,
+                           batch_size=batch_size, workers=workers or os.cpu_count() or 1,
+                           project=project, retry_failed=retry_failed,
+                           progress=not no_progress)
+    for line in summary.lines():
+        click.echo(line)
+    click.echo(f"run {summary.run_id}")
+
+
+COMMANDS = [ingest, encode]

@@ -38,6 +38,15 @@ BUILTIN: dict[str, str] = {
     "hog-color": "vida.encoders.builtin:HogColorEncoder",
     "flow-hist": "vida.encoders.builtin:FlowHistEncoder",
     "ast-fbank": "vida.encoders.builtin:AstFbankEncoder",
+    # transformers models, from a hub name or a local directory (vida.encoders.vision/audio)
+    "hf-image": "vida.encoders.vision:ImageBackboneEncoder",
+    "hf-flow": "vida.encoders.vision:FlowBackboneEncoder",
+    "videomae": "vida.encoders.vision:VideoMAEEncoder",
+    "ast": "vida.encoders.audio:AstEmbeddingEncoder",
+    # the study's own encoders, for exact reproduction
+    "study-vit": "vida.encoders.vision:StudyViTEncoder",
+    "study-vit-flow": "vida.encoders.vision:StudyViTFlowEncoder",
+    "study-ast": "vida.encoders.audio:StudyAstEncoder",
 }
 
 
@@ -87,9 +96,28 @@ def _factory(name: str) -> Callable[..., Encoder]:
                          f"loaded: {type(exc).__name__}: {exc}") from None
 
 
-def get_encoder(name: str, **options: Any) -> Encoder:
-    """An encoder by registry name, built with ``options`` (e.g. ``n_frames=18``)."""
-    return _factory(name)(**options)
+def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
+    """``NAME[:MODEL][?key=value&...]`` -> (NAME, {"model": MODEL, key: value}).
+
+    ``hf-image:facebook/dinov2-small?pooling=mean`` names the encoder, the model (a
+    hub name or a local directory) and its options in one string, so that one
+    ``--rgb-encoder`` option chooses everything about a modality.
+    """
+    from urllib.parse import parse_qsl
+
+    head, _, query = spec.partition("?")
+    name, _, model = head.partition(":")
+    options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=False))
+    if model:
+        options["model"] = model
+    return name, options
+
+
+def get_encoder(spec: str, **options: Any) -> Encoder:
+    """An encoder by spec (``hog-color``, ``hf-image:DIR?pooling=mean``), built with
+    ``options`` (``n_frames=18``, ``device="cpu"`` ...); the spec's own options win."""
+    name, own = parse_spec(spec)
+    return _factory(name)(**{**options, **own})
 
 
 def available() -> list[str]:

@@ -24,6 +24,7 @@ import traceback
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,10 @@ class IngestOptions:
     audio_encoder: str = "ast-fbank"
     rows_per_shard: int = 128
     name_suffix: str = ""
+    # where transformer encoders run, in each worker (decode and encode share a process)
+    device: str = "cpu"
+    dtype: str = "float32"
+    batch_size: int = 32
 
     def __post_init__(self) -> None:
         if self.flow_method not in METHODS:
@@ -67,13 +72,16 @@ class IngestOptions:
 
     @property
     def feature_sets(self) -> dict[str, str]:
-        """modality -> feature set name."""
-        suffix = f"-{self.name_suffix}" if self.name_suffix else ""
-        return {
-            "rgb": f"rgb/{self.rgb_encoder}{suffix}",
-            "flow": f"flow/{self.flow_encoder}{suffix}",
-            "audio": f"audio/{self.audio_encoder}{suffix}",
-        }
+        """modality -> feature set name: ``<modality>/<encoder name>[-suffix]``; a
+        transformers encoder's name says which model made the set."""
+        return _set_names(self.rgb_encoder, self.flow_encoder, self.audio_encoder,
+                          self.n_frames, self.name_suffix)
+
+    def build_encoder(self, modality: str) -> Any:
+        spec = {"rgb": self.rgb_encoder, "flow": self.flow_encoder,
+                "audio": self.audio_encoder}[modality]
+        return get_encoder(spec, n_frames=self.n_frames, device=self.device, dtype=self.dtype,
+                           batch_size=self.batch_size)
 
     def grid_params(self) -> dict[str, Any]:
         return {"n_frames": self.n_frames, "fps": self.fps, "frame_size": self.frame_size}
@@ -113,12 +121,7 @@ class ClipProcessor:
 
     def __init__(self, options: IngestOptions) -> None:
         self.o = options
-        t = options.n_frames
-        self.encoders = {
-            "rgb": get_encoder(options.rgb_encoder, n_frames=t),
-            "flow": get_encoder(options.flow_encoder, n_frames=t),
-            "audio": get_encoder(options.audio_encoder, n_frames=t),
-        }
+        self.encoders = {m: options.build_encoder(m) for m in ("rgb", "flow", "audio")}
         for modality, encoder in self.encoders.items():
             if encoder.modality != modality:
                 raise ValueError(f"encoder {encoder.name!r} takes {encoder.modality}, "
@@ -193,9 +196,7 @@ class ClipProcessor:
 
 def register_feature_sets(store: FeatureStore, options: IngestOptions, run_id: str) -> None:
     processor_shapes = {
-        m: get_encoder(name, n_frames=options.n_frames)
-        for m, name in (("rgb", options.rgb_encoder), ("flow", options.flow_encoder),
-                        ("audio", options.audio_encoder))
+        m: options.build_encoder(m) for m in ("rgb", "flow", "audio")
     }
     for modality, encoder in processor_shapes.items():
         params = {**encoder.params, **options.grid_params()}
@@ -215,6 +216,13 @@ def _known_clips(catalog: Catalog) -> dict[str, tuple[str, str]]:
 def _commit(writer: Any, outcome: ClipOutcome) -> None:
     if outcome.row is not None:
         writer.add(outcome.clip_key, outcome.arrays, records=[(Clip, outcome.row, CLIP_KEY)])
+
+
+@lru_cache(maxsize=8)
+def _set_names(rgb: str, flow: str, audio: str, n_frames: int, suffix: str) -> dict[str, str]:
+    tail = f"-{suffix}" if suffix else ""
+    return {m: f"{m}/{get_encoder(spec, n_frames=n_frames, device='cpu').name}{tail}"
+            for m, spec in (("rgb", rgb), ("flow", flow), ("audio", audio))}
 
 
 # -- worker processes ------------------------------------------------------

@@ -13,7 +13,7 @@ from vida.catalog.database import Catalog
 from vida.catalog.records.tags import store_tags, tagged_clips_in_catalog
 from vida.jobs.shape import map_items, recorded, recorded_write
 from vida.media.decode import decode_audio, fit_audio
-from vida.semantics.tagger import load_tagger
+from vida.semantics.tagger import head_tags, load_tagger
 from vida.semantics.tags import read_tag_json
 from vida.store.store import FeatureStore
 
@@ -64,6 +64,32 @@ class TagBatch:
         return list(zip(keys, results, strict=True))
 
 
+@dataclass(frozen=True)
+class HeadTagBatch:
+    """The map of ``tag`` on AST-embedding features: AST's own head reads them."""
+
+    model: str
+    top_k: int
+    projection: str | None
+
+    def __call__(self, item: tuple[list[str], np.ndarray]) -> list[tuple[str, TagList]]:
+        keys, features = item
+        return list(zip(keys, head_tags(self.model, features, self.top_k, self.projection),
+                        strict=True))
+
+
+def head_of(store: FeatureStore, name: str) -> dict | None:
+    """{model, projection} when ``name`` (or the target it was generated for) holds AST's
+    pooled embeddings, which AST's head can tag; else None."""
+    info = store.info(name)
+    if info.modality == "generated" and "target" in info.params:
+        info = store.info(info.params["target"])
+    if not info.params.get("head_taggable"):
+        return None
+    projection = info.params.get("projection") or {}
+    return {"model": info.params["model"], "projection": projection.get("file")}
+
+
 def _plan_real(clips: pd.DataFrame, batch: int) -> list[list[tuple[str, str, str, str]]]:
     rows = list(clips[["clip_key", "source_uri", "class_name", "clip_id"]]
                 .itertuples(index=False, name=None))
@@ -87,10 +113,17 @@ def tag_clips(catalog: Catalog, store: FeatureStore, *, model: str, on: str, top
     seconds = float(info.params.get("n_frames", info.shape[0])) / float(
         info.params.get("fps", 6.0))
     real = info.modality == "audio"
-    if not real and info.encoder not in ("ast-fbank",) and not info.encoder.endswith(
+    head = None if real else head_of(store, on)
+    if head is not None:
+        model = head["model"]  # AST's own head, from the model that made the embeddings
+    elif not real and info.encoder not in ("ast-fbank",) and not info.encoder.endswith(
             "-generator"):
         raise ValueError(f"--on {on}: features of encoder {info.encoder!r} cannot be rendered "
                          "as an AST input; tag the real audio instead")
+    target = info.params.get("target")
+    if not real and head is None and target and store.info(target).encoder != "ast-fbank":
+        raise ValueError(f"--on {on}: its target set is neither ast-fbank nor AST's pooled "
+                         "embedding, so AST cannot read it; tag the real audio instead")
     load_tagger(model)  # a model that cannot load fails here, before a run is recorded
     source = source or f"ast:{Path(model).name}:{on}"
     # plan
@@ -100,9 +133,11 @@ def tag_clips(catalog: Catalog, store: FeatureStore, *, model: str, on: str, top
     items = (_plan_real(clips, batch) if real
              else _plan_features(store, on, clips["clip_key"].tolist(), batch))
     params = {"model": model, "on": on, "top_k": top_k, "source": source}
+    work = TagBatch(model, top_k, seconds) if head is None else HeadTagBatch(
+        model, top_k, head.get("projection"))
     with recorded(catalog, "tag", params, query=query, feature_sets=[on]) as run:
         tags: dict[str, TagList] = {}
-        for pairs in map_items(TagBatch(model, top_k, seconds), items, desc="tag",
+        for pairs in map_items(work, items, desc="tag",
                                total=len(clips), progress=progress,
                                size=lambda item: len(item[0] if isinstance(item, tuple)
                                                      else item)):

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vida.encoders.pretrained import from_pretrained
 from vida.keys import clip_key
-from vida.semantics.pretrained import from_pretrained
 
 DEFAULT_BLIP = "Salesforce/blip-image-captioning-base"
 _FILE = re.compile(r"^(?P<split>[^_]+)_(?P<cls>.+)_captions\.json$")

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from vida.encoders.builtin import segment_of_frames
-from vida.semantics.pretrained import from_pretrained
+from vida.encoders.pretrained import from_pretrained
 
 DEFAULT_AST = "MIT/ast-finetuned-audioset-10-10-0.4593"
 
@@ -90,3 +90,26 @@ def load_tagger(name_or_dir: str = DEFAULT_AST) -> Tagger:
                                            ASTForAudioClassification)
     model.eval()
     return Tagger(extractor, model)
+
+
+def head_tags(model_name_or_dir: str, embeddings: np.ndarray, k: int = 5,
+              projection: str | None = None) -> list[list[tuple[str, float]]]:
+    """Tags of ``[B, T, D]`` AST pooled embeddings by AST's own AudioSet head.
+
+    Each time step is a segment's embedding: the head's sigmoid probabilities are
+    averaged over the T segments, then the top ``k`` labels taken.  A projected set
+    is mapped back first (the PCA's inverse), so the head sees its own space.
+    """
+    from vida.encoders.audio import Projection, load_ast
+
+    model, _ = load_ast(model_name_or_dir, "cpu", "float32")
+    x = Projection(projection).inverse(embeddings) if projection else embeddings
+    with torch.no_grad():
+        logits = model.classifier(torch.from_numpy(np.ascontiguousarray(x, np.float32)))
+        probs = torch.sigmoid(logits).mean(dim=1).numpy()
+    labels = model.config.id2label
+    out = []
+    for row in probs:
+        best = np.argsort(-row, kind="stable")[:k]
+        out.append([(labels[int(i)], float(row[i])) for i in best])
+    return out

@@ -1,0 +1,290 @@
+"""``vida-batch encode``: new feature sets for clips already in the catalog.
+
+plan    the ``--query``'s clips (default: every usable clip), in clip_key order, less
+        those that already have every requested set (a rerun resumes) and those
+        that failed before (unless ``--retry-failed``);
+map     :class:`DecodeForEncode` in worker processes: each clip's source decoded
+        again on the grid of an existing set (``--grid-from``), flow recomputed the
+        same way, audio cut to the same window;
+encode  in this process, in batches across clips, by models loaded once (on the
+        GPU when there is one, fed by the decoding workers);
+commit  sealed shards per set; failures per clip and set in ``feature_failures``
+        (the clip itself stays ``ok``: its other features are fine);
+record  an ``encode`` run with clips/s.
+
+``--project D`` then fits a PCA on the **train** clips of each new audio set and
+writes the projected set beside it; the fitted projection is a file in the store
+that the projected set names (with its hash) and that every later encode of that
+set applies (``ast:MODEL?projection=FILE``).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vida.catalog.database import Catalog
+from vida.catalog.records.clips import USABLE_CLIPS, select_clips
+from vida.catalog.records.features import clear_failures, failed_keys, record_failures
+from vida.encoders import Encoder, get_encoder
+from vida.encoders.audio import Projection
+from vida.jobs.shape import recorded
+from vida.jobs.tagging import clip_waveform
+from vida.media.decode import MediaError, decode_clip, fit_audio
+from vida.media.flow import flow_sequence
+from vida.media.frames import read_frames
+from vida.store.store import FeatureStore
+
+Item = tuple[str, str, str, str]  # clip_key, source_uri, class_name, clip_id
+
+
+@dataclass(frozen=True)
+class DecodeForEncode:
+    """The map of ``encode``: a clip row -> (clip_key, inputs by modality, error)."""
+
+    n_frames: int
+    fps: float
+    size: int
+    flow_method: str
+    modalities: tuple[str, ...]
+
+    def __call__(self, item: Item) -> tuple[str, dict[str, np.ndarray] | None, str | None]:
+        key, source_uri, class_name, clip_id = item
+        try:
+            path = Path(source_uri)
+            seconds = self.n_frames / self.fps
+            if path.is_dir():  # the study's frame folders
+                frames = read_frames(path, self.n_frames, self.size)[0]
+                audio = clip_waveform(source_uri, class_name, clip_id, seconds)
+            else:
+                clip = decode_clip(path, self.n_frames, self.fps, self.size)
+                frames, audio = clip.frames, clip.audio
+            out: dict[str, np.ndarray] = {}
+            if "rgb" in self.modalities:
+                out["rgb"] = frames
+            if "flow" in self.modalities:
+                out["flow"] = flow_sequence(frames, self.flow_method)
+            if "audio" in self.modalities:
+                if audio is None:
+                    return key, None, "no_audio: the clip has no audio track"
+                out["audio"] = fit_audio(audio, int(round(seconds * 16000)))
+            return key, out, None
+        except MediaError as exc:
+            return key, None, str(exc)
+        except Exception as exc:  # never let one clip stop the batch
+            return key, None, f"unexpected {type(exc).__name__}: {exc}"
+
+
+@dataclass
+class EncodeSummary:
+    run_id: str
+    sets: dict[str, str]  # modality -> feature set
+    encoded: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    skipped: int = 0
+    seconds: float = 0.0
+    projected: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"{name}: {self.encoded.get(name, 0)} clips encoded, "
+               f"{self.failed.get(name, 0)} failed" for name in self.sets.values()]
+        n = max(self.encoded.values(), default=0)
+        out.append(f"{n} clips in {self.seconds:.1f} s ({n / max(self.seconds, 1e-9):.2f} clips/s)"
+                   f"; {self.skipped} already done")
+        out += [f"projected: {name}" for name in self.projected]
+        return out
+
+
+def _decoded(items: list[Item], work: DecodeForEncode, workers: int
+             ) -> Iterator[tuple[str, dict[str, np.ndarray] | None, str | None]]:
+    """Decoded clips in plan order; with workers, at most 2 x workers in flight."""
+    if workers <= 1:
+        yield from map(work, items)
+        return
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        pending: list[Future] = []
+        for item in items:
+            pending.append(pool.submit(work, item))
+            if len(pending) >= 2 * workers:
+                yield pending.pop(0).result()
+        for future in pending:
+            yield future.result()
+
+
+class _Batcher:
+    """Decoded clips gathered until a batch is full, then encoded and written."""
+
+    def __init__(self, encoders: dict[str, Encoder], writers: dict[str, Any],
+                 clips_per_batch: int, failures: dict[tuple[str, str], str],
+                 names: dict[str, str], todo: dict[str, set[str]]) -> None:
+        self.encoders, self.writers, self.size = encoders, writers, clips_per_batch
+        self.failures, self.names, self.todo = failures, names, todo
+        self.buffer: list[tuple[str, dict[str, np.ndarray]]] = []
+        self.encoded: dict[str, list[str]] = {m: [] for m in encoders}
+
+    def add(self, key: str, inputs: dict[str, np.ndarray]) -> None:
+        self.buffer.append((key, inputs))
+        if len(self.buffer) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        for modality, encoder in self.encoders.items():
+            batch = [(k, x[modality]) for k, x in self.buffer if k in self.todo[modality]]
+            if batch:
+                self._encode(modality, encoder, batch)
+        self.buffer.clear()
+
+    def _encode(self, modality: str, encoder: Encoder, batch: list) -> None:
+        try:
+            out = encoder.encode(np.stack([x for _, x in batch]))
+            done = list(zip([k for k, _ in batch], out, strict=True))
+        except ValueError:
+            raise  # a configuration error (device, model) is the job's, not a clip's
+        except Exception:
+            if len(batch) == 1:  # this clip's input breaks the encoder
+                key = batch[0][0]
+                self.failures[(self.names[modality], key)] = "encoder_failed"
+                return
+            for one in batch:  # find the clip that breaks the batch
+                self._encode(modality, encoder, [one])
+            return
+        for key, value in done:
+            self.writers[modality].add(key, value)
+            self.encoded[modality].append(key)
+
+
+def encode_clips(catalog: Catalog, store: FeatureStore, *, encoders: dict[str, str],
+                 query: str | None = None, grid_from: str = "rgb/hog-color",
+                 flow_method: str | None = None, device: str = "auto", dtype: str = "float32",
+                 batch_size: int = 32, workers: int = 1, project: int | None = None,
+                 retry_failed: bool = False, rows_per_shard: int = 128,
+                 progress: bool = True) -> EncodeSummary:
+    """Encode the query's clips with ``encoders`` ({modality: spec}) into new sets."""
+    from tqdm import tqdm
+
+    if not encoders:
+        raise ValueError("name at least one encoder, e.g. --encoder rgb=hf-image:DIR")
+    grid_params = store.info(grid_from).params
+    n = int(grid_params.get("n_frames", 18))
+    fps, size = float(grid_params.get("fps", 6.0)), int(grid_params.get("frame_size", 128))
+    flow_method = flow_method or grid_params.get("flow_method", "farneback")
+    grid = {"n_frames": n, "fps": fps, "frame_size": size}
+    options = {"n_frames": n, "device": device, "dtype": dtype, "batch_size": batch_size}
+    built = {m: get_encoder(spec, **options) for m, spec in encoders.items()}
+    for modality, encoder in built.items():
+        if encoder.modality != modality:
+            raise ValueError(f"encoder {encoders[modality]!r} takes {encoder.modality}, "
+                             f"not {modality}")
+    names = {m: f"{m}/{e.name}" for m, e in built.items()}
+    set_params = {m: {**e.params, **grid, **({"flow_method": flow_method} if m == "flow"
+                                              else {})} for m, e in built.items()}
+    # plan
+    clips = select_clips(catalog, query, USABLE_CLIPS).sort_values("clip_key", kind="stable")
+    keys = clips["clip_key"].tolist()
+    todo: dict[str, set[str]] = {}
+    for modality, name in names.items():
+        have = set(store.keys(name)) if _exists(store, name) else set()
+        skip = set() if retry_failed else failed_keys(catalog, name)
+        todo[modality] = {k for k in keys if k not in have and k not in skip}
+    wanted = set().union(*todo.values())
+    items = [tuple(r) for r in clips[["clip_key", "source_uri", "class_name", "clip_id"]]
+             .itertuples(index=False, name=None) if r[0] in wanted]
+    params = {"encoders": encoders, "grid_from": grid_from, "device": device, "dtype": dtype,
+              "batch_size": batch_size, "workers": workers, "project": project}
+    with recorded(catalog, "encode", params, query=query, feature_sets=list(names.values())
+                  ) as run:
+        summary = EncodeSummary(run.run_id, names, skipped=len(keys) - len(items))
+        for modality, name in names.items():
+            store.register(name, modality=modality, encoder=built[modality].name,
+                           shape=built[modality].shape, params=set_params[modality],
+                           produced_by_run=run.run_id)
+        failures: dict[tuple[str, str], str] = {}
+        work = DecodeForEncode(n, fps, size, flow_method, tuple(built))
+        start = time.monotonic()
+        with ExitStack() as stack:  # shards sealed on success, discarded on error
+            writers = {m: stack.enter_context(store.writer(name, rows_per_shard))
+                       for m, name in names.items()}
+            batcher = _Batcher(built, writers, max(1, batch_size // n), failures, names, todo)
+            bar = stack.enter_context(tqdm(total=len(items), unit="clip", desc="encode",
+                                           disable=not progress))
+            for key, inputs, error in _decoded(items, work, workers):
+                if inputs is None:
+                    failures.update({(names[m], key): error for m in built if key in todo[m]})
+                else:
+                    batcher.add(key, inputs)
+                bar.update(1)
+            batcher.flush()
+        summary.seconds = time.monotonic() - start
+        record_failures(catalog, run.run_id, failures)
+        for modality, done in batcher.encoded.items():
+            clear_failures(catalog, names[modality], done)
+            summary.encoded[names[modality]] = len(done)
+            summary.failed[names[modality]] = sum(1 for s, _ in failures if s == names[modality])
+        if project:
+            for modality, encoder in built.items():
+                if modality == "audio" and "projection" not in encoder.params:
+                    summary.projected.append(project_set(
+                        catalog, store, names[modality], encoders[modality], project, options,
+                        grid, run.run_id))
+        run.metrics.update({"clips_per_s": max(summary.encoded.values(), default=0)
+                            / max(summary.seconds, 1e-9),
+                            **{f"encoded:{k}": v for k, v in summary.encoded.items()},
+                            **{f"failed:{k}": v for k, v in summary.failed.items()}})
+    return summary
+
+
+def _exists(store: FeatureStore, name: str) -> bool:
+    try:
+        store.info(name)
+    except Exception:
+        return False
+    return True
+
+
+def fit_projection(store: FeatureStore, source: str, train_keys: list[str], dim: int,
+                   path: Path) -> Path:
+    """A PCA of ``source``'s rows on the train clips only, saved to ``path``."""
+    from sklearn.decomposition import PCA
+
+    rows = store.read(source, train_keys).reshape(-1, store.info(source).shape[-1])
+    if dim > min(rows.shape):
+        raise ValueError(f"--project {dim}: the train split gives {rows.shape[0]} rows of "
+                         f"{rows.shape[1]} dims; choose D <= {min(rows.shape)}")
+    pca = PCA(n_components=dim, svd_solver="full").fit(rows)
+    return Projection.save(path, pca.mean_, pca.components_,
+                           explained_variance_ratio=pca.explained_variance_ratio_,
+                           train_clips=len(train_keys))
+
+
+def project_set(catalog: Catalog, store: FeatureStore, source: str, spec: str, dim: int,
+                options: dict[str, Any], grid: dict[str, Any], run_id: str) -> str:
+    """Fit (once) the train-only PCA of ``source`` and write the projected set."""
+    path = store.root / "projections" / f"{source.replace('/', '__')}-pca{dim}.npz"
+    if not path.exists():  # an existing projection is the set's definition: never refit
+        train = catalog.sql("SELECT clip_key FROM clips WHERE split = 'train'")["clip_key"]
+        train_keys = sorted(set(train) & set(store.keys(source)))
+        if len(train_keys) < 2:
+            raise ValueError(f"--project needs train clips with {source}: run "
+                             "`vida-batch split` first (the projection is fitted on train only)")
+        fit_projection(store, source, train_keys, dim, path)
+    encoder = get_encoder(spec, **options, projection=str(path))
+    name = f"audio/{encoder.name}"
+    store.register(name, modality="audio", encoder=encoder.name, shape=encoder.shape,
+                   params={**encoder.params, **grid}, produced_by_run=run_id)
+    done = set(store.keys(name))
+    todo = [k for k in sorted(store.keys(source)) if k not in done]
+    projection = Projection(path)
+    with store.writer(name) as writer:
+        for start in range(0, len(todo), 256):
+            chunk = todo[start:start + 256]
+            for key, value in zip(chunk, projection(store.read(source, chunk)), strict=True):
+                writer.add(key, value)
+    return name
