@@ -259,12 +259,15 @@ def test_encode_adds_sets_fits_the_projection_on_train_only_and_tags_by_the_head
 
 
 def test_encode_records_a_clip_whose_source_is_gone_and_goes_on(synthetic, tiny_models):
-    catalog = open_catalog(synthetic / "catalog.db")
-    source = catalog.sql("SELECT source_uri FROM clips ORDER BY clip_key LIMIT 1")
-    catalog.dispose()
-    from pathlib import Path
+    from sqlalchemy import text
 
-    Path(source["source_uri"][0]).unlink()
+    catalog = open_catalog(synthetic / "catalog.db")
+    first = catalog.sql("SELECT clip_key, source_uri FROM clips ORDER BY clip_key LIMIT 1")
+    gone = synthetic / "moved-away.mp4"  # the clip's media went away after ingest
+    with catalog.transaction() as session:
+        session.execute(text("UPDATE clips SET source_uri = :u WHERE clip_key = :k"),
+                        {"u": str(gone), "k": first["clip_key"][0]})
+    catalog.dispose()
     result = run_cli("encode", "--encoder", f"rgb=hf-image:{tiny_models / 'tiny-vit'}",
                      "--workers", "1", "--device", "cpu", "--no-progress", cwd=synthetic)
     assert result.returncode == 0, result.stderr

@@ -37,8 +37,7 @@ from vida.catalog.records.features import clear_failures, failed_keys, record_fa
 from vida.encoders import Encoder, get_encoder
 from vida.encoders.audio import Projection
 from vida.jobs.shape import recorded
-from vida.jobs.tagging import clip_waveform
-from vida.media.decode import MediaError, decode_clip, fit_audio
+from vida.media.decode import MediaError, clip_waveform, decode_clip, fit_audio
 from vida.media.flow import flow_sequence
 from vida.media.frames import read_frames
 from vida.store.store import FeatureStore

@@ -12,26 +12,13 @@ import pandas as pd
 from vida.catalog.database import Catalog
 from vida.catalog.records.tags import store_tags, tagged_clips_in_catalog
 from vida.jobs.shape import map_items, recorded, recorded_write
-from vida.media.decode import decode_audio, fit_audio
+from vida.media.decode import clip_waveform
 from vida.semantics.tagger import head_tags, load_tagger
 from vida.semantics.tags import read_tag_json
 from vida.store.store import FeatureStore
 
 ALL_CLIPS = "SELECT clip_key, class_name, clip_id, source_uri FROM clips"
 TagList = list[tuple[str, float]]
-
-
-def clip_waveform(source_uri: str, class_name: str, clip_id: str, seconds: float
-                  ) -> np.ndarray | None:
-    """The clip's audio window, decoded again from its source (a video file, or the
-    study layout's ``Audio/<class>/<clip>.wav`` beside an ``RGB/<class>/<clip>`` folder)."""
-    path = Path(source_uri)
-    if path.is_dir():
-        path = path.parents[2] / "Audio" / class_name / f"{clip_id}.wav"
-    if not path.exists():
-        return None
-    wave = decode_audio(path, seconds=seconds)
-    return None if wave is None or wave.size == 0 else fit_audio(wave, int(round(seconds * 16000)))
 
 
 @dataclass(frozen=True)

@@ -203,3 +203,16 @@ def decode_clip(path: Path, n_frames: int = 18, fps: float = 6.0, size: int = 12
             padded=padded,
             rotation=rotation,
         )
+
+
+def clip_waveform(source_uri: str, class_name: str, clip_id: str, seconds: float
+                  ) -> np.ndarray | None:
+    """The clip's audio window, decoded again from its source (a video file, or the
+    study layout's ``Audio/<class>/<clip>.wav`` beside an ``RGB/<class>/<clip>`` folder)."""
+    path = Path(source_uri)
+    if path.is_dir():
+        path = path.parents[2] / "Audio" / class_name / f"{clip_id}.wav"
+    if not path.exists():
+        return None
+    wave = decode_audio(path, seconds=seconds)
+    return None if wave is None or wave.size == 0 else fit_audio(wave, int(round(seconds * 16000)))
