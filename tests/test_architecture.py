@@ -13,6 +13,7 @@ ROOT = Path(vida.__file__).parent
 MAY_IMPORT = {
     "keys": set(),
     "views": set(),
+    "stats": set(),
     "catalog": {"keys"},
     "store": {"catalog", "keys"},
     "media": {"keys"},
@@ -20,9 +21,10 @@ MAY_IMPORT = {
     "semantics": {"media", "encoders", "keys"},
     "models": {"keys"},
     "synth": {"media", "keys"},
-    "jobs": {"catalog", "store", "media", "encoders", "semantics", "models", "synth", "keys"},
+    "jobs": {"catalog", "store", "media", "encoders", "semantics", "models", "synth", "keys",
+             "stats"},
     "cli": {"jobs", "catalog", "store", "media", "encoders", "semantics", "models", "synth",
-            "keys", "views"},
+            "keys", "views", "stats"},
 }
 
 

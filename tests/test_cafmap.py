@@ -189,8 +189,10 @@ def test_cafmap_generator_and_experiment(synthetic):
         assert run_cli(*args, cwd=synthetic).returncode == 0
     missing = run_cli("train", "generator", "--arch", "cafmap", cwd=synthetic)
     assert missing.returncode == 1 and "needs --condition" in missing.stderr
+    pool = "SELECT clip_key, class_name, split FROM clips WHERE split IN ('train', 'val')"
     result = run_cli("experiment", "cafmap", "--condition", "condition/c", "--seeds", "2",
-                     "--epochs", "2", "--generator-epochs", "2", cwd=synthetic, timeout=900)
+                     "--epochs", "2", "--generator-epochs", "2", "--generator-query", pool,
+                     cwd=synthetic, timeout=900)
     assert result.returncode == 0, result.stderr
     for variant in ("vision only", "+ real audio", "+ generated audio"):
         assert variant in result.stdout
@@ -200,11 +202,14 @@ def test_cafmap_generator_and_experiment(synthetic):
                    f"'{experiment_id}' GROUP BY 1, 2 ORDER BY 1")
     assert runs.to_dict("records") == [
         {"kind": "experiment", "arch": "cafmap", "n": 1},
-        {"kind": "train-classifier", "arch": "mlp", "n": 6},
-        {"kind": "train-generator", "arch": "cafmap", "n": 2},
+        {"kind": "train-classifier", "arch": "mlp", "n": 2 * (3 + 4)},  # + audio missing
+        {"kind": "train-generator", "arch": "cafmap", "n": 2 + 2 * 3},  # + cross-fit folds
     ]
+    generator_queries = cat.sql(f"SELECT DISTINCT query FROM runs WHERE experiment_id = "
+                                f"'{experiment_id}' AND kind = 'train-generator'")["query"]
+    assert len(generator_queries) == 1 and pool in generator_queries[0]  # apart from --query
     n_test = cat.sql(f"SELECT count(DISTINCT p.clip_key) AS n, count(DISTINCT p.run_id) AS r "
                      f"FROM predictions p JOIN runs r ON r.run_id = p.run_id "
                      f"WHERE r.experiment_id = '{experiment_id}'")
-    assert n_test.to_dict("records") == [{"n": 8, "r": 6}]  # one test set for every run
+    assert n_test.to_dict("records") == [{"n": 8, "r": 14}]  # one test set for every run
     assert (synthetic / "runs" / experiment_id / "results.png").exists()

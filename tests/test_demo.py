@@ -10,7 +10,7 @@ def test_reduced_demo_is_complete(tmp_path):
     work = tmp_path / "demo"
     result = run_cli("demo", "--workdir", str(work), "--classes", "4", "--clips-per-class", "8",
                      "--seeds", "2", "--epochs", "2", "--generator-epochs", "1",
-                     "--workers", "1", timeout=900)
+                     "--workers", "1", "--labels-per-class", "2,all", timeout=900)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     svd, caf = out.split("== SVDMap ==")[1].split("== CAFMap ==")
@@ -19,9 +19,11 @@ def test_reduced_demo_is_complete(tmp_path):
         rows = [line.strip() for line in table.splitlines() if " ± " in line]
         return [row.split("  ")[0] for row in rows]
 
+    missing = ["real-trained, generated at test", "dropout-trained, generated at test",
+               "real-trained, zeros at test", "real-trained, mean at test"]
     assert variants(svd) == ["vision only", "+ real audio", "+ generated audio",
-                             "+ filtered generated audio"]
-    assert variants(caf) == ["vision only", "+ real audio", "+ generated audio"]
+                             "+ filtered generated audio", *missing]
+    assert variants(caf) == ["vision only", "+ real audio", "+ generated audio", *missing]
     plots = [line.split(maxsplit=1)[1] for line in out.splitlines() if line.startswith("plot")]
     assert len(plots) == 2
     for plot in plots:
@@ -36,9 +38,19 @@ def test_reduced_demo_is_complete(tmp_path):
     per_kind = cat.sql("SELECT r.arch, r.kind, count(*) AS n FROM runs r WHERE r.experiment_id "
                        "IS NOT NULL AND r.kind <> 'experiment' GROUP BY 1, 2 ORDER BY 1, 2")
     assert per_kind.values.tolist() == [
-        ["cafmap", "train-generator", 2], ["lstm", "train-classifier", 8],
-        ["mlp", "train-classifier", 6], ["svdmap", "train-generator", 4]]
+        ["cafmap", "train-generator", 2 + 2 * 3],
+        # + 3 variants x 2 seeds at 2 labels/class ("all" is the main table's own runs)
+        ["lstm", "train-classifier", 2 * (4 + 4) + 3 * 2],
+        ["mlp", "train-classifier", 2 * (3 + 4) + 3 * 2],
+        ["svdmap", "train-generator", 4 + 4 * 3]]  # 3 cross-fitting folds each
     summary = cat.sql("SELECT run_id, count(*) AS n FROM run_metrics WHERE run_id IN "
                       "(SELECT run_id FROM runs WHERE kind = 'experiment') GROUP BY 1")
-    assert sorted(summary["n"]) == [3 * 6, 4 * 6]  # variants x (3 metrics x mean/std)
+    # variants x (3 metrics x mean/std + the CI's two ends) + 4 paired numbers per
+    # variant other than vision only
+    labels = 2 * (3 * 8 + 2 * 4)  # per label count: 3 variants, 2 compared with vision only
+    assert sorted(summary["n"]) == [7 * 8 + 6 * 4 + labels, 8 * 8 + 7 * 4 + labels]
+    closing = out.split("== What beats vision only")[1]
+    assert "SVDMap:" in closing and "CAFMap:" in closing
+    assert out.count("label efficiency (classifiers on N labelled") == 2
+    assert len([line for line in out.splitlines() if line.startswith("labels ")]) == 2
     assert cat.sql("SELECT count(*) AS n FROM clips WHERE status = 'ok'")["n"][0] == 32

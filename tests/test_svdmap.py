@@ -7,6 +7,7 @@ import json
 from collections import defaultdict
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -187,8 +188,10 @@ def test_experiment_svdmap_end_to_end(synthetic):
     cat = open_catalog(synthetic / "catalog.db")
     runs = cat.sql(f"SELECT kind, count(*) AS n FROM runs WHERE experiment_id = "
                    f"'{experiment_id}' GROUP BY 1 ORDER BY 1").set_index("kind")["n"]
-    # 2 seeds x (2 generators + 4 classifiers) + 2 seeds x (1 generator + 2 classifiers) + 1
-    assert runs.to_dict() == {"experiment": 1, "train-classifier": 12, "train-generator": 6}
+    # 2 seeds x (2 generators, each with 3 cross-fitting folds, + 4 classifiers + 4 with
+    # audio missing at test) + 2 seeds x (1 generator + 2 classifiers) for the study's
+    # variant + 1 experiment
+    assert runs.to_dict() == {"experiment": 1, "train-classifier": 20, "train-generator": 18}
     tests = cat.sql(f"SELECT r.params, count(p.clip_key) AS n FROM runs r JOIN predictions p "
                     f"ON p.run_id = r.run_id WHERE r.experiment_id = '{experiment_id}' "
                     "GROUP BY 1")
@@ -198,6 +201,23 @@ def test_experiment_svdmap_end_to_end(synthetic):
     assert "+ filtered generated audio/top1_mean" in set(summary["name"])
     folder = synthetic / "runs" / experiment_id
     assert (folder / "results.png").exists() and (folder / "study_class_level.png").exists()
+    # statistics: a 95 % CI per variant and a paired comparison with vision only, in the
+    # printed table, the CSV and the catalog, consistent with the stored predictions
+    assert "top-1 95% CI" in result.stdout and "vs vision only (95% CI), p" in result.stdout
+    table = pd.read_csv(folder / "results.csv").set_index("variant")
+    assert (table["top1_ci_low"] <= table["top1_mean"]).all()
+    assert (table["top1_mean"] <= table["top1_ci_high"]).all()
+    assert pd.isna(table.loc["vision only", "p_vs_vision"])
+    per_run = cat.sql(
+        f"SELECT r.run_id, r.params, avg(CAST(p.pred_class = p.true_class AS DOUBLE)) AS acc "
+        f"FROM runs r JOIN predictions p ON p.run_id = r.run_id WHERE r.experiment_id = "
+        f"'{experiment_id}' GROUP BY 1, 2")
+    real = per_run[per_run["params"].str.contains('"variant": "+ real audio"')]["acc"].mean()
+    vision = per_run[per_run["params"].str.contains('"variant": "vision only"')]["acc"].mean()
+    assert table.loc["+ real audio", "delta_vs_vision"] == pytest.approx(real - vision)
+    assert "+ real audio/p_vs_vision" in set(summary["name"])
+    assert any(v in result.stdout for v in ("beats vision only", "cannot be told from vision",
+                                            "is worse than vision only"))
 
 
 def test_a_model_that_cannot_be_loaded_offline_gets_a_one_line_error(synthetic):
@@ -235,3 +255,33 @@ def test_results_do_not_depend_on_the_order_the_catalog_returns_rows(synthetic):
     losses = [catalog.sql(f"SELECT value FROM run_metrics WHERE run_id = '{r}' AND "
                           "name = 'loss' ORDER BY split, epoch")["value"] for r in gen]
     assert losses[0].equals(losses[1])
+
+
+def test_cross_fitted_generation_never_shows_a_train_clip_its_own_generator(synthetic):
+    from vida.jobs.generator import cross_fit_generate
+
+    catalog, store = _open(synthetic)
+    runs = str(synthetic / "runs")
+    full = train_generator(catalog, store, QUERY, GeneratorSpec(epochs=1, hidden=16, seed=3),
+                           runs=runs, progress=False)
+    name = cross_fit_generate(catalog, store, full, 3, runs=runs)
+    assert name == f"generated/{full}-xf3"
+    info = store.info(name)
+    assert info.params["cross_fit"] == 3 and len(info.params["fold_runs"]) == 3
+    splits = catalog.sql("SELECT clip_key, split FROM clips WHERE split IS NOT NULL")
+    train = sorted(splits.loc[splits["split"] == "train", "clip_key"])
+    held = sorted(splits.loc[splits["split"] != "train", "clip_key"])
+    in_sample = generate(catalog, store, full)
+    np.testing.assert_allclose(store.read(name, held), store.read(in_sample, held), atol=1e-6)
+    assert not np.allclose(store.read(name, train), store.read(in_sample, train), atol=1e-4)
+    excluded = 0
+    for fold_run in info.params["fold_runs"]:
+        row = catalog.sql(f"SELECT params FROM runs WHERE run_id = '{fold_run}'")["params"][0]
+        excluded += json.loads(row)["excluded_clips"]
+        fold_set = generate(catalog, store, fold_run)
+        own = [k for k in train if np.allclose(store.read(name, [k]), store.read(fold_set, [k]),
+                                               atol=1e-6)]
+        assert own  # each fold generator wrote the clips it never saw
+    assert excluded == len(train)  # the folds partition the train clips
+    result = run_cli("generate", "--run", full, "--cross-fit", "1", cwd=synthetic)
+    assert result.returncode == 1 and "2 or more folds" in result.stderr

@@ -13,7 +13,7 @@ import pandas as pd
 from vida.catalog import CatalogError, ReadOnlyViolation, open_catalog
 from vida.catalog.database import Catalog
 from vida.store import FeatureStore
-from vida.views import experiment_table, format_frame
+from vida.views import experiment_table, format_frame, label_efficiency_table, verdicts
 
 DEFAULT_CLIPS = ("SELECT clip_key, class_name, split FROM clips "
                  "WHERE split IS NOT NULL AND status <> 'failed'")
@@ -64,11 +64,18 @@ def table_or(frame: pd.DataFrame, empty: str) -> str:
 def print_experiment(result: Any) -> None:
     """An experiment's table(s), then where its plot and CSV are."""
     click.echo(experiment_table(result.table))
+    for line in verdicts(result.table):
+        click.echo(f"  {line}")
     if result.study_table is not None:
         click.echo("\nthe study's class-level filter (other classes, other test clips: "
                    "not comparable with the table above)")
         click.echo(experiment_table(result.study_table))
+    if result.label_table is not None:
+        click.echo("\nlabel efficiency (classifiers on N labelled train clips per class)")
+        click.echo(label_efficiency_table(result.label_table))
     click.echo(f"\nexperiment {result.experiment_id}\nplot  {result.plot}\ntable {result.csv}")
+    if result.label_plot is not None:
+        click.echo(f"labels {result.label_plot}")
 
 
 def runs_option(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -7,12 +7,13 @@ from pathlib import Path
 import click
 
 from vida.cli.common import Context, friendly_errors, print_experiment
+from vida.views import verdicts
 
 
 @click.command()
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--classes", "n_classes", default=6, show_default=True,
-              help="Number of action classes (2-8).")
+              help="Number of action classes (2-9).")
 @click.option("--clips-per-class", default=30, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.pass_obj
@@ -37,24 +38,37 @@ def synth(obj: Context, out: Path, n_classes: int, clips_per_class: int, seed: i
               type=click.Path(file_okay=False, path_type=Path),
               help="Everything goes here: data/, catalog.db, store/, runs/.")
 @click.option("--classes", default=6, show_default=True)
-@click.option("--clips-per-class", default=24, show_default=True)
+@click.option("--clips-per-class", default=50, show_default=True)
 @click.option("--seeds", default=3, show_default=True)
 @click.option("--epochs", default=10, show_default=True)
 @click.option("--generator-epochs", default=10, show_default=True)
 @click.option("--workers", type=int, default=None, help="Ingest processes [all cores].")
+@click.option("--labels-per-class", default="2,5,all", show_default=True,
+              help="Label counts of the label-efficiency curves ('' to skip).")
 @friendly_errors
 def demo(workdir: Path, classes: int, clips_per_class: int, seeds: int, epochs: int,
-         generator_epochs: int, workers: int | None) -> None:
+         generator_epochs: int, workers: int | None, labels_per_class: str) -> None:
     """Run the whole method offline on a synthetic dataset (a few minutes)."""
     from vida.jobs.demo import DemoOptions, run_demo
 
     options = DemoOptions(classes=classes, clips_per_class=clips_per_class, seeds=seeds,
-                          epochs=epochs, generator_epochs=generator_epochs, workers=workers)
+                          epochs=epochs, generator_epochs=generator_epochs, workers=workers,
+                          labels_per_class=labels_per_class)
     result = run_demo(workdir, options, log=click.echo)
     click.echo("\n== SVDMap ==")
     print_experiment(result.svdmap)
     click.echo("\n== CAFMap ==")
     print_experiment(result.cafmap)
+    click.echo("\n== What beats vision only (95 % CI of the paired difference excludes 0) ==")
+    for name, experiment in (("SVDMap", result.svdmap), ("CAFMap", result.cafmap)):
+        tables = [experiment.table] + ([] if experiment.label_table is None else [
+            group.assign(variant=group["variant"] + f" @ {n} labels/class")
+            for n, group in experiment.label_table.groupby("labels_per_class", sort=False)])
+        wins = [line for table in tables for line in verdicts(table)
+                if "beats vision only" in line]
+        for line in wins or ["no variant: every difference from vision only is within noise "
+                             "or negative"]:
+            click.echo(f"{name}: {line}")
     click.echo(f"\ndone in {result.seconds:.0f} s; explore with: "
                f"vida-batch --catalog {workdir}/catalog.db --store {workdir}/store status")
 

@@ -77,19 +77,43 @@ def train_classifier_command(obj: Context, arch: str, audio: str, query: str, rg
 @click.command()
 @click.option("--run", "run_id", required=True, help="A finished generator run.")
 @click.option("--query", default=None, help="Clips to generate for [default: all with inputs].")
+@click.option("--cross-fit", "cross_fit", type=int, default=0, metavar="K",
+              help="Train clips get the output of a generator trained on the other K-1 folds "
+                   "(set generated/<run>-xfK); 0: the run's own generator for every clip.")
+@runs_option
 @click.pass_obj
 @friendly_errors
-def generate(obj: Context, run_id: str, query: str | None) -> None:
+def generate(obj: Context, run_id: str, query: str | None, cross_fit: int,
+             runs: str | None) -> None:
     """Write a generator run's audio features as the feature set generated/<run>."""
+    from vida.jobs.generator import cross_fit_generate
     from vida.jobs.generator import generate as run_generate
 
-    name = run_generate(obj.catalog(), obj.store(), run_id, query)
+    name = (cross_fit_generate(obj.catalog(), obj.store(), run_id, cross_fit, query, runs=runs)
+            if cross_fit else run_generate(obj.catalog(), obj.store(), run_id, query))
     click.echo(f"wrote {len(obj.store().keys(name))} clips to {name}")
 
 
 @click.group()
 def experiment() -> None:
     """The method's comparison tables: several seeds, the same test clips."""
+
+
+def generation_options(fn):
+    """Which clips the generators learn from, how they make the generated audio of the
+    classifier's train clips, and how many labels the classifiers get."""
+    fn = click.option("--generator-query", default=None,
+                      help="Clips the generators learn from (any clips with audio and a "
+                           "train/val split; labels unused) [default: --query].")(fn)
+    fn = click.option("--labels-per-class", default=None, metavar="N,N,...",
+                      help="Also train the classifiers on N labelled clips per class, e.g. "
+                           "2,5,10,all: accuracy vs labels (table + PNG).")(fn)
+    fn = click.option("--in-sample-ablation", is_flag=True,
+                      help="Also the in-sample generated variant, to see what cross-fitting "
+                           "changes.")(fn)
+    return click.option("--cross-fit", "cross_fit", default=3, show_default=True, metavar="K",
+                        help="Generated audio of train clips from generators that never saw "
+                             "them (K folds); 0: in-sample.")(fn)
 
 
 @experiment.command("svdmap")
@@ -104,13 +128,15 @@ def experiment() -> None:
 @click.option("--study-class-filter", is_flag=True,
               help="Also run the study's class-level variant (top classes only), apart.")
 @click.option("--top-classes", default=5, show_default=True)
+@generation_options
 @runs_option
 @click.pass_obj
 @friendly_errors
 def experiment_svdmap(obj: Context, query: str, seeds: int, tag_source: str,
                       dictionary_name: str, min_iou: float, arch: str, epochs: int,
                       generator_epochs: int, study_class_filter: bool, top_classes: int,
-                      runs: str | None) -> None:
+                      cross_fit: int, in_sample_ablation: bool, generator_query: str | None,
+                      labels_per_class: str | None, runs: str | None) -> None:
     """Vision only / + real / + generated / + filtered generated audio."""
     from vida.jobs.experiment import svdmap_experiment
 
@@ -118,7 +144,9 @@ def experiment_svdmap(obj: Context, query: str, seeds: int, tag_source: str,
         obj.catalog(), obj.store(), query=query, seeds=seeds, tags=tag_source,
         dictionary=dictionary_name, min_iou=min_iou, arch=arch, epochs=epochs,
         generator_epochs=generator_epochs, study_variant=study_class_filter,
-        top_classes=top_classes, runs=runs, log=click.echo)
+        top_classes=top_classes, cross_fit=cross_fit, in_sample_ablation=in_sample_ablation,
+        generator_query=generator_query, labels_per_class=labels_per_class, runs=runs,
+        log=click.echo)
     print_experiment(result)
 
 
@@ -129,17 +157,23 @@ def experiment_svdmap(obj: Context, query: str, seeds: int, tag_source: str,
 @click.option("--arch", type=click.Choice(["mlp", "lstm"]), default="mlp", show_default=True)
 @click.option("--epochs", default=10, show_default=True, help="Classifier epochs.")
 @click.option("--generator-epochs", default=10, show_default=True)
+@generation_options
 @runs_option
 @click.pass_obj
 @friendly_errors
 def experiment_cafmap(obj: Context, condition_set: str, query: str, seeds: int, arch: str,
-                      epochs: int, generator_epochs: int, runs: str | None) -> None:
+                      epochs: int, generator_epochs: int, cross_fit: int,
+                      in_sample_ablation: bool, generator_query: str | None,
+                      labels_per_class: str | None, runs: str | None) -> None:
     """Vision only / + real audio / + audio generated from caption conditions."""
     from vida.jobs.experiment import cafmap_experiment
 
     result = cafmap_experiment(obj.catalog(), obj.store(), condition=condition_set, query=query,
                                seeds=seeds, arch=arch, epochs=epochs,
-                               generator_epochs=generator_epochs, runs=runs, log=click.echo)
+                               generator_epochs=generator_epochs, cross_fit=cross_fit,
+                               in_sample_ablation=in_sample_ablation,
+                               generator_query=generator_query,
+                               labels_per_class=labels_per_class, runs=runs, log=click.echo)
     print_experiment(result)
 
 

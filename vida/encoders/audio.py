@@ -108,7 +108,7 @@ class AstEmbeddingEncoder:
         self.projection = Projection(projection) if projection else None
         dim = self.projection.dim if self.projection else self.hidden
         self.shape = (n_frames, dim)
-        self.name = f"{slug(model)}-{pooling}"
+        self.name = f"{slug(model)}-{pooling}" + ("" if dtype == "float32" else f"-{dtype}")
         self.params: dict[str, Any] = {
             "model": model, "revision": model_revision(model, config), "pooling": pooling,
             "dtype": dtype, "segments": n_frames, "embedding_dim": self.hidden,

@@ -12,12 +12,20 @@ from typing import Any
 
 def from_pretrained(what: str, name_or_dir: str, *classes: Any) -> list[Any]:
     """``cls.from_pretrained(name_or_dir)`` for each class, or one ValueError line."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # no load reports (e.g. an unused pooler) per worker
+    hf_logging.disable_progress_bar()  # VIDA's own bars say what is going on
     try:
         return [cls.from_pretrained(name_or_dir) for cls in classes]
     except OSError as exc:
         hint = "" if Path(name_or_dir).exists() else " (offline: pass a local directory)"
         raise ValueError(f"cannot load {what} {name_or_dir!r}{hint}: "
                          f"{str(exc).splitlines()[0]}") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
 
 
 def model_revision(name_or_dir: str, config: Any) -> str | None:

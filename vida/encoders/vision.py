@@ -123,7 +123,8 @@ class ImageBackboneEncoder:
         self.device = resolve_device(device)
         self.batch_size = int(batch_size)
         self.shape = (n_frames, int(vision.hidden_size))
-        self.name = f"{slug(model)}-{pooling}"
+        # features made in another dtype are other features: another set
+        self.name = f"{slug(model)}-{pooling}" + ("" if dtype == "float32" else f"-{dtype}")
         self.params: dict[str, Any] = {
             "model": model, "revision": model_revision(model, config),
             "model_type": config.model_type, "pooling": pooling, "dtype": dtype}
@@ -163,7 +164,8 @@ class FlowBackboneEncoder(ImageBackboneEncoder):
         self.flow_clip = float(options.get("flow_clip", 20.0))
         if self.render not in RENDERS:
             raise ValueError(f"render={self.render}: use one of {', '.join(RENDERS)}")
-        self.name = f"{self.name}-{self.render}"
+        self.name = f"{slug(self.model)}-{self.pooling}-{self.render}" + (
+            "" if self.dtype == "float32" else f"-{self.dtype}")
         self.params.update(render=self.render, flow_clip=self.flow_clip)
 
     def images(self, batch: np.ndarray) -> np.ndarray:
@@ -179,7 +181,8 @@ class VideoMAEEncoder(ImageBackboneEncoder):
         self.clip_frames = int(config.num_frames)
         self.tubelet = int(config.tubelet_size)
         self.pooling = "mean"
-        self.name = f"{slug(self.model)}-tubelets"
+        self.name = f"{slug(self.model)}-tubelets" + (
+            "" if self.dtype == "float32" else f"-{self.dtype}")
         self.params.update(pooling="space-mean per tubelet", num_frames=self.clip_frames,
                            tubelet_size=self.tubelet)
 

@@ -46,16 +46,46 @@ class ClassifierSpec:
     batch_size: int | None = None
     seed: int = 0
     variant: str | None = None  # label within an experiment
+    # audio missing at test time: test with this set in place of ``audio``, or with
+    # "zeros" or "train-mean" (the train clips' mean audio feature)
+    test_audio: str | None = None
+    # modality dropout: each train clip's real audio is replaced, with probability
+    # ``dropout_p`` (seeded), by its features from this (generated) set
+    audio_dropout: str | None = None
+    dropout_p: float = 0.5
 
     def __post_init__(self) -> None:
         if self.arch not in DEFAULTS:
             raise ValueError("--arch must be lstm or mlp")
+        if (self.test_audio or self.audio_dropout) and not self.audio:
+            raise ValueError("test-time or dropout audio needs a classifier trained with audio")
         self.lr = self.lr or DEFAULTS[self.arch]["lr"]
         self.batch_size = self.batch_size or DEFAULTS[self.arch]["batch_size"]
 
     @property
     def input_sets(self) -> list[str]:
         return [self.rgb, self.flow] + ([self.audio] if self.audio else [])
+
+
+def _audio_swaps(store: FeatureStore, spec: ClassifierSpec, parts: dict,
+                 x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Modality dropout on the train clips, and the test-time stand-in for audio."""
+    if not (spec.test_audio or spec.audio_dropout):
+        return x
+    width = store.info(spec.audio).shape[-1]  # the audio block is the last one
+    if spec.test_audio == "zeros":
+        x["test"][:, :, -width:] = 0.0
+    elif spec.test_audio == "train-mean":  # the real train audio's mean, before any dropout
+        x["test"][:, :, -width:] = x["train"][:, :, -width:].mean(axis=0)
+    elif spec.test_audio:
+        x["test"][:, :, -width:] = store.read(spec.test_audio, parts["test"]["clip_key"].tolist())
+    if spec.audio_dropout:
+        keys = parts["train"]["clip_key"].tolist()
+        swap = np.random.default_rng(spec.seed + 11).random(len(keys)) < spec.dropout_p
+        if swap.any():
+            chosen = [k for k, s in zip(keys, swap, strict=True) if s]
+            x["train"][swap, :, -width:] = store.read(spec.audio_dropout, chosen)
+    return x
 
 
 def _predict(model: nn.Module, x: np.ndarray) -> np.ndarray:
@@ -109,6 +139,7 @@ def train_classifier(catalog: Catalog, store: FeatureStore, query: str, spec: Cl
             raise ValueError(f"the query has no {split} clips: run `vida-batch split`")
     g = seed_everything(spec.seed)
     x = {s: load_inputs(store, p["clip_key"].tolist(), spec.input_sets) for s, p in parts.items()}
+    x = _audio_swaps(store, spec, parts, x)
     y = {s: p["class_name"].map(index).to_numpy(np.int64) for s, p in parts.items()}
     norm = Standardizer.fit(x["train"])
     x = {s: norm(v) for s, v in x.items()}

@@ -28,14 +28,25 @@ from vida.synth import synthesize
 
 @dataclass
 class DemoOptions:
+    """The demo's size.  Test clips are 40 % of each class (20 per class at the default
+    50 clips: 120 test clips), so that a difference of a few clips is not taken for an
+    effect; every train clip's audio teaches the generators, while the label-efficiency
+    classifiers see only a few labelled clips per class."""
+
     classes: int = 6
-    clips_per_class: int = 24
+    clips_per_class: int = 50
     seeds: int = 3
     epochs: int = 10
     generator_epochs: int = 10
     min_iou: float = 0.1
     seed: int = 0
     workers: int | None = None
+    ratios: tuple[float, float, float] = (0.5, 0.1, 0.4)
+    labels_per_class: str = "2,5,all"
+    cross_fit: int = 3
+    # the study's SVDMap generator batch is 4; 16 makes the demo's 3 x 8 generator
+    # trainings (a full one, a filtered one, 3 cross-fitting folds each) fit in minutes
+    generator_batch_size: int = 16
 
 
 @dataclass
@@ -64,13 +75,16 @@ def run_demo(workdir: Path, options: DemoOptions | None = None,
     summary = ingest(catalog, store, data.manifest, workers=options.workers or os.cpu_count(),
                      progress=False)
     step(" / ".join(summary.lines()[:1]))
-    assign_splits(catalog, ratios=(0.7, 0.15, 0.15), seed=42)
+    assign_splits(catalog, ratios=options.ratios, seed=42)
     import_tags(catalog, data.tags_file, "synth-ast")
     build_dictionary_job(catalog, "minilm", classes=data.classes, top_n=5)
     step("SVDMap experiment")
     svd = svdmap_experiment(catalog, store, seeds=options.seeds, tags="synth-ast",
                             dictionary="minilm", min_iou=options.min_iou, epochs=options.epochs,
-                            generator_epochs=options.generator_epochs, runs=runs, log=log)
+                            generator_epochs=options.generator_epochs, runs=runs, log=log,
+                            cross_fit=options.cross_fit,
+                            labels_per_class=options.labels_per_class,
+                            generator_batch_size=options.generator_batch_size)
     step("CAFMap: representative frames, captions, prototypes, conditions")
     find_representative_frames(catalog, store, progress=False)
     import_captions(catalog, data.captions_dir, "synth-blip")
@@ -82,6 +96,8 @@ def run_demo(workdir: Path, options: DemoOptions | None = None,
     step("CAFMap experiment")
     caf = cafmap_experiment(catalog, store, condition=condition, seeds=options.seeds,
                             epochs=options.epochs, generator_epochs=options.generator_epochs,
-                            classifier_lr=1e-3, generator_lr=1e-3, runs=runs, log=log)
+                            classifier_lr=1e-3, generator_lr=1e-3, runs=runs, log=log,
+                            cross_fit=options.cross_fit,
+                            labels_per_class=options.labels_per_class)
     catalog.dispose()
     return DemoResult(workdir, svd, caf, time.monotonic() - start)

@@ -7,6 +7,7 @@ seeded N(0, 1) noise elsewhere, target audio.  MSE, Adam, best epoch on val.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -77,8 +78,13 @@ def generator_inputs(store: FeatureStore, spec: GeneratorSpec, keys: list[str],
 
 def train_generator(catalog: Catalog, store: FeatureStore, query: str, spec: GeneratorSpec,
                     *, experiment_id: str | None = None, runs: str | None = None,
-                    progress: bool = True) -> str:
+                    progress: bool = True, exclude: Sequence[str] = (),
+                    fold: str | None = None) -> str:
+    """Train on the query's train clips (less ``exclude``: a cross-fitting fold), select
+    the best epoch on its val clips; returns the run id."""
     clips = load_clips(catalog, query)
+    if exclude:
+        clips = clips[~clips["clip_key"].isin(set(exclude))]
     parts = {s: clips[clips["split"] == s] for s in ("train", "val")}
     if len(parts["train"]) == 0 or len(parts["val"]) == 0:
         raise ValueError("the query has no train or no val clips: run `vida-batch split` and "
@@ -90,7 +96,8 @@ def train_generator(catalog: Catalog, store: FeatureStore, query: str, spec: Gen
          for s, p in parts.items()}
     norm = Standardizer.fit(x["train"])
     model = LSTMGenerator(x["train"].shape[-1], y["train"].shape[-1], hidden=spec.hidden)
-    run_id = start_run(catalog, kind="train-generator", arch=spec.arch, params=asdict(spec),
+    params = {**asdict(spec), **({"fold": fold, "excluded_clips": len(exclude)} if fold else {})}
+    run_id = start_run(catalog, kind="train-generator", arch=spec.arch, params=params,
                        query=query, feature_sets=[*spec.input_sets, spec.audio], seed=spec.seed,
                        experiment_id=experiment_id)
     mse = nn.MSELoss()
@@ -153,32 +160,93 @@ def _finished_generator(catalog: Catalog, run_id: str) -> str:
         return str(run.checkpoint)
 
 
+def _default_query(spec: GeneratorSpec) -> str:
+    have = " AND ".join(f"clip_key IN (SELECT clip_key FROM features WHERE feature_set = "
+                        f"'{s}')" for s in spec.input_sets)
+    return f"SELECT clip_key, class_name, split FROM clips WHERE {have}"
+
+
+def _register_generated(store: FeatureStore, name: str, spec: GeneratorSpec, run_id: str,
+                        **extra: object) -> None:
+    target = store.info(spec.audio)
+    grid = {k: target.params[k] for k in ("n_frames", "fps") if k in target.params}
+    store.register(name, modality="generated", encoder=f"{spec.arch}-generator",
+                   shape=target.shape, params={"run": run_id, "target": spec.audio, **grid,
+                                               **extra}, produced_by_run=run_id)
+
+
+def _generate_into(writer: object, store: FeatureStore, checkpoint: str, keys: list[str],
+                   batch: int, total: int | None = None) -> None:
+    """The generator's output for ``keys``, added to ``writer`` in batches."""
+    _, spec, norm = load_generator(checkpoint)
+    chunks = [keys[start:start + batch] for start in range(0, len(keys), batch)]
+    inputs = (norm(generator_inputs(store, spec, chunk, noise_seed=spec.seed + 7))
+              for chunk in chunks)
+    for chunk, out in zip(chunks, map_items(GenerateBatch(checkpoint), inputs, desc="generate",
+                                            total=total or len(keys), progress=False,
+                                            size=len), strict=True):
+        for key, value in zip(chunk, out, strict=True):
+            writer.add(key, value)
+
+
 def generate(catalog: Catalog, store: FeatureStore, run_id: str, query: str | None = None,
              batch: int = 256) -> str:
     """Write the run's generated audio for the query's clips as ``generated/<run_id>``."""
     checkpoint = _finished_generator(catalog, run_id)
-    _, spec, norm = load_generator(checkpoint)
-    if query is None:
-        have = " AND ".join(f"clip_key IN (SELECT clip_key FROM features WHERE feature_set = "
-                            f"'{s}')" for s in spec.input_sets)
-        query = f"SELECT clip_key, class_name, split FROM clips WHERE {have}"
+    _, spec, _ = load_generator(checkpoint)
+    query = query or _default_query(spec)
     keys = sorted(catalog.sql(query)["clip_key"])  # plan (sorted: see load_clips)
-    chunks = [keys[start:start + batch] for start in range(0, len(keys), batch)]
     name = f"generated/{run_id}"
-    target = store.info(spec.audio)
-    grid = {k: target.params[k] for k in ("n_frames", "fps") if k in target.params}
     with recorded(catalog, "generate", {"generator_run": run_id, "set": name}, query=query,
                   feature_sets=spec.input_sets) as run:
-        store.register(name, modality="generated", encoder=f"{spec.arch}-generator",
-                       shape=target.shape, params={"run": run_id, "target": spec.audio, **grid},
-                       produced_by_run=run_id)
-        inputs = (norm(generator_inputs(store, spec, chunk, noise_seed=spec.seed + 7))
-                  for chunk in chunks)
-        with store.writer(name) as writer:  # commit: one sealed shard set
-            for chunk, out in zip(chunks, map_items(GenerateBatch(checkpoint), inputs,
-                                                    desc="generate", total=len(keys),
-                                                    progress=False, size=len), strict=True):
-                for key, value in zip(chunk, out, strict=True):
-                    writer.add(key, value)
+        _register_generated(store, name, spec, run_id)
+        with store.writer(name) as writer:  # commit: sealed shards
+            _generate_into(writer, store, checkpoint, keys, batch)
         run.metrics["clips"] = len(keys)
+    return name
+
+
+def cross_fit_generate(catalog: Catalog, store: FeatureStore, run_id: str, k: int,
+                       query: str | None = None, *, runs: str | None = None,
+                       experiment_id: str | None = None, batch: int = 256) -> str:
+    """``generated/<run>-xf<k>``: every *train* clip's features come from a generator
+    trained on the other k-1 folds of the run's train clips (same spec, same val
+    clips for early stopping); every other clip's from the run's own generator.
+
+    Without this, a classifier learns from in-sample generations (close to the real
+    audio the generator memorised) and is tested on out-of-sample ones: it learns to
+    trust a signal that is worse at test time.
+    """
+    if k < 2:
+        raise ValueError(f"--cross-fit {k}: give 2 or more folds")
+    checkpoint = _finished_generator(catalog, run_id)
+    _, spec, _ = load_generator(checkpoint)
+    with catalog.reading() as session:
+        trained_on = session.get(Run, run_id).query
+    train = load_clips(catalog, trained_on)
+    train_keys = train.loc[train["split"] == "train", "clip_key"].tolist()
+    if len(train_keys) < k:
+        raise ValueError(f"--cross-fit {k}: the generator's query has {len(train_keys)} train "
+                         "clips; use fewer folds")
+    order = np.random.default_rng(spec.seed).permutation(len(train_keys))
+    folds = [sorted(train_keys[i] for i in part) for part in np.array_split(order, k)]
+    keys = sorted(catalog.sql(query or _default_query(spec))["clip_key"])
+    name = f"generated/{run_id}-xf{k}"
+    fold_runs = [train_generator(catalog, store, trained_on, spec, experiment_id=experiment_id,
+                                 runs=runs, progress=False, exclude=fold,
+                                 fold=f"{i + 1}/{k} of {run_id}")
+                 for i, fold in enumerate(folds)]
+    in_fold = {key: i for i, fold in enumerate(folds) for key in fold}
+    params = {"generator_run": run_id, "set": name, "cross_fit": k, "fold_runs": fold_runs}
+    with recorded(catalog, "generate", params, query=query,
+                  feature_sets=spec.input_sets) as run:
+        _register_generated(store, name, spec, run_id, cross_fit=k, fold_runs=fold_runs)
+        with store.writer(name) as writer:
+            for i, fold_run in enumerate(fold_runs):
+                mine = [key for key in keys if in_fold.get(key) == i]
+                _generate_into(writer, store, _finished_generator(catalog, fold_run), mine,
+                               batch)
+            rest = [key for key in keys if key not in in_fold]
+            _generate_into(writer, store, checkpoint, rest, batch)
+        run.metrics.update(clips=len(keys), cross_fitted=sum(k_ in in_fold for k_ in keys))
     return name

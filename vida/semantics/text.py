@@ -26,8 +26,13 @@ def resolve_text_encoder(name_or_dir: str | None) -> str:
 @lru_cache(maxsize=2)
 def _model(path: str):
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
-    return SentenceTransformer(path, device="cpu")
+    hf_logging.disable_progress_bar()  # a weights-loading bar per job is noise
+    try:
+        return SentenceTransformer(path, device="cpu")
+    finally:
+        hf_logging.enable_progress_bar()
 
 
 def embed(texts: Sequence[str], encoder: str | None = None) -> np.ndarray:

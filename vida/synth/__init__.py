@@ -68,7 +68,7 @@ def reference_tags(cls: SynthClass, noise_level: float, rng: np.random.Generator
 def grid_captions(cls: SynthClass, color_name: str, scene_events: np.ndarray,
                   rng: np.random.Generator) -> list[dict]:
     """A caption for each frame of the T x F grid (templates depend on the visual only)."""
-    templates = VISUAL_CAPTIONS[cls.visual]
+    templates = VISUAL_CAPTIONS.get(f"{cls.visual}:{cls.cue}", VISUAL_CAPTIONS[cls.visual])
     out = []
     for k in range(GRID_FRAMES):
         t = k / GRID_FPS
@@ -101,7 +101,7 @@ def synthesize(out: Path, n_classes: int = 6, clips_per_class: int = 30, seed: i
             clip_id = f"{cls.name.replace('+', '_')}_{i:04d}"
             rng = _clip_rng(seed, ci, i, 0)
             color_name = color_names[int(rng.integers(len(color_names)))]
-            scene = sample_scene(cls.visual, COLORS[color_name], rng)
+            scene = sample_scene(cls.visual, COLORS[color_name], rng, cls.cue)
             frames = [draw_frame(scene, f / FPS, rng) for f in range(int(SECONDS * FPS))]
             audio = make_audio(scene, cls.sound, _clip_rng(seed, ci, i, 1))
             path = folder / f"{clip_id}.mp4"

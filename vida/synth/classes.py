@@ -7,6 +7,11 @@ Designed so that both modalities matter:
   bouncing object; a thud or a metallic clang at each impact), ``spinning+fan`` /
   ``drilling`` (the same rotating bar; a low hum or a high whine whose pitch follows
   the speed);
+* a small visual cue decides the sound: ``hammering`` and ``striking+metal`` are
+  the same strike, on a small wooden (brown) or metal (grey-blue) block, and thud or
+  clang.  The block is a few pixels of each frame, so a classifier with few labels
+  may miss it, while a generator that saw many clips with their sound can learn that
+  this cue predicts a clang: where generated audio can help;
 * looks different, sounds alike: ``hammering`` thuds like ``bouncing+ball``;
   ``blowing`` hisses like ``sawing``;
 * ``tapping`` and the others are separable by both.
@@ -26,6 +31,7 @@ class SynthClass:
     name: str  # MiT-style, '+' for spaces
     visual: str  # motion pattern drawn by render.draw_frame
     sound: str  # sound pattern made by render.make_audio
+    cue: str | None = None  # a small visual detail that goes with the sound (the material)
 
 
 CLASSES: tuple[SynthClass, ...] = (
@@ -33,7 +39,8 @@ CLASSES: tuple[SynthClass, ...] = (
     SynthClass("dropping+metal", "bounce", "clang"),
     SynthClass("spinning+fan", "spin", "hum"),
     SynthClass("drilling", "spin", "whine"),
-    SynthClass("hammering", "strike", "thud"),
+    SynthClass("hammering", "strike", "thud", "wood"),
+    SynthClass("striking+metal", "strike", "clang", "metal"),
     SynthClass("sawing", "slide", "hiss"),
     SynthClass("blowing", "breathe", "hiss"),
     SynthClass("tapping", "tap", "tick"),
@@ -57,6 +64,10 @@ VISUAL_CAPTIONS: dict[str, tuple[str, ...]] = {
              "a spinning {color} propeller"),
     "strike": ("a {color} hammer striking a block", "a {color} stick swinging down",
                "someone hitting a block with a {color} hammer"),
+    "strike:wood": ("a {color} hammer striking a wooden block", "a {color} stick swinging down",
+                    "someone hitting a brown block with a {color} hammer"),
+    "strike:metal": ("a {color} hammer striking a metal block", "a {color} stick swinging down",
+                     "someone hitting a grey block with a {color} hammer"),
     "slide": ("a {color} block sliding back and forth", "a {color} saw moving sideways",
               "a {color} plank being cut"),
     "breathe": ("a {color} balloon growing", "a {color} circle getting bigger and smaller",

@@ -37,9 +37,14 @@ class Scene:
     audio_noise: float
     pitch: float  # base frequency of the sound, Hz
     loudness: float
+    cue: str | None = None  # the material of the struck block: "wood" or "metal"
 
 
-def sample_scene(visual: str, color: tuple[int, int, int], rng: np.random.Generator) -> Scene:
+BLOCK_COLORS = {None: (90, 60, 30), "wood": (90, 60, 30), "metal": (150, 160, 180)}
+
+
+def sample_scene(visual: str, color: tuple[int, int, int], rng: np.random.Generator,
+                 cue: str | None = None) -> Scene:
     dark = rng.integers(0, 90, size=3)
     return Scene(
         visual=visual, color=color, background=tuple(int(c) for c in dark),
@@ -47,7 +52,7 @@ def sample_scene(visual: str, color: tuple[int, int, int], rng: np.random.Genera
         x=float(rng.uniform(0.3, 0.7)), scale=float(rng.uniform(0.8, 1.25)),
         speed_wobble=float(rng.uniform(0.2, 0.6)), pixel_noise=float(rng.uniform(2, 12)),
         audio_noise=float(rng.uniform(0.002, 0.02)), pitch=float(rng.uniform(0.8, 1.25)),
-        loudness=float(rng.uniform(0.3, 0.8)),
+        loudness=float(rng.uniform(0.3, 0.8)), cue=cue,
     )
 
 
@@ -96,8 +101,8 @@ def draw_frame(scene: Scene, t: float, rng: np.random.Generator) -> np.ndarray:
         end = (int(pivot[0] + length * np.cos(angle)), int(pivot[1] - length * np.sin(angle)))
         cv2.line(img, pivot, end, color, max(2, int(3 * s)))
         cv2.rectangle(img, (end[0] - 5, end[1] - 4), (end[0] + 5, end[1] + 4), color, -1)
-        cv2.rectangle(img, (int(SIZE * 0.6), floor - 6), (int(SIZE * 0.8), floor), (90, 60, 30),
-                      -1)
+        cv2.rectangle(img, (int(SIZE * 0.6), floor - 6), (int(SIZE * 0.8), floor),
+                      BLOCK_COLORS[scene.cue], -1)
     elif scene.visual == "spin":
         angle, _ = spin_angle_and_speed(scene, np.array([t]))
         c = (cx, SIZE // 2)

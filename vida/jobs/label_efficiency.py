@@ -1,0 +1,114 @@
+"""Label efficiency: accuracy against the number of labelled clips per class.
+
+Generated audio can only add what the classifier could not learn from its own
+labelled clips, so the place to look for its worth is where labels are few and the
+generator learned from a larger pool of clips with audio but no labels.  For each
+``n`` in ``--labels-per-class`` the classifiers train on ``n`` train clips per
+class (drawn per seed), select on the same val clips and are tested on the same
+test clips as every other variant; the generators are the experiment's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vida.catalog.database import Catalog
+from vida.jobs.classifier import ClassifierSpec, train_classifier
+from vida.jobs.training import load_clips
+
+ALL = "all"
+
+
+def parse_labels(text: str | None) -> list[int | str]:
+    """``"2,5,10,all"`` -> [2, 5, 10, "all"]."""
+    if not text:
+        return []
+    out: list[int | str] = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        if part == ALL:
+            out.append(ALL)
+        elif part.isdigit() and int(part) > 0:
+            out.append(int(part))
+        else:
+            raise ValueError(f"--labels-per-class {text!r}: give counts like 2,5,10,all")
+    return out
+
+
+def labelled_query(catalog: Catalog, base: str, n: int | str, seed: int) -> str:
+    """``base`` with its train clips cut to ``n`` per class (seeded); val/test unchanged."""
+    if n == ALL:
+        return base
+    clips = load_clips(catalog, base)
+    train = clips[clips["split"] == "train"]
+    rng = np.random.default_rng(1000 + seed)
+    chosen = []
+    for _, group in train.groupby("class_name", sort=True):
+        keys = group["clip_key"].tolist()
+        chosen += [keys[i] for i in sorted(rng.permutation(len(keys))[:int(n)])]
+    listed = ", ".join("'" + k.replace("'", "''") + "'" for k in chosen)
+    return f"{base} AND (split <> 'train' OR clip_key IN ({listed}))"
+
+
+def run_label_efficiency(
+    catalog: Catalog, store, *, base: str, classes: list[str], labels: list[int | str],
+    seeds: int, audio_sets: dict[str, Callable[[int], str | None]], spec: dict,
+    experiment_id: str, runs: str | None, summarise: Callable, correctness: Callable,
+    log: Callable[[str], None], known: tuple[dict, dict] | None = None,
+) -> pd.DataFrame:
+    """Train every variant of ``audio_sets`` ({name: seed -> audio set}) at every label
+    count; returns the summary table with a ``labels_per_class`` column.  ``known``
+    (results, correctness) of the experiment's own runs stand for ``all`` labels: the
+    same classifiers on the same clips, so they are not trained twice."""
+    tables = []
+    for n in labels:
+        results: dict[str, list[dict]] = {}
+        correct: dict[str, list[np.ndarray]] = {}
+        if n == ALL and known is not None and set(audio_sets) <= set(known[0]):
+            results = {v: known[0][v] for v in audio_sets}
+            correct = {v: known[1][v] for v in audio_sets}
+        for seed in range(seeds if not results else 0):
+            query = labelled_query(catalog, base, n, seed)
+            for variant, audio_of in audio_sets.items():
+                cspec = ClassifierSpec(**spec, audio=audio_of(seed), seed=seed,
+                                       variant=f"{variant} @ {n} labels/class")
+                run_id, metrics = train_classifier(catalog, store, query, cspec, classes=classes,
+                                                   experiment_id=experiment_id, runs=runs,
+                                                   progress=False)
+                results.setdefault(variant, []).append(metrics)
+                correct.setdefault(variant, []).append(correctness(catalog, run_id))
+        log(f"  {n} labels/class: " + ", ".join(
+            f"{v} {np.mean([r['top1'] for r in rs]):.3f}" for v, rs in results.items()))
+        table = summarise(results, correct)
+        table.insert(0, "labels_per_class", str(n))
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
+def plot_label_efficiency(table: pd.DataFrame, path: Path, title: str) -> None:
+    """Top-1 (with 95 % CI bands) against labelled clips per class, one line per variant."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    order = list(dict.fromkeys(table["labels_per_class"]))
+    x = np.arange(len(order))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for variant, group in table.groupby("variant", sort=False):
+        group = group.set_index("labels_per_class").loc[order]
+        ax.plot(x, group["top1_mean"], marker="o", label=variant)
+        ax.fill_between(x, group["top1_ci_low"], group["top1_ci_high"], alpha=0.15)
+    ax.set_xticks(x, order)
+    ax.set_xlabel("labelled train clips per class")
+    ax.set_ylabel("test top-1 (95 % CI band)")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
