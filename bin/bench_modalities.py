@@ -3,7 +3,7 @@
 
     .venv/bin/python bin/bench_modalities.py [--workdir DIR] [--seeds 3]
 
-Builds the default demo dataset (6 classes x 24 clips; reused if DIR has it),
+Builds the default demo dataset (6 classes x 50 clips; reused if DIR has it),
 trains the SVDMap LSTM and the CAFMap MLP classifiers with and without the real
 audio over several seeds on the same test clips, prints the table, and exits 1 if
 real audio does not beat vision only for both (the dataset is designed so it must).
@@ -39,7 +39,7 @@ def main() -> int:
     if catalog.sql("SELECT count(*) AS n FROM clips")["n"][0] == 0:
         data = synthesize(args.workdir / "data", opts.classes, opts.clips_per_class, opts.seed)
         ingest(catalog, store, data.manifest, progress=sys.stderr.isatty())
-        assign_splits(catalog, seed=42)
+        assign_splits(catalog, ratios=opts.ratios, seed=42)
     query = with_features(DEFAULT_QUERY, ["rgb/hog-color", "flow/flow-hist", "audio/ast-fbank"])
     rows, ok = [], True
     for arch, lr in (("lstm", None), ("mlp", 1e-3)):

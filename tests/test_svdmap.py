@@ -212,8 +212,11 @@ def test_experiment_svdmap_end_to_end(synthetic):
         f"SELECT r.run_id, r.params, avg(CAST(p.pred_class = p.true_class AS DOUBLE)) AS acc "
         f"FROM runs r JOIN predictions p ON p.run_id = r.run_id WHERE r.experiment_id = "
         f"'{experiment_id}' GROUP BY 1, 2")
-    real = per_run[per_run["params"].str.contains('"variant": "+ real audio"')]["acc"].mean()
-    vision = per_run[per_run["params"].str.contains('"variant": "vision only"')]["acc"].mean()
+    def accuracy(variant: str) -> float:
+        rows = per_run["params"].str.contains(f'"variant": "{variant}"', regex=False)
+        return per_run.loc[rows, "acc"].mean()
+
+    real, vision = accuracy("+ real audio"), accuracy("vision only")
     assert table.loc["+ real audio", "delta_vs_vision"] == pytest.approx(real - vision)
     assert "+ real audio/p_vs_vision" in set(summary["name"])
     assert any(v in result.stdout for v in ("beats vision only", "cannot be told from vision",
