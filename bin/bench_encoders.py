@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vida import open_catalog  # noqa: E402
 from vida.encoders import get_encoder  # noqa: E402
-from vida.jobs.encode import DecodeForEncode, encode_clips  # noqa: E402
+from vida.jobs.encode import DecodeForEncode, default_workers, encode_clips  # noqa: E402
 from vida.jobs.ingest import ingest  # noqa: E402
 from vida.jobs.split import assign_splits  # noqa: E402
 from vida.store import FeatureStore  # noqa: E402
@@ -117,10 +117,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clips", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=36)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="decoding processes [encode's default: 1 on the CPU]")
     parser.add_argument("--out", type=Path, default=Path("bench-encoders"))
     parser.add_argument("--quick", action="store_true", help="tiny models only")
     args = parser.parse_args()
+    workers = args.workers or default_workers("cpu")
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     if "cuda" not in devices:
         print("no CUDA device: GPU rows skipped (torch.cuda.is_available() is False)")
@@ -142,7 +144,8 @@ def main() -> int:
                     alone = forward_only(spec, modality, items, grid, device, dtype,
                                          args.batch_size)
                     whole = pipeline(catalog, store, spec, modality, device, dtype,
-                                     args.batch_size, args.workers)
+                                     args.batch_size, workers if device == "cpu"
+                                     else args.workers or default_workers(device))
                     rows.append({"encoder": name, "device": device, "dtype": dtype,
                                  "batch_size": args.batch_size, "clips": len(items),
                                  "pipeline_clips_s": round(whole, 3),
@@ -162,7 +165,8 @@ def main() -> int:
                                                       indent=1))
     header = "| encoder | device | dtype | pipeline clips/s | forward-only clips/s | ratio |"
     lines = [f"Machine: {machine}; {rows[0]['clips'] if rows else 0} clips of 18 frames, "
-             f"batch {args.batch_size} frames, {args.workers} decode workers.", "", header,
+             f"batch {args.batch_size} frames, {workers} decoding process(es) on the CPU.", "",
+             header,
              "| --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {r['encoder']} | {r['device']} | {r['dtype']} | {r['pipeline_clips_s']} | "
               f"{r['forward_only_clips_s']} | {r['ratio']} |" for r in rows]

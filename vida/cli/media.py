@@ -95,7 +95,9 @@ def ingest(obj: Context, root: Path, layout: str | None, n_frames: int, fps: flo
 @click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True)
 @click.option("--batch-size", default=32, show_default=True,
               help="Frames (or audio segments) per forward; clips are batched across.")
-@click.option("--workers", type=int, default=None, help="Decoding processes [all cores].")
+@click.option("--workers", type=int, default=None,
+              help="Decoding processes [1 on the CPU, where the model uses every core; all "
+                   "cores with CUDA].")
 @click.option("--project", type=int, default=None, metavar="D",
               help="Also write each new audio set projected to D dims by a PCA fitted on "
                    "the train split.")
@@ -107,9 +109,7 @@ def encode(obj: Context, encoder_specs: tuple[str, ...], query: str | None, grid
            device: str, dtype: str, batch_size: int, workers: int | None, project: int | None,
            retry_failed: bool, no_progress: bool) -> None:
     """Add feature sets to clips already in the catalog (resumable; failures recorded)."""
-    import os
-
-    from vida.jobs.encode import encode_clips
+    from vida.jobs.encode import default_workers, encode_clips
 
     encoders = {}
     for spec in encoder_specs:
@@ -120,7 +120,7 @@ def encode(obj: Context, encoder_specs: tuple[str, ...], query: str | None, grid
         encoders[modality] = rest
     summary = encode_clips(obj.catalog(), obj.store(), encoders=encoders, query=query,
                            grid_from=grid_from, device=device, dtype=dtype,
-                           batch_size=batch_size, workers=workers or os.cpu_count() or 1,
+                           batch_size=batch_size, workers=workers or default_workers(device),
                            project=project, retry_failed=retry_failed,
                            progress=not no_progress)
     for line in summary.lines():

@@ -102,6 +102,19 @@ class EncodeSummary:
         return out
 
 
+def default_workers(device: str) -> int:
+    """Decoding processes for ``encode``: on a GPU, every core decodes while the GPU
+    encodes; on the CPU the model already uses every core, so decoding runs in this
+    process between batches (measured by ``bin/bench_encoders.py``: pipeline at
+    0.99-1.01 of forward-only with one process, 0.70-0.85 with two decode workers
+    competing with the model on 2 cores)."""
+    import os
+
+    from vida.encoders.runtime import resolve_device
+
+    return 1 if resolve_device(device) == "cpu" else max(1, os.cpu_count() or 1)
+
+
 def _decoded(items: list[Item], work: DecodeForEncode, workers: int
              ) -> Iterator[tuple[str, dict[str, np.ndarray] | None, str | None]]:
     """Decoded clips in plan order; with workers, at most 2 x workers in flight."""
