@@ -280,3 +280,16 @@ def test_encode_records_a_clip_whose_source_is_gone_and_goes_on(synthetic, tiny_
     status = catalog.sql(f"SELECT status FROM clips WHERE clip_key = "
                          f"'{failures['clip_key'][0]}'")["status"][0]
     assert status != "failed"  # the clip's other features are fine
+
+
+def test_encode_recomputes_flow_the_way_ingest_recorded_it(tmp_path):
+    from tests.media_factory import write_video
+    from vida.jobs.encode import recorded_flow_method
+
+    (tmp_path / "media" / "waving").mkdir(parents=True)
+    write_video(tmp_path / "media" / "waving" / "a.mp4", n_frames=20, fps=6)
+    result = run_cli("ingest", str(tmp_path / "media"), "--flow", "dis", "--frames", "4",
+                     "--workers", "1", "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    catalog = open_catalog(tmp_path / "catalog.db")
+    assert recorded_flow_method(catalog, "rgb/hog-color") == "dis"

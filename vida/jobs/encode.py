@@ -20,6 +20,7 @@ set applies (``ast:MODEL?projection=FILE``).
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import time
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from vida.catalog.database import Catalog
+from vida.catalog.database import Catalog, CatalogError
 from vida.catalog.records.clips import USABLE_CLIPS, select_clips
 from vida.catalog.records.features import clear_failures, failed_keys, record_failures
 from vida.encoders import Encoder, get_encoder
@@ -187,7 +188,7 @@ def encode_clips(catalog: Catalog, store: FeatureStore, *, encoders: dict[str, s
     grid_params = store.info(grid_from).params
     n = int(grid_params.get("n_frames", 18))
     fps, size = float(grid_params.get("fps", 6.0)), int(grid_params.get("frame_size", 128))
-    flow_method = flow_method or grid_params.get("flow_method", "farneback")
+    flow_method = flow_method or recorded_flow_method(catalog, grid_from)
     grid = {"n_frames": n, "fps": fps, "frame_size": size}
     options = {"n_frames": n, "device": device, "dtype": dtype, "batch_size": batch_size}
     built = {m: get_encoder(spec, **options) for m, spec in encoders.items()}
@@ -256,9 +257,24 @@ def encode_clips(catalog: Catalog, store: FeatureStore, *, encoders: dict[str, s
 def _exists(store: FeatureStore, name: str) -> bool:
     try:
         store.info(name)
-    except Exception:
+    except CatalogError:
         return False
     return True
+
+
+def recorded_flow_method(catalog: Catalog, grid_from: str) -> str:
+    """The flow method of the flow set made by the same run as ``grid_from`` (ingest
+    records it there), so re-decoded clips get their flow computed the same way."""
+    rows = catalog.sql(
+        "SELECT f.params FROM feature_sets f JOIN feature_sets g "
+        "ON g.produced_by_run = f.produced_by_run WHERE g.name = :g AND f.modality = 'flow'",
+        {"g": grid_from})
+    for params in rows["params"]:
+        method = (json.loads(params) if isinstance(params, str) else params or {}).get(
+            "flow_method")
+        if method:
+            return str(method)
+    return "farneback"
 
 
 def fit_projection(store: FeatureStore, source: str, train_keys: list[str], dim: int,
