@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.conftest import run_cli
 from vida import open_catalog
 
@@ -54,3 +56,12 @@ def test_reduced_demo_is_complete(tmp_path):
     assert out.count("label efficiency (classifiers on N labelled") == 2
     assert len([line for line in out.splitlines() if line.startswith("labels ")]) == 2
     assert cat.sql("SELECT count(*) AS n FROM clips WHERE status = 'ok'")["n"][0] == 32
+    # the few-label classifiers get the optimisation steps of the full training set
+    from vida.jobs.label_efficiency import equal_step_epochs
+
+    few = cat.sql("SELECT arch, params FROM runs WHERE kind = 'train-classifier' AND "
+                  "json_extract_string(params, '$.variant') LIKE '%@ 2 labels/class'")
+    n_train = int(cat.sql("SELECT count(*) AS n FROM clips WHERE split = 'train'")["n"][0])
+    for arch, params in few.itertuples(index=False):
+        spec = json.loads(params)
+        assert spec["epochs"] == equal_step_epochs(2, spec["batch_size"], n_train, 2 * 4), arch

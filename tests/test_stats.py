@@ -41,3 +41,13 @@ def test_a_clearly_better_variant_is_told_apart_and_a_noisy_one_is_not():
 def test_pairing_needs_the_same_clips_and_seeds():
     with pytest.raises(ValueError, match="same seeds and clips"):
         paired_difference(np.ones((3, 10)), np.ones((3, 11)))
+
+
+def test_fewer_labels_get_as_many_optimisation_steps_not_fewer():
+    from vida.jobs.label_efficiency import equal_step_epochs
+
+    # 150 train clips in batches of 16: 10 steps per epoch, 100 in 10 epochs
+    assert equal_step_epochs(10, 16, 150, 12) == 100  # 12 clips: 1 step per epoch
+    assert equal_step_epochs(10, 16, 150, 30) == 50  # 30 clips: 2 steps per epoch
+    assert equal_step_epochs(10, 16, 150, 150) == 10
+    assert equal_step_epochs(10, 16, 20, 16) == 20  # 2 steps per epoch at 20 clips, 1 at 16

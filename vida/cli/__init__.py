@@ -29,16 +29,25 @@ from vida.cli.common import Context
     metavar="DIR",
     help="Feature store root folder [env VIDA_STORE; default ./store].",
 )
+@click.option(
+    "--executor",
+    envvar="VIDA_EXECUTOR",
+    default="local",
+    show_default=True,
+    metavar="WHERE",
+    help="Where jobs map work over clips: local (processes on this machine), "
+         "dask://HOST:PORT (a running Dask scheduler) or dask-local:N [env VIDA_EXECUTOR].",
+)
 @click.version_option(package_name="vida")
 @click.pass_context
-def main(ctx: click.Context, catalog: str | None, store: str | None) -> None:
+def main(ctx: click.Context, catalog: str | None, store: str | None, executor: str) -> None:
     """VIDA: generate audio features from video for action recognition.
 
     Media goes in with `ingest`; features live in the HDF5 store, indexed by the SQL
     catalog; jobs pick their clips with read-only SQL (`--query`); every run and
     result lands in the catalog, queryable with `sql`.
     """
-    ctx.obj = Context(catalog, store)
+    ctx.obj = Context(catalog, store, executor)
 
 
 for _group in (catalog, media, semantics, cafmap, learning, data):

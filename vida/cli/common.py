@@ -23,9 +23,11 @@ QUERY_HELP = "Read-only SELECT returning clip_key, class_name, split [default: a
 class Context:
     """Lazily opened catalog and store for one invocation."""
 
-    def __init__(self, catalog_url: str | None, store_root: str | None) -> None:
+    def __init__(self, catalog_url: str | None, store_root: str | None,
+                 executor: str = "local") -> None:
         self.catalog_url = catalog_url
         self.store_root = store_root
+        self.executor = executor  # where jobs map work (see vida.jobs.executor)
         self._catalog: Catalog | None = None
 
     def catalog(self, *, check: bool = True) -> Catalog:

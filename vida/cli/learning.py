@@ -108,6 +108,10 @@ def generation_options(fn):
     fn = click.option("--labels-per-class", default=None, metavar="N,N,...",
                       help="Also train the classifiers on N labelled clips per class, e.g. "
                            "2,5,10,all: accuracy vs labels (table + PNG).")(fn)
+    fn = click.option("--generator-lr", type=float, default=None,
+                      help="Generator Adam learning rate [default: the study's, per arch].")(fn)
+    fn = click.option("--generator-batch-size", type=int, default=None,
+                      help="Generator batch size [default: the study's, per arch].")(fn)
     fn = click.option("--in-sample-ablation", is_flag=True,
                       help="Also the in-sample generated variant, to see what cross-fitting "
                            "changes.")(fn)
@@ -136,7 +140,8 @@ def experiment_svdmap(obj: Context, query: str, seeds: int, tag_source: str,
                       dictionary_name: str, min_iou: float, arch: str, epochs: int,
                       generator_epochs: int, study_class_filter: bool, top_classes: int,
                       cross_fit: int, in_sample_ablation: bool, generator_query: str | None,
-                      labels_per_class: str | None, runs: str | None) -> None:
+                      labels_per_class: str | None, generator_lr: float | None,
+                      generator_batch_size: int | None, runs: str | None) -> None:
     """Vision only / + real / + generated / + filtered generated audio."""
     from vida.jobs.experiment import svdmap_experiment
 
@@ -145,7 +150,8 @@ def experiment_svdmap(obj: Context, query: str, seeds: int, tag_source: str,
         dictionary=dictionary_name, min_iou=min_iou, arch=arch, epochs=epochs,
         generator_epochs=generator_epochs, study_variant=study_class_filter,
         top_classes=top_classes, cross_fit=cross_fit, in_sample_ablation=in_sample_ablation,
-        generator_query=generator_query, labels_per_class=labels_per_class, runs=runs,
+        generator_query=generator_query, labels_per_class=labels_per_class,
+        generator_lr=generator_lr, generator_batch_size=generator_batch_size, runs=runs,
         log=click.echo)
     print_experiment(result)
 
@@ -164,7 +170,8 @@ def experiment_svdmap(obj: Context, query: str, seeds: int, tag_source: str,
 def experiment_cafmap(obj: Context, condition_set: str, query: str, seeds: int, arch: str,
                       epochs: int, generator_epochs: int, cross_fit: int,
                       in_sample_ablation: bool, generator_query: str | None,
-                      labels_per_class: str | None, runs: str | None) -> None:
+                      labels_per_class: str | None, generator_lr: float | None,
+                      generator_batch_size: int | None, runs: str | None) -> None:
     """Vision only / + real audio / + audio generated from caption conditions."""
     from vida.jobs.experiment import cafmap_experiment
 
@@ -173,7 +180,9 @@ def experiment_cafmap(obj: Context, condition_set: str, query: str, seeds: int, 
                                generator_epochs=generator_epochs, cross_fit=cross_fit,
                                in_sample_ablation=in_sample_ablation,
                                generator_query=generator_query,
-                               labels_per_class=labels_per_class, runs=runs, log=click.echo)
+                               labels_per_class=labels_per_class, generator_lr=generator_lr,
+                               generator_batch_size=generator_batch_size, runs=runs,
+                               log=click.echo)
     print_experiment(result)
 
 

@@ -26,7 +26,9 @@ from vida.media.sources import LAYOUTS
               help="Audio below this RMS level is marked silent.")
 @click.option("--strict", is_flag=True, help="Fail clips shorter than T/F s instead of padding.")
 @click.option("--retry-failed", is_flag=True, help="Try clips that failed before again.")
-@click.option("--workers", type=int, default=None, help="Processes [default: number of cores].")
+@click.option("--workers", type=int, default=None,
+              help="Local processes [default: number of cores]; with --executor dask, the "
+                   "cluster's workers.")
 @click.option("--rows-per-shard", default=128, show_default=True)
 @click.option("--rgb-encoder", default="hog-color", show_default=True)
 @click.option("--flow-encoder", default="flow-hist", show_default=True)
@@ -76,7 +78,7 @@ def ingest(obj: Context, root: Path, layout: str | None, n_frames: int, fps: flo
         batch_size=batch_size,
     )
     summary = run_ingest(obj.catalog(), obj.store(), root, layout=layout, options=options,
-                         workers=workers, progress=not no_progress)
+                         workers=workers, executor=obj.executor, progress=not no_progress)
     for line in summary.lines():
         click.echo(line)
     click.echo(f"run {summary.run_id}; see `vida-batch status`")

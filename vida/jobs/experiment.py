@@ -194,7 +194,8 @@ def svdmap_experiment(
     audio: str = "audio/ast-fbank", study_variant: bool = False, top_classes: int = 5,
     cross_fit: int = 3, in_sample_ablation: bool = False, generator_query: str | None = None,
     labels_per_class: str | None = None, generator_batch_size: int | None = None,
-    runs: str | None = None, log: Callable[[str], None] = print,
+    generator_lr: float | None = None, runs: str | None = None,
+    log: Callable[[str], None] = print,
 ) -> ExperimentResult:
     """Vision only / + real audio / + generated / + filtered generated, same test clips.
 
@@ -245,7 +246,7 @@ def svdmap_experiment(
 
     for seed in range(seeds):
         gspec = GeneratorSpec(arch="svdmap", rgb=rgb, flow=flow, audio=audio,
-                              epochs=generator_epochs, seed=seed,
+                              epochs=generator_epochs, seed=seed, lr=generator_lr,
                               batch_size=generator_batch_size)
         g_all = train_generator(catalog, store, gen_base, gspec, experiment_id=experiment_id,
                                 runs=runs, progress=False)
@@ -292,7 +293,7 @@ def svdmap_experiment(
         known=(results, correct))
     params = {"seeds": seeds, "tags": tags, "dictionary": dictionary, "min_iou": min_iou,
               "generator_query": generator_query, "labels_per_class": labels_per_class,
-              "generator_batch_size": generator_batch_size,
+              "generator_batch_size": generator_batch_size, "generator_lr": generator_lr,
               "arch": arch, "epochs": epochs, "generator_epochs": generator_epochs,
               "cross_fit": cross_fit, "in_sample_ablation": in_sample_ablation,
               "filter": filter_name, "feature_sets": [rgb, flow, audio]}
@@ -307,7 +308,7 @@ def cafmap_experiment(
     rgb: str = "rgb/hog-color", flow: str = "flow/flow-hist", audio: str = "audio/ast-fbank",
     classifier_lr: float | None = None, generator_lr: float | None = None,
     cross_fit: int = 3, in_sample_ablation: bool = False, generator_query: str | None = None,
-    labels_per_class: str | None = None,
+    labels_per_class: str | None = None, generator_batch_size: int | None = None,
     runs: str | None = None, log: Callable[[str], None] = print,
 ) -> ExperimentResult:
     """Vision only / + real audio / + audio generated from caption conditions
@@ -334,7 +335,8 @@ def cafmap_experiment(
 
     for seed in range(seeds):
         gspec = GeneratorSpec(arch="cafmap", condition=condition, audio=audio,
-                              epochs=generator_epochs, seed=seed, lr=generator_lr)
+                              epochs=generator_epochs, seed=seed, lr=generator_lr,
+                              batch_size=generator_batch_size)
         generator = train_generator(catalog, store, gen_base, gspec,
                                     experiment_id=experiment_id, runs=runs, progress=False)
         generated = (cross_fit_generate(catalog, store, generator, cross_fit, base, runs=runs,
@@ -356,7 +358,8 @@ def cafmap_experiment(
         known=(results, correct))
     params = {"seeds": seeds, "condition": condition, "generator_query": generator_query,
               "labels_per_class": labels_per_class, "arch": arch, "epochs": epochs,
-              "generator_epochs": generator_epochs, "cross_fit": cross_fit,
+              "generator_epochs": generator_epochs, "generator_lr": generator_lr,
+              "generator_batch_size": generator_batch_size, "cross_fit": cross_fit,
               "in_sample_ablation": in_sample_ablation, "feature_sets": [rgb, flow, audio]}
     return _record(catalog, experiment_id, "cafmap", params, base, table, runs,
                    f"CAFMap {experiment_id} ({seeds} seeds, same test clips)",

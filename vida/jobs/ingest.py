@@ -3,26 +3,29 @@
 Per clip, one decode pass gives T frames on the F fps grid and the matching audio
 window; optical flow is computed between consecutive frames; the registered
 encoders turn frames, flows and waveform into ``[T, D]`` features.  The clip's
-catalog row is committed **in the same transaction** as its features (see
-:class:`~vida.store.shards.BundleWriter`), so a run killed at any moment and run
-again ends with every clip exactly once.
+catalog row is committed **in the same transaction** as its features.
 
-A bad file never stops the batch: its row gets ``status='failed'`` and the reason.
-Workers are separate processes (spawned, so no HDF5 handle or DuckDB connection is
-ever inherited), each with its own shards; tasks go through a bounded queue, so
-memory does not grow with the number of clips.
+A bad file never stops the batch: its row gets ``status='failed'`` and the reason;
+a file that kills its worker process is found (its chunk is redone clip by clip)
+and recorded as ``worker_crashed``.
+
+plan    discover the media, skip clips already ingested with the same content;
+map     :class:`IngestChunk` on a worker (a local process, or a Dask worker on
+        another machine that sees the store): decode, flow, encode a chunk of clips,
+        write and seal one shard per feature set, hand back what it sealed;
+commit  the driver commits each sealed chunk (shards, features and clip rows) in one
+        transaction, so a run killed at any moment and run again ends with every
+        clip exactly once; ``fsck --repair`` removes sealed shards never committed;
+record  an ``ingest`` run with the counts by status.
+
+Chunks in flight are bounded, so memory does not grow with the number of clips.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
-import queue
-import threading
-import time
 import traceback
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -34,12 +37,14 @@ from vida.catalog.database import Catalog
 from vida.catalog.schema import Clip, utcnow
 from vida.catalog.writes import upsert
 from vida.encoders import get_encoder
+from vida.jobs.executor import Pool, WorkerLost, map_as_completed, open_pool, parse_executor
 from vida.jobs.runs import failure_recorded, finish_run, start_run
 from vida.media.decode import MediaError, decode_audio, decode_clip, fit_audio
 from vida.media.flow import METHODS, flow_sequence
 from vida.media.frames import read_frames
 from vida.media.loudness import dbfs
 from vida.media.sources import ClipSource, discover
+from vida.store.shards import SealedBundle, SetLayout, ShardBundle, commit_sealed
 from vida.store.store import FeatureStore
 
 CLIP_KEY = ("clip_key",)
@@ -213,11 +218,6 @@ def _known_clips(catalog: Catalog) -> dict[str, tuple[str, str]]:
     return {k: (h, s) for k, h, s in frame.itertuples(index=False)}
 
 
-def _commit(writer: Any, outcome: ClipOutcome) -> None:
-    if outcome.row is not None:
-        writer.add(outcome.clip_key, outcome.arrays, records=[(Clip, outcome.row, CLIP_KEY)])
-
-
 @lru_cache(maxsize=8)
 def _set_names(rgb: str, flow: str, audio: str, n_frames: int, suffix: str) -> dict[str, str]:
     tail = f"-{suffix}" if suffix else ""
@@ -225,126 +225,103 @@ def _set_names(rgb: str, flow: str, audio: str, n_frames: int, suffix: str) -> d
             for m, spec in (("rgb", rgb), ("flow", flow), ("audio", audio))}
 
 
-# -- worker processes ------------------------------------------------------
+# -- the map: a chunk of clips -> sealed shards + clip rows, in a worker -------
 
-def _worker(wid: int, tasks: mp.Queue, results: mp.Queue, catalog_url: str, store_root: str,
-            options: IngestOptions) -> None:
-    import cv2
-    import torch
-
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-    os.environ.setdefault("VIDA_LOCK_TIMEOUT", "600")  # workers wait their turn to commit
-    store = FeatureStore(Catalog(catalog_url, check=False), store_root)
-    process = ClipProcessor(options)
-    parent = mp.parent_process()
-    with store.bundle_writer(list(options.feature_sets.values()), options.rows_per_shard) as w:
-        while True:
-            try:
-                item = tasks.get(timeout=1.0)
-            except queue.Empty:
-                if parent is not None and not parent.is_alive():
-                    # The job was killed: leave uncommitted work to the rerun.
-                    raise SystemExit(1) from None
-                continue
-            if item is None:
-                break
-            source, known = item
-            results.put(("start", wid, source.clip_key))
-            outcome = process(source, known)
-            before = w.records_committed
-            _commit(w, outcome)
-            results.put(("done", wid, outcome.clip_key, outcome.status, outcome.reason,
-                         w.records_committed > before))
-    results.put(("exit", wid))
+@lru_cache(maxsize=2)
+def _processor(options: IngestOptions) -> ClipProcessor:
+    """Encoders load once per worker process, however many chunks it is given."""
+    return ClipProcessor(options)
 
 
-def _record_crash(catalog: Catalog, source: ClipSource, exitcode: int | None) -> None:
+@dataclass
+class ChunkDone:
+    """What a worker hands back: its sealed shards with the clip rows, and each
+    clip's (key, status, reason) for the summary."""
+
+    bundle: SealedBundle
+    outcomes: list[tuple[str, str, str | None]]
+
+
+@dataclass(frozen=True)
+class IngestChunk:
+    """The map of ``ingest``: decode and encode a chunk of clips, write and seal one
+    shard per feature set.  Never touches the catalog."""
+
+    options: IngestOptions
+    store_root: str
+    layouts: tuple[SetLayout, ...]
+
+    def __call__(self, chunk: list[tuple[ClipSource, tuple[str, str] | None]]) -> ChunkDone:
+        process = _processor(self.options)
+        bundle = ShardBundle(Path(self.store_root), list(self.layouts))
+        outcomes = []
+        try:
+            for source, known in chunk:
+                outcome = process(source, known)
+                if outcome.row is not None:
+                    bundle.add(outcome.clip_key, outcome.arrays,
+                               records=[(Clip, outcome.row, CLIP_KEY)])
+                outcomes.append((outcome.clip_key, outcome.status, outcome.reason))
+            return ChunkDone(bundle.seal(), outcomes)
+        except BaseException:
+            bundle.discard()
+            raise
+
+
+def _record_crash(catalog: Catalog, source: ClipSource, error: str) -> None:
     row = {"clip_key": source.clip_key, "class_name": source.class_name,
            "clip_id": source.clip_id, "source_uri": source.path, "status": "failed",
-           "ingested_at": utcnow(),
-           "error": f"worker_crashed: exit code {exitcode} while decoding this file"}
+           "ingested_at": utcnow(), "error": f"worker_crashed: {error} while decoding this "
+           "file (rerun with --retry-failed once it is fixed)"}
     with catalog.transaction() as session:
         upsert(session, Clip, [row], key=CLIP_KEY)
 
 
-class _Pool:
-    """Spawned workers fed through a bounded queue; a dead worker is replaced and the
-    clip it was decoding is recorded as failed."""
-
-    def __init__(self, n: int, catalog: Catalog, store: FeatureStore,
-                 options: IngestOptions) -> None:
-        self.ctx = mp.get_context("spawn")
-        self.tasks: mp.Queue = self.ctx.Queue(maxsize=2 * n)
-        self.results: mp.Queue = self.ctx.Queue()
-        self.args = (catalog.url, str(store.root), options)
-        self.procs = {wid: self._spawn(wid) for wid in range(n)}
-
-    def _spawn(self, wid: int) -> Any:
-        proc = self.ctx.Process(target=_worker, args=(wid, self.tasks, self.results, *self.args),
-                                daemon=True)
-        proc.start()
-        return proc
+def chunk_size(total: int, slots: int, rows_per_shard: int) -> int:
+    """Clips per task: a shard's worth at scale, smaller for small jobs so that every
+    worker gets several tasks (load balance, a moving progress bar)."""
+    return max(1, min(rows_per_shard, -(-total // max(1, 4 * slots))))
 
 
-def _run_parallel(sources: Iterable[tuple[ClipSource, Any]], n_workers: int, catalog: Catalog,
-                  store: FeatureStore, options: IngestOptions, on_done: Any) -> None:
-    pool = _Pool(n_workers, catalog, store, options)
-    in_flight: dict[int, ClipSource | None] = dict.fromkeys(pool.procs)
-    by_key: dict[str, ClipSource] = {}
-    lock = threading.Lock()
-    fed_all = threading.Event()
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
-    def feed() -> None:
-        for source, known in sources:
-            with lock:
-                by_key[source.clip_key] = source
-            pool.tasks.put((source, known))
-        for _ in range(n_workers):
-            pool.tasks.put(None)
-        fed_all.set()
 
-    feeder = threading.Thread(target=feed, daemon=True)
-    feeder.start()
-    running = set(pool.procs)
-    last_check = time.monotonic()
-    while running:
-        try:
-            message = pool.results.get(timeout=1.0)
-        except queue.Empty:
-            message = None
-        if time.monotonic() - last_check > 1.0:
-            last_check = time.monotonic()
-            for wid in list(running):
-                proc = pool.procs[wid]
-                if proc.is_alive() or proc.exitcode == 0:
-                    continue
-                # The decoder crashed the process: record the clip, replace the worker.
-                # (Clips it had processed but not yet committed are redone by a rerun.)
-                lost = in_flight.get(wid)
-                if lost is not None:
-                    _record_crash(catalog, lost, proc.exitcode)
-                    on_done(lost.clip_key, "failed", "worker_crashed")
-                in_flight[wid] = None
-                pool.procs[wid] = pool._spawn(wid)
-                # The dead worker may already have taken its stop sentinel: give the
-                # replacement one of its own, after the last task (a spare is harmless).
-                threading.Thread(target=lambda: (fed_all.wait(), pool.tasks.put(None)),
-                                 daemon=True).start()
-        if message is None:
-            continue
-        kind, wid = message[0], message[1]
-        if kind == "start":
-            with lock:
-                in_flight[wid] = by_key.pop(message[2], None)
-        elif kind == "done":
-            in_flight[wid] = None
-            on_done(message[2], message[3], message[4])
-        elif kind == "exit":
-            running.discard(wid)
-    feeder.join()
-    for proc in pool.procs.values():
-        proc.join(timeout=10)
+def _run(pool: Pool, work: IngestChunk, chunks: Iterable[list[Any]], catalog: Catalog,
+         on_done: Any) -> None:
+    """Map chunks over the pool, commit each sealed chunk as it comes back.  Chunks
+    lost with a worker are redone one clip at a time, one in flight, so that a clip
+    that kills its worker is found and recorded as failed, and the others commit."""
+    suspects: list[tuple[ClipSource, Any]] = []
+
+    def commit(done: ChunkDone) -> None:
+        commit_sealed(catalog, done.bundle)
+        for key, status, reason in done.outcomes:
+            on_done(key, status, reason)
+
+    for chunk, done, error in map_as_completed(pool, work, chunks):
+        if error is None:
+            commit(done)
+        elif isinstance(error, WorkerLost):
+            suspects += chunk
+        else:
+            raise error
+    for chunk, done, error in map_as_completed(pool, work, ([s] for s in suspects),
+                                               in_flight=1):
+        if error is None:
+            commit(done)
+        elif isinstance(error, WorkerLost):
+            _record_crash(catalog, chunk[0][0], str(error))
+            on_done(chunk[0][0].clip_key, "failed", "worker_crashed")
+        else:
+            raise error
 
 
 # -- the job ----------------------------------------------------------------
@@ -357,15 +334,20 @@ def ingest(
     layout: str | None = None,
     options: IngestOptions = IngestOptions(),
     workers: int | None = None,
+    executor: str | None = None,
     progress: bool = True,
 ) -> IngestSummary:
-    """Ingest every clip under ``root``; returns the counts by status and reason."""
+    """Ingest every clip under ``root``; returns the counts by status and reason.
+
+    ``executor`` (see :mod:`vida.jobs.executor`) says where the clips are decoded and
+    encoded: ``local`` with ``workers`` processes (default: every core), or Dask."""
     from tqdm import tqdm
 
-    workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
+    pool_spec = parse_executor(executor, workers)
     total = sum(1 for _ in discover(root, layout))  # a cheap first walk, for the ETA
-    run_id = start_run(catalog, kind="ingest", params={"root": str(root), "layout": layout,
-                                                      "workers": workers, **asdict(options)})
+    run_id = start_run(catalog, kind="ingest", params={
+        "root": str(root), "layout": layout, "workers": pool_spec.workers,
+        "executor": pool_spec.describe(), **asdict(options)})
     register_feature_sets(store, options, run_id)
     known = _known_clips(catalog)
     summary = IngestSummary(total=total, run_id=run_id)
@@ -377,18 +359,13 @@ def ingest(
         bar.set_postfix({s: summary.by_status[s] for s in ("ok", "flagged", "failed")})
 
     tasks = ((s, known.get(s.clip_key)) for s in discover(root, layout))
+    layouts = tuple(SetLayout.of(store.info(n)) for n in options.feature_sets.values())
+    work = IngestChunk(options, str(store.root), layouts)
     with failure_recorded(catalog, run_id):
         try:
-            if workers == 1:
-                process = ClipProcessor(options)
-                names = list(options.feature_sets.values())
-                with store.bundle_writer(names, options.rows_per_shard) as writer:
-                    for source, k in tasks:
-                        outcome = process(source, k)
-                        _commit(writer, outcome)
-                        on_done(outcome.clip_key, outcome.status, outcome.reason)
-            else:
-                _run_parallel(tasks, workers, catalog, store, options, on_done)
+            with open_pool(pool_spec) as pool:
+                size = chunk_size(total, pool.slots, options.rows_per_shard)
+                _run(pool, work, _chunks(tasks, size), catalog, on_done)
         finally:
             bar.close()
     finish_run(catalog, run_id, status="finished",

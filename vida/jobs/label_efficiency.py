@@ -6,10 +6,17 @@ generator learned from a larger pool of clips with audio but no labels.  For eac
 ``n`` in ``--labels-per-class`` the classifiers train on ``n`` train clips per
 class (drawn per seed), select on the same val clips and are tested on the same
 test clips as every other variant; the generators are the experiment's own.
+
+Every label count gets the same number of optimisation steps as the full training
+set (fewer clips, proportionally more epochs; the best epoch still chosen on val).
+With a fixed epoch count, 2 clips per class would mean one Adam step per epoch, and
+the curve would measure how little the classifier was trained, not how little it
+was told.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,6 +61,13 @@ def labelled_query(catalog: Catalog, base: str, n: int | str, seed: int) -> str:
     return f"{base} AND (split <> 'train' OR clip_key IN ({listed}))"
 
 
+def equal_step_epochs(epochs: int, batch_size: int, n_all: int, n_labelled: int) -> int:
+    """Epochs that give ``n_labelled`` train clips the optimisation steps that
+    ``epochs`` give ``n_all`` (batches of ``batch_size``; the last batch may be short)."""
+    steps = epochs * math.ceil(n_all / batch_size)
+    return max(epochs, math.ceil(steps / math.ceil(max(n_labelled, 1) / batch_size)))
+
+
 def run_label_efficiency(
     catalog: Catalog, store, *, base: str, classes: list[str], labels: list[int | str],
     seeds: int, audio_sets: dict[str, Callable[[int], str | None]], spec: dict,
@@ -73,9 +87,10 @@ def run_label_efficiency(
             correct = {v: known[1][v] for v in audio_sets}
         for seed in range(seeds if not results else 0):
             query = labelled_query(catalog, base, n, seed)
+            epochs = _epochs_for(catalog, base, query, ClassifierSpec(**spec))
             for variant, audio_of in audio_sets.items():
-                cspec = ClassifierSpec(**spec, audio=audio_of(seed), seed=seed,
-                                       variant=f"{variant} @ {n} labels/class")
+                cspec = ClassifierSpec(**{**spec, "epochs": epochs}, audio=audio_of(seed),
+                                       seed=seed, variant=f"{variant} @ {n} labels/class")
                 run_id, metrics = train_classifier(catalog, store, query, cspec, classes=classes,
                                                    experiment_id=experiment_id, runs=runs,
                                                    progress=False)
@@ -87,6 +102,14 @@ def run_label_efficiency(
         table.insert(0, "labels_per_class", str(n))
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
+
+
+def _epochs_for(catalog: Catalog, base: str, query: str, spec: ClassifierSpec) -> int:
+    def n_train(q: str) -> int:
+        return int((load_clips(catalog, q)["split"] == "train").sum())
+
+    assert spec.batch_size is not None  # set by ClassifierSpec.__post_init__
+    return equal_step_epochs(spec.epochs, spec.batch_size, n_train(base), n_train(query))
 
 
 def plot_label_efficiency(table: pd.DataFrame, path: Path, title: str) -> None:

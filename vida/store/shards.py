@@ -13,6 +13,9 @@ Order of operations, so that a crash at any instant leaves the catalog consisten
    renamed to ``<name>.h5`` (atomic on POSIX): the shard is *sealed*;
 3. one catalog transaction inserts the ``shards`` row and every ``features`` row.
 
+Steps 1-2 need no catalog (:class:`ShardBundle`), so they run in workers, on any
+machine that sees the store; step 3 (:func:`commit_sealed`) runs in the driver.
+
 A crash before 3 leaves only files the catalog does not know (a ``.partial`` or a
 sealed orphan); ``vida-batch fsck --repair`` removes them.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -126,14 +130,140 @@ class ShardFile:
             self.partial_path.unlink(missing_ok=True)
 
 
-class BundleWriter:
+@dataclass(frozen=True)
+class SetLayout:
+    """What a shard writer needs of a feature set (no catalog handle: picklable)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    @classmethod
+    def of(cls, fs: Any) -> SetLayout:
+        return cls(fs.name, tuple(int(s) for s in fs.shape), str(fs.dtype))
+
+
+@dataclass
+class SealedShard:
+    feature_set: str
+    path: str  # relative to the store root
+    sha256: str
+    keys: list[str]
+
+
+@dataclass
+class SealedBundle:
+    """Sealed shards and the catalog records that go with them: what a worker hands
+    back, and what the driver commits in one transaction (:func:`commit_sealed`)."""
+
+    shards: list[SealedShard] = field(default_factory=list)
+    records: list[tuple[type, dict[str, Any], tuple[str, ...]]] = field(default_factory=list)
+
+    @property
+    def n_rows(self) -> int:
+        return sum(len(s.keys) for s in self.shards)
+
+    def paths(self, root: Path) -> list[Path]:
+        return [root / s.path for s in self.shards]
+
+
+def commit_sealed(catalog: Catalog, bundle: SealedBundle) -> None:
+    """One transaction: a ``shards`` row and its ``features`` rows per sealed shard,
+    then the bundle's records (e.g. each clip's row).  Before it, the files are
+    orphans that fsck removes; after it, everything is visible at once."""
+    if not bundle.shards and not bundle.records:
+        return
+    with catalog.transaction() as session:
+        for sealed in bundle.shards:
+            row = Shard(feature_set=sealed.feature_set, path=sealed.path,
+                        n_rows=len(sealed.keys), sha256=sealed.sha256)
+            session.add(row)
+            session.flush()
+            upsert(session, Feature,
+                   ({"feature_set": sealed.feature_set, "clip_key": k, "shard_id": row.id,
+                     "row": i} for i, k in enumerate(sealed.keys)),
+                   key=("feature_set", "clip_key"))
+        by_model: dict[tuple[type, tuple[str, ...]], list[dict[str, Any]]] = {}
+        for model, record, key_cols in bundle.records:
+            by_model.setdefault((model, key_cols), []).append(record)
+        for (model, key_cols), rows in by_model.items():
+            upsert(session, model, rows, key=key_cols)
+
+
+class ShardBundle:
+    """Streams rows of several feature sets into shard files and seals them on
+    request, without touching the catalog: the part of writing a worker does."""
+
+    def __init__(self, store_root: Path, layouts: list[SetLayout]) -> None:
+        self.root = store_root
+        self.sets = {layout.name: layout for layout in layouts}
+        self._shards: dict[str, ShardFile] = {}
+        self._seen: dict[str, set[str]] = {name: set() for name in self.sets}
+        self._records: list[tuple[type, dict[str, Any], tuple[str, ...]]] = []
+
+    def add(
+        self,
+        key: str,
+        arrays: dict[str, Any],
+        extras: dict[str, dict[str, Any]] | None = None,
+        records: list[tuple[type, dict[str, Any], tuple[str, ...]]] = (),
+    ) -> None:
+        """Append ``arrays`` (feature set -> array) of ``key`` and queue catalog
+        ``records`` (model, row, key columns) to be committed with them."""
+        for name, array in arrays.items():
+            layout = self.sets.get(name)
+            if layout is None:
+                raise ValueError(f"feature set {name!r} is not part of this writer")
+            array = np.asarray(array)
+            if array.shape != layout.shape:
+                raise ValueError(f"{name}: row {key!r} has shape {array.shape}, the feature "
+                                 f"set expects {layout.shape}")
+            if key in self._seen[name]:
+                raise ValueError(f"{name}: key {key!r} given twice in one write")
+        for name, array in arrays.items():
+            self._seen[name].add(key)
+            shard = self._shards.get(name)
+            if shard is None:
+                layout = self.sets[name]
+                shard = self._shards[name] = ShardFile(self.root / name, layout.shape,
+                                                       np.dtype(layout.dtype))
+            shard.append(key, np.asarray(array).astype(shard._data.dtype, copy=False),
+                         (extras or {}).get(name, {}))
+        self._records.extend(records)
+
+    @property
+    def pending(self) -> int:
+        return max([len(s) for s in self._shards.values()] + [len(self._records)])
+
+    def seal(self) -> SealedBundle:
+        """Seal every open shard; returns them with the queued records."""
+        shards, self._shards = self._shards, {}
+        records, self._records = self._records, []
+        bundle = SealedBundle(records=records)
+        for name, shard in shards.items():
+            if len(shard):
+                path, digest = shard.seal()
+                bundle.shards.append(SealedShard(name, path.relative_to(self.root).as_posix(),
+                                                 digest, list(shard.keys)))
+            else:
+                shard.discard()
+        return bundle
+
+    def discard(self) -> None:
+        for shard in self._shards.values():
+            shard.discard()
+        self._shards = {}
+        self._records = []
+
+
+class BundleWriter(ShardBundle):
     """Streams rows of several feature sets into sealed shards, one commit for all.
 
     Each feature set gets its own shard file; when any of them fills up (or the
     pending catalog records do), all are sealed and committed together in **one**
     transaction with the catalog records queued by :meth:`add` (e.g. the ``clips``
     row of each clip).  So a clip's row and its features are committed together or
-    not at all: a killed ingest never leaves a clip whose features are missing.
+    not at all: a killed job never leaves a clip whose features are missing.
 
     Use as a context manager; on normal exit the last shards are sealed and
     committed, on an exception they are discarded (what was committed stays).
@@ -146,13 +276,9 @@ class BundleWriter:
         feature_sets: list[FeatureSet],
         rows_per_shard: int = 256,
     ) -> None:
+        super().__init__(store_root, [SetLayout.of(fs) for fs in feature_sets])
         self.catalog = catalog
-        self.root = store_root
-        self.sets = {fs.name: fs for fs in feature_sets}
         self.rows_per_shard = rows_per_shard
-        self._shards: dict[str, ShardFile] = {}
-        self._seen: dict[str, set[str]] = {name: set() for name in self.sets}
-        self._records: list[tuple[type, dict[str, Any], tuple[str, ...]]] = []
         self.committed = 0  # feature rows committed so far
         self.records_committed = 0
 
@@ -163,79 +289,16 @@ class BundleWriter:
         extras: dict[str, dict[str, Any]] | None = None,
         records: list[tuple[type, dict[str, Any], tuple[str, ...]]] = (),
     ) -> None:
-        """Queue ``arrays`` (feature set -> array) of ``key`` and catalog ``records``
-        (model, row, key columns) to be upserted in the same commit."""
-        for name, array in arrays.items():
-            fs = self.sets.get(name)
-            if fs is None:
-                raise ValueError(f"feature set {name!r} is not part of this writer")
-            array = np.asarray(array)
-            shape = tuple(fs.shape)
-            if array.shape != shape:
-                raise ValueError(
-                    f"{name}: row {key!r} has shape {array.shape}, the feature set expects {shape}"
-                )
-            if key in self._seen[name]:
-                raise ValueError(f"{name}: key {key!r} given twice in one write")
-        for name, array in arrays.items():
-            self._seen[name].add(key)
-            shard = self._shards.get(name)
-            if shard is None:
-                fs = self.sets[name]
-                shard = self._shards[name] = ShardFile(
-                    self.root / name, tuple(fs.shape), np.dtype(fs.dtype)
-                )
-            shard.append(key, np.asarray(array).astype(shard._data.dtype, copy=False),
-                         (extras or {}).get(name, {}))
-        self._records.extend(records)
-        full = any(len(s) >= self.rows_per_shard for s in self._shards.values())
-        if full or len(self._records) >= self.rows_per_shard:
+        super().add(key, arrays, extras, records)
+        if self.pending >= self.rows_per_shard:
             self.flush()
-
-    @property
-    def pending(self) -> int:
-        return max([len(s) for s in self._shards.values()] + [len(self._records)])
 
     def flush(self) -> None:
         """Seal every open shard and commit them with the queued records."""
-        shards, self._shards = self._shards, {}
-        records, self._records = self._records, []
-        sealed = []
-        for name, shard in shards.items():
-            if len(shard):
-                sealed.append((name, shard, *shard.seal()))
-            else:
-                shard.discard()
-        if not sealed and not records:
-            return
-        with self.catalog.transaction() as session:
-            for name, shard, path, digest in sealed:
-                rel = path.relative_to(self.root).as_posix()
-                row = Shard(feature_set=name, path=rel, n_rows=len(shard), sha256=digest)
-                session.add(row)
-                session.flush()
-                upsert(
-                    session,
-                    Feature,
-                    (
-                        {"feature_set": name, "clip_key": k, "shard_id": row.id, "row": i}
-                        for i, k in enumerate(shard.keys)
-                    ),
-                    key=("feature_set", "clip_key"),
-                )
-            by_model: dict[tuple[type, tuple[str, ...]], list[dict[str, Any]]] = {}
-            for model, row, key_cols in records:
-                by_model.setdefault((model, key_cols), []).append(row)
-            for (model, key_cols), rows in by_model.items():
-                upsert(session, model, rows, key=key_cols)
-        self.committed += sum(len(shard) for _, shard, _, _ in sealed)
-        self.records_committed += len(records)
-
-    def discard(self) -> None:
-        for shard in self._shards.values():
-            shard.discard()
-        self._shards = {}
-        self._records = []
+        bundle = self.seal()
+        commit_sealed(self.catalog, bundle)
+        self.committed += bundle.n_rows
+        self.records_committed += len(bundle.records)
 
     def close(self) -> None:
         self.flush()

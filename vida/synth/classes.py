@@ -3,15 +3,16 @@ captioned as.
 
 Designed so that both modalities matter:
 
-* looks alike, sounds different: ``bouncing+ball`` / ``dropping+metal`` (the same
-  bouncing object; a thud or a metallic clang at each impact), ``spinning+fan`` /
-  ``drilling`` (the same rotating bar; a low hum or a high whine whose pitch follows
-  the speed);
-* a small visual cue decides the sound: ``hammering`` and ``striking+metal`` are
-  the same strike, on a small wooden (brown) or metal (grey-blue) block, and thud or
-  clang.  The block is a few pixels of each frame, so a classifier with few labels
-  may miss it, while a generator that saw many clips with their sound can learn that
-  this cue predicts a clang: where generated audio can help;
+* looks alike, sounds different: ``spinning+fan`` / ``drilling`` (the same rotating
+  bar; a low hum or a high whine whose pitch follows the speed).  Nothing visible
+  tells them apart, so real audio helps and generated audio cannot;
+* a small visual cue decides the sound: ``hammering`` and ``striking+metal`` are the
+  same strike, on a small wooden (brown) or metal (grey-blue) block, and thud or
+  clang; ``bouncing+ball`` and ``dropping+metal`` the same bouncing object, landing
+  on a wooden or a metal plate.  The block or plate is a few pixels of each frame,
+  so a classifier with few labels may miss it, while a generator that saw many clips
+  with their sound can learn that this cue predicts a clang: where generated audio
+  can help;
 * looks different, sounds alike: ``hammering`` thuds like ``bouncing+ball``;
   ``blowing`` hisses like ``sawing``;
 * ``tapping`` and the others are separable by both.
@@ -35,8 +36,8 @@ class SynthClass:
 
 
 CLASSES: tuple[SynthClass, ...] = (
-    SynthClass("bouncing+ball", "bounce", "thud"),
-    SynthClass("dropping+metal", "bounce", "clang"),
+    SynthClass("bouncing+ball", "bounce", "thud", "wood"),
+    SynthClass("dropping+metal", "bounce", "clang", "metal"),
     SynthClass("spinning+fan", "spin", "hum"),
     SynthClass("drilling", "spin", "whine"),
     SynthClass("hammering", "strike", "thud", "wood"),
@@ -60,6 +61,10 @@ SOUND_TAGS: dict[str, tuple[str, ...]] = {
 VISUAL_CAPTIONS: dict[str, tuple[str, ...]] = {
     "bounce": ("a {color} ball bouncing on the floor", "a {color} ball in the air",
                "a small {color} ball hitting the ground"),
+    "bounce:wood": ("a {color} ball bouncing on a wooden floor", "a {color} ball in the air",
+                    "a small {color} ball hitting a brown board"),
+    "bounce:metal": ("a {color} ball bouncing on a metal plate", "a {color} ball in the air",
+                     "a small {color} ball hitting a grey plate"),
     "spin": ("a {color} blade spinning in the middle", "a {color} bar rotating",
              "a spinning {color} propeller"),
     "strike": ("a {color} hammer striking a block", "a {color} stick swinging down",

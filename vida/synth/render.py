@@ -37,7 +37,7 @@ class Scene:
     audio_noise: float
     pitch: float  # base frequency of the sound, Hz
     loudness: float
-    cue: str | None = None  # the material of the struck block: "wood" or "metal"
+    cue: str | None = None  # the material struck (block, plate): "wood" or "metal"
 
 
 BLOCK_COLORS = {None: (90, 60, 30), "wood": (90, 60, 30), "metal": (150, 160, 180)}
@@ -91,6 +91,9 @@ def draw_frame(scene: Scene, t: float, rng: np.random.Generator) -> np.ndarray:
         height = 4 * u * (1 - u)  # a parabola between impacts
         r = int(6 * s)
         cy = int(floor - r - height * SIZE * 0.55)
+        if scene.cue:  # the plate the ball lands on
+            cv2.rectangle(img, (cx - 10, floor - 4), (cx + 10, floor), BLOCK_COLORS[scene.cue],
+                          -1)
         cv2.circle(img, (cx, cy), r, color, -1)
     elif scene.visual == "strike":
         u = ((t - scene.phase * scene.period) / scene.period) % 1.0

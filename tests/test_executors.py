@@ -1,0 +1,167 @@
+"""Where ingest's map runs: local processes or Dask, the same rows and values either way;
+a lost worker (a crashing decoder, a killed Dask worker) costs no clip twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import run_cli
+from tests.media_factory import tone, write_video
+from vida import open_catalog
+from vida.jobs.executor import parse_executor
+from vida.jobs.ingest import chunk_size, ingest
+from vida.store import FeatureStore
+from vida.store.fsck import fsck
+
+SETS = ("rgb/hog-color", "flow/flow-hist", "audio/ast-fbank")
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    root = tmp_path_factory.mktemp("media") / "v"
+    for c in range(2):
+        (root / f"class{c}").mkdir(parents=True)
+        for i in range(6):
+            write_video(root / f"class{c}" / f"clip{i}.mp4", n_frames=90 + 3 * i,
+                        audio=tone(3, 16000, freq=200 + 50 * i + 300 * c))
+    return root
+
+
+def _ingest_into(folder, root, executor, workers=2):
+    cat = open_catalog(folder / "catalog.db")
+    store = FeatureStore(cat, folder / "store")
+    summary = ingest(cat, store, root, workers=workers, executor=executor, progress=False)
+    return cat, store, summary
+
+
+def _snapshot(cat, store):
+    rows = cat.sql("SELECT clip_key, class_name, status, has_audio, n_frames, content_sha256 "
+                   "FROM clips ORDER BY clip_key")
+    keys = rows["clip_key"].tolist()
+    return rows, {name: store.read(name, keys) for name in SETS}
+
+
+def test_executor_names_parse_and_bad_ones_say_what_to_write():
+    assert parse_executor("local", 1).kind == "serial"
+    assert parse_executor("local", 3).workers == 3
+    assert parse_executor("dask://10.0.0.5:8786").address == "tcp://10.0.0.5:8786"
+    assert parse_executor("dask-local:2").workers == 2
+    for bad in ("dask://nohost", "spark://x:1", "dask-local:two"):
+        with pytest.raises(ValueError, match="local, dask://HOST:PORT or dask-local:N|HOST:PORT"):
+            parse_executor(bad)
+    # small jobs are cut so that every worker gets several chunks; large ones per shard
+    assert chunk_size(12, 4, 128) == 1 and chunk_size(300, 4, 128) == 19
+    assert chunk_size(1_000_000, 64, 128) == 128
+
+
+def test_dask_ingest_gives_the_rows_and_values_of_local_processes(clips, tmp_path):
+    local = _snapshot(*_ingest_into(tmp_path / "local", clips, "local")[:2])
+    cat, store, summary = _ingest_into(tmp_path / "dask", clips, "dask-local:2")
+    assert summary.by_status["ok"] == 12
+    dask = _snapshot(cat, store)
+    assert local[0].equals(dask[0])
+    for name in SETS:
+        np.testing.assert_array_equal(local[1][name], dask[1][name], err_msg=name)
+    run = cat.sql("SELECT params FROM runs WHERE kind = 'ingest'")["params"][0]
+    assert "dask" in run
+    # the workers wrote and sealed; only the driver committed: every shard is known
+    assert fsck(store).clean
+
+
+def test_a_killed_dask_worker_still_ends_with_every_clip_once(clips, tmp_path):
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                           dashboard_address=None)
+    client = Client(cluster)
+    killed = []
+
+    def kill_one_worker() -> None:
+        # wait until the workers are busy, then SIGKILL one worker process
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            busy = [w for w, tasks in client.processing().items() if tasks]
+            if busy:
+                pid = client.run(os.getpid, workers=[busy[0]])[busy[0]]
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            time.sleep(0.05)
+
+    try:
+        killer = threading.Thread(target=kill_one_worker, daemon=True)
+        killer.start()
+        address = cluster.scheduler_address.removeprefix("tcp://")
+        cat, store, summary = _ingest_into(tmp_path / "kill", clips, f"dask://{address}")
+        killer.join()
+    finally:
+        client.close()
+        cluster.close()
+    assert killed, "no worker was killed: the test did not test anything"
+    counts = cat.sql("SELECT count(*) AS n, count(DISTINCT clip_key) AS d, "
+                     "sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) AS ok FROM clips")
+    assert counts.to_dict("records") == [{"n": 12, "d": 12, "ok": 12}]
+    for name in SETS:
+        rows = cat.sql(f"SELECT count(*) AS n, count(DISTINCT clip_key) AS d FROM features "
+                       f"WHERE feature_set = '{name}'")
+        assert rows.to_dict("records") == [{"n": 12, "d": 12}], name
+    # what the killed worker had written but not handed back is an orphan, repaired away
+    assert fsck(store, repair=True).clean and fsck(store).clean
+
+
+CRASHING = '''
+"""An rgb encoder that kills its process on an all-white clip, like a decoder crash."""
+import os
+import numpy as np
+
+
+class CrashOnWhite:
+    name = "crash-on-white"
+    modality = "rgb"
+
+    def __init__(self, n_frames=18, **_):
+        self.shape = (n_frames, 3)
+        self.params = {}
+
+    def encode(self, batch):
+        if batch.mean() > 250:
+            os._exit(3)
+        return batch.astype(np.float32).mean(axis=(2, 3)) / 255.0
+'''
+
+
+def test_a_clip_that_kills_its_worker_is_recorded_and_the_rest_commit(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "vida_crash.py").write_text(textwrap.dedent(CRASHING))
+    info = site / "vida_crash-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: vida-crash\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[vida.encoders]\ncrash-on-white = "
+                                           "vida_crash:CrashOnWhite\n")
+    root = tmp_path / "v" / "c"
+    root.mkdir(parents=True)
+    for i in range(7):
+        write_video(root / f"clip{i}.mp4", n_frames=90)
+    white = [np.full((48, 64, 3), 255, np.uint8)] * 90
+    write_video(root / "white.mp4", white)
+    result = run_cli("ingest", str(tmp_path / "v"), "--workers", "2", "--rgb-encoder",
+                     "crash-on-white", "--no-progress", cwd=tmp_path,
+                     env={"PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"},
+                     timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "8 clips: 7 ok, 0 flagged, 1 failed" in result.stdout
+    cat = open_catalog(tmp_path / "catalog.db")
+    rows = cat.sql("SELECT clip_id, status, error FROM clips").set_index("clip_id")
+    assert rows.loc["white", "status"] == "failed"
+    assert rows.loc["white", "error"].startswith("worker_crashed")
+    assert (rows.drop(index="white")["status"] == "ok").all()
+    store = FeatureStore(cat, tmp_path / "store")
+    assert len(store.keys("rgb/crash-on-white")) == 7
+    assert fsck(store, repair=True).clean

@@ -1,0 +1,221 @@
+"""Where a job's *map* step runs: this process, a local process pool, or a Dask cluster.
+
+One seam for every job that maps work over clips.  ``--executor`` says where:
+
+``local`` (default)
+    a pool of spawned processes on this machine (``concurrent.futures``); one
+    worker means in this process, with nothing pickled;
+``dask://HOST:PORT``
+    the workers of a running ``dask scheduler`` (``dask.distributed``), e.g. on a
+    Slurm allocation through dask-jobqueue;
+``dask-local:N``
+    a throw-away ``LocalCluster`` of N single-threaded worker processes.
+
+Both pools are driven through the same ``concurrent.futures`` interface (Dask's
+``Client.get_executor()`` returns a ``concurrent.futures.Executor``), so a job has
+one code path.  The work function is picklable and caches its models per process
+(``functools.lru_cache`` on the model spec), so a worker pays its start-up once,
+however many items it gets.  Workers never write the catalog; results come back to
+the driver, which commits them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+LOCAL = "local"
+_DASK = "dask://"
+_DASK_LOCAL = "dask-local:"
+
+
+class WorkerLost(RuntimeError):
+    """The process that ran an item died (a decoder crash, an OOM kill, a lost node)."""
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """Parsed ``--executor``: ``kind`` is serial, local or dask."""
+
+    kind: str
+    workers: int
+    address: str | None = None
+
+    @property
+    def remote(self) -> bool:
+        return self.kind == "dask"
+
+    def describe(self) -> str:
+        if self.kind == "dask":
+            return f"dask {self.address or f'LocalCluster({self.workers})'}"
+        return "this process" if self.kind == "serial" else f"{self.workers} local processes"
+
+
+def parse_executor(text: str | None, workers: int | None = None) -> ExecutorSpec:
+    """``local`` / ``dask://HOST:PORT`` / ``dask-local:N`` -> :class:`ExecutorSpec`;
+    ``workers`` sizes the local pool (default: every core)."""
+    text = (text or os.environ.get("VIDA_EXECUTOR") or LOCAL).strip()
+    n = max(1, workers if workers is not None else (os.cpu_count() or 1))
+    if text == LOCAL:
+        return ExecutorSpec("serial" if n == 1 else "local", n)
+    if text.startswith(_DASK):
+        address = text[len(_DASK):]
+        if ":" not in address:
+            raise ValueError(f"--executor {text}: give the scheduler as dask://HOST:PORT")
+        return ExecutorSpec("dask", n, f"tcp://{address}")
+    if text.startswith(_DASK_LOCAL) and text[len(_DASK_LOCAL):].isdigit():
+        return ExecutorSpec("dask", max(1, int(text[len(_DASK_LOCAL):])))
+    raise ValueError(f"--executor {text!r}: use local, dask://HOST:PORT or dask-local:N")
+
+
+def _one_thread_per_process() -> None:
+    """Pool initialiser: workers are the parallelism, so each uses one core."""
+    import cv2
+    import torch
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+class Pool:
+    """An open executor: ``submit`` items, ``restart`` after a lost worker."""
+
+    def __init__(self, spec: ExecutorSpec) -> None:
+        self.spec = spec
+        self._client: Any = None
+        self._cluster: Any = None
+        self.executor: Executor | None = None
+        self._open()
+
+    @property
+    def slots(self) -> int:
+        """How many items to keep in flight: enough to keep every worker busy."""
+        if self._client is not None:
+            threads = sum(self._client.nthreads().values()) or self.spec.workers
+            return 2 * threads
+        return 2 * self.spec.workers
+
+    def _open(self) -> None:
+        if self.spec.kind == "local":
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.executor = ProcessPoolExecutor(self.spec.workers,
+                                                mp_context=mp.get_context("spawn"),
+                                                initializer=_one_thread_per_process)
+        elif self.spec.kind == "dask":
+            try:
+                from distributed import Client, LocalCluster
+            except ImportError as exc:
+                raise RuntimeError("--executor dask needs dask.distributed: "
+                                   "pip install 'vida[cluster]'") from exc
+            if self.spec.address:
+                self._client = Client(self.spec.address)
+            else:
+                self._cluster = LocalCluster(n_workers=self.spec.workers, threads_per_worker=1,
+                                             processes=True, dashboard_address=None)
+                self._client = Client(self._cluster)
+            self.executor = self._client.get_executor(pure=False)
+
+    def submit(self, work: Callable[[Item], Result], item: Item) -> Future:
+        if self.executor is None:  # serial: run now, hand back a finished future
+            future: Future = Future()
+            try:
+                future.set_result(work(item))
+            except BaseException as exc:  # noqa: BLE001 - the caller sees it via result()
+                future.set_exception(exc)
+            return future
+        return self.executor.submit(work, item)
+
+    def lost(self, exc: BaseException) -> bool:
+        """Did ``exc`` come from a dead worker rather than from the work itself?"""
+        if isinstance(exc, BrokenProcessPool | WorkerLost):
+            return True
+        return type(exc).__name__ in ("KilledWorker", "CommClosedError")
+
+    def restart(self) -> None:
+        """After a lost worker: a local pool is broken for good and is replaced; Dask
+        replaces its workers itself."""
+        if self.spec.kind == "local":
+            assert self.executor is not None
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self._open()
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True)
+        if self._client is not None:
+            self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_pool(executor: str | ExecutorSpec | None, workers: int | None = None) -> Pool:
+    spec = executor if isinstance(executor, ExecutorSpec) else parse_executor(executor, workers)
+    return Pool(spec)
+
+
+def map_ordered(pool: Pool, work: Callable[[Item], Result], items: Iterable[Item],
+                in_flight: int | None = None) -> Iterator[Result]:
+    """``work`` over ``items`` on ``pool``; results in the order of ``items``, at most
+    ``in_flight`` submitted ahead (memory stays flat however many items there are)."""
+    limit = in_flight or pool.slots
+    pending: deque[Future] = deque()
+    for item in items:
+        pending.append(pool.submit(work, item))
+        if len(pending) >= limit:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def map_as_completed(pool: Pool, work: Callable[[Item], Result], items: Iterable[Item],
+                     in_flight: int | None = None
+                     ) -> Iterator[tuple[Item, Result | None, BaseException | None]]:
+    """``work`` over ``items`` on ``pool``, yielding ``(item, result, error)`` as each
+    finishes (bounded in flight).  A lost worker shows as a :class:`WorkerLost`
+    error for each of its items; the pool is restarted and the rest go on."""
+    limit = in_flight or pool.slots
+    source = iter(items)
+    running: dict[Future, Item] = {}
+    exhausted = False
+    while True:
+        while not exhausted and len(running) < limit:
+            try:
+                item = next(source)
+            except StopIteration:
+                exhausted = True
+                break
+            running[pool.submit(work, item)] = item
+        if not running:
+            return
+        done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+        broken = False
+        for future in done:
+            item = running.pop(future)
+            exc = future.exception()
+            if exc is not None and pool.lost(exc):
+                broken = broken or isinstance(exc, BrokenProcessPool)
+                yield item, None, WorkerLost(str(exc) or type(exc).__name__)
+            else:
+                yield item, (future.result() if exc is None else None), exc
+        if broken:
+            # every item still running in a broken local pool is lost with it
+            for future, item in list(running.items()):
+                running.pop(future)
+                yield item, None, WorkerLost("the worker pool broke while this ran")
+            pool.restart()
