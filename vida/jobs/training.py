@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from vida.catalog.database import Catalog
-from vida.jobs.runs import log_metrics
+from vida.jobs.runs import log_metric_rows
 from vida.store.store import FeatureStore
 
 DEFAULT_RUNS = "runs"
@@ -103,13 +104,24 @@ def loader(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool,
 
 
 def epoch_logger(catalog: Catalog, run_id: str, epochs: int, progress: bool,
-                 describe: Callable[[dict[str, float], dict[str, float]], str]
+                 describe: Callable[[dict[str, float], dict[str, float]], str],
+                 every_s: float = 5.0
                  ) -> Callable[[int, dict[str, float], dict[str, float]], None]:
-    """``fit``'s ``on_epoch``: train and val metrics into run_metrics, a line if asked."""
+    """``fit``'s ``on_epoch``: train and val metrics into run_metrics, a line if asked.
+
+    Epochs are written together, at most every ``every_s`` seconds and after the last
+    one: a commit per epoch made the many short trainings of an experiment spend
+    more time committing than training, while a long training still shows up in
+    ``run_metrics`` as it goes."""
+    pending: list[tuple[str, int | None, str, dict[str, float]]] = []
+    last = [time.monotonic()]
 
     def on_epoch(epoch: int, train: dict[str, float], val: dict[str, float]) -> None:
-        log_metrics(catalog, run_id, train, split="train", epoch=epoch)
-        log_metrics(catalog, run_id, val, split="val", epoch=epoch)
+        pending.extend([(run_id, epoch, "train", train), (run_id, epoch, "val", val)])
+        if epoch >= epochs or time.monotonic() - last[0] >= every_s:
+            log_metric_rows(catalog, pending)
+            pending.clear()
+            last[0] = time.monotonic()
         if progress:
             print(f"  {run_id} epoch {epoch}/{epochs}: {describe(train, val)}", flush=True)
 
