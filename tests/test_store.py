@@ -36,15 +36,59 @@ def test_round_trip_values_dtype_and_order(store, dtype):
     np.testing.assert_array_equal(got, values[order])
 
 
-def test_shards_are_chunked_compressed_and_cataloged(store):
+def test_shards_are_chunked_for_reading_many_rows_and_cataloged(store):
+    import json
+
+    from vida.store.shards import CHUNK_ROWS, COMPRESSION
+
     keys, _ = _fill(store, n=11, per_shard=4)
     shards = store.catalog.sql("SELECT path, n_rows FROM shards ORDER BY id")
     assert shards["n_rows"].tolist() == [4, 4, 3]
     with h5py.File(store.root / shards["path"][0], "r") as h5:
-        assert h5["data"].chunks == (1, 18, 6)
-        assert h5["data"].compression == "gzip"
+        assert h5["data"].chunks == (min(4, CHUNK_ROWS), 18, 6)
+        assert h5["data"].compression == COMPRESSION
+        assert json.loads(h5.attrs["layout"])["chunk_rows"] == min(4, CHUNK_ROWS)
         assert [k.decode() for k in h5["keys"][:]] == keys[:4]
     assert sorted(store.keys("rgb/test")) == sorted(keys)
+
+
+def test_shards_of_the_old_layout_still_read(store):
+    """Shards written before the layout change (1-row gzip chunks, rows appended one
+    by one, no layout attribute) read through the same code, beside new ones."""
+    from vida.store.shards import SealedBundle, SealedShard, commit_sealed, sha256_of
+
+    keys, values = _fill(store, n=6, per_shard=6)
+    old = (np.arange(5 * 18 * 6, dtype="float32").reshape(5, 18, 6)) / 7
+    old_keys = [f"old/clip{i}" for i in range(5)]
+    path = store.root / "rgb/test" / "20250101T000000-1-old.h5"
+    with h5py.File(path, "w") as h5:
+        data = h5.create_dataset("data", shape=(0, 18, 6), maxshape=(None, 18, 6),
+                                 dtype="float32", chunks=(1, 18, 6), compression="gzip",
+                                 compression_opts=4, shuffle=True)
+        names = h5.create_dataset("keys", shape=(0,), maxshape=(None,),
+                                  dtype=h5py.string_dtype(encoding="utf-8"))
+        for i, (key, row) in enumerate(zip(old_keys, old, strict=True)):
+            data.resize(i + 1, axis=0)
+            data[i] = row
+            names.resize(i + 1, axis=0)
+            names[i] = key
+        h5.attrs["n_rows"] = 5
+    commit_sealed(store.catalog, SealedBundle([SealedShard(
+        "rgb/test", path.relative_to(store.root).as_posix(), sha256_of(path), old_keys)]))
+    wanted = [old_keys[3], keys[2], old_keys[0], old_keys[3], keys[5]]
+    got = store.read("rgb/test", wanted)
+    np.testing.assert_array_equal(got, np.stack([old[3], values[2], old[0], old[3], values[5]]))
+    assert fsck(store).clean
+
+
+def test_sparse_and_dense_selections_read_the_same_rows():
+    from vida.store.reader import read_dataset_rows
+
+    data = np.arange(1000 * 3, dtype="float32").reshape(1000, 3)
+    with h5py.File("mem.h5", "w", driver="core", backing_store=False) as h5:
+        ds = h5.create_dataset("data", data=data, chunks=(64, 3))
+        for rows in ([999, 0, 500, 0], list(range(100, 140))[::-1], [5, 6, 7, 900, 901]):
+            np.testing.assert_array_equal(read_dataset_rows(ds, np.array(rows)), data[rows])
 
 
 def test_rewriting_a_key_points_the_catalog_at_the_new_row(store):

@@ -1,4 +1,4 @@
-"""Catalog commands: init, upgrade, sql, status, fsck, split."""
+"""Catalog commands: init, upgrade, sql, status, fsck, split, catalog copy."""
 
 from __future__ import annotations
 
@@ -99,4 +99,25 @@ def split(obj: Context, ratios: str, seed: int, from_source: bool) -> None:
     echo_table(assign_splits(obj.catalog(), ratios=values, seed=seed, from_source=from_source))
 
 
-COMMANDS = [init, upgrade, sql, status, fsck_command, split]
+@click.group(name="catalog")
+def catalog_group() -> None:
+    """Whole-catalog operations."""
+
+
+@catalog_group.command(name="copy")
+@click.argument("source", metavar="SRC")
+@click.argument("target", metavar="DST")
+@friendly_errors
+def copy_command(source: str, target: str) -> None:
+    """Copy every row of catalog SRC into the new, empty catalog DST (a DuckDB file
+    or a URL such as postgresql+psycopg://user@host/vida), e.g. to move from one
+    machine's DuckDB file to a PostgreSQL catalog that a cluster shares."""
+    from vida.catalog.copy import copy_catalog
+    from vida.catalog.database import open_catalog
+
+    src, dst = open_catalog(source), open_catalog(target)
+    copied = copy_catalog(src, dst, log=click.echo)
+    click.echo(f"copied {sum(copied.values())} rows in {len(copied)} tables to {dst.url}")
+
+
+COMMANDS = [init, upgrade, sql, status, fsck_command, split, catalog_group]

@@ -41,6 +41,7 @@ class ClassifierSpec:
     rgb: str = "rgb/hog-color"
     flow: str = "flow/flow-hist"
     audio: str | None = None  # None: vision only
+    vision: bool = True  # False: audio only (e.g. generated audio as a representation)
     epochs: int = 10
     lr: float | None = None
     batch_size: int | None = None
@@ -57,6 +58,8 @@ class ClassifierSpec:
     def __post_init__(self) -> None:
         if self.arch not in DEFAULTS:
             raise ValueError("--arch must be lstm or mlp")
+        if not self.vision and not self.audio:
+            raise ValueError("a classifier needs vision features, audio features or both")
         if (self.test_audio or self.audio_dropout) and not self.audio:
             raise ValueError("test-time or dropout audio needs a classifier trained with audio")
         self.lr = self.lr or DEFAULTS[self.arch]["lr"]
@@ -64,7 +67,8 @@ class ClassifierSpec:
 
     @property
     def input_sets(self) -> list[str]:
-        return [self.rgb, self.flow] + ([self.audio] if self.audio else [])
+        return ([self.rgb, self.flow] if self.vision else []) + ([self.audio] if self.audio
+                                                                   else [])
 
 
 def _audio_swaps(store: FeatureStore, spec: ClassifierSpec, parts: dict,

@@ -177,12 +177,17 @@ def _label_efficiency(catalog: Catalog, store: FeatureStore, labels: str | None,
     counts = parse_labels(labels)
     if not counts:
         return None
-    log("label efficiency: vision only / + generated / + real audio")
+    log("label efficiency: vision only / + generated / + real audio / generated audio only")
     return run_label_efficiency(
         catalog, store, base=base, classes=classes, labels=counts, seeds=seeds,
-        audio_sets={"vision only": lambda seed: None,
-                    "+ generated audio": lambda seed: generated[seed],
-                    "+ real audio": lambda seed: audio},
+        # "generated audio only": the generator as a learned representation of the
+        # frames (it predicts the sound, which it learned from every clip with audio),
+        # to see whether that representation needs fewer labels than the frames do
+        variants={"vision only": lambda seed: {"audio": None},
+                  "+ generated audio": lambda seed: {"audio": generated[seed]},
+                  "+ real audio": lambda seed: {"audio": audio},
+                  "generated audio only": lambda seed: {"audio": generated[seed],
+                                                        "vision": False}},
         spec=spec, experiment_id=experiment_id, runs=runs, summarise=summarise,
         correctness=test_correctness, log=log, known=known)
 

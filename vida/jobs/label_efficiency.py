@@ -70,32 +70,37 @@ def equal_step_epochs(epochs: int, batch_size: int, n_all: int, n_labelled: int)
 
 def run_label_efficiency(
     catalog: Catalog, store, *, base: str, classes: list[str], labels: list[int | str],
-    seeds: int, audio_sets: dict[str, Callable[[int], str | None]], spec: dict,
+    seeds: int, variants: dict[str, Callable[[int], dict]], spec: dict,
     experiment_id: str, runs: str | None, summarise: Callable, correctness: Callable,
     log: Callable[[str], None], known: tuple[dict, dict] | None = None,
 ) -> pd.DataFrame:
-    """Train every variant of ``audio_sets`` ({name: seed -> audio set}) at every label
-    count; returns the summary table with a ``labels_per_class`` column.  ``known``
-    (results, correctness) of the experiment's own runs stand for ``all`` labels: the
-    same classifiers on the same clips, so they are not trained twice."""
+    """Train every variant ({name: seed -> ClassifierSpec fields, e.g. the audio set})
+    at every label count; returns the summary table with a ``labels_per_class``
+    column.  ``known`` (results, correctness) of the experiment's own runs stand for
+    ``all`` labels where they have the variant: the same classifiers on the same
+    clips, so they are not trained twice."""
     tables = []
     for n in labels:
         results: dict[str, list[dict]] = {}
         correct: dict[str, list[np.ndarray]] = {}
-        if n == ALL and known is not None and set(audio_sets) <= set(known[0]):
-            results = {v: known[0][v] for v in audio_sets}
-            correct = {v: known[1][v] for v in audio_sets}
-        for seed in range(seeds if not results else 0):
+        reused = set(variants) & set(known[0]) if n == ALL and known is not None else set()
+        for v in variants:
+            if v in reused:
+                results[v], correct[v] = known[0][v], known[1][v]
+        todo = [v for v in variants if v not in reused]
+        for seed in range(seeds if todo else 0):
             query = labelled_query(catalog, base, n, seed)
             epochs = _epochs_for(catalog, base, query, ClassifierSpec(**spec))
-            for variant, audio_of in audio_sets.items():
-                cspec = ClassifierSpec(**{**spec, "epochs": epochs}, audio=audio_of(seed),
+            for variant in todo:
+                cspec = ClassifierSpec(**{**spec, "epochs": epochs, **variants[variant](seed)},
                                        seed=seed, variant=f"{variant} @ {n} labels/class")
                 run_id, metrics = train_classifier(catalog, store, query, cspec, classes=classes,
                                                    experiment_id=experiment_id, runs=runs,
                                                    progress=False)
                 results.setdefault(variant, []).append(metrics)
                 correct.setdefault(variant, []).append(correctness(catalog, run_id))
+        results = {v: results[v] for v in variants}  # the variants' order, reused or not
+        correct = {v: correct[v] for v in variants}
         log(f"  {n} labels/class: " + ", ".join(
             f"{v} {np.mean([r['top1'] for r in rs]):.3f}" for v, rs in results.items()))
         table = summarise(results, correct)

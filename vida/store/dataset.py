@@ -1,22 +1,22 @@
 """A PyTorch Dataset that serves the clips of a catalog query from the store.
 
-Locations (shard path, row) are resolved once, in the parent process.  HDF5 files
-are opened lazily, per process: an h5py handle inherited through ``fork`` shares
-HDF5's global state with the parent and returns garbage or crashes, so a worker
-that finds handles opened by another PID drops them and opens its own.
+Locations (shard path, row) are resolved once, in the parent process, by one
+catalog join.  A batch is read with ``__getitems__`` (which the DataLoader calls
+for a whole batch): each shard once, rows in order.  HDF5 files are opened lazily,
+per process (:class:`~vida.store.reader.ShardHandles`): a handle inherited through
+``fork`` returns garbage, so a worker opens its own.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
-import h5py
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from vida.store.reader import ShardHandles, read_located
 from vida.store.store import FeatureStore
 
 
@@ -48,41 +48,28 @@ class CatalogDataset(Dataset):
             raise ValueError(f"classes {unknown} are not in the given class list")
         self.labels = np.array([index[c] for c in frame["class_name"]], dtype=np.int64)
         self.feature_sets = list(feature_sets)
-        self._where = {
-            name: store.locate(name, self.clip_keys)[["path", "row"]].to_records(index=False)
-            for name in self.feature_sets
+        self._where: dict[str, tuple[np.ndarray, np.ndarray]] = {
+            name: store.located(name, self.clip_keys) for name in self.feature_sets
         }
-        self._files: dict[str, h5py.File] = {}
-        self._pid = os.getpid()
+        self._handles = ShardHandles()
 
     def __len__(self) -> int:
         return len(self.clip_keys)
 
-    def _file(self, path: str) -> h5py.File:
-        if self._pid != os.getpid():  # forked into a worker: never reuse the parent's handles
-            self._files = {}
-            self._pid = os.getpid()
-        handle = self._files.get(path)
-        if handle is None:
-            handle = self._files[path] = h5py.File(path, "r")
-        return handle
-
     def __getitem__(self, i: int) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            "clip_key": self.clip_keys[i],
-            "label": torch.tensor(self.labels[i]),
-        }
-        for name in self.feature_sets:
-            path, row = self._where[name][i]
-            item[name] = torch.from_numpy(np.asarray(self._file(str(path))["data"][int(row)]))
-        return item
+        return self.__getitems__([i])[0]
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_files"] = {}
-        return state
+    def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+        """A whole batch at once (the DataLoader asks for it so): each shard read once,
+        in row order, instead of one HDF5 selection per clip and set."""
+        idx = np.asarray(indices, dtype=np.int64)
+        arrays = {}
+        for name, (paths, rows) in self._where.items():
+            arrays[name] = torch.from_numpy(read_located(self._handles, paths[idx], rows[idx]))
+        labels = torch.from_numpy(self.labels[idx])
+        return [{"clip_key": self.clip_keys[i], "label": labels[j],
+                 **{name: a[j] for name, a in arrays.items()}}
+                for j, i in enumerate(idx.tolist())]
 
     def close(self) -> None:
-        for handle in self._files.values():
-            handle.close()
-        self._files = {}
+        self._handles.close()

@@ -1,8 +1,8 @@
 """The feature store: feature sets registered in the catalog, arrays in HDF5 shards.
 
-Reads are batched per shard: any list of keys is looked up in the catalog, grouped
-by shard, and each shard is read once in increasing row order (what HDF5 serves
-fastest), then the rows are put back in the order asked for.
+Reads are batched per shard: any list of keys is located by one catalog join,
+grouped by shard, and each shard is read once in increasing row order (see
+:mod:`vida.store.reader`), then the rows are put back in the order asked for.
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
 from vida.catalog.database import Catalog, CatalogError
-from vida.catalog.schema import MODALITIES, Feature, FeatureSet, Shard
+from vida.catalog.records.features import locate_rows
+from vida.catalog.schema import MODALITIES, Feature, FeatureSet
+from vida.store.reader import ShardHandles, read_located
 from vida.store.shards import BundleWriter, FeatureWriter
 
 DEFAULT_STORE = "store"
-_IN_CHUNK = 1000
 
 
 def _canonical(params: dict[str, Any]) -> dict[str, Any]:
@@ -54,6 +54,7 @@ class FeatureStore:
         self.catalog = catalog
         self.root = resolve_store_root(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._handles = ShardHandles()
 
     # -- feature sets ----------------------------------------------------
     def register(
@@ -143,49 +144,39 @@ class FeatureStore:
             )
 
     # -- reading ---------------------------------------------------------
-    def locate(self, name: str, keys: Sequence[str]) -> pd.DataFrame:
-        """Columns key, path (absolute), row, in the order of ``keys``."""
-        found: dict[str, tuple[str, int]] = {}
-        with self.catalog.reading() as session:
-            for start in range(0, len(keys), _IN_CHUNK):
-                chunk = list(keys[start : start + _IN_CHUNK])
-                rows = session.execute(
-                    select(Feature.clip_key, Shard.path, Feature.row)
-                    .join(Shard, Shard.id == Feature.shard_id)
-                    .where(Feature.feature_set == name, Feature.clip_key.in_(chunk))
-                )
-                for key, path, row in rows:
-                    found[key] = (path, row)
-        missing = [k for k in keys if k not in found]
-        if missing:
+    def located(self, name: str, keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(absolute shard path, row) per key, in the order of ``keys``."""
+        keys = list(keys)
+        pos, paths, rows = locate_rows(self.catalog, name, keys)
+        if len(pos) < len(keys):
+            seen = np.zeros(len(keys), bool)
+            seen[pos] = True
+            missing = [keys[i] for i in np.flatnonzero(~seen)]
             more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
             raise KeyError(
                 f"feature set {name!r} has no rows for {', '.join(missing[:3])}{more}; "
                 "ingest or generate them first"
             )
-        return pd.DataFrame(
-            {
-                "key": list(keys),
-                "path": [str(self.root / found[k][0]) for k in keys],
-                "row": [found[k][1] for k in keys],
-            }
-        )
+        order = np.argsort(pos)
+        prefix = str(self.root) + os.sep
+        absolute = np.array([prefix + p for p in paths[order]], dtype=object)
+        return absolute, rows[order]
+
+    def locate(self, name: str, keys: Sequence[str]) -> pd.DataFrame:
+        """Columns key, path (absolute), row, in the order of ``keys``."""
+        paths, rows = self.located(name, keys)
+        return pd.DataFrame({"key": list(keys), "path": paths, "row": rows})
 
     def read(self, name: str, keys: Sequence[str], extra: str | None = None) -> np.ndarray:
         """Arrays for ``keys`` stacked as ``[len(keys), *shape]`` (or an extras array)."""
-        where = self.locate(name, keys)
-        dataset = "data" if extra is None else f"extras/{extra}"
-        out: np.ndarray | None = None
-        for path, group in where.groupby("path", sort=False):
-            order = group.sort_values("row")
-            rows = order["row"].to_numpy()
-            unique_rows, inverse = np.unique(rows, return_inverse=True)
-            with h5py.File(path, "r") as h5:
-                values = h5[dataset][unique_rows][inverse]
-            if out is None:
-                out = np.empty((len(keys), *values.shape[1:]), dtype=values.dtype)
-            out[order.index.to_numpy()] = values
+        paths, rows = self.located(name, keys)
+        out = read_located(self._handles, paths, rows,
+                           "data" if extra is None else f"extras/{extra}")
         if out is None:
             info = self.info(name)
             return np.empty((0, *info.shape), dtype=info.dtype)
         return out
+
+    def close(self) -> None:
+        """Close the shard files kept open for reading."""
+        self._handles.close()

@@ -1,8 +1,11 @@
-"""``feature_failures``: clips whose features of a set could not be made, and why."""
+"""Feature rows: where each clip's row of a set is, and ``feature_failures`` (clips
+whose features of a set could not be made, and why)."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete
+import numpy as np
+import pandas as pd
+from sqlalchemy import delete, text
 
 from vida.catalog.database import Catalog
 from vida.catalog.schema import FeatureFailure, utcnow
@@ -33,3 +36,31 @@ def clear_failures(catalog: Catalog, feature_set: str, keys: list[str]) -> None:
             session.execute(delete(FeatureFailure).where(
                 FeatureFailure.feature_set == feature_set,
                 FeatureFailure.clip_key.in_(keys[start:start + 1000])))
+
+
+def locate_rows(catalog: Catalog, feature_set: str, keys: list[str]
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the rows of ``keys`` are: (position in ``keys``, shard path, row), one SQL
+    join for any number of keys (DuckDB joins a registered frame, PostgreSQL an
+    unnested array), instead of a Python object per key."""
+    wanted = pd.DataFrame({"clip_key": keys, "pos": np.arange(len(keys), dtype=np.int64)})
+    with catalog.connect(read_only=True) as conn:
+        if catalog.is_duckdb:
+            duck = conn.connection.dbapi_connection
+            duck.register("vida_wanted_keys", wanted)
+            try:
+                found = duck.execute(
+                    "SELECT w.pos, s.path, f.row FROM vida_wanted_keys w JOIN features f "
+                    "ON f.clip_key = w.clip_key JOIN shards s ON s.id = f.shard_id "
+                    "WHERE f.feature_set = ?", [feature_set]).df()
+            finally:
+                duck.unregister("vida_wanted_keys")
+        else:
+            result = conn.execute(text(
+                "SELECT w.pos - 1 AS pos, s.path, f.row FROM unnest(CAST(:keys AS text[])) "
+                "WITH ORDINALITY AS w(clip_key, pos) JOIN features f ON f.clip_key = w.clip_key "
+                "JOIN shards s ON s.id = f.shard_id WHERE f.feature_set = :set"),
+                {"keys": list(keys), "set": feature_set})
+            found = pd.DataFrame(result.fetchall(), columns=["pos", "path", "row"])
+    return (found["pos"].to_numpy(np.int64), found["path"].to_numpy(object),
+            found["row"].to_numpy(np.int64))
