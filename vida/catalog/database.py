@@ -218,6 +218,8 @@ class Catalog:
                     return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
                 # Straight to the driver without parameters, so that a ':' or '%'
                 # inside the user's SQL is never taken for a placeholder.
+                if self.is_duckdb:  # DuckDB builds the DataFrame itself, column by column
+                    return conn.connection.driver_connection.execute(query).df()
                 cursor = conn.connection.cursor()
                 try:
                     cursor.execute(query)

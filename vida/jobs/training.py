@@ -18,7 +18,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from vida.catalog.database import Catalog
+from vida.catalog.database import Catalog, CatalogError
+from vida.catalog.readonly import check_read_only
 from vida.jobs.runs import log_metric_rows
 from vida.store.store import FeatureStore
 
@@ -39,20 +40,37 @@ def load_clips(catalog: Catalog, query: str) -> pd.DataFrame:
     Sorting makes a run depend on which clips were chosen, never on how they were
     stored.
     """
-    frame = catalog.sql(query)
+    frame = _sorted_by_key(catalog, query)
     missing = {"clip_key", "class_name", "split"} - set(frame.columns)
     if missing:
         raise ValueError(f"the --query must return clip_key, class_name and split; "
                          f"missing {', '.join(sorted(missing))}")
-    if frame["clip_key"].duplicated().any():
+    if not frame["clip_key"].is_monotonic_increasing:  # not sorted by DuckDB
+        frame = frame.sort_values("clip_key", kind="stable").reset_index(drop=True)
+    keys = frame["clip_key"].to_numpy()
+    if len(keys) > 1 and (keys[1:] == keys[:-1]).any():  # sorted: a repeat is adjacent
         raise ValueError("the --query returns some clips twice; add DISTINCT")
-    return frame.sort_values("clip_key", kind="stable").reset_index(drop=True)
+    return frame
+
+
+def _sorted_by_key(catalog: Catalog, query: str) -> pd.DataFrame:
+    """The query's rows, sorted by DuckDB itself where it can (in parallel, in the
+    byte order Python sorts strings in); otherwise as they come."""
+    check_read_only(query)  # before wrapping, so that a refusal quotes the user's SQL
+    if catalog.is_duckdb:
+        try:
+            inner = query.strip().rstrip(";")
+            return catalog.sql(f"SELECT * FROM ({inner}) AS chosen ORDER BY clip_key")
+        except CatalogError:
+            pass  # no clip_key column: the plain query gets the message that says so
+    return catalog.sql(query)
 
 
 def load_inputs(store: FeatureStore, keys: Sequence[str], sets: Sequence[str]) -> np.ndarray:
     """Features of several sets concatenated on the last axis: ``[n, T, sum D]``."""
     try:
-        parts = [store.read(name, list(keys)).astype(np.float32) for name in sets]
+        found = store.read_sets(list(dict.fromkeys(sets)), list(keys))
+        parts = [found[name].astype(np.float32, copy=False) for name in sets]
     except KeyError as exc:
         raise ValueError(
             f"{exc.args[0].split(';')[0]}; restrict the --query to clips that have it, e.g. "

@@ -48,9 +48,7 @@ class CatalogDataset(Dataset):
             raise ValueError(f"classes {unknown} are not in the given class list")
         self.labels = np.array([index[c] for c in frame["class_name"]], dtype=np.int64)
         self.feature_sets = list(feature_sets)
-        self._where: dict[str, tuple[np.ndarray, np.ndarray]] = {
-            name: store.located(name, self.clip_keys) for name in self.feature_sets
-        }
+        self._where = store.located_sets(self.feature_sets, self.clip_keys)
         self._handles = ShardHandles()
 
     def __len__(self) -> int:

@@ -67,13 +67,17 @@ def _runs(rows: np.ndarray) -> list[tuple[int, int]]:
 
 def read_dataset_rows(dataset: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
     """``dataset[rows]`` for any rows (any order, repeats allowed), read in order."""
+    lo, hi = int(rows.min()), int(rows.max()) + 1
+    if hi - lo == len(rows) and (np.diff(rows) == 1).all():  # a run in order: one read
+        return dataset[lo:hi]
     unique, inverse = np.unique(rows, return_inverse=True)
-    lo, hi = int(unique[0]), int(unique[-1]) + 1
     if hi - lo <= _DENSE * len(unique):
-        values = dataset[lo:hi][unique - lo]
+        values = dataset[lo:hi]
+        if len(unique) < hi - lo:
+            values = values[unique - lo]
     else:
         values = np.concatenate([dataset[a:b] for a, b in _runs(unique)])
-    return values[inverse]
+    return values if len(unique) == len(rows) and (np.diff(rows) > 0).all() else values[inverse]
 
 
 def read_located(handles: ShardHandles, paths: np.ndarray, rows: np.ndarray,

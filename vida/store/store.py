@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from vida.catalog.database import Catalog, CatalogError
-from vida.catalog.records.features import locate_rows
+from vida.catalog.records.features import locate_many
 from vida.catalog.schema import MODALITIES, Feature, FeatureSet
 from vida.store.reader import ShardHandles, read_located
 from vida.store.shards import BundleWriter, FeatureWriter
@@ -144,23 +144,30 @@ class FeatureStore:
             )
 
     # -- reading ---------------------------------------------------------
+    def located_sets(self, names: Sequence[str], keys: Sequence[str]
+                     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per set, (absolute shard path, row) per key, in the order of ``keys``."""
+        keys = list(keys)
+        prefix = str(self.root) + os.sep
+        out = {}
+        for name, (pos, paths, rows) in locate_many(self.catalog, list(names), keys).items():
+            if len(pos) < len(keys):
+                seen = np.zeros(len(keys), bool)
+                seen[pos] = True
+                missing = [keys[i] for i in np.flatnonzero(~seen)]
+                more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+                raise KeyError(
+                    f"feature set {name!r} has no rows for {', '.join(missing[:3])}{more}; "
+                    "ingest or generate them first"
+                )
+            order = np.argsort(pos, kind="stable")
+            out[name] = (np.array([prefix + p for p in paths[order]], dtype=object),
+                         rows[order])
+        return out
+
     def located(self, name: str, keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(absolute shard path, row) per key, in the order of ``keys``."""
-        keys = list(keys)
-        pos, paths, rows = locate_rows(self.catalog, name, keys)
-        if len(pos) < len(keys):
-            seen = np.zeros(len(keys), bool)
-            seen[pos] = True
-            missing = [keys[i] for i in np.flatnonzero(~seen)]
-            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-            raise KeyError(
-                f"feature set {name!r} has no rows for {', '.join(missing[:3])}{more}; "
-                "ingest or generate them first"
-            )
-        order = np.argsort(pos)
-        prefix = str(self.root) + os.sep
-        absolute = np.array([prefix + p for p in paths[order]], dtype=object)
-        return absolute, rows[order]
+        return self.located_sets([name], keys)[name]
 
     def locate(self, name: str, keys: Sequence[str]) -> pd.DataFrame:
         """Columns key, path (absolute), row, in the order of ``keys``."""
@@ -169,12 +176,19 @@ class FeatureStore:
 
     def read(self, name: str, keys: Sequence[str], extra: str | None = None) -> np.ndarray:
         """Arrays for ``keys`` stacked as ``[len(keys), *shape]`` (or an extras array)."""
-        paths, rows = self.located(name, keys)
-        out = read_located(self._handles, paths, rows,
-                           "data" if extra is None else f"extras/{extra}")
-        if out is None:
-            info = self.info(name)
-            return np.empty((0, *info.shape), dtype=info.dtype)
+        return self.read_sets([name], keys, extra)[name]
+
+    def read_sets(self, names: Sequence[str], keys: Sequence[str], extra: str | None = None
+                  ) -> dict[str, np.ndarray]:
+        """:meth:`read` of several sets, located together (one catalog round trip)."""
+        out = {}
+        for name, (paths, rows) in self.located_sets(names, keys).items():
+            values = read_located(self._handles, paths, rows,
+                                  "data" if extra is None else f"extras/{extra}")
+            if values is None:
+                info = self.info(name)
+                values = np.empty((0, *info.shape), dtype=info.dtype)
+            out[name] = values
         return out
 
     def close(self) -> None:

@@ -40,27 +40,40 @@ def clear_failures(catalog: Catalog, feature_set: str, keys: list[str]) -> None:
 
 def locate_rows(catalog: Catalog, feature_set: str, keys: list[str]
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Where the rows of ``keys`` are: (position in ``keys``, shard path, row), one SQL
-    join for any number of keys (DuckDB joins a registered frame, PostgreSQL an
-    unnested array), instead of a Python object per key."""
+    """Where the rows of ``keys`` are: (position in ``keys``, shard path, row)."""
+    return locate_many(catalog, [feature_set], keys)[feature_set]
+
+
+def locate_many(catalog: Catalog, feature_sets: list[str], keys: list[str]
+                ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per feature set, where the rows of ``keys`` are: (position in ``keys``, shard
+    path, row).  One SQL join over one connection for any number of keys and sets
+    (DuckDB joins a registered frame, PostgreSQL an unnested array), instead of a
+    Python object, or a connection, per key."""
     wanted = pd.DataFrame({"clip_key": keys, "pos": np.arange(len(keys), dtype=np.int64)})
     with catalog.connect(read_only=True) as conn:
         if catalog.is_duckdb:
-            duck = conn.connection.dbapi_connection
+            duck = conn.connection.driver_connection
             duck.register("vida_wanted_keys", wanted)
             try:
                 found = duck.execute(
-                    "SELECT w.pos, s.path, f.row FROM vida_wanted_keys w JOIN features f "
-                    "ON f.clip_key = w.clip_key JOIN shards s ON s.id = f.shard_id "
-                    "WHERE f.feature_set = ?", [feature_set]).df()
+                    "SELECT f.feature_set, w.pos, s.path, f.row FROM vida_wanted_keys w "
+                    "JOIN features f ON f.clip_key = w.clip_key JOIN shards s "
+                    "ON s.id = f.shard_id WHERE list_contains(?, f.feature_set)",
+                    [list(feature_sets)]).df()
             finally:
                 duck.unregister("vida_wanted_keys")
         else:
             result = conn.execute(text(
-                "SELECT w.pos - 1 AS pos, s.path, f.row FROM unnest(CAST(:keys AS text[])) "
-                "WITH ORDINALITY AS w(clip_key, pos) JOIN features f ON f.clip_key = w.clip_key "
-                "JOIN shards s ON s.id = f.shard_id WHERE f.feature_set = :set"),
-                {"keys": list(keys), "set": feature_set})
-            found = pd.DataFrame(result.fetchall(), columns=["pos", "path", "row"])
-    return (found["pos"].to_numpy(np.int64), found["path"].to_numpy(object),
-            found["row"].to_numpy(np.int64))
+                "SELECT f.feature_set, w.pos - 1 AS pos, s.path, f.row "
+                "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS w(clip_key, pos) "
+                "JOIN features f ON f.clip_key = w.clip_key JOIN shards s ON s.id = f.shard_id "
+                "WHERE f.feature_set = ANY(CAST(:sets AS text[]))"),
+                {"keys": list(keys), "sets": list(feature_sets)})
+            found = pd.DataFrame(result.fetchall(), columns=["feature_set", "pos", "path", "row"])
+    out = {}
+    for name in feature_sets:
+        part = found[found["feature_set"] == name]
+        out[name] = (part["pos"].to_numpy(np.int64), part["path"].to_numpy(object),
+                     part["row"].to_numpy(np.int64))
+    return out
