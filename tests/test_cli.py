@@ -14,7 +14,7 @@ def test_init_creates_catalog_and_store_in_the_working_directory(tmp_path):
     result = run_cli("init", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "catalog.db").is_file() and (tmp_path / "store").is_dir()
-    assert "0006_feature_failures" in result.stdout
+    assert "0007_run_liveness" in result.stdout
 
 
 def test_catalog_and_store_from_environment(tmp_path):

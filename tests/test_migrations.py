@@ -83,7 +83,7 @@ def test_upgrade_from_first_revision_preserves_rows(url):
 
     cat = open_catalog(url, check=False)
     assert cat.upgrade() == ["0002_semantics", "0003_runs", "0004_double_precision",
-                            "0005_cafmap", "0006_feature_failures"]
+                            "0005_cafmap", "0006_feature_failures", "0007_run_liveness"]
     cat = open_catalog(url)  # now passes the check
     rows = cat.sql("SELECT clip_key, split, audio_dbfs FROM clips").to_dict("records")
     assert rows == [{"clip_key": "barking/a1", "split": "train", "audio_dbfs": -20.5}]

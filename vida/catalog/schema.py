@@ -213,6 +213,10 @@ class Run(Base):
     code_version: Mapped[str | None] = mapped_column(String)
     experiment_id: Mapped[str | None] = mapped_column(String, index=True)
     error: Mapped[str | None] = mapped_column(Text)
+    # the process that runs it, and when it last showed it was alive (0007)
+    host: Mapped[str | None] = mapped_column(String)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class RunMetric(Base):

@@ -53,11 +53,20 @@ def sql(obj: Context, query: str, fmt: str) -> None:
 @friendly_errors
 def status(obj: Context) -> None:
     """Clips per class, split and status; feature sets with their row counts."""
-    clips, sets = status_tables(obj.catalog())
+    from vida.jobs.runs import mark_abandoned
+
+    catalog = obj.catalog()
+    mark_abandoned(catalog)
+    clips, sets = status_tables(catalog)
     click.echo("clips")
     click.echo(table_or(clips, "  (none yet: run ingest)"))
     click.echo("\nfeature sets")
     click.echo(table_or(sets, "  (none yet)"))
+    runs = catalog.sql("SELECT run_id, kind, status, host, pid, heartbeat_at AS last_seen "
+                       "FROM runs WHERE status IN ('running', 'abandoned') "
+                       "ORDER BY started_at")
+    click.echo("\nruns not finished (abandoned: the process is gone; rerun the command)")
+    click.echo(table_or(runs, "  (none)"))
 
 
 @click.command(name="fsck")

@@ -23,6 +23,7 @@ Chunks in flight are bounded, so memory does not grow with the number of clips.
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -38,7 +39,7 @@ from vida.catalog.schema import Clip, utcnow
 from vida.catalog.writes import upsert
 from vida.encoders import get_encoder
 from vida.jobs.executor import Pool, WorkerLost, map_as_completed, open_pool, parse_executor
-from vida.jobs.runs import failure_recorded, finish_run, start_run
+from vida.jobs.runs import failure_recorded, finish_run, heartbeat, start_run
 from vida.media.decode import MediaError, decode_audio, decode_clip, fit_audio
 from vida.media.flow import METHODS, flow_sequence
 from vida.media.frames import read_frames
@@ -295,16 +296,20 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 def _run(pool: Pool, work: IngestChunk, chunks: Iterable[list[Any]], catalog: Catalog,
-         on_done: Any) -> None:
+         on_done: Any, run_id: str | None = None) -> None:
     """Map chunks over the pool, commit each sealed chunk as it comes back.  Chunks
     lost with a worker are redone one clip at a time, one in flight, so that a clip
     that kills its worker is found and recorded as failed, and the others commit."""
     suspects: list[tuple[ClipSource, Any]] = []
+    last_beat = [time.monotonic()]
 
     def commit(done: ChunkDone) -> None:
         commit_sealed(catalog, done.bundle)
         for key, status, reason in done.outcomes:
             on_done(key, status, reason)
+        if time.monotonic() - last_beat[0] > 30 and run_id:
+            heartbeat(catalog, run_id)
+            last_beat[0] = time.monotonic()
 
     for chunk, done, error in map_as_completed(pool, work, chunks):
         if error is None:
@@ -365,7 +370,7 @@ def ingest(
         try:
             with open_pool(pool_spec) as pool:
                 size = chunk_size(total, pool.slots, options.rows_per_shard)
-                _run(pool, work, _chunks(tasks, size), catalog, on_done)
+                _run(pool, work, _chunks(tasks, size), catalog, on_done, run_id)
         finally:
             bar.close()
     finish_run(catalog, run_id, status="finished",

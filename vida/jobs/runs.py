@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from vida.catalog.database import Catalog
 from vida.catalog.schema import Run, RunMetric, utcnow
@@ -39,11 +45,55 @@ def start_run(catalog: Catalog, *, kind: str, params: dict[str, Any], arch: str 
               seed: int | None = None, experiment_id: str | None = None,
               run_id: str | None = None) -> str:
     run_id = run_id or new_run_id(kind)
+    mark_abandoned(catalog)
     with catalog.transaction() as session:
         session.add(Run(run_id=run_id, kind=kind, arch=arch, params=params, query=query,
                         feature_sets=feature_sets or [], seed=seed, status="running",
-                        code_version=code_version(), experiment_id=experiment_id))
+                        code_version=code_version(), experiment_id=experiment_id,
+                        host=socket.gethostname(), pid=os.getpid(), heartbeat_at=utcnow()))
     return run_id
+
+
+# A run's process writes its heartbeat whenever it logs (at most every few seconds
+# while training, at every commit while mapping).  A run not seen for this long, on
+# a host where its pid cannot be checked, is taken for abandoned.
+STALE_AFTER = timedelta(hours=2)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def mark_abandoned(catalog: Catalog) -> list[str]:
+    """Runs still marked running whose process is gone (same host: the pid is not
+    alive; another host: not seen for ``STALE_AFTER``) become ``abandoned``, with
+    when they were last seen.  Returns their ids."""
+    here, now = socket.gethostname(), utcnow()
+    with catalog.reading() as session:
+        running = session.execute(select(Run.run_id, Run.host, Run.pid, Run.heartbeat_at,
+                                         Run.started_at).where(Run.status == "running")).all()
+    gone = []
+    for run_id, host, pid, seen, started in running:
+        seen = seen or started
+        if host is None:  # made before runs recorded their process: cannot tell
+            continue
+        if (host == here and pid is not None and not _process_alive(pid)) or (
+                host != here and seen is not None and now - seen > STALE_AFTER):
+            gone.append((run_id, host, pid, seen))
+    if gone:
+        with catalog.transaction() as session:
+            for run_id, host, pid, seen in gone:
+                run = session.get(Run, run_id)
+                run.status = "abandoned"
+                run.error = (f"abandoned: process {pid} on {host} is gone; last seen "
+                             f"{seen:%Y-%m-%d %H:%M:%S} UTC")
+    return [g[0] for g in gone]
 
 
 def log_metrics(catalog: Catalog, run_id: str, metrics: dict[str, float], *,
@@ -62,6 +112,18 @@ def log_metric_rows(catalog: Catalog,
             RunMetric(run_id=run_id, epoch=epoch, split=split, name=name, value=float(value))
             for run_id, epoch, split, metrics in rows for name, value in metrics.items()
         )
+        _beat(session, {r[0] for r in rows})
+
+
+def heartbeat(catalog: Catalog, run_id: str) -> None:
+    """The run's process is alive (for jobs that commit without logging metrics)."""
+    with catalog.transaction() as session:
+        _beat(session, {run_id})
+
+
+def _beat(session: Session, run_ids: set[str]) -> None:
+    session.execute(update(Run).where(Run.run_id.in_(run_ids), Run.status == "running")
+                    .values(heartbeat_at=utcnow()))
 
 
 @contextmanager
