@@ -84,7 +84,7 @@ def test_readers_during_a_write_get_rows_or_a_clear_message(tmp_path):
         else:
             assert timeout == "0", result.stderr
             lines = result.stderr.strip().splitlines()
-            assert len(lines) == 1 and "is locked by" in lines[0] and "PID" in lines[0]
+            assert len(lines) == 1 and "is in use by" in lines[0] and "PID" in lines[0]
     print(f"{len(counts)} readers got rows, {len(outcomes) - len(counts)} met the lock")
     assert counts, "no reader ever got rows"
     assert counts == sorted(counts)  # readers see commits in order, never a torn state
@@ -105,7 +105,7 @@ def test_lock_message_names_the_holder(tmp_path):
         result = run_cli("--catalog", str(path), "status", env={"VIDA_LOCK_TIMEOUT": "0.5"})
         assert result.returncode == 1
         assert f"(PID {holder.pid})" in result.stderr
-        assert "retry when it finishes" in result.stderr
+        assert "retry when it is closed" in result.stderr
     finally:
         holder.kill()
         holder.wait()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -113,9 +114,13 @@ class Catalog:
     def engine(self) -> Engine:
         return self._engine
 
-    def _retry(self, fn: Callable[[], T]) -> T:
-        """Call ``fn``, retrying while a DuckDB file lock is held elsewhere."""
-        deadline = time.monotonic() + lock_timeout()
+    def _retry(self, fn: Callable[[], T], wait: float | None = None) -> T:
+        """Call ``fn``, retrying while a DuckDB file lock is held elsewhere, for up to
+        ``wait`` seconds (None: ``$VIDA_LOCK_TIMEOUT``, default 30; ``inf``: until it
+        frees, saying once who holds it)."""
+        limit = lock_timeout() if wait is None else wait
+        deadline = time.monotonic() + limit
+        start, told = time.monotonic(), False
         delay = 0.02
         while True:
             try:
@@ -123,25 +128,32 @@ class Catalog:
             except DBAPIError as exc:
                 if not _is_lock_error(exc):
                     raise
+                holder = _lock_holder(str(exc)) or "another process"
                 if time.monotonic() >= deadline:
-                    holder = _lock_holder(str(exc)) or "another process"
                     raise CatalogLocked(
-                        f"catalog {self.path} is locked by {holder}; it is writing - "
-                        "retry when it finishes, or raise VIDA_LOCK_TIMEOUT"
+                        f"catalog {self.path} is in use by {holder} (reading or writing); "
+                        "retry when it is closed, or raise VIDA_LOCK_TIMEOUT"
                     ) from None
+                if not told and limit == float("inf") and time.monotonic() - start > 2:
+                    print(f"vida: catalog {self.path} is in use by {holder} (a notebook "
+                          "or another job?); waiting for it, nothing is lost",
+                          file=sys.stderr, flush=True)
+                    told = True
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
 
     @contextmanager
-    def connect(self, *, read_only: bool = False) -> Iterator[Connection]:
-        """A connection held only for the ``with`` block (releases the file lock)."""
+    def connect(self, *, read_only: bool = False, wait: float | None = None
+                ) -> Iterator[Connection]:
+        """A connection held only for the ``with`` block (releases the file lock);
+        ``wait``: how long to wait for a lock held elsewhere (see :meth:`_retry`)."""
         if read_only and self.is_duckdb:
             if self._ro_engine is None:
                 self._ro_engine = self._make_engine(read_only=True)
             engine = self._ro_engine
         else:
             engine = self._engine
-        conn = self._retry(engine.connect)
+        conn = self._retry(engine.connect, wait)
         try:
             if read_only and not self.is_duckdb:
                 conn = conn.execution_options(postgresql_readonly=True)
@@ -150,9 +162,15 @@ class Catalog:
             conn.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """An ORM session in one transaction: commit on success, rollback on error."""
-        with self.connect() as conn, Session(bind=conn) as session:
+    def transaction(self, wait: float | None = None) -> Iterator[Session]:
+        """An ORM session in one transaction: commit on success, rollback on error.
+
+        A job's write waits for a lock held elsewhere until it frees (a notebook
+        reading the catalog must never kill a job), unless ``$VIDA_LOCK_TIMEOUT``
+        says otherwise; ``wait`` overrides both."""
+        if wait is None:
+            wait = float(os.environ.get("VIDA_LOCK_TIMEOUT", "inf"))
+        with self.connect(wait=wait) as conn, Session(bind=conn) as session:
             with conn.begin():
                 yield session
                 session.flush()
@@ -165,7 +183,10 @@ class Catalog:
 
     # -- schema ----------------------------------------------------------
     def revision(self) -> str | None:
-        with self.connect() as conn:
+        # read-only where the file exists, so that opening a catalog a notebook is
+        # reading does not wait for the notebook
+        shared = self.is_duckdb and self.path is not None and self.path.exists()
+        with self.connect(read_only=shared) as conn:
             return migrate.current_revision(conn)
 
     def check_revision(self) -> None:

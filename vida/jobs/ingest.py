@@ -23,6 +23,7 @@ Chunks in flight are bounded, so memory does not grow with the number of clips.
 
 from __future__ import annotations
 
+import sys
 import time
 import traceback
 from collections import Counter
@@ -34,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from vida.catalog.database import Catalog
+from vida.catalog.database import Catalog, CatalogLocked
 from vida.catalog.schema import Clip, utcnow
 from vida.catalog.writes import upsert
 from vida.encoders import get_encoder
@@ -297,23 +298,37 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 def _run(pool: Pool, work: IngestChunk, chunks: Iterable[list[Any]], catalog: Catalog,
          on_done: Any, run_id: str | None = None) -> None:
-    """Map chunks over the pool, commit each sealed chunk as it comes back.  Chunks
-    lost with a worker are redone one clip at a time, one in flight, so that a clip
-    that kills its worker is found and recorded as failed, and the others commit."""
+    """Map chunks over the pool, commit each sealed chunk as it comes back.
+
+    A commit that meets the catalog locked elsewhere (a notebook reading it) does not
+    stop the work: the sealed chunk waits in memory (its rows only; the arrays are
+    on disk) and the workers go on; what waits is committed as soon as the lock
+    frees, and at the end the job waits for it.  Chunks lost with a worker are
+    redone one clip at a time, one in flight, so that a clip that kills its worker
+    is found and recorded as failed, and the others commit."""
     suspects: list[tuple[ClipSource, Any]] = []
+    waiting: list[ChunkDone] = []
     last_beat = [time.monotonic()]
 
-    def commit(done: ChunkDone) -> None:
-        commit_sealed(catalog, done.bundle)
-        for key, status, reason in done.outcomes:
-            on_done(key, status, reason)
-        if time.monotonic() - last_beat[0] > 30 and run_id:
+    def commit_waiting(wait: float | None) -> None:
+        while waiting:
+            try:
+                commit_sealed(catalog, waiting[0].bundle, wait=wait)
+            except CatalogLocked:
+                if len(waiting) == 1:
+                    print("vida: the catalog is in use elsewhere (a notebook?); ingest goes "
+                          "on and commits when it frees", file=sys.stderr, flush=True)
+                return
+            for key, status, reason in waiting.pop(0).outcomes:
+                on_done(key, status, reason)
+        if run_id and time.monotonic() - last_beat[0] > 30:
             heartbeat(catalog, run_id)
             last_beat[0] = time.monotonic()
 
     for chunk, done, error in map_as_completed(pool, work, chunks):
         if error is None:
-            commit(done)
+            waiting.append(done)
+            commit_waiting(wait=0.5)
         elif isinstance(error, WorkerLost):
             suspects += chunk
         else:
@@ -321,12 +336,14 @@ def _run(pool: Pool, work: IngestChunk, chunks: Iterable[list[Any]], catalog: Ca
     for chunk, done, error in map_as_completed(pool, work, ([s] for s in suspects),
                                                in_flight=1):
         if error is None:
-            commit(done)
+            waiting.append(done)
+            commit_waiting(wait=0.5)
         elif isinstance(error, WorkerLost):
             _record_crash(catalog, chunk[0][0], str(error))
             on_done(chunk[0][0].clip_key, "failed", "worker_crashed")
         else:
             raise error
+    commit_waiting(wait=float("inf"))
 
 
 # -- the job ----------------------------------------------------------------

@@ -170,13 +170,13 @@ class SealedBundle:
         return [root / s.path for s in self.shards]
 
 
-def commit_sealed(catalog: Catalog, bundle: SealedBundle) -> None:
+def commit_sealed(catalog: Catalog, bundle: SealedBundle, wait: float | None = None) -> None:
     """One transaction: a ``shards`` row and its ``features`` rows per sealed shard,
     then the bundle's records (e.g. each clip's row).  Before it, the files are
     orphans that fsck removes; after it, everything is visible at once."""
     if not bundle.shards and not bundle.records:
         return
-    with catalog.transaction() as session:
+    with catalog.transaction(wait) as session:
         for sealed in bundle.shards:
             row = Shard(feature_set=sealed.feature_set, path=sealed.path,
                         n_rows=len(sealed.keys), sha256=sealed.sha256)

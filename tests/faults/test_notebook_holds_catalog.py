@@ -1,0 +1,66 @@
+"""A notebook holds the catalog open read-only while `ingest` runs: the job waits,
+says so once, keeps its work, and ends with every clip exactly once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from tests.conftest import ROOT, run_cli
+from tests.media_factory import tone, write_video
+from vida import open_catalog
+from vida.store import FeatureStore
+from vida.store.fsck import fsck
+
+HOLD = """
+import sys, time, duckdb
+while True:
+    try:
+        con = duckdb.connect(sys.argv[1], read_only=True)
+        break
+    except duckdb.Error:
+        time.sleep(0.05)
+print("holding", flush=True)
+con.execute("SELECT count(*) FROM clips").fetchall()
+time.sleep(float(sys.argv[2]))
+con.close()
+"""
+
+
+def test_ingest_waits_for_a_reader_and_loses_nothing(tmp_path):
+    root = tmp_path / "v"
+    for c in range(3):
+        (root / f"class{c}").mkdir(parents=True)
+        for i in range(6):
+            write_video(root / f"class{c}" / f"clip{i}.mp4", n_frames=90,
+                        audio=tone(3, 16000, freq=200 + 40 * i + 300 * c))
+    assert run_cli("init", cwd=tmp_path).returncode == 0
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("VIDA_LOCK_TIMEOUT", None)
+    ingest = subprocess.Popen(
+        [sys.executable, "-m", "vida.cli", "ingest", str(root), "--workers", "2",
+         "--rows-per-shard", "2", "--no-progress"], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)  # the ingest is under way
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path / "catalog.db"), "20"],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "holding"
+    held_at = time.monotonic()
+    assert ingest.poll() is None, 'the ingest ended before the reader came: make it longer'
+    out, err = ingest.communicate(timeout=600)
+    holder.wait(timeout=60)
+    assert ingest.returncode == 0, err
+    assert time.monotonic() - held_at > 15  # it did wait for the reader
+    said = [line for line in err.splitlines() if "in use" in line]
+    assert 1 <= len(said) <= 2, err  # said once (and once that the work goes on)
+    assert "Traceback" not in err
+    assert "18 clips: 18 ok" in out
+    cat = open_catalog(tmp_path / "catalog.db")
+    counts = cat.sql("SELECT count(*) AS n, count(DISTINCT clip_key) AS d, "
+                     "sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) AS ok FROM clips")
+    assert counts.to_dict("records") == [{"n": 18, "d": 18, "ok": 18}]
+    features = cat.sql("SELECT feature_set, count(*) AS n FROM features GROUP BY 1")
+    assert set(features["n"]) == {18}
+    assert fsck(FeatureStore(cat, tmp_path / "store")).clean  # no orphans left behind
