@@ -172,9 +172,13 @@ def test_fsck_finds_each_problem_and_repair_removes_orphans(store):
     kinds = sorted(p.kind for p in fsck(store).problems)
     assert kinds == ["checksum", "missing_shard", "orphan_file", "partial_file"]
     report = fsck(store, repair=True)
-    assert sorted(report.repaired) == ["rgb/test/dead.h5.partial", "rgb/test/orphan.h5"]
-    assert sorted(p.kind for p in report.problems) == ["checksum", "missing_shard"]
+    # orphans and partials are removed; the damaged and the missing shard quarantined
+    assert sorted(report.repaired) == sorted(["rgb/test/dead.h5.partial",
+                                              "rgb/test/orphan.h5", paths[0], paths[1]])
+    assert report.clean and fsck(store).clean
     assert not (store.root / "rgb/test/orphan.h5").exists()
+    assert (store.root / "quarantine" / paths[0]).exists()
+    assert len(store.keys("rgb/test")) == 8 - 3 - 3  # the rows of both shards are gone
 
 
 def test_fsck_cli_exit_codes(store, tmp_path):
@@ -186,4 +190,4 @@ def test_fsck_cli_exit_codes(store, tmp_path):
     bad = run_cli(*args, "fsck")
     assert bad.returncode == 1 and "orphan_file" in bad.stdout
     fixed = run_cli(*args, "fsck", "--repair")
-    assert fixed.returncode == 0 and "removed rgb/test/orphan.h5" in fixed.stdout
+    assert fixed.returncode == 0 and "repaired rgb/test/orphan.h5" in fixed.stdout

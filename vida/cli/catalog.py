@@ -70,20 +70,33 @@ def status(obj: Context) -> None:
 
 
 @click.command(name="fsck")
-@click.option("--repair", is_flag=True, help="Remove orphan and partial shard files.")
+@click.option("--repair", is_flag=True,
+              help="Remove orphan and partial shard files; quarantine damaged or missing "
+                   "shards (their clips are recomputed by the next ingest/encode/generate).")
+@click.option("--compact", "do_compact", is_flag=True,
+              help="Rewrite shards holding dead rows with their live rows (reclaims space).")
 @click.option("--no-checksums", is_flag=True, help="Skip SHA-256 verification (faster).")
 @click.pass_obj
 @friendly_errors
-def fsck_command(obj: Context, repair: bool, no_checksums: bool) -> None:
-    """Check the catalog against the store: missing, orphan, corrupt shards."""
+def fsck_command(obj: Context, repair: bool, do_compact: bool, no_checksums: bool) -> None:
+    """Check the catalog against the store: missing, orphan, damaged shards; dead rows."""
+    from vida.store.fsck import compact
+
     report = fsck(obj.store(), repair=repair, verify_checksums=not no_checksums)
     for path in report.repaired:
-        click.echo(f"removed {path}")
+        click.echo(f"repaired {path}")
     for problem in report.problems:
         click.echo(str(problem))
+    if report.dead_rows:
+        click.echo(f"{report.dead_rows} dead rows ({report.dead_bytes / 1e6:.1f} MB) that no "
+                   "feature points at" + ("" if do_compact else ": `fsck --compact` reclaims "
+                                          "them"))
+    if do_compact:
+        for path in compact(obj.store()):
+            click.echo(f"compacted {path}")
     click.echo(
         f"{report.shards_checked} shards checked, {len(report.problems)} problem(s)"
-        + (f", {len(report.repaired)} file(s) removed" if report.repaired else "")
+        + (f", {len(report.repaired)} repaired" if report.repaired else "")
     )
     if not report.clean:
         sys.exit(1)

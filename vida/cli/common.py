@@ -13,6 +13,7 @@ import pandas as pd
 from vida.catalog import CatalogError, ReadOnlyViolation, open_catalog
 from vida.catalog.database import Catalog
 from vida.store import FeatureStore
+from vida.store.errors import StoreError
 from vida.views import experiment_table, format_frame, label_efficiency_table, verdicts
 
 DEFAULT_CLIPS = ("SELECT clip_key, class_name, split FROM clips "
@@ -46,7 +47,8 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (CatalogError, ReadOnlyViolation, KeyError, ValueError, FileNotFoundError) as exc:
+        except (CatalogError, ReadOnlyViolation, KeyError, ValueError, FileNotFoundError,
+                StoreError) as exc:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             raise click.ClickException(str(message)) from None
 

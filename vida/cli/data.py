@@ -38,12 +38,12 @@ def synth(obj: Context, out: Path, n_classes: int, clips_per_class: int, seed: i
               type=click.Path(file_okay=False, path_type=Path),
               help="Everything goes here: data/, catalog.db, store/, runs/.")
 @click.option("--classes", default=6, show_default=True)
-@click.option("--clips-per-class", default=80, show_default=True)
+@click.option("--clips-per-class", default=50, show_default=True)
 @click.option("--seeds", default=3, show_default=True)
 @click.option("--epochs", default=10, show_default=True)
 @click.option("--generator-epochs", default=10, show_default=True)
 @click.option("--workers", type=int, default=None, help="Ingest processes [all cores].")
-@click.option("--labels-per-class", default="3,10,all", show_default=True,
+@click.option("--labels-per-class", default="2,5,all", show_default=True,
               help="Label counts of the label-efficiency curves ('' to skip).")
 @friendly_errors
 def demo(workdir: Path, classes: int, clips_per_class: int, seeds: int, epochs: int,

@@ -142,20 +142,20 @@ def train_classifier(catalog: Catalog, store: FeatureStore, query: str, spec: Cl
         if len(part) == 0:
             raise ValueError(f"the query has no {split} clips: run `vida-batch split`")
     g = seed_everything(spec.seed)
-    x = {s: load_inputs(store, p["clip_key"].tolist(), spec.input_sets) for s, p in parts.items()}
-    x = _audio_swaps(store, spec, parts, x)
-    y = {s: p["class_name"].map(index).to_numpy(np.int64) for s, p in parts.items()}
-    norm = Standardizer.fit(x["train"])
-    x = {s: norm(v) for s, v in x.items()}
-    model = build_classifier(spec.arch, x["train"].shape[-1], len(classes))
     run_id = start_run(catalog, kind="train-classifier", arch=spec.arch,
                        params={**asdict(spec), "classes": classes}, query=query,
                        feature_sets=spec.input_sets, seed=spec.seed, experiment_id=experiment_id)
-
     on_epoch = epoch_logger(catalog, run_id, spec.epochs, progress,
                             lambda t, v: f"train loss {t['loss']:.3f} val top-1 {v['top1']:.3f}")
 
-    with failure_recorded(catalog, run_id):
+    with failure_recorded(catalog, run_id):  # a damaged shard fails the run, recorded
+        x = {s: load_inputs(store, p["clip_key"].tolist(), spec.input_sets)
+             for s, p in parts.items()}
+        x = _audio_swaps(store, spec, parts, x)
+        y = {s: p["class_name"].map(index).to_numpy(np.int64) for s, p in parts.items()}
+        norm = Standardizer.fit(x["train"])
+        x = {s: norm(v) for s, v in x.items()}
+        model = build_classifier(spec.arch, x["train"].shape[-1], len(classes))
         state, best_epoch = fit(
             model, loader(x["train"], y["train"], spec.batch_size, True, g),
             loader(x["val"], y["val"], 256, False), nn.CrossEntropyLoss(), epochs=spec.epochs,

@@ -90,16 +90,17 @@ def train_generator(catalog: Catalog, store: FeatureStore, query: str, spec: Gen
         raise ValueError("the query has no train or no val clips: run `vida-batch split` and "
                          "select clip_key, class_name, split")
     g = seed_everything(spec.seed)
-    x = {s: generator_inputs(store, spec, p["clip_key"].tolist(), spec.seed + i)
-         for i, (s, p) in enumerate(parts.items())}
-    y = {s: store.read(spec.audio, p["clip_key"].tolist()).astype(np.float32)
-         for s, p in parts.items()}
-    norm = Standardizer.fit(x["train"])
-    model = LSTMGenerator(x["train"].shape[-1], y["train"].shape[-1], hidden=spec.hidden)
     params = {**asdict(spec), **({"fold": fold, "excluded_clips": len(exclude)} if fold else {})}
     run_id = start_run(catalog, kind="train-generator", arch=spec.arch, params=params,
                        query=query, feature_sets=[*spec.input_sets, spec.audio], seed=spec.seed,
                        experiment_id=experiment_id)
+    with failure_recorded(catalog, run_id):  # a damaged shard fails the run, recorded
+        x = {s: generator_inputs(store, spec, p["clip_key"].tolist(), spec.seed + i)
+             for i, (s, p) in enumerate(parts.items())}
+        y = {s: store.read(spec.audio, p["clip_key"].tolist()).astype(np.float32)
+             for s, p in parts.items()}
+    norm = Standardizer.fit(x["train"])
+    model = LSTMGenerator(x["train"].shape[-1], y["train"].shape[-1], hidden=spec.hidden)
     mse = nn.MSELoss()
 
     def score(m: nn.Module, data) -> dict[str, float]:

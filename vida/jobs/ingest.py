@@ -46,6 +46,7 @@ from vida.media.flow import METHODS, flow_sequence
 from vida.media.frames import read_frames
 from vida.media.loudness import dbfs
 from vida.media.sources import ClipSource, discover
+from vida.store.errors import disk_full, is_disk_full
 from vida.store.shards import SealedBundle, SetLayout, ShardBundle, commit_sealed
 from vida.store.store import FeatureStore
 
@@ -149,7 +150,9 @@ class ClipProcessor:
             return self._decode_and_encode(source, row)
         except MediaError as exc:
             reason, message = exc.reason, str(exc)
-        except Exception as exc:  # never let one clip stop the batch
+        except Exception as exc:  # never let one clip stop the batch...
+            if is_disk_full(exc):  # ...unless it is the job's fault, not the clip's
+                raise
             reason = f"unexpected {type(exc).__name__}"
             message = f"{reason}: {exc} ({traceback.extract_tb(exc.__traceback__)[-1].name})"
         row.update(status="failed", error=message)
@@ -265,8 +268,10 @@ class IngestChunk:
                                records=[(Clip, outcome.row, CLIP_KEY)])
                 outcomes.append((outcome.clip_key, outcome.status, outcome.reason))
             return ChunkDone(bundle.seal(), outcomes)
-        except BaseException:
+        except BaseException as exc:
             bundle.discard()
+            if is_disk_full(exc):  # a plain message crosses processes (and machines)
+                raise disk_full(Path(self.store_root)) from None
             raise
 
 
@@ -314,7 +319,11 @@ def _run(pool: Pool, work: IngestChunk, chunks: Iterable[list[Any]], catalog: Ca
         while waiting:
             try:
                 commit_sealed(catalog, waiting[0].bundle, wait=wait)
-            except CatalogLocked:
+            except Exception as exc:
+                if is_disk_full(exc):
+                    raise disk_full(catalog.path or Path(".")) from None
+                if not isinstance(exc, CatalogLocked):
+                    raise
                 if len(waiting) == 1:
                     print("vida: the catalog is in use elsewhere (a notebook?); ingest goes "
                           "on and commits when it frees", file=sys.stderr, flush=True)
@@ -325,25 +334,27 @@ def _run(pool: Pool, work: IngestChunk, chunks: Iterable[list[Any]], catalog: Ca
             heartbeat(catalog, run_id)
             last_beat[0] = time.monotonic()
 
-    for chunk, done, error in map_as_completed(pool, work, chunks):
-        if error is None:
-            waiting.append(done)
-            commit_waiting(wait=0.5)
-        elif isinstance(error, WorkerLost):
-            suspects += chunk
-        else:
-            raise error
-    for chunk, done, error in map_as_completed(pool, work, ([s] for s in suspects),
-                                               in_flight=1):
-        if error is None:
-            waiting.append(done)
-            commit_waiting(wait=0.5)
-        elif isinstance(error, WorkerLost):
-            _record_crash(catalog, chunk[0][0], str(error))
-            on_done(chunk[0][0].clip_key, "failed", "worker_crashed")
-        else:
-            raise error
-    commit_waiting(wait=float("inf"))
+    try:
+        for chunk, done, error in map_as_completed(pool, work, chunks):
+            if error is None:
+                waiting.append(done)
+                commit_waiting(wait=0.5)
+            elif isinstance(error, WorkerLost):
+                suspects += chunk
+            else:
+                raise error
+        for chunk, done, error in map_as_completed(pool, work, ([s] for s in suspects),
+                                                   in_flight=1):
+            if error is None:
+                waiting.append(done)
+                commit_waiting(wait=0.5)
+            elif isinstance(error, WorkerLost):
+                _record_crash(catalog, chunk[0][0], str(error))
+                on_done(chunk[0][0].clip_key, "failed", "worker_crashed")
+            else:
+                raise error
+    finally:  # what was computed and sealed is committed, even when the job stops
+        commit_waiting(wait=float("inf"))
 
 
 # -- the job ----------------------------------------------------------------

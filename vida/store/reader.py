@@ -17,6 +17,15 @@ from collections import OrderedDict
 import h5py
 import numpy as np
 
+
+class DamagedRead(Exception):
+    """Raised by :func:`read_located`: which shard, which positions were asked of it."""
+
+    def __init__(self, path: str, positions: np.ndarray, detail: str) -> None:
+        super().__init__(path, detail)
+        self.path, self.positions, self.detail = path, positions, detail
+
+
 # read one block from the first to the last wanted row when it holds at most this
 # many rows per wanted row; otherwise read the wanted rows one run at a time
 _DENSE = 4
@@ -89,7 +98,10 @@ def read_located(handles: ShardHandles, paths: np.ndarray, rows: np.ndarray,
     uniques, groups = np.unique(paths, return_inverse=True)
     for g, path in enumerate(uniques):
         where = np.flatnonzero(groups == g)
-        values = read_dataset_rows(handles.get(str(path))[dataset], rows[where])
+        try:
+            values = read_dataset_rows(handles.get(str(path))[dataset], rows[where])
+        except OSError as exc:  # a checksum or a filter failed: the bytes are damaged
+            raise DamagedRead(str(path), where, str(exc).splitlines()[0]) from None
         if out is None:
             out = np.empty((len(paths), *values.shape[1:]), dtype=values.dtype)
         out[where] = values

@@ -62,8 +62,10 @@ def _fsync_dir(path: Path) -> None:
 # How new shards lay out their data, chosen by ``bin/bench`` (store-layout rows):
 # uncompressed chunks of 64 rows read 10-15x faster than gzip or lzf (whose
 # decompression, not the disk, bounds the read), for 1.4-1.6x the bytes on these
-# float features.  Recorded in every shard's ``layout`` attribute; shards written
-# before (1-row gzip chunks, no attribute) read through the same code.
+# float features.  Each chunk carries a Fletcher-32 checksum, so that a damaged
+# row is detected when it is read and named, not served.  Recorded in every
+# shard's ``layout`` attribute; shards written before (1-row gzip chunks, no
+# attribute) read through the same code.
 CHUNK_ROWS = 64
 COMPRESSION: str | None = None
 LAYOUT_VERSION = 2
@@ -103,7 +105,7 @@ class ShardFile:
         n = len(self.keys)
         chunk = max(1, min(CHUNK_ROWS, n))
         self._h5.create_dataset("data", data=np.stack(self._rows), chunks=(chunk, *self.shape),
-                                compression=COMPRESSION)
+                                compression=COMPRESSION, fletcher32=True)
         self._h5.create_dataset("keys", data=np.array(self.keys, dtype=object), dtype=_STR)
         for name, values in self._extras.items():
             stacked = np.stack(values)
@@ -111,7 +113,8 @@ class ShardFile:
                                     chunks=(chunk, *stacked.shape[1:]))
         self._h5.attrs["n_rows"] = n
         self._h5.attrs["layout"] = json.dumps({"version": LAYOUT_VERSION, "chunk_rows": chunk,
-                                               "compression": COMPRESSION})
+                                               "compression": COMPRESSION,
+                                               "checksum": "fletcher32"})
 
     def seal(self) -> tuple[Path, str]:
         """Write, flush, close, fsync and rename; returns the final path and its SHA-256."""
@@ -127,10 +130,12 @@ class ShardFile:
         return self.final_path, digest
 
     def discard(self) -> None:
+        """Drop the unsealed file (even if closing it fails: a full disk, say)."""
         try:
             self._h5.close()
-        finally:
-            self.partial_path.unlink(missing_ok=True)
+        except Exception:  # noqa: BLE001 - the file is being thrown away anyway
+            pass
+        self.partial_path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)

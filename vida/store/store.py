@@ -21,7 +21,8 @@ from sqlalchemy import select
 from vida.catalog.database import Catalog, CatalogError
 from vida.catalog.records.features import locate_many
 from vida.catalog.schema import MODALITIES, Feature, FeatureSet
-from vida.store.reader import ShardHandles, read_located
+from vida.store.errors import ShardDamaged
+from vida.store.reader import DamagedRead, ShardHandles, read_located
 from vida.store.shards import BundleWriter, FeatureWriter
 
 DEFAULT_STORE = "store"
@@ -183,8 +184,16 @@ class FeatureStore:
         """:meth:`read` of several sets, located together (one catalog round trip)."""
         out = {}
         for name, (paths, rows) in self.located_sets(names, keys).items():
-            values = read_located(self._handles, paths, rows,
-                                  "data" if extra is None else f"extras/{extra}")
+            try:
+                values = read_located(self._handles, paths, rows,
+                                      "data" if extra is None else f"extras/{extra}")
+            except DamagedRead as exc:
+                clip = list(keys)[int(exc.positions[0])]
+                raise ShardDamaged(
+                    f"shard {exc.path} of {name} is damaged ({exc.detail}; clip {clip} and "
+                    f"{len(exc.positions) - 1} more asked of it): run `vida-batch fsck "
+                    "--repair` to quarantine it, then the job that made the set (ingest, "
+                    "encode, generate) to recompute its clips") from None
             if values is None:
                 info = self.info(name)
                 values = np.empty((0, *info.shape), dtype=info.dtype)
