@@ -41,6 +41,7 @@ from vida.jobs.shape import recorded
 from vida.media.decode import MediaError, clip_waveform, decode_clip, fit_audio
 from vida.media.flow import flow_sequence
 from vida.media.frames import read_frames
+from vida.store.locks import job_lock
 from vida.store.store import FeatureStore
 
 Item = tuple[str, str, str, str]  # clip_key, source_uri, class_name, clip_id
@@ -180,7 +181,20 @@ def encode_clips(catalog: Catalog, store: FeatureStore, *, encoders: dict[str, s
                  batch_size: int = 32, workers: int = 1, project: int | None = None,
                  retry_failed: bool = False, rows_per_shard: int = 128,
                  progress: bool = True) -> EncodeSummary:
-    """Encode the query's clips with ``encoders`` ({modality: spec}) into new sets."""
+    """Encode the query's clips with ``encoders`` ({modality: spec}) into new sets.
+    One encode per store at a time: a second waits, then plans what is left."""
+    with job_lock(store.root, "encode"):
+        return _encode_clips(catalog, store, encoders=encoders, query=query,
+                             grid_from=grid_from, flow_method=flow_method, device=device,
+                             dtype=dtype, batch_size=batch_size, workers=workers,
+                             project=project, retry_failed=retry_failed,
+                             rows_per_shard=rows_per_shard, progress=progress)
+
+
+def _encode_clips(catalog: Catalog, store: FeatureStore, *, encoders: dict[str, str],
+                  query: str | None, grid_from: str, flow_method: str | None, device: str,
+                  dtype: str, batch_size: int, workers: int, project: int | None,
+                  retry_failed: bool, rows_per_shard: int, progress: bool) -> EncodeSummary:
     from tqdm import tqdm
 
     if not encoders:

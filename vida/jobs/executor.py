@@ -34,6 +34,7 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 LOCAL = "local"
+MAX_RESTARTS = 20  # a local pool is replaced at most this often per job
 _DASK = "dask://"
 _DASK_LOCAL = "dask-local:"
 
@@ -94,6 +95,7 @@ class Pool:
         self._client: Any = None
         self._cluster: Any = None
         self.executor: Executor | None = None
+        self.restarts = 0
         self._open()
 
     @property
@@ -142,10 +144,15 @@ class Pool:
         return type(exc).__name__ in ("KilledWorker", "CommClosedError")
 
     def restart(self) -> None:
-        """After a lost worker: a local pool is broken for good and is replaced; Dask
-        replaces its workers itself."""
+        """After a lost worker: a local pool is broken for good and is replaced (a
+        bounded number of times: workers that keep dying stop the job); Dask replaces
+        its workers itself."""
         if self.spec.kind == "local":
             assert self.executor is not None
+            self.restarts += 1
+            if self.restarts > MAX_RESTARTS:
+                raise RuntimeError(f"worker processes died {self.restarts} times; the job "
+                                   "stops (the clips that killed them are recorded as failed)")
             self.executor.shutdown(wait=False, cancel_futures=True)
             self._open()
 

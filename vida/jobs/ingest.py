@@ -47,6 +47,7 @@ from vida.media.frames import read_frames
 from vida.media.loudness import dbfs
 from vida.media.sources import ClipSource, discover
 from vida.store.errors import disk_full, is_disk_full
+from vida.store.locks import job_lock
 from vida.store.shards import SealedBundle, SetLayout, ShardBundle, commit_sealed
 from vida.store.store import FeatureStore
 
@@ -374,6 +375,14 @@ def ingest(
 
     ``executor`` (see :mod:`vida.jobs.executor`) says where the clips are decoded and
     encoded: ``local`` with ``workers`` processes (default: every core), or Dask."""
+
+    with job_lock(store.root, "ingest"):  # a second ingest waits, then skips what is done
+        return _ingest(catalog, store, root, layout, options, workers, executor, progress)
+
+
+def _ingest(catalog: Catalog, store: FeatureStore, root: Path, layout: str | None,
+            options: IngestOptions, workers: int | None, executor: str | None,
+            progress: bool) -> IngestSummary:
     from tqdm import tqdm
 
     pool_spec = parse_executor(executor, workers)

@@ -1,0 +1,45 @@
+"""Two `ingest` of the same source at once (two terminals): the second waits for the
+first and then skips what it did; no clip is encoded twice, no shard row is dead."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from tests.conftest import ROOT
+from tests.media_factory import tone, write_video
+from vida import open_catalog
+from vida.store import FeatureStore
+from vida.store.fsck import fsck
+
+
+def test_two_ingests_at_once_encode_each_clip_once(tmp_path):
+    root = tmp_path / "v"
+    for c in range(3):
+        (root / f"class{c}").mkdir(parents=True)
+        for i in range(4):
+            write_video(root / f"class{c}" / f"clip{i}.mp4", n_frames=90,
+                        audio=tone(3, 16000, freq=200 + 40 * i + 300 * c))
+    args = [sys.executable, "-m", "vida.cli", "ingest", str(root), "--workers", "1",
+            "--rows-per-shard", "2", "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    first = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    second = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    out1, err1 = first.communicate(timeout=600)
+    out2, err2 = second.communicate(timeout=600)
+    assert first.returncode == 0, err1
+    assert second.returncode == 0, err2
+    said = [line for line in err1.splitlines() + err2.splitlines() if "another ingest" in line]
+    assert len(said) == 1, (err1, err2)  # the one that waited said so, once
+    outs = sorted([out1, out2], key=lambda o: "12 skipped" in o)
+    assert "12 ok" in outs[0] and "12 skipped" in outs[1]
+    cat = open_catalog(tmp_path / "catalog.db")
+    rows = cat.sql("SELECT feature_set, sum(n_rows) AS rows FROM shards GROUP BY 1")
+    assert set(rows["rows"]) == {12}  # 12 rows per set: nothing encoded twice
+    report = fsck(FeatureStore(cat, tmp_path / "store"))
+    assert report.clean and report.dead_rows == 0
