@@ -165,3 +165,25 @@ def test_a_clip_that_kills_its_worker_is_recorded_and_the_rest_commit(tmp_path):
     store = FeatureStore(cat, tmp_path / "store")
     assert len(store.keys("rgb/crash-on-white")) == 7
     assert fsck(store, repair=True).clean
+
+
+def test_every_mapped_job_goes_to_dask_when_chosen_results_in_plan_order():
+    """`map_items`, the map of tag, caption, frames and generate, runs on the Dask
+    cluster that --executor names, and gives its results in the plan's order."""
+    from vida.jobs.executor import _CURRENT, set_executor
+    from vida.jobs.shape import map_items
+
+    token = _CURRENT.set(None)
+    try:
+        set_executor("dask-local:2")
+        got = list(map_items(_whose_pid, list(range(12)), desc="t", progress=False))
+    finally:
+        _CURRENT.reset(token)
+    assert [i for i, _ in got] == list(range(12))
+    assert os.getpid() not in {pid for _, pid in got}  # not run in this process
+    local = list(map_items(_whose_pid, [1, 2], desc="t", progress=False))
+    assert {pid for _, pid in local} == {os.getpid()}  # local: the model's own process
+
+
+def _whose_pid(i: int) -> tuple[int, int]:
+    return i, os.getpid()

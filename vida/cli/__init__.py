@@ -47,6 +47,12 @@ def main(ctx: click.Context, catalog: str | None, store: str | None, executor: s
     catalog; jobs pick their clips with read-only SQL (`--query`); every run and
     result lands in the catalog, queryable with `sql`.
     """
+    from vida.jobs.executor import set_executor
+
+    try:
+        set_executor(executor)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--executor") from None
     ctx.obj = Context(catalog, store, executor)
 
 

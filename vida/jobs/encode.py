@@ -21,10 +21,8 @@ set applies (``ast:MODEL?projection=FILE``).
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +35,7 @@ from vida.catalog.records.clips import USABLE_CLIPS, select_clips
 from vida.catalog.records.features import clear_failures, failed_keys, record_failures
 from vida.encoders import Encoder, get_encoder
 from vida.encoders.audio import Projection
+from vida.jobs.executor import map_ordered, open_pool, parse_executor, remote_spec
 from vida.jobs.shape import recorded
 from vida.media.decode import MediaError, clip_waveform, decode_clip, fit_audio
 from vida.media.flow import flow_sequence
@@ -119,18 +118,11 @@ def default_workers(device: str) -> int:
 
 def _decoded(items: list[Item], work: DecodeForEncode, workers: int
              ) -> Iterator[tuple[str, dict[str, np.ndarray] | None, str | None]]:
-    """Decoded clips in plan order; with workers, at most 2 x workers in flight."""
-    if workers <= 1:
-        yield from map(work, items)
-        return
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-        pending: list[Future] = []
-        for item in items:
-            pending.append(pool.submit(work, item))
-            if len(pending) >= 2 * workers:
-                yield pending.pop(0).result()
-        for future in pending:
-            yield future.result()
+    """Decoded clips in plan order: on the Dask cluster if one was chosen, else in
+    ``workers`` local processes (1: here); a bounded number in flight."""
+    spec = remote_spec() or parse_executor("local", workers)
+    with open_pool(spec) as pool:
+        yield from map_ordered(pool, work, items)
 
 
 class _Batcher:

@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -37,6 +38,29 @@ LOCAL = "local"
 MAX_RESTARTS = 20  # a local pool is replaced at most this often per job
 _DASK = "dask://"
 _DASK_LOCAL = "dask-local:"
+
+
+_CURRENT: ContextVar[str | None] = ContextVar("vida_executor", default=None)
+
+
+def set_executor(text: str | None) -> None:
+    """Where this process's jobs map their work (``vida-batch --executor``)."""
+    parse_executor(text)  # refuse a bad name now, not in the middle of a job
+    _CURRENT.set(text)
+
+
+def current_executor() -> str | None:
+    return _CURRENT.get() or os.environ.get("VIDA_EXECUTOR")
+
+
+def remote_spec() -> ExecutorSpec | None:
+    """The Dask executor jobs should use for their map, if one was chosen.  With
+    ``local``, jobs whose map runs a model keep it in this process, where the model
+    already uses every core (measured for ``encode``: worker processes competing
+    with the model were slower); ``ingest`` and ``encode``'s decoding use local
+    processes."""
+    spec = parse_executor(current_executor())
+    return spec if spec.kind == "dask" else None
 
 
 class WorkerLost(RuntimeError):

@@ -91,13 +91,29 @@ def map_items(work: Callable[[Item], Result], items: Iterable[Item], *, desc: st
     """
     from tqdm import tqdm
 
+    from vida.jobs.executor import map_ordered, open_pool, remote_spec
+
     if total is None and isinstance(items, Sequence):
         total = sum(size(item) for item in items)
     bar = tqdm(total=total, unit=unit, desc=desc, disable=not progress)
+    spec = remote_spec()
     try:
-        for item in items:
-            result = work(item)
-            bar.update(size(item))
-            yield result
+        if spec is None:
+            for item in items:
+                result = work(item)
+                bar.update(size(item))
+                yield result
+        else:  # on the Dask cluster --executor names; results still in plan order
+            sized: list[int] = []
+
+            def noted(source: Iterable[Item]) -> Iterator[Item]:
+                for item in source:
+                    sized.append(size(item))
+                    yield item
+
+            with open_pool(spec) as pool:
+                for i, result in enumerate(map_ordered(pool, work, noted(items))):
+                    bar.update(sized[i])
+                    yield result
     finally:
         bar.close()
