@@ -13,7 +13,7 @@ import pandas as pd
 from vida.catalog import CatalogError, ReadOnlyViolation, open_catalog
 from vida.catalog.database import Catalog
 from vida.store import FeatureStore
-from vida.store.errors import StoreError
+from vida.store.errors import StoreError, is_disk_full
 from vida.views import experiment_table, format_frame, label_efficiency_table, verdicts
 
 DEFAULT_CLIPS = ("SELECT clip_key, class_name, split FROM clips "
@@ -51,6 +51,12 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 StoreError) as exc:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             raise click.ClickException(str(message)) from None
+        except Exception as exc:  # a full disk under any job: one line, not a traceback
+            if not is_disk_full(exc):
+                raise
+            raise click.ClickException(f"no space left on a disk VIDA writes to ({exc}); "
+                                       "free some space, then run the same command again"
+                                       ) from None
 
     return wrapper
 

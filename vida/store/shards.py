@@ -8,8 +8,9 @@ A shard is one HDF5 file of one feature set::
 
 Order of operations, so that a crash at any instant leaves the catalog consistent:
 
-1. rows stream into ``<name>.h5.partial`` (never referenced by the catalog);
-2. the file is flushed, closed and fsynced, its SHA-256 computed, and it is
+1. rows gather in memory; the HDF5 file is built in memory and its bytes written
+   to ``<name>.h5.partial`` (never referenced by the catalog);
+2. the file is fsynced, its SHA-256 computed, and it is
    renamed to ``<name>.h5`` (atomic on POSIX): the shard is *sealed*;
 3. one catalog transaction inserts the ``shards`` row and every ``features`` row.
 
@@ -23,6 +24,7 @@ sealed orphan); ``vida-batch fsck --repair`` removes them.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import uuid
@@ -37,6 +39,7 @@ import numpy as np
 from vida.catalog.database import Catalog
 from vida.catalog.schema import Feature, FeatureSet, Shard, utcnow
 from vida.catalog.writes import upsert
+from vida.store.errors import disk_full, is_disk_full
 
 PARTIAL_SUFFIX = ".partial"
 SHARD_SUFFIX = ".h5"
@@ -72,13 +75,16 @@ LAYOUT_VERSION = 2
 
 
 class ShardFile:
-    """One shard being written under its temporary name.
+    """One shard being written.
 
-    Rows are kept in memory (a shard is at most a few hundred rows) and written at
-    :meth:`seal` in one go, so the chunking is free to span many rows."""
+    Rows are kept in memory (a shard is at most a few hundred rows); :meth:`seal`
+    builds the HDF5 file in memory, so the chunking is free to span many rows, and
+    writes its bytes with plain file I/O under the ``.partial`` name: a full disk is
+    then one clean ``OSError`` of ours, never an HDF5 library call failing halfway
+    (h5py retries such closes when collecting the object and prints tracebacks)."""
 
     def __init__(self, folder: Path, shape: tuple[int, ...], dtype: np.dtype) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
         stem = f"{utcnow():%Y%m%dT%H%M%S}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.final_path = folder / f"{stem}{SHARD_SUFFIX}"
         self.partial_path = folder / f"{stem}{SHARD_SUFFIX}{PARTIAL_SUFFIX}"
@@ -87,7 +93,6 @@ class ShardFile:
         self.keys: list[str] = []
         self._rows: list[np.ndarray] = []
         self._extras: dict[str, list[np.ndarray]] = {}
-        self._h5 = h5py.File(self.partial_path, "w")
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -101,40 +106,45 @@ class ShardFile:
             self._extras.setdefault(name, []).append(np.asarray(value))
         self.keys.append(key)
 
-    def _write(self) -> None:
+    def _image(self) -> bytes:
+        """The shard as HDF5 bytes, built in memory."""
         n = len(self.keys)
         chunk = max(1, min(CHUNK_ROWS, n))
-        self._h5.create_dataset("data", data=np.stack(self._rows), chunks=(chunk, *self.shape),
-                                compression=COMPRESSION, fletcher32=True)
-        self._h5.create_dataset("keys", data=np.array(self.keys, dtype=object), dtype=_STR)
-        for name, values in self._extras.items():
-            stacked = np.stack(values)
-            self._h5.create_dataset(f"extras/{name}", data=stacked,
-                                    chunks=(chunk, *stacked.shape[1:]))
-        self._h5.attrs["n_rows"] = n
-        self._h5.attrs["layout"] = json.dumps({"version": LAYOUT_VERSION, "chunk_rows": chunk,
-                                               "compression": COMPRESSION,
-                                               "checksum": "fletcher32"})
+        buffer = io.BytesIO()
+        with h5py.File(buffer, "w") as h5:
+            h5.create_dataset("data", data=np.stack(self._rows), chunks=(chunk, *self.shape),
+                              compression=COMPRESSION, fletcher32=True)
+            h5.create_dataset("keys", data=np.array(self.keys, dtype=object), dtype=_STR)
+            for name, values in self._extras.items():
+                stacked = np.stack(values)
+                h5.create_dataset(f"extras/{name}", data=stacked,
+                                  chunks=(chunk, *stacked.shape[1:]))
+            h5.attrs["n_rows"] = n
+            h5.attrs["layout"] = json.dumps({"version": LAYOUT_VERSION, "chunk_rows": chunk,
+                                             "compression": COMPRESSION,
+                                             "checksum": "fletcher32"})
+        return buffer.getvalue()
 
     def seal(self) -> tuple[Path, str]:
-        """Write, flush, close, fsync and rename; returns the final path and its SHA-256."""
-        self._write()
+        """Write under the temporary name, fsync, rename; returns the final path and
+        the SHA-256 of its bytes."""
+        image = self._image()
         self._rows, self._extras = [], {}
-        self._h5.flush()
-        self._h5.close()
-        with open(self.partial_path, "rb+") as fh:
-            os.fsync(fh.fileno())
-        digest = sha256_of(self.partial_path)
-        os.replace(self.partial_path, self.final_path)
-        _fsync_dir(self.final_path.parent)
-        return self.final_path, digest
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with open(self.partial_path, "wb") as fh:
+                fh.write(image)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(self.partial_path, self.final_path)
+            _fsync_dir(self.final_path.parent)
+        except BaseException:
+            self.discard()
+            raise
+        return self.final_path, hashlib.sha256(image).hexdigest()
 
     def discard(self) -> None:
-        """Drop the unsealed file (even if closing it fails: a full disk, say)."""
-        try:
-            self._h5.close()
-        except Exception:  # noqa: BLE001 - the file is being thrown away anyway
-            pass
+        self._rows, self._extras = [], {}
         self.partial_path.unlink(missing_ok=True)
 
 
@@ -244,17 +254,29 @@ class ShardBundle:
         return max([len(s) for s in self._shards.values()] + [len(self._records)])
 
     def seal(self) -> SealedBundle:
-        """Seal every open shard; returns them with the queued records."""
+        """Seal every open shard; returns them with the queued records.  A full disk
+        is the job's fault, said in one line (:class:`~vida.store.errors.StoreFull`)."""
         shards, self._shards = self._shards, {}
         records, self._records = self._records, []
         bundle = SealedBundle(records=records)
-        for name, shard in shards.items():
-            if len(shard):
-                path, digest = shard.seal()
-                bundle.shards.append(SealedShard(name, path.relative_to(self.root).as_posix(),
-                                                 digest, list(shard.keys)))
-            else:
+        pending = list(shards.items())
+        try:
+            while pending:
+                name, shard = pending.pop(0)
+                if len(shard):
+                    path, digest = shard.seal()
+                    bundle.shards.append(SealedShard(
+                        name, path.relative_to(self.root).as_posix(), digest, list(shard.keys)))
+                else:
+                    shard.discard()
+        except OSError as exc:
+            for _, shard in pending:
                 shard.discard()
+            for sealed in bundle.shards:  # sealed, never to be committed: not orphans
+                (self.root / sealed.path).unlink(missing_ok=True)
+            if is_disk_full(exc):
+                raise disk_full(self.root) from None
+            raise
         return bundle
 
     def discard(self) -> None:
