@@ -7,6 +7,7 @@ seeded N(0, 1) noise elsewhere, target audio.  MSE, Adam, best epoch on val.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -167,6 +168,27 @@ def _default_query(spec: GeneratorSpec) -> str:
     return f"SELECT clip_key, class_name, split FROM clips WHERE {have}"
 
 
+def _finished_folds(catalog: Catalog, run_id: str, k: int) -> dict[str, str]:
+    """Finished cross-fitting generators of ``run_id`` with ``k`` folds, by fold label
+    (the latest of each)."""
+    frame = catalog.sql("SELECT run_id, params FROM runs WHERE kind = 'train-generator' AND "
+                        "status = 'finished' ORDER BY started_at")
+    out = {}
+    for fold_run, params in frame.itertuples(index=False):
+        fold = json.loads(params).get("fold") if isinstance(params, str) else params.get("fold")
+        if fold and fold.endswith(f"/{k} of {run_id}"):
+            out[fold] = fold_run
+    return out
+
+
+def _exists(store: FeatureStore, name: str) -> bool:
+    try:
+        store.info(name)
+    except CatalogError:
+        return False
+    return True
+
+
 def _register_generated(store: FeatureStore, name: str, spec: GeneratorSpec, run_id: str,
                         **extra: object) -> None:
     target = store.info(spec.audio)
@@ -198,6 +220,9 @@ def generate(catalog: Catalog, store: FeatureStore, run_id: str, query: str | No
     query = query or _default_query(spec)
     keys = sorted(catalog.sql(query)["clip_key"])  # plan (sorted: see load_clips)
     name = f"generated/{run_id}"
+    if _exists(store, name):  # a rerun resumes: the same generator made what is there
+        have = set(store.keys(name))
+        keys = [key for key in keys if key not in have]
     with recorded(catalog, "generate", {"generator_run": run_id, "set": name}, query=query,
                   feature_sets=spec.input_sets) as run:
         _register_generated(store, name, spec, run_id)
@@ -233,11 +258,17 @@ def cross_fit_generate(catalog: Catalog, store: FeatureStore, run_id: str, k: in
     folds = [sorted(train_keys[i] for i in part) for part in np.array_split(order, k)]
     keys = sorted(catalog.sql(query or _default_query(spec))["clip_key"])
     name = f"generated/{run_id}-xf{k}"
-    fold_runs = [train_generator(catalog, store, trained_on, spec, experiment_id=experiment_id,
-                                 runs=runs, progress=False, exclude=fold,
-                                 fold=f"{i + 1}/{k} of {run_id}")
-                 for i, fold in enumerate(folds)]
+    # a rerun (after a kill) reuses the folds already trained, so the set it resumes
+    # keeps the generators it was registered with
+    done = _finished_folds(catalog, run_id, k)
+    fold_runs = [done.get(f"{i + 1}/{k} of {run_id}") or train_generator(
+        catalog, store, trained_on, spec, experiment_id=experiment_id, runs=runs,
+        progress=False, exclude=fold, fold=f"{i + 1}/{k} of {run_id}")
+        for i, fold in enumerate(folds)]
     in_fold = {key: i for i, fold in enumerate(folds) for key in fold}
+    if _exists(store, name):  # resuming: what is there was made by these same generators
+        have = set(store.keys(name))
+        keys = [key for key in keys if key not in have]
     params = {"generator_run": run_id, "set": name, "cross_fit": k, "fold_runs": fold_runs}
     with recorded(catalog, "generate", params, query=query,
                   feature_sets=spec.input_sets) as run:
