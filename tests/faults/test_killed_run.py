@@ -12,17 +12,18 @@ from tests.conftest import ROOT, run_cli
 from vida import open_catalog
 
 
-def test_a_killed_training_is_shown_abandoned_with_when_it_was_last_seen(synthetic):
+def test_a_killed_training_is_shown_abandoned_with_when_it_was_last_seen(synthetic, catalog_url):
+    env = {"VIDA_CATALOG": catalog_url}
     proc = subprocess.Popen(
         [sys.executable, "-m", "vida.cli", "train", "classifier", "--epochs", "500",
          "--batch-size", "2"], cwd=synthetic, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT), **env})
     deadline = time.monotonic() + 120
     running = []
     while time.monotonic() < deadline and not running:
         time.sleep(0.5)
         try:
-            cat = open_catalog(synthetic / "catalog.db")
+            cat = open_catalog(catalog_url)
             running = cat.sql("SELECT run_id, pid FROM runs WHERE kind = 'train-classifier' "
                               "AND status = 'running'").to_dict("records")
             cat.dispose()
@@ -34,11 +35,11 @@ def test_a_killed_training_is_shown_abandoned_with_when_it_was_last_seen(synthet
     proc.send_signal(signal.SIGKILL)
     proc.wait()
 
-    result = run_cli("status", cwd=synthetic)
+    result = run_cli("status", cwd=synthetic, env=env)
     assert result.returncode == 0, result.stderr
     listed = result.stdout.split("runs not finished")[1]
     assert running[0]["run_id"] in listed and "abandoned" in listed
-    row = open_catalog(synthetic / "catalog.db").sql(
+    row = open_catalog(catalog_url).sql(
         "SELECT status, error, heartbeat_at FROM runs WHERE run_id = :r",
         {"r": running[0]["run_id"]}).iloc[0]
     assert row["status"] == "abandoned"
@@ -46,5 +47,5 @@ def test_a_killed_training_is_shown_abandoned_with_when_it_was_last_seen(synthet
     assert row["heartbeat_at"] is not None
 
     # a live run is left alone: a second status changes nothing else
-    again = run_cli("status", cwd=synthetic)
+    again = run_cli("status", cwd=synthetic, env=env)
     assert again.returncode == 0 and again.stdout.count("abandoned") >= 1
