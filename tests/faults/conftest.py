@@ -18,3 +18,11 @@ def catalog_url(request, synthetic) -> str:
     copied = run_cli("catalog", "copy", str(synthetic / "catalog.db"), url)
     assert copied.returncode == 0, copied.stderr
     return url
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def empty_catalog_url(request, tmp_path) -> str:
+    """A new, empty catalog on the parametrised backend."""
+    if request.param == "duckdb":
+        return str(tmp_path / "catalog.db")
+    return request.getfixturevalue("pg_url")

@@ -30,7 +30,8 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def test_a_full_store_disk_stops_the_job_and_a_rerun_finishes_it(small_disk, tmp_path):
+def test_a_full_store_disk_stops_the_job_and_a_rerun_finishes_it(small_disk, tmp_path,
+                                                                 empty_catalog_url):
     root = tmp_path / "v"
     for c in range(3):
         (root / f"class{c}").mkdir(parents=True)
@@ -40,14 +41,15 @@ def test_a_full_store_disk_stops_the_job_and_a_rerun_finishes_it(small_disk, tmp
     store = small_disk / "store"
     args = ("--store", str(store), "ingest", str(root), "--workers", "2", "--rows-per-shard",
             "2", "--no-progress")
-    full = run_cli(*args, cwd=tmp_path, timeout=600)
+    env = {"VIDA_CATALOG": empty_catalog_url}
+    full = run_cli(*args, cwd=tmp_path, env=env, timeout=600)
     assert full.returncode == 1, full.stdout + full.stderr
     assert "Traceback" not in full.stderr
     lines = [line for line in full.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, full.stderr
     assert "no space left on the disk of" in lines[0] and str(store) in lines[0]
     assert "MB free" in lines[0]
-    cat = open_catalog(tmp_path / "catalog.db")
+    cat = open_catalog(empty_catalog_url)
     clips = cat.sql("SELECT status, count(*) AS n FROM clips GROUP BY 1")
     assert "failed" not in set(clips["status"])  # no clip blamed for the disk
     committed = int(clips["n"].sum())
@@ -57,10 +59,10 @@ def test_a_full_store_disk_stops_the_job_and_a_rerun_finishes_it(small_disk, tmp
     cat.dispose()
 
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
-    again = run_cli(*args, cwd=tmp_path, timeout=600)
+    again = run_cli(*args, cwd=tmp_path, env=env, timeout=600)
     assert again.returncode == 0, again.stderr
     assert f"{committed} skipped" in again.stdout
-    cat = open_catalog(tmp_path / "catalog.db")
+    cat = open_catalog(empty_catalog_url)
     counts = cat.sql("SELECT count(*) AS n, count(DISTINCT clip_key) AS d, "
                      "sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) AS ok FROM clips")
     assert counts.to_dict("records") == [{"n": 24, "d": 24, "ok": 24}]

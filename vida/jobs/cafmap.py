@@ -29,6 +29,7 @@ from vida.semantics.captions import load_captioner, read_caption_files
 from vida.semantics.conditions import clip_condition
 from vida.semantics.representative import RULE, motion_magnitudes, representative_frames
 from vida.semantics.text import embed
+from vida.store.locks import job_lock
 from vida.store.store import FeatureStore
 
 CLIPS = USABLE_CLIPS
@@ -175,8 +176,9 @@ def build_conditions(catalog: Catalog, store: FeatureStore, *, prototypes: str,
     set_name = f"condition/{name or Path(prototypes).name}"
     params = {"prototypes": prototypes, "top_k": top_k, "captioner": captioner,
               "text_encoder": text_encoder or "bundled-minilm"}
-    with recorded(catalog, "condition", {"name": set_name, **params},
-                  feature_sets=[prototypes]) as run:
+    with job_lock(store.root, f"condition-{set_name}"), recorded(
+            catalog, "condition", {"name": set_name, **params}, feature_sets=[prototypes]
+    ) as run:
         # one embedding call for every caption: the text encoder batches them itself
         sims = embed(rows["caption"].tolist(), text_encoder) @ embed(labels, text_encoder).T
         store.register(set_name, modality="condition", encoder="caption-prototypes",

@@ -34,6 +34,7 @@ from vida.jobs.training import (
     seed_everything,
 )
 from vida.models import LSTMGenerator
+from vida.store.locks import job_lock
 from vida.store.store import FeatureStore
 
 ARCHS = ("svdmap", "cafmap")
@@ -215,6 +216,12 @@ def _generate_into(writer: object, store: FeatureStore, checkpoint: str, keys: l
 def generate(catalog: Catalog, store: FeatureStore, run_id: str, query: str | None = None,
              batch: int = 256) -> str:
     """Write the run's generated audio for the query's clips as ``generated/<run_id>``."""
+    with job_lock(store.root, f"generate-{run_id}"):  # a second waits, then finds it done
+        return _generate(catalog, store, run_id, query, batch)
+
+
+def _generate(catalog: Catalog, store: FeatureStore, run_id: str, query: str | None,
+              batch: int) -> str:
     checkpoint = _finished_generator(catalog, run_id)
     _, spec, _ = load_generator(checkpoint)
     query = query or _default_query(spec)
@@ -245,6 +252,14 @@ def cross_fit_generate(catalog: Catalog, store: FeatureStore, run_id: str, k: in
     """
     if k < 2:
         raise ValueError(f"--cross-fit {k}: give 2 or more folds")
+    with job_lock(store.root, f"generate-{run_id}-xf{k}"):  # a second waits, then resumes
+        return _cross_fit_generate(catalog, store, run_id, k, query, runs, experiment_id,
+                                   batch)
+
+
+def _cross_fit_generate(catalog: Catalog, store: FeatureStore, run_id: str, k: int,
+                        query: str | None, runs: str | None, experiment_id: str | None,
+                        batch: int) -> str:
     checkpoint = _finished_generator(catalog, run_id)
     _, spec, _ = load_generator(checkpoint)
     with catalog.reading() as session:

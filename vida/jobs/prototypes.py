@@ -10,6 +10,7 @@ from vida.catalog.database import Catalog
 from vida.catalog.records.tags import tag_pairs_of_split
 from vida.jobs.shape import recorded
 from vida.semantics.prototypes import label_prototypes, prototypes_from_tfrecords
+from vida.store.locks import job_lock
 from vida.store.store import FeatureStore
 
 
@@ -56,7 +57,8 @@ def prototypes_job(catalog: Catalog, store: FeatureStore, *, tfrecords: Path | N
             raise ValueError("--from-catalog needs --tags SOURCE")
         name = name or f"{Path(audio).name}-{tags}"
         params = {"source": "catalog", "audio": audio, "tags": tags, "split": "train"}
-    with recorded(catalog, "prototypes", {"name": name, **params}) as run:
+    with job_lock(store.root, f"prototypes-{name}"), recorded(
+            catalog, "prototypes", {"name": name, **params}) as run:
         if tfrecords is not None:
             protos = prototypes_from_tfrecords(tfrecords, labels_csv, segments)
         else:

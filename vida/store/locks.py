@@ -22,7 +22,10 @@ from pathlib import Path
 
 @contextmanager
 def job_lock(store_root: Path, kind: str) -> Iterator[None]:
-    path = Path(store_root) / f".{kind}.lock"
+    """Hold the store's lock named ``kind`` (a job kind, or a job and its target set,
+    e.g. ``generate-generated/<run>``) for the block."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in kind)
+    path = Path(store_root) / ".locks" / f"{safe}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as fh:
         try:
