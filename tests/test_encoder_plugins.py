@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 
 from tests.conftest import run_cli
+from tests.helpers.plugins import fake_distribution
 from tests.media_factory import tone, write_video
 from vida import open_catalog
 from vida.encoders import available, get_encoder
@@ -33,18 +33,6 @@ class MeanColorEncoder:
 '''
 
 
-def fake_distribution(site):
-    """An installed distribution, as pip would leave it, with no pip involved."""
-    site.mkdir(parents=True)
-    (site / "vida_mean_color.py").write_text(textwrap.dedent(PLUGIN))
-    info = site / "vida_mean_color-0.1.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: vida-mean-color\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        "[vida.encoders]\nmean-color = vida_mean_color:MeanColorEncoder\n")
-    return site
-
-
 def test_builtins_load_without_an_import_circle():
     code = ("import sys, vida.encoders.registry as r; "
             "assert 'vida.encoders.builtin' not in sys.modules; "
@@ -66,7 +54,8 @@ def test_unknown_encoder_names_the_known_ones_and_the_entry_point_group():
 
 
 def test_a_plugin_encoder_found_by_entry_point_ingests_in_worker_processes(tmp_path):
-    site = fake_distribution(tmp_path / "site")
+    site = fake_distribution(tmp_path / "site", "vida_mean_color", PLUGIN, "mean-color",
+                             "MeanColorEncoder")
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(site),
                                                        os.environ.get("PYTHONPATH")]))}
     listed = subprocess.run(

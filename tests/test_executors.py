@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import textwrap
 import threading
 import time
 
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import run_cli
+from tests.helpers.plugins import fake_distribution
 from tests.media_factory import tone, write_video
 from vida import open_catalog
 from vida.jobs.executor import parse_executor
@@ -137,14 +137,8 @@ class CrashOnWhite:
 
 
 def test_a_clip_that_kills_its_worker_is_recorded_and_the_rest_commit(tmp_path):
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "vida_crash.py").write_text(textwrap.dedent(CRASHING))
-    info = site / "vida_crash-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: vida-crash\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[vida.encoders]\ncrash-on-white = "
-                                           "vida_crash:CrashOnWhite\n")
+    site = fake_distribution(tmp_path / "site", "vida_crash", CRASHING, "crash-on-white",
+                             "CrashOnWhite")
     root = tmp_path / "v" / "c"
     root.mkdir(parents=True)
     for i in range(7):

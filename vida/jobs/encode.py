@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from vida.catalog.database import Catalog, CatalogError
+from vida.catalog.database import Catalog
 from vida.catalog.records.clips import USABLE_CLIPS, select_clips
 from vida.catalog.records.features import clear_failures, failed_keys, record_failures
 from vida.encoders import Encoder, get_encoder
@@ -210,7 +210,7 @@ def _encode_clips(catalog: Catalog, store: FeatureStore, *, encoders: dict[str, 
     keys = clips["clip_key"].tolist()
     todo: dict[str, set[str]] = {}
     for modality, name in names.items():
-        have = set(store.keys(name)) if _exists(store, name) else set()
+        have = set(store.keys(name)) if store.exists(name) else set()
         skip = set() if retry_failed else failed_keys(catalog, name)
         todo[modality] = {k for k in keys if k not in have and k not in skip}
     wanted = set().union(*todo.values())
@@ -258,14 +258,6 @@ def _encode_clips(catalog: Catalog, store: FeatureStore, *, encoders: dict[str, 
                             **{f"encoded:{k}": v for k, v in summary.encoded.items()},
                             **{f"failed:{k}": v for k, v in summary.failed.items()}})
     return summary
-
-
-def _exists(store: FeatureStore, name: str) -> bool:
-    try:
-        store.info(name)
-    except CatalogError:
-        return False
-    return True
 
 
 def recorded_flow_method(catalog: Catalog, grid_from: str) -> str:

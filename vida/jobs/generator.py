@@ -182,14 +182,6 @@ def _finished_folds(catalog: Catalog, run_id: str, k: int) -> dict[str, str]:
     return out
 
 
-def _exists(store: FeatureStore, name: str) -> bool:
-    try:
-        store.info(name)
-    except CatalogError:
-        return False
-    return True
-
-
 def _register_generated(store: FeatureStore, name: str, spec: GeneratorSpec, run_id: str,
                         **extra: object) -> None:
     target = store.info(spec.audio)
@@ -227,7 +219,7 @@ def _generate(catalog: Catalog, store: FeatureStore, run_id: str, query: str | N
     query = query or _default_query(spec)
     keys = sorted(catalog.sql(query)["clip_key"])  # plan (sorted: see load_clips)
     name = f"generated/{run_id}"
-    if _exists(store, name):  # a rerun resumes: the same generator made what is there
+    if store.exists(name):  # a rerun resumes: the same generator made what is there
         have = set(store.keys(name))
         keys = [key for key in keys if key not in have]
     with recorded(catalog, "generate", {"generator_run": run_id, "set": name}, query=query,
@@ -281,7 +273,7 @@ def _cross_fit_generate(catalog: Catalog, store: FeatureStore, run_id: str, k: i
         progress=False, exclude=fold, fold=f"{i + 1}/{k} of {run_id}")
         for i, fold in enumerate(folds)]
     in_fold = {key: i for i, fold in enumerate(folds) for key in fold}
-    if _exists(store, name):  # resuming: what is there was made by these same generators
+    if store.exists(name):  # resuming: what is there was made by these same generators
         have = set(store.keys(name))
         keys = [key for key in keys if key not in have]
     params = {"generator_run": run_id, "set": name, "cross_fit": k, "fold_runs": fold_runs}

@@ -105,6 +105,11 @@ class FeatureStore:
                 )
         return self.info(name)
 
+    def exists(self, name: str) -> bool:
+        """Is ``name`` a registered feature set?"""
+        with self.catalog.reading() as session:
+            return session.get(FeatureSet, name) is not None
+
     def info(self, name: str) -> FeatureSetInfo:
         with self.catalog.reading() as session:
             fs = session.get(FeatureSet, name)
