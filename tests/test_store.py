@@ -91,6 +91,57 @@ def test_sparse_and_dense_selections_read_the_same_rows():
             np.testing.assert_array_equal(read_dataset_rows(ds, np.array(rows)), data[rows])
 
 
+@pytest.mark.parametrize("cache_bytes", [0, 3 * 16 * 3 * 4 * 4, 1 << 20])
+def test_chunk_cache_gathers_the_same_rows_uncached_evicting_and_cached(tmp_path, cache_bytes):
+    """Rows in any order, with repeats, across chunks and shards: the same through
+    plain runs (no cache), a cache that holds three chunks (evicting), and one that
+    holds everything, read twice (the second time from the cache)."""
+    from vida.store.reader import ShardHandles, read_located
+
+    rng = np.random.default_rng(1)
+    data = {}
+    for f in range(3):
+        data[f] = rng.standard_normal((100, 3, 4)).astype("float32")
+        with h5py.File(tmp_path / f"s{f}.h5", "w") as h5:
+            h5.create_dataset("data", data=data[f], chunks=(16, 3, 4), fletcher32=True)
+    paths = np.array([str(tmp_path / f"s{f}.h5") for f in rng.integers(0, 3, 500)], object)
+    rows = rng.integers(0, 100, 500)
+    rows[:40], paths[:40] = np.arange(30, 70), str(tmp_path / "s1.h5")  # one run
+    expected = np.stack([data[int(p[-4])][r] for p, r in zip(paths, rows, strict=True)])
+    handles = ShardHandles(cache_bytes=cache_bytes)
+    for _ in range(2):
+        np.testing.assert_array_equal(read_located(handles, paths, rows), expected)
+    assert handles._cached <= cache_bytes
+
+
+def test_a_repeated_read_skips_the_catalog_until_something_commits(store, monkeypatch):
+    """The located rows of a repeated read are reused only while the catalog's change
+    stamp holds: a rewrite in between is read, never the stale row."""
+    import time
+
+    from vida.catalog import records
+
+    keys, values = _fill(store, n=6)
+    time.sleep(0.1)  # older than the racy window: the stamp can be trusted
+    stamp = store.catalog.change_stamp()
+    assert stamp is not None and store.catalog.change_stamp() == stamp
+    np.testing.assert_array_equal(store.read("rgb/test", keys), values)
+    asked = []
+    real = records.features.locate_many
+    monkeypatch.setattr("vida.store.store.locate_many",
+                        lambda *a: asked.append(1) or real(*a))
+    np.testing.assert_array_equal(store.read("rgb/test", keys), values)
+    assert asked == []  # served from the kept answer
+    new = np.full((18, 6), 7.0, dtype="float32")
+    with store.writer("rgb/test") as writer:
+        writer.add(keys[2], new)
+    time.sleep(0.1)
+    assert store.catalog.change_stamp() not in (None, stamp)
+    got = store.read("rgb/test", keys)
+    assert asked == [1]
+    np.testing.assert_array_equal(got[2], new)
+
+
 def test_rewriting_a_key_points_the_catalog_at_the_new_row(store):
     keys, _ = _fill(store, n=3)
     new = np.full((18, 6), 7.0, dtype="float32")

@@ -30,6 +30,8 @@ from vida.catalog import migrate
 from vida.catalog.readonly import check_read_only
 
 DEFAULT_CATALOG = "catalog.db"
+# see Catalog.change_stamp: file times this recent cannot tell two commits apart
+RACY_SECONDS = 0.05
 T = TypeVar("T")
 
 
@@ -100,6 +102,30 @@ class Catalog:
     def path(self) -> Path | None:
         """The DuckDB file, or None for a server catalog."""
         return Path(self.url.split(":///", 1)[1]) if self.is_duckdb else None
+
+    def change_stamp(self) -> tuple | None:
+        """A value that changes whenever a transaction commits, read without opening
+        the database (a few ``stat`` calls, where a DuckDB connect costs ~12 ms); None
+        when there is no such value (a server catalog) or the files changed too
+        recently to trust it.
+
+        Every DuckDB commit writes the database file or its WAL.  File times have a
+        coarse clock, so two commits inside one tick may leave the same times and
+        sizes: as git does for its "racily clean" index entries, a stamp is only
+        given once the newest file time is older than :data:`RACY_SECONDS`."""
+        if not self.is_duckdb or self.path is None:
+            return None
+        stamp = []
+        for path in (self.path, self.path.with_name(self.path.name + ".wal")):
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                stamp.append(None)
+                continue
+            if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_SECONDS * 1e9:
+                return None
+            stamp.append((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+        return tuple(stamp)
 
     def _make_engine(self, *, read_only: bool) -> Engine:
         kwargs: dict[str, Any] = {"poolclass": NullPool}

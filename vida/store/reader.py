@@ -1,12 +1,17 @@
 """Reading many rows out of sealed shards at once, the way HDF5 serves them fastest.
 
-Rows are grouped per shard and read in increasing order; where the wanted rows of
-a shard are dense (the usual case: a query's clips of one shard), one contiguous
-block is read and indexed in memory instead of a point selection per row, which
-HDF5 serves chunk by chunk and which made reads hundreds of times slower.  Sealed
-shards never change, so their handles stay open (a few, per process) between
-reads; a process forked with handles open drops them and opens its own, because
-an h5py handle shared across ``fork`` returns garbage.
+Rows are grouped per shard, and each HDF5 chunk that holds a wanted row is read
+once (a selection per row made HDF5 read and check the same chunk again for every
+row, hundreds of times slower).  Sealed shards never change, so what was read
+stays valid: datasets stay open (a few, per process) and their decoded, checked
+chunks are kept in a per-process cache with a byte budget (``$VIDA_READ_CACHE_MB``,
+default 512), from which rows are gathered with numpy indexing.  The next shuffled
+batch, or the next epoch, then costs a memory copy instead of a read and a
+checksum; HDF5's own chunk cache cannot serve this, because it only answers
+hyperslab selections, and a selection of scattered rows is slow in HDF5 itself.
+Shards with small chunks (the old 1-row layout) are read in runs, uncached.
+A process forked with handles open drops them and opens its own, because an h5py
+handle shared across ``fork`` returns garbage.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections import OrderedDict
 
 import h5py
 import numpy as np
+import pandas as pd
 
 
 class DamagedRead(Exception):
@@ -26,67 +32,149 @@ class DamagedRead(Exception):
         self.path, self.positions, self.detail = path, positions, detail
 
 
-# read one block from the first to the last wanted row when it holds at most this
-# many rows per wanted row; otherwise read the wanted rows one run at a time
-_DENSE = 4
+def _cache_bytes() -> int:
+    """The chunk-cache budget of one process (``$VIDA_READ_CACHE_MB``, default 512)."""
+    return int(float(os.environ.get("VIDA_READ_CACHE_MB", "512")) * (1 << 20))
+
+
+# chunks of fewer rows than this (old shards: 1 row) are read in runs, not cached
+_MIN_CACHED_CHUNK_ROWS = 8
 
 
 class ShardHandles:
-    """A small per-process cache of open, read-only shard files."""
+    """Per process: open, read-only shard datasets and a cache of their chunks."""
 
-    def __init__(self, size: int = 64) -> None:
+    def __init__(self, size: int = 32, cache_bytes: int | None = None) -> None:
         self.size = size
-        self._files: OrderedDict[str, h5py.File] = OrderedDict()
+        self.cache_bytes = _cache_bytes() if cache_bytes is None else cache_bytes
+        self._reset()
+
+    def _reset(self) -> None:
+        self._files: OrderedDict[str, tuple[h5py.File, dict[str, h5py.Dataset]]] = OrderedDict()
+        self._chunks: OrderedDict[tuple[str, str, int], np.ndarray] = OrderedDict()
+        self._cached = 0
         self._pid = os.getpid()
 
     def get(self, path: str) -> h5py.File:
+        """The open file at ``path``."""
+        return self._entry(path)[0]
+
+    def dataset(self, path: str, name: str) -> h5py.Dataset:
+        """The open dataset ``name`` of the file at ``path``."""
+        handle, datasets = self._entry(path)
+        found = datasets.get(name)
+        if found is None:
+            found = datasets[name] = handle[name]
+        return found
+
+    def chunk(self, path: str, name: str, data: h5py.Dataset, index: int) -> np.ndarray:
+        """Chunk ``index`` of ``data`` (rows ``index * chunk_rows ...``), read once."""
+        key = (path, name, index)
+        found = self._chunks.get(key)
+        if found is not None:
+            self._chunks.move_to_end(key)
+            return found
+        rows = data.chunks[0]
+        found = data[index * rows:(index + 1) * rows]
+        if found.nbytes <= self.cache_bytes:
+            self._chunks[key] = found
+            self._cached += found.nbytes
+            while self._cached > self.cache_bytes:
+                self._cached -= self._chunks.popitem(last=False)[1].nbytes
+        return found
+
+    def _entry(self, path: str) -> tuple[h5py.File, dict[str, h5py.Dataset]]:
         if self._pid != os.getpid():
-            self._files = OrderedDict()  # inherited from the parent: never reuse
-            self._pid = os.getpid()
-        handle = self._files.get(path)
-        if handle is None:
-            handle = h5py.File(path, "r")
-            self._files[path] = handle
+            self._reset()  # inherited from the parent: never reuse
+        entry = self._files.get(path)
+        if entry is None:
+            entry = self._files[path] = (h5py.File(path, "r"), {})
             if len(self._files) > self.size:
-                self._files.popitem(last=False)[1].close()
+                self._files.popitem(last=False)[1][0].close()
         else:
             self._files.move_to_end(path)
-        return handle
+        return entry
 
     def close(self) -> None:
         if self._pid == os.getpid():
-            for handle in self._files.values():
+            for handle, _ in self._files.values():
                 handle.close()
-        self._files = OrderedDict()
+        self._reset()
 
     def __getstate__(self) -> dict:
-        return {"size": self.size}
+        return {"size": self.size, "cache_bytes": self.cache_bytes}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["size"])
+        self.__init__(state["size"], state.get("cache_bytes"))
 
 
-def _runs(rows: np.ndarray) -> list[tuple[int, int]]:
-    """Sorted unique rows -> [(start, stop)) runs of consecutive rows."""
-    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-    starts = np.r_[0, breaks]
-    stops = np.r_[breaks, len(rows)]
-    return [(int(rows[a]), int(rows[b - 1]) + 1) for a, b in zip(starts, stops, strict=True)]
+def _chunk_spans(rows: np.ndarray, chunk_rows: int) -> list[tuple[int, int]]:
+    """Sorted unique rows -> [(i, j)) index ranges whose rows lie in consecutive chunks.
+
+    HDF5 reads and checks a whole chunk for any selection that touches it (and our
+    chunks are larger than its default chunk cache), so each touched chunk must be
+    read once: rows in adjacent chunks are served by one slice from the first to the
+    last wanted row, rows further apart by separate slices."""
+    chunk = rows // chunk_rows
+    breaks = np.flatnonzero(np.diff(chunk) > 1) + 1
+    return list(zip(np.r_[0, breaks].tolist(), np.r_[breaks, len(rows)].tolist(), strict=True))
 
 
 def read_dataset_rows(dataset: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
-    """``dataset[rows]`` for any rows (any order, repeats allowed), read in order."""
+    """``dataset[rows]`` for any rows (any order, repeats allowed): every chunk that
+    holds a wanted row is read once, in file order."""
     lo, hi = int(rows.min()), int(rows.max()) + 1
     if hi - lo == len(rows) and (np.diff(rows) == 1).all():  # a run in order: one read
         return dataset[lo:hi]
     unique, inverse = np.unique(rows, return_inverse=True)
-    if hi - lo <= _DENSE * len(unique):
-        values = dataset[lo:hi]
-        if len(unique) < hi - lo:
-            values = values[unique - lo]
-    else:
-        values = np.concatenate([dataset[a:b] for a, b in _runs(unique)])
+    chunk_rows = dataset.chunks[0] if dataset.chunks else len(dataset)
+    parts = []
+    for i, j in _chunk_spans(unique, chunk_rows):
+        a, b = int(unique[i]), int(unique[j - 1]) + 1
+        block = dataset[a:b]
+        parts.append(block if b - a == j - i else block[unique[i:j] - a])
+    values = parts[0] if len(parts) == 1 else np.concatenate(parts)
     return values if len(unique) == len(rows) and (np.diff(rows) > 0).all() else values[inverse]
+
+
+def _one_run(rows: np.ndarray) -> bool:
+    return int(rows[-1]) - int(rows[0]) == len(rows) - 1 and (
+        len(rows) == 1 or bool((np.diff(rows) == 1).all()))
+
+
+def _read_into(dataset: h5py.Dataset, rows: np.ndarray, out: np.ndarray,
+               where: np.ndarray) -> None:
+    """``out[where] = dataset[rows]``, uncached; straight into ``out`` when both
+    sides are one run in order, the usual case of reading a query's clips."""
+    if _one_run(where) and _one_run(rows):
+        a, lo, n = int(where[0]), int(rows[0]), len(rows)
+        dataset.read_direct(out, np.s_[lo:lo + n], np.s_[a:a + n])
+    else:
+        out[where] = read_dataset_rows(dataset, rows)
+
+
+def _gather(handles: ShardHandles, path: str, name: str, rows: np.ndarray,
+            out: np.ndarray, where: np.ndarray) -> None:
+    """``out[where] = <dataset name of path>[rows]``, chunk by chunk through the
+    cache (slices where a chunk's rows are one run on both sides)."""
+    data = handles.dataset(path, name)
+    chunk_rows = data.chunks[0] if data.chunks else 0
+    if chunk_rows < _MIN_CACHED_CHUNK_ROWS or handles.cache_bytes == 0:
+        _read_into(data, rows, out, where)
+        return
+    chunk_of = rows // chunk_rows
+    if len(rows) > 1 and (np.diff(chunk_of) < 0).any():
+        order = np.argsort(chunk_of, kind="stable")
+        rows, where, chunk_of = rows[order], where[order], chunk_of[order]
+    starts = np.flatnonzero(np.r_[True, chunk_of[1:] != chunk_of[:-1]])
+    for i, j in zip(starts.tolist(), np.r_[starts[1:], len(rows)].tolist(), strict=True):
+        index = int(chunk_of[i])
+        block = handles.chunk(path, name, data, index)
+        local, dest = rows[i:j] - index * chunk_rows, where[i:j]
+        if _one_run(local) and _one_run(dest):
+            out[int(dest[0]):int(dest[0]) + j - i] = block[int(local[0]):int(local[0]) + j - i]
+        else:
+            out[dest] = block[local]
 
 
 def read_located(handles: ShardHandles, paths: np.ndarray, rows: np.ndarray,
@@ -95,14 +183,14 @@ def read_located(handles: ShardHandles, paths: np.ndarray, rows: np.ndarray,
     if len(paths) == 0:
         return None
     out: np.ndarray | None = None
-    uniques, groups = np.unique(paths, return_inverse=True)
+    codes, uniques = pd.factorize(paths)
     for g, path in enumerate(uniques):
-        where = np.flatnonzero(groups == g)
+        where = np.flatnonzero(codes == g)
         try:
-            values = read_dataset_rows(handles.get(str(path))[dataset], rows[where])
+            if out is None:
+                data = handles.dataset(str(path), dataset)
+                out = np.empty((len(paths), *data.shape[1:]), dtype=data.dtype)
+            _gather(handles, str(path), dataset, rows[where], out, where)
         except OSError as exc:  # a checksum or a filter failed: the bytes are damaged
             raise DamagedRead(str(path), where, str(exc).splitlines()[0]) from None
-        if out is None:
-            out = np.empty((len(paths), *values.shape[1:]), dtype=values.dtype)
-        out[where] = values
     return out

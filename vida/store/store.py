@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from vida.store.reader import DamagedRead, ShardHandles, read_located
 from vida.store.shards import BundleWriter, FeatureWriter
 
 DEFAULT_STORE = "store"
+_LOCATED_MEMO = 8  # answers of located_sets kept per store
 
 
 def _canonical(params: dict[str, Any]) -> dict[str, Any]:
@@ -56,6 +58,9 @@ class FeatureStore:
         self.root = resolve_store_root(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._handles = ShardHandles()
+        # (sets, keys) -> (catalog change stamp, locations): reading the same clips
+        # again (every epoch) skips the catalog while nothing was committed since
+        self._located: OrderedDict[tuple, tuple[tuple, dict]] = OrderedDict()
 
     # -- feature sets ----------------------------------------------------
     def register(
@@ -152,7 +157,26 @@ class FeatureStore:
     # -- reading ---------------------------------------------------------
     def located_sets(self, names: Sequence[str], keys: Sequence[str]
                      ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Per set, (absolute shard path, row) per key, in the order of ``keys``."""
+        """Per set, (absolute shard path, row) per key, in the order of ``keys``.
+
+        The answer for the same sets and keys is kept (a few, per store) with the
+        catalog's :meth:`~vida.catalog.database.Catalog.change_stamp` taken before
+        the query, and served again while the stamp is unchanged: any commit in
+        between (a rewrite, a repair, a compaction) makes the next call ask again."""
+        memo = (tuple(names), tuple(keys))
+        stamp = self.catalog.change_stamp()
+        if stamp is not None and (hit := self._located.get(memo)) and hit[0] == stamp:
+            self._located.move_to_end(memo)
+            return hit[1]
+        out = self._locate_sets(names, keys)
+        if stamp is not None:
+            self._located[memo] = (stamp, out)
+            if len(self._located) > _LOCATED_MEMO:
+                self._located.popitem(last=False)
+        return out
+
+    def _locate_sets(self, names: Sequence[str], keys: Sequence[str]
+                     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         keys = list(keys)
         prefix = str(self.root) + os.sep
         out = {}
