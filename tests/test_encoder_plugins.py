@@ -87,3 +87,26 @@ def test_a_plugin_encoder_found_by_entry_point_ingests_in_worker_processes(tmp_p
     values = store.read("rgb/mean-color", keys)
     expected = np.stack([np.tile(colors[k.split("/")[1]], (4, 1)) for k in keys])
     np.testing.assert_allclose(values, expected, atol=0.03)  # H.264 moves colours slightly
+
+
+def test_ast_fbank_is_ast_feature_extractor_and_its_workers_never_import_torch():
+    """``ast-fbank`` computes AST's own input (equal to ``ASTFeatureExtractor``, whose
+    module imports torch) in a process that never imports torch: the default
+    encoders start in a second, not three."""
+    from transformers import ASTFeatureExtractor
+
+    from vida.encoders.builtin import AstFbankEncoder
+
+    rng = np.random.default_rng(0)
+    wave = (0.3 * np.sin(np.linspace(0, 900, 48000)) + 0.05 * rng.standard_normal(48000))
+    for frames in (298, 250, 400):  # exact, truncated, padded
+        ours = AstFbankEncoder.fbank(wave.astype(np.float32), frames)
+        theirs = ASTFeatureExtractor(max_length=frames)(
+            wave.astype(np.float32), sampling_rate=16000, return_tensors="np")["input_values"][0]
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+    code = ("import sys, numpy as np; from vida.encoders import get_encoder; "
+            "f = get_encoder('ast-fbank').encode(np.zeros((1, 48000), np.float32)); "
+            "assert f.shape == (1, 18, 128), f.shape; "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -57,7 +57,7 @@ def test_executor_names_parse_and_bad_ones_say_what_to_write():
         with pytest.raises(ValueError, match="local, dask://HOST:PORT or dask-local:N|HOST:PORT"):
             parse_executor(bad)
     # small jobs are cut so that every worker gets several chunks; large ones per shard
-    assert chunk_size(12, 4, 128) == 1 and chunk_size(300, 4, 128) == 19
+    assert chunk_size(12, 4, 128) == 2 and chunk_size(300, 4, 128) == 38
     assert chunk_size(1_000_000, 64, 128) == 128
 
 

@@ -7,8 +7,8 @@
   magnitude-weighted 8-bin orientation histogram and an 8-bin histogram of
   log-magnitudes (a HOF-style motion descriptor).
 * ``ast-fbank`` (audio, D=128): the exact input of AST (Kaldi-style 128-bin log-mel
-  fbank, 16 kHz, 25 ms window, 10 ms hop, AST's normalisation) computed by
-  transformers' ``ASTFeatureExtractor``, averaged over each of the T equal segments
+  fbank, 16 kHz, 25 ms window, 10 ms hop, AST's normalisation) computed as
+  transformers' ``ASTFeatureExtractor`` does, averaged over each of the T equal segments
   of the waveform.  Because it *is* AST's input space, a ``[T, 128]`` feature can
   be expanded back into an AST input for tagging generated audio.
 """
@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 HOG_SIZE = 128
+AST_MEAN, AST_STD = -4.2677393, 4.5689974  # ASTFeatureExtractor's normalisation
 
 
 class HogColorEncoder:
@@ -63,22 +64,34 @@ class FlowHistEncoder:
                        "log_magnitude_edges": [-3.0, 3.0]}
 
     def field(self, flow: np.ndarray) -> np.ndarray:
-        magnitude, angle = cv2.cartToPolar(flow[..., 0], flow[..., 1])
+        """The descriptor of one flow field ``[H, W, 2]``."""
+        return self.fields(flow[None])[0]
+
+    def fields(self, flows: np.ndarray) -> np.ndarray:
+        """``[N, H, W, 2]`` -> ``[N, 256]``, all fields in one pass of ``bincount``
+        (each bin sums its pixels in the same order as a per-cell loop would)."""
+        n, h, w = flows.shape[:3]
+        magnitude, angle = cv2.cartToPolar(np.ascontiguousarray(flows[..., 0]).reshape(n * h, w),
+                                           np.ascontiguousarray(flows[..., 1]).reshape(n * h, w))
+        magnitude, angle = magnitude.reshape(n, h, w), angle.reshape(n, h, w)
         orient = np.minimum((angle / (2 * np.pi) * 8).astype(np.int64), 7)
         logmag = np.log(magnitude + 1e-3)
         mag_bin = np.clip(((logmag + 3.0) / 6.0 * 8).astype(np.int64), 0, 7)
-        h, w = magnitude.shape
-        out = []
-        for gy in range(4):
-            for gx in range(4):
-                sl = (slice(gy * h // 4, (gy + 1) * h // 4), slice(gx * w // 4, (gx + 1) * w // 4))
-                area = magnitude[sl].size
-                out.append(np.bincount(orient[sl].ravel(), magnitude[sl].ravel(), 8) / area)
-                out.append(np.bincount(mag_bin[sl].ravel(), minlength=8) / area)
-        return np.concatenate(out).astype(np.float32)
+        rows = np.searchsorted([g * h // 4 for g in range(4)], np.arange(h), side="right") - 1
+        cols = np.searchsorted([g * w // 4 for g in range(4)], np.arange(w), side="right") - 1
+        cell = (rows[:, None] * 4 + cols[None, :])[None]  # [1, H, W]
+        base = (np.arange(n)[:, None, None] * 16 + cell) * 8
+        size = n * 16 * 8
+        orient_hist = np.bincount((base + orient).ravel(), magnitude.ravel(), size)
+        mag_hist = np.bincount((base + mag_bin).ravel(), minlength=size).astype(np.float64)
+        area = np.bincount(cell.ravel(), minlength=16).astype(np.float64)[None, :, None]
+        out = np.stack([orient_hist.reshape(n, 16, 8) / area, mag_hist.reshape(n, 16, 8) / area],
+                       axis=2)  # per cell: 8 orientation bins, then 8 magnitude bins
+        return out.reshape(n, 256).astype(np.float32)
 
     def encode(self, batch: np.ndarray) -> np.ndarray:
-        return np.stack([np.stack([self.field(f) for f in clip]) for clip in batch])
+        b, t = batch.shape[:2]
+        return self.fields(batch.reshape(b * t, *batch.shape[2:])).reshape(b, t, 256)
 
 
 FBANK_HOP = 160  # samples (10 ms at 16 kHz)
@@ -105,27 +118,50 @@ class AstFbankEncoder:
                        "segments": n_frames}
 
     @staticmethod
-    @lru_cache(maxsize=8)
-    def extractor(n_fbank_frames: int) -> Any:
-        """AST's own feature extractor, sized to exactly the clip's fbank frames."""
-        from transformers import ASTFeatureExtractor
+    @lru_cache(maxsize=1)
+    def _filters() -> tuple[np.ndarray, np.ndarray]:
+        """AST's mel filters and window, as ``ASTFeatureExtractor`` builds them."""
+        from transformers.audio_utils import mel_filter_bank, window_function
 
-        return ASTFeatureExtractor(max_length=n_fbank_frames)
+        with warnings.catch_warnings():
+            # AST's 128 mel bins over a 512-point FFT leave one filter empty; that
+            # is AST's own configuration, not a problem of this input.
+            warnings.simplefilter("ignore", UserWarning)
+            filters = mel_filter_bank(num_frequency_bins=257, num_mel_filters=128,
+                                      min_frequency=20, max_frequency=8000,
+                                      sampling_rate=16000, norm=None, mel_scale="kaldi",
+                                      triangularize_in_mel_space=True)
+        return filters, window_function(400, "hann", periodic=False)
+
+    @classmethod
+    def fbank(cls, waveform: np.ndarray, n_fbank_frames: int) -> np.ndarray:
+        """AST's input for a 16 kHz waveform: ``[n_fbank_frames, 128]``, normalised.
+
+        The same computation as transformers' ``ASTFeatureExtractor`` (its path
+        without torchaudio: the same ``audio_utils`` calls, the same padding and
+        normalisation; ``tests/test_encoder_plugins.py`` holds them equal) without importing
+        its module, which imports torch: 2.2 s of every worker's start-up."""
+        from transformers.audio_utils import spectrogram
+
+        filters, window = cls._filters()
+        fbank = spectrogram(np.squeeze(waveform).astype(np.float32), window, frame_length=400,
+                            hop_length=160, fft_length=512, power=2.0, center=False,
+                            preemphasis=0.97, mel_filters=filters, log_mel="log",
+                            mel_floor=1.192092955078125e-07, remove_dc_offset=True).T
+        out = np.zeros((n_fbank_frames, fbank.shape[1]), dtype=np.float32)
+        take = min(n_fbank_frames, len(fbank))
+        out[:take] = fbank[:take]
+        return (out - AST_MEAN) / (AST_STD * 2)
 
     def clip(self, waveform: np.ndarray) -> np.ndarray:
         n_seg = self.shape[0]
         padded = np.zeros(-(-len(waveform) // n_seg) * n_seg, dtype=np.float32)
         padded[: len(waveform)] = waveform
         segment = segment_of_frames(len(waveform), n_seg)
-        with warnings.catch_warnings():
-            # AST's 128 mel bins over a 512-point FFT leave one filter empty; that
-            # is AST's own configuration, not a problem of this input.
-            warnings.simplefilter("ignore", UserWarning)
-            fbank = self.extractor(len(segment))(
-                padded, sampling_rate=16000, return_tensors="np"
-            )["input_values"][0]
+        fbank = self.fbank(padded, len(segment))
         sums = np.zeros((n_seg, fbank.shape[1]), np.float64)
-        np.add.at(sums, segment, fbank)
+        starts = np.flatnonzero(np.r_[True, segment[1:] != segment[:-1]])  # sorted segments
+        sums[segment[starts]] = np.add.reduceat(fbank.astype(np.float64), starts)
         counts = np.bincount(segment, minlength=n_seg)[:, None]
         return (sums / np.maximum(counts, 1)).astype(np.float32)
 

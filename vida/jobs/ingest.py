@@ -39,7 +39,14 @@ from vida.catalog.database import Catalog, CatalogLocked
 from vida.catalog.schema import Clip, utcnow
 from vida.catalog.writes import upsert
 from vida.encoders import get_encoder
-from vida.jobs.executor import Pool, WorkerLost, map_as_completed, open_pool, parse_executor
+from vida.jobs.executor import (
+    Pool,
+    WorkerLost,
+    map_as_completed,
+    one_blas_thread,
+    open_pool,
+    parse_executor,
+)
 from vida.jobs.runs import failure_recorded, finish_run, heartbeat, start_run
 from vida.media.decode import MediaError, decode_audio, decode_clip, fit_audio
 from vida.media.flow import METHODS, flow_sequence
@@ -262,12 +269,13 @@ class IngestChunk:
         bundle = ShardBundle(Path(self.store_root), list(self.layouts))
         outcomes = []
         try:
-            for source, known in chunk:
-                outcome = process(source, known)
-                if outcome.row is not None:
-                    bundle.add(outcome.clip_key, outcome.arrays,
-                               records=[(Clip, outcome.row, CLIP_KEY)])
-                outcomes.append((outcome.clip_key, outcome.status, outcome.reason))
+            with one_blas_thread():
+                for source, known in chunk:
+                    outcome = process(source, known)
+                    if outcome.row is not None:
+                        bundle.add(outcome.clip_key, outcome.arrays,
+                                   records=[(Clip, outcome.row, CLIP_KEY)])
+                    outcomes.append((outcome.clip_key, outcome.status, outcome.reason))
             return ChunkDone(bundle.seal(), outcomes)
         except BaseException as exc:
             bundle.discard()
@@ -288,7 +296,7 @@ def _record_crash(catalog: Catalog, source: ClipSource, error: str) -> None:
 def chunk_size(total: int, slots: int, rows_per_shard: int) -> int:
     """Clips per task: a shard's worth at scale, smaller for small jobs so that every
     worker gets several tasks (load balance, a moving progress bar)."""
-    return max(1, min(rows_per_shard, -(-total // max(1, 4 * slots))))
+    return max(1, min(rows_per_shard, -(-total // max(1, 2 * slots))))
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

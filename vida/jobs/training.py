@@ -19,7 +19,6 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from vida.catalog.database import Catalog, CatalogError
-from vida.catalog.readonly import check_read_only
 from vida.jobs.runs import log_metric_rows
 from vida.store.store import FeatureStore
 
@@ -40,12 +39,12 @@ def load_clips(catalog: Catalog, query: str) -> pd.DataFrame:
     Sorting makes a run depend on which clips were chosen, never on how they were
     stored.
     """
-    frame = _sorted_by_key(catalog, query)
+    frame, sorted_by_database = _sorted_by_key(catalog, query)
     missing = {"clip_key", "class_name", "split"} - set(frame.columns)
     if missing:
         raise ValueError(f"the --query must return clip_key, class_name and split; "
                          f"missing {', '.join(sorted(missing))}")
-    if not frame["clip_key"].is_monotonic_increasing:  # not sorted by DuckDB
+    if not sorted_by_database:
         frame = frame.sort_values("clip_key", kind="stable").reset_index(drop=True)
     keys = frame["clip_key"].to_numpy()
     if len(keys) > 1 and (keys[1:] == keys[:-1]).any():  # sorted: a repeat is adjacent
@@ -53,17 +52,16 @@ def load_clips(catalog: Catalog, query: str) -> pd.DataFrame:
     return frame
 
 
-def _sorted_by_key(catalog: Catalog, query: str) -> pd.DataFrame:
-    """The query's rows, sorted by DuckDB itself where it can (in parallel, in the
-    byte order Python sorts strings in); otherwise as they come."""
-    check_read_only(query)  # before wrapping, so that a refusal quotes the user's SQL
+def _sorted_by_key(catalog: Catalog, query: str) -> tuple[pd.DataFrame, bool]:
+    """The query's rows, and whether they come sorted: by DuckDB itself where it can
+    (in parallel, in binary order, the order Python sorts strings in); otherwise
+    as they come."""
     if catalog.is_duckdb:
         try:
-            inner = query.strip().rstrip(";")
-            return catalog.sql(f"SELECT * FROM ({inner}) AS chosen ORDER BY clip_key")
+            return catalog.sql(query, order_by="clip_key"), True
         except CatalogError:
             pass  # no clip_key column: the plain query gets the message that says so
-    return catalog.sql(query)
+    return catalog.sql(query), False
 
 
 def load_inputs(store: FeatureStore, keys: Sequence[str], sets: Sequence[str]) -> np.ndarray:
