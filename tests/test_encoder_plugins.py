@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from tests.conftest import run_cli
 from tests.helpers.plugins import fake_distribution
@@ -89,6 +90,7 @@ def test_a_plugin_encoder_found_by_entry_point_ingests_in_worker_processes(tmp_p
     np.testing.assert_allclose(values, expected, atol=0.03)  # H.264 moves colours slightly
 
 
+@pytest.mark.filterwarnings("ignore:At least one mel filter")  # AST's own setting
 def test_ast_fbank_is_ast_feature_extractor_and_its_workers_never_import_torch():
     """``ast-fbank`` computes AST's own input (equal to ``ASTFeatureExtractor``, whose
     module imports torch) in a process that never imports torch: the default
