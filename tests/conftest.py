@@ -169,3 +169,34 @@ def tiny_ast(tmp_path_factory):
         warnings.simplefilter("ignore", UserWarning)
         ASTFeatureExtractor(max_length=128).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_blip(tmp_path_factory):
+    """A BLIP built from a config (random weights), saved and loaded back from a folder."""
+    import torch
+    from transformers import (
+        BertTokenizer,
+        BlipConfig,
+        BlipForConditionalGeneration,
+        BlipImageProcessor,
+        BlipProcessor,
+    )
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "ball", "red", "bouncing",
+             "on", "the", "floor", "spinning", "bar"]
+    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(words)})  # transformers 5
+    config = BlipConfig(
+        text_config=dict(vocab_size=len(words), hidden_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, intermediate_size=64, encoder_hidden_size=32,
+                         bos_token_id=2, pad_token_id=0, sep_token_id=3, eos_token_id=3,
+                         max_position_embeddings=32),
+        vision_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                           intermediate_size=64, image_size=32, patch_size=16),
+        projection_dim=32)
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-blip")
+    BlipForConditionalGeneration(config).save_pretrained(folder)
+    BlipProcessor(image_processor=BlipImageProcessor(size={"height": 32, "width": 32}),
+                  tokenizer=tokenizer).save_pretrained(folder)
+    return folder, set(words)

@@ -6,8 +6,6 @@ import json
 
 import cv2
 import numpy as np
-import pytest
-import torch
 
 from tests.conftest import run_cli
 from vida import open_catalog
@@ -49,36 +47,6 @@ def test_representative_frames_of_the_shared_clips(shared, tmp_path):
     got = chosen[chosen["clip_key"] == f"applauding/{clip}"].sort_values("frame_index")
     assert got["frame_index"].tolist() == (expected or [int(np.argmax(mags)) + 1])
     np.testing.assert_allclose(got["motion"], mags[np.array(expected) - 1], rtol=1e-5)
-
-
-@pytest.fixture
-def tiny_blip(tmp_path_factory):
-    """A BLIP built from a config (random weights), saved and loaded back from a folder."""
-    from transformers import (
-        BertTokenizer,
-        BlipConfig,
-        BlipForConditionalGeneration,
-        BlipImageProcessor,
-        BlipProcessor,
-    )
-
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "ball", "red", "bouncing",
-             "on", "the", "floor", "spinning", "bar"]
-    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(words)})  # transformers 5
-    config = BlipConfig(
-        text_config=dict(vocab_size=len(words), hidden_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, intermediate_size=64, encoder_hidden_size=32,
-                         bos_token_id=2, pad_token_id=0, sep_token_id=3, eos_token_id=3,
-                         max_position_embeddings=32),
-        vision_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                           intermediate_size=64, image_size=32, patch_size=16),
-        projection_dim=32)
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny-blip")
-    BlipForConditionalGeneration(config).save_pretrained(folder)
-    BlipProcessor(image_processor=BlipImageProcessor(size={"height": 32, "width": 32}),
-                  tokenizer=tokenizer).save_pretrained(folder)
-    return folder, set(words)
 
 
 def test_captioning_representative_frames_with_a_local_blip(synthetic, tiny_blip):

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.conftest import ROOT, run_cli
 from tests.media_factory import tone, write_video
 from vida import open_catalog
@@ -64,3 +66,35 @@ def test_ingest_waits_for_a_reader_and_loses_nothing(tmp_path):
     features = cat.sql("SELECT feature_set, count(*) AS n FROM features GROUP BY 1")
     assert set(features["n"]) == {18}
     assert fsck(FeatureStore(cat, tmp_path / "store")).clean  # no orphans left behind
+
+
+WRITERS = {  # the other jobs that write the catalog, each as a user runs it
+    "frames": lambda m: ["frames"],
+    "tag": lambda m: ["tag", "--model", str(m["ast"]), "--source", "t"],
+    "train": lambda m: ["train", "classifier", "--epochs", "1", "--batch-size", "16"],
+    "train-generator": lambda m: ["train", "generator", "--epochs", "1", "--batch-size", "16"],
+}
+
+
+@pytest.mark.parametrize("job", list(WRITERS))
+def test_every_writing_job_waits_for_a_reader(job, synthetic, tiny_ast):
+    """The notebook opens the catalog first and keeps it 8 s: the job says once that
+    it waits, does not fail, and its rows are there when it ends."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("VIDA_LOCK_TIMEOUT", None)
+    cat = open_catalog(synthetic / "catalog.db")
+    runs_before = int(cat.sql("SELECT count(*) AS n FROM runs")["n"][0])
+    cat.dispose()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(synthetic / "catalog.db"), "8"],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "holding"
+    held_at = time.monotonic()
+    done = run_cli(*WRITERS[job]({"ast": tiny_ast}), cwd=synthetic, env=env, timeout=600)
+    holder.wait(timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - held_at > 6  # it waited for the reader to go
+    said = [line for line in done.stderr.splitlines() if "in use" in line]
+    assert len(said) == 1 and "Traceback" not in done.stderr, done.stderr
+    cat = open_catalog(synthetic / "catalog.db")
+    runs = cat.sql("SELECT status FROM runs ORDER BY started_at")["status"].tolist()
+    assert len(runs) > runs_before and runs[-1] == "finished"

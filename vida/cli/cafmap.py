@@ -14,13 +14,16 @@ from vida.cli.common import Context, friendly_errors
               help="Frame i+1 is representative when motion of pair i >= RATIO x mean.")
 @click.option("--rgb", default="rgb/hog-color", show_default=True,
               help="The frame grid (T, F, size) is taken from this feature set.")
+@click.option("--redo", is_flag=True, help="Choose again for clips that have frames by this "
+              "rule already (by default they are skipped, so a rerun resumes).")
 @click.pass_obj
 @friendly_errors
-def frames(obj: Context, ratio: float, rgb: str) -> None:
+def frames(obj: Context, ratio: float, rgb: str, redo: bool) -> None:
     """Representative frames per clip (DIS motion), stored in representative_frames."""
     from vida.jobs.cafmap import find_representative_frames
 
-    n = find_representative_frames(obj.catalog(), obj.store(), ratio=ratio, rgb=rgb)
+    n = find_representative_frames(obj.catalog(), obj.store(), ratio=ratio, rgb=rgb,
+                                   redo=redo)
     click.echo(f"representative frames of {n} clips")
 
 
@@ -32,10 +35,12 @@ def frames(obj: Context, ratio: float, rgb: str) -> None:
                    "[default Salesforce/blip-image-captioning-base].")
 @click.option("--captioner", default=None, help="Name the captions are stored under.")
 @click.option("--batch-size", default=8, show_default=True)
+@click.option("--redo", is_flag=True, help="Caption again the frames this captioner has "
+              "captioned already (by default they are skipped, so a rerun resumes).")
 @click.pass_obj
 @friendly_errors
 def caption(obj: Context, import_path: Path | None, model: str | None, captioner: str | None,
-            batch_size: int) -> None:
+            batch_size: int, redo: bool) -> None:
     """Captions of the representative frames (BLIP), or imported ones."""
     if import_path is not None:
         from vida.jobs.cafmap import import_captions
@@ -47,7 +52,7 @@ def caption(obj: Context, import_path: Path | None, model: str | None, captioner
     from vida.semantics.captions import DEFAULT_BLIP
 
     n = caption_clips(obj.catalog(), obj.store(), model=model or DEFAULT_BLIP,
-                      batch=batch_size, captioner_name=captioner)
+                      batch=batch_size, captioner_name=captioner, redo=redo)
     click.echo(f"captioned {n} frames")
 
 

@@ -21,10 +21,12 @@ from vida.cli.common import Context, echo_table, friendly_errors
 @click.option("--query", default=None, help="Clips to tag (clip_key, class_name, clip_id, "
               "source_uri) [default: all with the feature set].")
 @click.option("--source", default=None, help="Name the tags are stored under.")
+@click.option("--redo", is_flag=True, help="Tag again the clips this source has tagged "
+              "already (by default they are skipped, so a rerun resumes).")
 @click.pass_obj
 @friendly_errors
 def tag(obj: Context, import_file: Path | None, model: str | None, on_set: str, top_k: int,
-        query: str | None, source: str | None) -> None:
+        query: str | None, source: str | None, redo: bool) -> None:
     """AudioSet tags per clip, from AST or imported; stored in audio_tags."""
     if import_file is not None:
         from vida.jobs.tagging import import_tags
@@ -36,7 +38,7 @@ def tag(obj: Context, import_file: Path | None, model: str | None, on_set: str, 
     from vida.semantics.tagger import DEFAULT_AST
 
     source, n = tag_clips(obj.catalog(), obj.store(), model=model or DEFAULT_AST, on=on_set,
-                          top_k=top_k, query=query, source=source)
+                          top_k=top_k, query=query, source=source, redo=redo)
     click.echo(f"tagged {n} clips as source {source!r}")
 
 

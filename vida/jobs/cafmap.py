@@ -15,6 +15,8 @@ import numpy as np
 
 from vida.catalog.database import Catalog
 from vida.catalog.records.captions import (
+    captioned_frames,
+    clips_with_frames,
     replace_representative_frames,
     representative_captions,
     representative_frames_with_sources,
@@ -22,7 +24,7 @@ from vida.catalog.records.captions import (
     store_condition_labels,
 )
 from vida.catalog.records.clips import USABLE_CLIPS, select_clips
-from vida.jobs.shape import map_items, recorded, recorded_write
+from vida.jobs.shape import commit_as_you_go, map_items, recorded, recorded_write
 from vida.media.decode import decode_clip
 from vida.media.frames import read_frames
 from vida.semantics.captions import load_captioner, read_caption_files
@@ -83,22 +85,32 @@ class RepresentativeFramesOf:
 
 def find_representative_frames(catalog: Catalog, store: FeatureStore, *, ratio: float = 1.2,
                                rgb: str = "rgb/hog-color", query: str | None = None,
-                               progress: bool = True) -> int:
-    """Representative frames of every usable clip; returns the number of clips given some."""
+                               progress: bool = True, redo: bool = False) -> int:
+    """Representative frames of every usable clip that has none by this rule yet (all
+    of them with ``redo``); returns the number of clips given some by this run.
+    Committed as they come: a killed run's rerun does only the rest."""
     grid = Grid.of(store, rgb)
-    clips = select_clips(catalog, query)  # plan
-    items = list(clips[["clip_key", "source_uri"]].itertuples(index=False, name=None))
+    rule = f"{RULE}:{ratio:g}"
     params = {"ratio": ratio, "rgb": rgb, "rule": RULE}
-    with recorded(catalog, "frames", params, query=query, feature_sets=[rgb]) as run:
-        rows, failed = [], 0
-        for found in map_items(RepresentativeFramesOf(grid, ratio), items, desc="frames",
-                               progress=progress):
-            if found is None:
-                failed += 1
-            else:
-                rows += found
-        n = replace_representative_frames(catalog, rows)  # commit
-        run.metrics.update(clips=n, clips_failed=failed)
+    with job_lock(store.root, f"frames-{rule}"):
+        clips = select_clips(catalog, query)  # plan
+        done = set() if redo else clips_with_frames(catalog, rule)
+        items = [(k, s) for k, s in clips[["clip_key", "source_uri"]]
+                 .itertuples(index=False, name=None) if k not in done]
+        with recorded(catalog, "frames", {**params, "redo": redo}, query=query,
+                      feature_sets=[rgb]) as run:
+            results = map_items(RepresentativeFramesOf(grid, ratio), items, desc="frames",
+                                progress=progress)
+            failed = [0]
+
+            def commit(batch: list[list[dict] | None]) -> None:
+                failed[0] += sum(rows is None for rows in batch)
+                replace_representative_frames(catalog, [r for rows in batch if rows
+                                                        for r in rows])
+
+            n = commit_as_you_go(results, commit) - failed[0]
+            run.metrics.update(clips=n, clips_failed=failed[0],
+                               clips_skipped=len(clips) - len(items))
     return n
 
 
@@ -127,26 +139,36 @@ def _cached_frames(grid: Grid, source_uri: str) -> np.ndarray:
 
 def caption_clips(catalog: Catalog, store: FeatureStore, *, model: str,
                   rgb: str = "rgb/hog-color", batch: int = 8, progress: bool = True,
-                  captioner_name: str | None = None) -> int:
-    """BLIP captions of every representative frame (run representative frames first)."""
+                  captioner_name: str | None = None, redo: bool = False) -> int:
+    """BLIP captions of every representative frame this captioner has not captioned
+    yet (all of them with ``redo``); returns the frames captioned by this run.
+    Committed as they come: a killed run's rerun does only the rest."""
     grid = Grid.of(store, rgb)
     frames = representative_frames_with_sources(catalog)  # plan
     if frames.empty:
         raise ValueError("no representative frames: run `vida-batch frames` first")
     load_captioner(model)  # a model that cannot load fails here, before a run is recorded
     name = captioner_name or f"blip:{Path(model).name}"
-    rows = [(k, int(i), s) for k, i, s in frames[["clip_key", "frame_index", "source_uri"]]
-            .itertuples(index=False, name=None)]
-    items = [rows[i:i + batch] for i in range(0, len(rows), batch)]
-    with recorded(catalog, "caption", {"model": model, "captioner": name}) as run:
-        captions: dict[str, list[tuple[int, str]]] = {}
-        for done in map_items(CaptionBatch(model, grid), items, desc="caption", unit="frame",
-                              progress=progress, size=len):
-            for key, index, text in done:
-                captions.setdefault(key, []).append((index, text))
-        store_captions(catalog, name, captions)  # commit
-        run.metrics["frames_captioned"] = float(len(frames))
-    return sum(len(v) for v in captions.values())
+    with job_lock(store.root, f"caption-{name}"):
+        done = set() if redo else captioned_frames(catalog, name)
+        rows = [(k, int(i), s) for k, i, s in frames[["clip_key", "frame_index", "source_uri"]]
+                .itertuples(index=False, name=None) if (k, int(i)) not in done]
+        items = [rows[i:i + batch] for i in range(0, len(rows), batch)]
+        with recorded(catalog, "caption", {"model": model, "captioner": name,
+                                           "redo": redo}) as run:
+            results = (row for done_batch in map_items(
+                CaptionBatch(model, grid), items, desc="caption", unit="frame",
+                progress=progress, size=len) for row in done_batch)
+
+            def commit(batch_rows: list[tuple[str, int, str]]) -> None:
+                captions: dict[str, list[tuple[int, str]]] = {}
+                for key, index, text in batch_rows:
+                    captions.setdefault(key, []).append((index, text))
+                store_captions(catalog, name, captions)
+
+            n = commit_as_you_go(results, commit)
+            run.metrics.update(frames_captioned=float(n), frames_skipped=float(len(done)))
+    return n
 
 
 def import_captions(catalog: Catalog, path: Path, captioner: str = "imported"

@@ -29,12 +29,18 @@ In code::
         store_tags(catalog, source, merge(results))                 # commit
         run.metrics["clips_tagged"] = n
 
+Jobs whose results are catalog rows commit them as they come
+(:func:`commit_as_you_go`) and plan only what is not done yet, so that a killed
+run's rerun resumes; the store's ``job_lock`` keeps two of them from doing the
+same clips at once.
+
 Jobs whose whole work is one computation (a dictionary, a filter, a split) have
 one item, computed in the driver: the same four steps, without the loop.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -117,3 +123,24 @@ def map_items(work: Callable[[Item], Result], items: Iterable[Item], *, desc: st
                     yield result
     finally:
         bar.close()
+
+
+def commit_as_you_go(results: Iterable[Result], commit: Callable[[list[Result]], Any], *,
+                     every_n: int = 256, every_s: float = 30.0) -> int:
+    """Commit ``results`` in batches as they come (every ``every_n`` results or
+    ``every_s`` seconds, and at the end); returns how many were committed.
+
+    For the jobs whose results are catalog rows (tag, frames, caption): a killed or
+    failed run keeps what it committed, and its rerun, which plans only the clips
+    not done yet, finishes the rest instead of starting over."""
+    batch: list[Result] = []
+    done, last = 0, time.monotonic()
+    for result in results:
+        batch.append(result)
+        if len(batch) >= every_n or time.monotonic() - last >= every_s:
+            commit(batch)
+            done, batch, last = done + len(batch), [], time.monotonic()
+    if batch:
+        commit(batch)
+        done += len(batch)
+    return done

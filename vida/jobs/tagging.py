@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 
 from vida.catalog.database import Catalog
-from vida.catalog.records.tags import store_tags, tagged_clips_in_catalog
-from vida.jobs.shape import map_items, recorded, recorded_write
+from vida.catalog.records.tags import add_tags, store_tags, tagged_clips_in_catalog, tagged_keys
+from vida.jobs.shape import commit_as_you_go, map_items, recorded, recorded_write
 from vida.media.decode import clip_waveform
 from vida.semantics.tagger import head_tags, load_tagger
 from vida.semantics.tags import read_tag_json
+from vida.store.locks import job_lock
 from vida.store.store import FeatureStore
 
 ALL_CLIPS = "SELECT clip_key, class_name, clip_id, source_uri FROM clips"
@@ -92,8 +93,12 @@ def _plan_features(store: FeatureStore, on: str, keys: list[str], batch: int
 
 def tag_clips(catalog: Catalog, store: FeatureStore, *, model: str, on: str, top_k: int = 5,
               query: str | None = None, source: str | None = None, batch: int = 8,
-              progress: bool = True) -> tuple[str, int]:
-    """Tag the clips that have feature set ``on``; returns (tag source, clips tagged)."""
+              progress: bool = True, redo: bool = False) -> tuple[str, int]:
+    """Tag the clips that have feature set ``on`` and no tags of this source yet (all
+    of them with ``redo``); returns (tag source, clips tagged by this run).
+
+    Tags are committed as they come, so a killed run's rerun tags only the rest; a
+    second ``tag`` of the same source waits for the first, then does what it left."""
     info = store.info(on)
     if info.modality not in ("audio", "generated"):
         raise ValueError(f"--on {on}: a {info.modality} feature set has no sound to tag")
@@ -113,25 +118,28 @@ def tag_clips(catalog: Catalog, store: FeatureStore, *, model: str, on: str, top
                          "embedding, so AST cannot read it; tag the real audio instead")
     load_tagger(model)  # a model that cannot load fails here, before a run is recorded
     source = source or f"ast:{Path(model).name}:{on}"
-    # plan
-    clips = catalog.sql(query or ALL_CLIPS)
-    clips = clips[clips["clip_key"].isin(set(store.keys(on)))]
-    clips = clips.sort_values("clip_key", kind="stable").reset_index(drop=True)  # batches
-    items = (_plan_real(clips, batch) if real
-             else _plan_features(store, on, clips["clip_key"].tolist(), batch))
     params = {"model": model, "on": on, "top_k": top_k, "source": source}
     work = TagBatch(model, top_k, seconds) if head is None else HeadTagBatch(
         model, top_k, head.get("projection"))
-    with recorded(catalog, "tag", params, query=query, feature_sets=[on]) as run:
-        tags: dict[str, TagList] = {}
-        for pairs in map_items(work, items, desc="tag",
-                               total=len(clips), progress=progress,
-                               size=lambda item: len(item[0] if isinstance(item, tuple)
-                                                     else item)):
-            tags.update(pairs)
-        store_tags(catalog, source, tags)  # commit
-        run.metrics["clips_tagged"] = len(tags)
-    return source, len(tags)
+    with job_lock(store.root, f"tag-{source}"):
+        # plan (inside the lock: what a run before this one committed is skipped)
+        clips = catalog.sql(query or ALL_CLIPS)
+        clips = clips[clips["clip_key"].isin(set(store.keys(on)))]
+        done = set() if redo else tagged_keys(catalog, source)
+        skipped = int(clips["clip_key"].isin(done).sum())
+        clips = clips[~clips["clip_key"].isin(done)]
+        clips = clips.sort_values("clip_key", kind="stable").reset_index(drop=True)
+        items = (_plan_real(clips, batch) if real
+                 else _plan_features(store, on, clips["clip_key"].tolist(), batch))
+        with recorded(catalog, "tag", {**params, "redo": redo}, query=query,
+                      feature_sets=[on]) as run:
+            results = (pair for pairs in map_items(
+                work, items, desc="tag", total=len(clips), progress=progress,
+                size=lambda item: len(item[0] if isinstance(item, tuple) else item))
+                for pair in pairs)
+            n = commit_as_you_go(results, lambda b: add_tags(catalog, source, dict(b)))
+            run.metrics.update(clips_tagged=n, clips_skipped=skipped)
+    return source, n
 
 
 def import_tags(catalog: Catalog, path: Path, source: str | None = None

@@ -30,6 +30,19 @@ def representative_frames_with_sources(catalog: Catalog) -> pd.DataFrame:
         "JOIN clips c ON c.clip_key = r.clip_key ORDER BY r.clip_key, r.frame_index")
 
 
+def clips_with_frames(catalog: Catalog, rule: str) -> set[str]:
+    """The clips whose representative frames were chosen by ``rule``."""
+    return set(catalog.sql("SELECT DISTINCT clip_key FROM representative_frames "
+                           "WHERE rule = :r", {"r": rule})["clip_key"])
+
+
+def captioned_frames(catalog: Catalog, captioner: str) -> set[tuple[str, int]]:
+    """(clip_key, frame_index) of every frame ``captioner`` has captioned."""
+    frame = catalog.sql("SELECT clip_key, frame_index FROM captions WHERE captioner = :c",
+                        {"c": captioner})
+    return set(zip(frame["clip_key"], frame["frame_index"].astype(int), strict=True))
+
+
 def store_captions(catalog: Catalog, captioner: str, captions: Captions) -> int:
     """Upsert ``captioner``'s captions; returns the number of caption rows."""
     rows = [{"clip_key": key, "captioner": captioner, "frame_index": frame, "caption": text}

@@ -7,7 +7,7 @@ import pandas as pd
 from vida.catalog.database import Catalog
 from vida.catalog.records import sets_by_key
 from vida.catalog.schema import AudioTag
-from vida.catalog.writes import replace_group
+from vida.catalog.writes import replace_group, upsert
 
 Tags = dict[str, list[tuple[str, float | None]]]  # clip_key -> [(label, score)] best first
 
@@ -19,6 +19,27 @@ def store_tags(catalog: Catalog, source: str, tags: Tags) -> int:
             for key, items in tags.items() for rank, (label, score) in enumerate(items, 1)]
     replace_group(catalog, AudioTag, "source", source, rows, key=("clip_key", "source", "rank"))
     return len(tags)
+
+
+def add_tags(catalog: Catalog, source: str, tags: Tags) -> int:
+    """Replace the tags of ``source`` on the clips of ``tags`` (only those), in one
+    transaction; returns the number of clips."""
+    keys = sorted(tags)
+    rows = [{"clip_key": key, "source": source, "rank": rank, "label": label,
+             "score": None if score is None else float(score)}
+            for key, items in tags.items() for rank, (label, score) in enumerate(items, 1)]
+    with catalog.transaction() as session:
+        for start in range(0, len(keys), 1000):
+            session.query(AudioTag).filter(AudioTag.source == source, AudioTag.clip_key.in_(
+                keys[start:start + 1000])).delete()
+        upsert(session, AudioTag, rows, key=("clip_key", "source", "rank"))
+    return len(keys)
+
+
+def tagged_keys(catalog: Catalog, source: str) -> set[str]:
+    """The clips that have tags of ``source``."""
+    return set(catalog.sql("SELECT DISTINCT clip_key FROM audio_tags WHERE source = :s",
+                           {"s": source})["clip_key"])
 
 
 def load_tags(catalog: Catalog, source: str) -> dict[str, set[str]]:
