@@ -114,6 +114,31 @@ def test_chunk_cache_gathers_the_same_rows_uncached_evicting_and_cached(tmp_path
     assert handles._cached <= cache_bytes
 
 
+def test_a_flipped_block_of_zeros_fletcher_misses_is_caught_by_the_chunk_crc(store):
+    """Fletcher-32 cannot tell 0x0000 from 0xFFFF: a block of zero features (an empty
+    HOG cell, silence) with every bit flipped passes HDF5's own check and would be
+    served as NaNs; the chunk's CRC-32 catches it and the read names the shard."""
+    from vida.store.errors import ShardDamaged
+
+    store.register("rgb/zeros", modality="rgb", encoder="test", shape=(18, 6))
+    keys = [f"c/{i}" for i in range(10)]
+    values = np.abs(np.random.default_rng(0).standard_normal((10, 18, 6))).astype(np.float32)
+    values[5] = 0  # one clip of zero features
+    with store.writer("rgb/zeros") as writer:
+        for key, value in zip(keys, values, strict=True):
+            writer.add(key, value)
+    path = store.root / store.catalog.sql("SELECT path FROM shards")["path"][0]
+    with h5py.File(path, "r") as h5:
+        info = h5["data"].id.get_chunk_info(0)
+    with open(path, "r+b") as fh:  # every bit of 16 of its zeros flipped
+        fh.seek(info.byte_offset + 5 * 18 * 6 * 4)
+        fh.write(b"\xff" * 64)
+    with h5py.File(path, "r") as h5:
+        assert np.isnan(h5["data"][:]).any()  # HDF5's Fletcher-32 let it through
+    with pytest.raises(ShardDamaged, match="CRC-32.*fsck --repair"):
+        store.read("rgb/zeros", keys)
+
+
 def test_a_repeated_read_skips_the_catalog_until_something_commits(store, monkeypatch):
     """The located rows of a repeated read are reused only while the catalog's change
     stamp holds: a rewrite in between is read, never the stale row."""

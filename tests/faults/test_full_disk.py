@@ -69,3 +69,63 @@ def test_a_full_store_disk_stops_the_job_and_a_rerun_finishes_it(small_disk, tmp
     assert set(cat.sql("SELECT count(*) AS n FROM features GROUP BY feature_set")["n"]) == {24}
     report = fsck(FeatureStore(cat, store), repair=True)
     assert report.clean, report.problems
+
+
+def _fill_up(mount) -> None:
+    """Leave no byte free on the filesystem at ``mount``."""
+    with open(mount / "filler", "wb") as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 4096)
+                fh.flush()
+        except OSError:
+            pass
+
+
+def _one_line_and_failed(done, synthetic, kind: str) -> None:
+    assert done.returncode == 1
+    assert "no space left" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    cat = open_catalog(synthetic / "catalog.db")
+    runs = cat.sql("SELECT status, error FROM runs WHERE kind = :k ORDER BY started_at",
+                   {"k": kind})
+    cat.dispose()
+    assert runs["status"].tolist()[-1] == "failed" and "space" in runs["error"].tolist()[-1]
+
+
+def test_training_with_a_full_runs_disk_fails_in_one_line_then_reruns(small_disk, synthetic):
+    """The checkpoint folder's disk is full: `train` stops with one line, its run is
+    recorded failed; with space again the same command trains."""
+    env = {"VIDA_RUNS": str(small_disk / "runs")}
+    _fill_up(small_disk)
+    args = ["train", "classifier", "--epochs", "1", "--batch-size", "16"]
+    _one_line_and_failed(run_cli(*args, cwd=synthetic, env=env), synthetic, "train-classifier")
+    (small_disk / "filler").unlink()
+    again = run_cli(*args, cwd=synthetic, env=env)
+    assert again.returncode == 0, again.stderr
+
+
+def test_generate_on_a_full_store_disk_fails_in_one_line_then_finishes(small_disk, synthetic):
+    """The store's disk fills while `generate` writes: one line, run failed, nothing half
+    committed; with space again the same command ends with every clip exactly once."""
+    import shutil
+
+    trained = run_cli("train", "generator", "--epochs", "1", "--batch-size", "16",
+                      cwd=synthetic)
+    assert trained.returncode == 0, trained.stderr
+    run_id = trained.stdout.split("run ", 1)[1].split(";")[0]
+    used = sum(p.stat().st_size for p in (synthetic / "store").rglob("*") if p.is_file())
+    subprocess.run(["mount", "-o", f"remount,size={used // 1024 + 64}k", str(small_disk)],
+                   check=True)
+    shutil.copytree(synthetic / "store", small_disk / "store")
+    env = {"VIDA_STORE": str(small_disk / "store")}
+    args = ["generate", "--run", run_id]
+    _one_line_and_failed(run_cli(*args, cwd=synthetic, env=env), synthetic, "generate")
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    again = run_cli(*args, cwd=synthetic, env=env)
+    assert again.returncode == 0, again.stderr
+    cat = open_catalog(synthetic / "catalog.db")
+    rows = cat.sql("SELECT count(*) AS n, count(DISTINCT clip_key) AS d FROM features "
+                   "WHERE feature_set = :s", {"s": f"generated/{run_id}"})
+    assert rows.to_dict("records") == [{"n": 40, "d": 40}]
+    assert fsck(FeatureStore(cat, small_disk / "store"), repair=True).clean

@@ -9,7 +9,9 @@ default 512), from which rows are gathered with numpy indexing.  The next shuffl
 batch, or the next epoch, then costs a memory copy instead of a read and a
 checksum; HDF5's own chunk cache cannot serve this, because it only answers
 hyperslab selections, and a selection of scattered rows is slow in HDF5 itself.
-Shards with small chunks (the old 1-row layout) are read in runs, uncached.
+Each chunk of a shard written since layout 3 is checked against its CRC-32 when
+it is read (see :mod:`vida.store.shards`).  Shards with small chunks and no CRCs
+(the old 1-row layout) are read in runs, uncached.
 A process forked with handles open drops them and opens its own, because an h5py
 handle shared across ``fork`` returns garbage.
 """
@@ -17,11 +19,14 @@ handle shared across ``fork`` returns garbage.
 from __future__ import annotations
 
 import os
+import zlib
 from collections import OrderedDict
 
 import h5py
 import numpy as np
 import pandas as pd
+
+from vida.store.shards import CRC_DATASET
 
 
 class DamagedRead(Exception):
@@ -76,12 +81,29 @@ class ShardHandles:
             return found
         rows = data.chunks[0]
         found = data[index * rows:(index + 1) * rows]
+        crcs = self._crcs(path, data)
+        if crcs is not None and zlib.crc32(np.ascontiguousarray(found)) != int(crcs[index]):
+            raise OSError(f"chunk {index} (rows {index * rows}-{index * rows + len(found) - 1}) "
+                          "fails its CRC-32 check")
         if found.nbytes <= self.cache_bytes:
             self._chunks[key] = found
             self._cached += found.nbytes
             while self._cached > self.cache_bytes:
                 self._cached -= self._chunks.popitem(last=False)[1].nbytes
         return found
+
+    def _crcs(self, path: str, data: h5py.Dataset) -> np.ndarray | None:
+        """The CRC-32 of each chunk of the shard's ``data`` (None: written before them)."""
+        if data.name != "/data":
+            return None
+        handle, datasets = self._entry(path)
+        if CRC_DATASET not in datasets:
+            datasets[CRC_DATASET] = handle[CRC_DATASET][:] if CRC_DATASET in handle else None
+        return datasets[CRC_DATASET]
+
+    def checked(self, path: str, name: str) -> bool:
+        """Does the dataset carry per-chunk CRCs that a chunk read checks?"""
+        return name == "data" and self._crcs(path, self.dataset(path, name)) is not None
 
     def _entry(self, path: str) -> tuple[h5py.File, dict[str, h5py.Dataset]]:
         if self._pid != os.getpid():
@@ -159,8 +181,9 @@ def _gather(handles: ShardHandles, path: str, name: str, rows: np.ndarray,
     cache (slices where a chunk's rows are one run on both sides)."""
     data = handles.dataset(path, name)
     chunk_rows = data.chunks[0] if data.chunks else 0
-    if chunk_rows < _MIN_CACHED_CHUNK_ROWS or handles.cache_bytes == 0:
-        _read_into(data, rows, out, where)
+    if not handles.checked(path, name) and (chunk_rows < _MIN_CACHED_CHUNK_ROWS
+                                            or handles.cache_bytes == 0):
+        _read_into(data, rows, out, where)  # older shards: runs straight from HDF5
         return
     chunk_of = rows // chunk_rows
     if len(rows) > 1 and (np.diff(chunk_of) < 0).any():
