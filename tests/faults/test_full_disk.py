@@ -73,13 +73,14 @@ def test_a_full_store_disk_stops_the_job_and_a_rerun_finishes_it(small_disk, tmp
 
 def _fill_up(mount) -> None:
     """Leave no byte free on the filesystem at ``mount``."""
-    with open(mount / "filler", "wb") as fh:
-        try:
-            while True:
-                fh.write(b"\0" * 4096)
-                fh.flush()
-        except OSError:
-            pass
+    fd = os.open(mount / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _one_line_and_failed(done, synthetic, kind: str) -> None:
@@ -99,8 +100,11 @@ def test_training_with_a_full_runs_disk_fails_in_one_line_then_reruns(small_disk
     env = {"VIDA_RUNS": str(small_disk / "runs")}
     _fill_up(small_disk)
     args = ["train", "classifier", "--epochs", "1", "--batch-size", "16"]
-    _one_line_and_failed(run_cli(*args, cwd=synthetic, env=env), synthetic, "train-classifier")
+    done = run_cli(*args, cwd=synthetic, env=env)
+    _one_line_and_failed(done, synthetic, "train-classifier")
+    assert str(small_disk / "runs") in done.stderr  # names where, and the space left
     (small_disk / "filler").unlink()
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
     again = run_cli(*args, cwd=synthetic, env=env)
     assert again.returncode == 0, again.stderr
 

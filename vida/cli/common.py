@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -13,7 +14,7 @@ import pandas as pd
 from vida.catalog import CatalogError, ReadOnlyViolation, open_catalog
 from vida.catalog.database import Catalog
 from vida.store import FeatureStore
-from vida.store.errors import StoreError, is_disk_full
+from vida.store.errors import StoreError, disk_full, is_disk_full
 from vida.views import experiment_table, format_frame, label_efficiency_table, verdicts
 
 DEFAULT_CLIPS = ("SELECT clip_key, class_name, split FROM clips "
@@ -54,6 +55,9 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:  # a full disk under any job: one line, not a traceback
             if not is_disk_full(exc):
                 raise
+            where = getattr(exc, "filename", None)
+            if where:  # names the path and the space left there
+                raise click.ClickException(str(disk_full(Path(where)))) from None
             raise click.ClickException(f"no space left on a disk VIDA writes to ({exc}); "
                                        "free some space, then run the same command again"
                                        ) from None

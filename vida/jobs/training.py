@@ -3,6 +3,7 @@ epoch loop with best-on-val selection, checkpoints under ``runs/<run_id>/``."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -20,6 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from vida.catalog.database import Catalog, CatalogError
 from vida.jobs.runs import log_metric_rows
+from vida.store.errors import disk_full, is_disk_full
 from vida.store.store import FeatureStore
 
 DEFAULT_RUNS = "runs"
@@ -174,12 +176,32 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader, loss_fn: nn.Module
 
 def save_checkpoint(folder: Path, model: nn.Module, state: dict[str, torch.Tensor],
                     extra: dict[str, Any], meta: dict[str, Any]) -> Path:
-    """``model.pt`` (tensors only: loads with ``weights_only=True``) + ``config.json``."""
+    """``model.pt`` (tensors only: loads with ``weights_only=True``) + ``config.json``.
+
+    Serialised in memory, then written with plain file I/O under a temporary name
+    and renamed: a full disk is then a clean ``OSError`` (ENOSPC) that the CLI says
+    in one line (torch's own writer reports it as "basic_ios::clear: iostream
+    error"), and a checkpoint is never left half written."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "model.pt"
-    torch.save({"state_dict": state, **extra}, path)
-    (folder / "config.json").write_text(json.dumps({"model": model.config, **meta}, indent=1))
-    return path
+    buffer = io.BytesIO()
+    torch.save({"state_dict": state, **extra}, buffer)
+    files = {folder / "model.pt": buffer.getvalue(),
+             folder / "config.json": json.dumps({"model": model.config, **meta},
+                                                indent=1).encode()}
+    for target, data in files.items():
+        partial = target.with_name(target.name + ".partial")
+        try:
+            with open(partial, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(partial, target)
+        except BaseException as exc:
+            partial.unlink(missing_ok=True)
+            if is_disk_full(exc):
+                raise disk_full(folder) from None
+            raise
+    return folder / "model.pt"
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
