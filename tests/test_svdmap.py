@@ -101,6 +101,20 @@ def test_tagging_real_and_generated_audio_with_a_local_ast(synthetic, tiny_ast):
     ordered = tags.sort_values(["source", "clip_key", "rank"])
     for _, group in ordered.groupby(["source", "clip_key"]):
         assert list(group["score"]) == sorted(group["score"], reverse=True)
+    cat.dispose()
+    # again: nothing left to do; with other settings: refused until --redo
+    again = run_cli("tag", "--model", str(tiny_ast), "--source", "audio/ast-fbank",
+                    cwd=synthetic)
+    assert again.returncode == 0 and "tagged 0 clips" in again.stdout, again.stderr
+    other = ["tag", "--model", str(tiny_ast), "--source", "audio/ast-fbank", "--top-k", "3"]
+    refused = run_cli(*other, cwd=synthetic)
+    assert refused.returncode == 1 and "top_k=5" in refused.stderr and "--redo" in refused.stderr
+    redone = run_cli(*other, "--redo", cwd=synthetic)
+    assert redone.returncode == 0 and "tagged 40 clips" in redone.stdout, redone.stderr
+    cat = open_catalog(synthetic / "catalog.db")
+    ranks = cat.sql("SELECT max(rank) AS r, count(*) AS n FROM audio_tags "
+                    "WHERE source = 'audio/ast-fbank'")
+    assert ranks.to_dict("records") == [{"r": 3, "n": 40 * 3}]  # no rank 4-5 left behind
 
 
 def test_rendering_features_back_into_an_ast_input(tiny_ast):

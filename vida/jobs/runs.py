@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -148,3 +149,15 @@ def finish_run(catalog: Catalog, run_id: str, *, status: str = "finished",
         run.error = error
         if checkpoint is not None:
             run.checkpoint = checkpoint
+
+
+def earlier_params(catalog: Catalog, kind: str, key: str, value: Any) -> dict[str, Any] | None:
+    """The params of the latest run of ``kind`` whose params[``key``] is ``value``
+    (any status: a killed run's rows are kept too), or None."""
+    frame = catalog.sql("SELECT params FROM runs WHERE kind = :k ORDER BY started_at DESC",
+                        {"k": kind})
+    for params in frame["params"]:
+        params = json.loads(params) if isinstance(params, str) else dict(params or {})
+        if params.get(key) == value:
+            return params
+    return None

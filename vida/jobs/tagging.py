@@ -11,6 +11,7 @@ import pandas as pd
 
 from vida.catalog.database import Catalog
 from vida.catalog.records.tags import add_tags, store_tags, tagged_clips_in_catalog, tagged_keys
+from vida.jobs.runs import earlier_params
 from vida.jobs.shape import commit_as_you_go, map_items, recorded, recorded_write
 from vida.media.decode import clip_waveform
 from vida.semantics.tagger import head_tags, load_tagger
@@ -122,6 +123,14 @@ def tag_clips(catalog: Catalog, store: FeatureStore, *, model: str, on: str, top
     work = TagBatch(model, top_k, seconds) if head is None else HeadTagBatch(
         model, top_k, head.get("projection"))
     with job_lock(store.root, f"tag-{source}"):
+        before = earlier_params(catalog, "tag", "source", source)
+        changed = [k for k in ("model", "on", "top_k")
+                   if before is not None and before.get(k) != params[k]]
+        if changed and not redo:
+            raise ValueError(
+                f"tags of source {source!r} were made with other settings "
+                f"({', '.join(f'{k}={before[k]}' for k in changed)}): keep them, give this "
+                "run another --source, or add --redo to tag every clip again")
         # plan (inside the lock: what a run before this one committed is skipped)
         clips = catalog.sql(query or ALL_CLIPS)
         clips = clips[clips["clip_key"].isin(set(store.keys(on)))]
