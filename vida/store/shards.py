@@ -63,10 +63,11 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-# How new shards lay out their data, chosen by ``bin/bench --only layouts`` (472
-# clips, 2-core EPYC): uncompressed reads ran at 8,600-10,300 clips/s, gzip and lzf
-# at 2,200-3,000 whatever the chunk size (decompression, not the disk, bounds them),
-# for 1.8x gzip's bytes and 1.2x lzf's; 64-row chunks were the fastest uncompressed.
+# How new shards lay out their data, chosen by ``bin/bench --only layouts`` (first
+# reads of 472 clips, files in the OS cache, 2-core EPYC): uncompressed 64-row
+# chunks read at 5,100 clips/s, gzip and lzf at 1,600-2,450 whatever the chunk size
+# (decompression, not the disk, bounds them), for 2.0x gzip's bytes and 1.2x lzf's;
+# repeated reads come from the reader's chunk cache whatever the layout.
 # Each chunk carries a Fletcher-32 checksum (HDF5's own: any HDF5 tool checks it)
 # and, in ``chunk_crc32``, a CRC-32 that the reader checks when it first reads the
 # chunk: Fletcher-32 cannot tell a 0x0000 word from 0xFFFF, so a block of zeros
