@@ -232,6 +232,67 @@ def test_dataset_serves_a_query_through_forked_workers(store):
         assert ds.classes[y] == key.split("/")[0]
 
 
+def test_chunk_shuffle_sampler_reads_each_chunk_once_an_epoch(store):
+    """A permutation of every clip, another each epoch and the same for the same
+    epoch; each window mixes clips of at most ``window`` chunks; and a DataLoader
+    through it reads each chunk from disk once an epoch, with a cache of a window."""
+    from vida.catalog.schema import Clip
+    from vida.store.dataset import ChunkShuffleSampler
+    from vida.store.reader import ShardHandles
+    from vida.store.shards import CHUNK_ROWS
+
+    keys, values = _fill(store, n=300, shape=(2, 3), per_shard=100)
+    with store.catalog.transaction() as s:
+        s.add_all(Clip(clip_key=k, class_name=k.split("/")[0], clip_id=k.split("/")[1],
+                       status="ok") for k in keys)
+    ds = CatalogDataset(store, "SELECT clip_key, class_name FROM clips", ["rgb/test"])
+    sampler = ChunkShuffleSampler(ds, window=2, seed=3)
+    first = list(sampler)
+    assert sorted(first) == list(range(300)) and list(sampler) == first
+    sampler.set_epoch(1)
+    assert list(sampler) != first and sorted(sampler) == list(range(300))
+    paths, rows = ds._where["rgb/test"]
+    block = [(paths[i], rows[i] // CHUNK_ROWS) for i in first]
+    blocks = sorted(set(block))  # 3 shards of 100 rows: 2 chunks each
+    assert len(blocks) == 6
+    sizes = {b: block.count(b) for b in blocks}
+    pos = 0
+    while pos < len(block):  # each window: every clip of at most two blocks, together
+        seen, end = set(), pos
+        while end < len(block) and (block[end] in seen or len(seen) < 2):
+            seen.add(block[end])
+            end += 1
+        assert all(block[pos:end].count(b) == sizes[b] for b in seen)
+        pos = end
+
+    reads = []
+    real = ShardHandles.chunk
+
+    def counted(self, path, name, data, index):
+        if (path, name, index) not in self._chunks:
+            reads.append((path, index))
+        return real(self, path, name, data, index)
+
+    ShardHandles.chunk = counted
+    try:
+        ds._handles = ShardHandles(cache_bytes=4 * CHUNK_ROWS * 2 * 3 * 4)  # two windows
+        got = {}
+        for batch in DataLoader(ds, batch_size=32, sampler=sampler):
+            for key, x in zip(batch["clip_key"], batch["rgb/test"], strict=True):
+                got[key] = x
+        chunked = len(reads)
+        ds._handles = ShardHandles(cache_bytes=4 * CHUNK_ROWS * 2 * 3 * 4)
+        torch.manual_seed(0)
+        for _ in DataLoader(ds, batch_size=32, shuffle=True):  # clip-level shuffling
+            pass
+    finally:
+        ShardHandles.chunk = real
+    assert sorted(got) == sorted(keys) and chunked == 6  # each chunk once
+    assert len(reads) - chunked > 2 * 6  # where a plain shuffle reads them again and again
+    for key, x in got.items():
+        torch.testing.assert_close(x, torch.from_numpy(values[keys.index(key)]))
+
+
 def test_fsck_finds_each_problem_and_repair_removes_orphans(store):
     _fill(store, n=8, per_shard=3)
     assert fsck(store).clean

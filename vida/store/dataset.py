@@ -5,6 +5,12 @@ catalog join.  A batch is read with ``__getitems__`` (which the DataLoader calls
 for a whole batch): each shard once, rows in order.  HDF5 files are opened lazily,
 per process (:class:`~vida.store.reader.ShardHandles`): a handle inherited through
 ``fork`` returns garbage, so a worker opens its own.
+
+Shuffling every clip of a large set makes each batch touch as many chunks as it
+has clips, far more than a chunk cache holds once the features outgrow memory (a
+Moments-in-Time scale set is ~80 GB).  :class:`ChunkShuffleSampler` shuffles in two
+levels instead, as streaming loaders do: the order of chunk-sized blocks of rows,
+then the clips within a window of blocks; each chunk is read once per epoch.
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
 from vida.store.reader import ShardHandles, read_located
+from vida.store.shards import CHUNK_ROWS
 from vida.store.store import FeatureStore
 
 
@@ -71,3 +78,40 @@ class CatalogDataset(Dataset):
 
     def close(self) -> None:
         self._handles.close()
+
+
+class ChunkShuffleSampler(Sampler[int]):
+    """Indices of a :class:`CatalogDataset` in an order that reads each chunk once.
+
+    Clips are grouped in blocks by (shard, chunk) of the dataset's first feature set
+    (blocks of :data:`~vida.store.shards.CHUNK_ROWS` rows, the layout shards are
+    written in); the blocks are shuffled, and the clips of each run of ``window``
+    consecutive blocks are shuffled together.  A batch therefore mixes clips of
+    ``window`` chunks (of several shards, hence classes and videos), and the chunk
+    cache needs to hold only two windows of chunks per set (a batch may straddle
+    two).  ``set_epoch`` (or a new ``seed``) gives another order; the same seed and
+    epoch give the same order.
+
+    Use: ``DataLoader(dataset, batch_size=64, sampler=ChunkShuffleSampler(dataset))``.
+    """
+
+    def __init__(self, dataset: CatalogDataset, window: int = 16, seed: int = 0) -> None:
+        paths, rows = dataset._where[dataset.feature_sets[0]]
+        shard_codes = np.unique(paths, return_inverse=True)[1]
+        block_of = shard_codes.astype(np.int64) * (1 << 40) + rows // CHUNK_ROWS
+        self._blocks = np.split(np.argsort(block_of, kind="stable"),
+                                np.flatnonzero(np.diff(np.sort(block_of))) + 1)
+        self.window, self.seed, self.epoch = max(1, window), seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self._blocks)
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(len(self._blocks))
+        for start in range(0, len(order), self.window):
+            group = np.concatenate([self._blocks[i] for i in order[start:start + self.window]])
+            yield from rng.permutation(group).tolist()
