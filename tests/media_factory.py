@@ -18,6 +18,16 @@ def write_video(path: Path, frames: list[np.ndarray] | None = None, *, n_frames:
     return write.write_video(path, frames, **options)
 
 
+def write_class_folders(root: Path, per_class: int, n_classes: int = 3) -> Path:
+    """``root/class<c>/clip<i>.mp4``: 3 s videos, each with its own tone."""
+    for c in range(n_classes):
+        (root / f"class{c}").mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            write_video(root / f"class{c}" / f"clip{i}.mp4", n_frames=90,
+                        audio=tone(3, 16000, freq=200 + 40 * i + 300 * c))
+    return root
+
+
 def numbered_frame(i: int, width: int, height: int) -> np.ndarray:
     """An RGB frame whose brightness encodes its index (readable after lossy coding)."""
     frame = np.full((height, width, 3), (i * 7) % 256, dtype=np.uint8)

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from tests.conftest import run_cli
-from tests.media_factory import tone, write_video
+from tests.media_factory import write_class_folders
 from vida import open_catalog
 from vida.store import FeatureStore
 from vida.store.fsck import fsck
@@ -32,12 +32,7 @@ def small_disk(tmp_path):
 
 def test_a_full_store_disk_stops_the_job_and_a_rerun_finishes_it(small_disk, tmp_path,
                                                                  empty_catalog_url):
-    root = tmp_path / "v"
-    for c in range(3):
-        (root / f"class{c}").mkdir(parents=True)
-        for i in range(8):
-            write_video(root / f"class{c}" / f"clip{i}.mp4", n_frames=90,
-                        audio=tone(3, 16000, freq=200 + 40 * i + 300 * c))
+    root = write_class_folders(tmp_path / "v", per_class=8)
     store = small_disk / "store"
     args = ("--store", str(store), "ingest", str(root), "--workers", "2", "--rows-per-shard",
             "2", "--no-progress")

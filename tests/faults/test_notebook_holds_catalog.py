@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.conftest import ROOT, run_cli
-from tests.media_factory import tone, write_video
+from tests.media_factory import write_class_folders
 from vida import open_catalog
 from vida.store import FeatureStore
 from vida.store.fsck import fsck
@@ -32,12 +32,7 @@ con.close()
 
 
 def test_ingest_waits_for_a_reader_and_loses_nothing(tmp_path):
-    root = tmp_path / "v"
-    for c in range(3):
-        (root / f"class{c}").mkdir(parents=True)
-        for i in range(6):
-            write_video(root / f"class{c}" / f"clip{i}.mp4", n_frames=90,
-                        audio=tone(3, 16000, freq=200 + 40 * i + 300 * c))
+    root = write_class_folders(tmp_path / "v", per_class=6)
     assert run_cli("init", cwd=tmp_path).returncode == 0
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("VIDA_LOCK_TIMEOUT", None)

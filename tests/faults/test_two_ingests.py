@@ -9,19 +9,14 @@ import sys
 import time
 
 from tests.conftest import ROOT
-from tests.media_factory import tone, write_video
+from tests.media_factory import write_class_folders
 from vida import open_catalog
 from vida.store import FeatureStore
 from vida.store.fsck import fsck
 
 
 def test_two_ingests_at_once_encode_each_clip_once(tmp_path, empty_catalog_url):
-    root = tmp_path / "v"
-    for c in range(3):
-        (root / f"class{c}").mkdir(parents=True)
-        for i in range(4):
-            write_video(root / f"class{c}" / f"clip{i}.mp4", n_frames=90,
-                        audio=tone(3, 16000, freq=200 + 40 * i + 300 * c))
+    root = write_class_folders(tmp_path / "v", per_class=4)
     args = [sys.executable, "-m", "vida.cli", "ingest", str(root), "--workers", "1",
             "--rows-per-shard", "2", "--no-progress"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "VIDA_CATALOG": empty_catalog_url}

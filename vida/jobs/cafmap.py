@@ -167,7 +167,8 @@ def caption_clips(catalog: Catalog, store: FeatureStore, *, model: str,
                 store_captions(catalog, name, captions)
 
             n = commit_as_you_go(results, commit)
-            run.metrics.update(frames_captioned=float(n), frames_skipped=float(len(done)))
+            run.metrics.update(frames_captioned=float(n),
+                               frames_skipped=float(len(frames) - len(rows)))
     return n
 
 

@@ -20,7 +20,6 @@ set applies (``ast:MODEL?projection=FILE``).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from vida.catalog.database import Catalog
+from vida.catalog.records import json_column
 from vida.catalog.records.clips import USABLE_CLIPS, select_clips
 from vida.catalog.records.features import clear_failures, failed_keys, record_failures
 from vida.encoders import Encoder, get_encoder
@@ -268,8 +268,7 @@ def recorded_flow_method(catalog: Catalog, grid_from: str) -> str:
         "ON g.produced_by_run = f.produced_by_run WHERE g.name = :g AND f.modality = 'flow'",
         {"g": grid_from})
     for params in rows["params"]:
-        method = (json.loads(params) if isinstance(params, str) else params or {}).get(
-            "flow_method")
+        method = json_column(params).get("flow_method")
         if method:
             return str(method)
     return "farneback"

@@ -7,7 +7,6 @@ seeded N(0, 1) noise elsewhere, target audio.  MSE, Adam, best epoch on val.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -18,6 +17,7 @@ import torch
 from torch import nn
 
 from vida.catalog.database import Catalog, CatalogError
+from vida.catalog.records import json_column
 from vida.catalog.schema import Run
 from vida.jobs.runs import failure_recorded, finish_run, start_run
 from vida.jobs.shape import map_items, recorded
@@ -176,7 +176,7 @@ def _finished_folds(catalog: Catalog, run_id: str, k: int) -> dict[str, str]:
                         "status = 'finished' ORDER BY started_at")
     out = {}
     for fold_run, params in frame.itertuples(index=False):
-        fold = json.loads(params).get("fold") if isinstance(params, str) else params.get("fold")
+        fold = json_column(params).get("fold")
         if fold and fold.endswith(f"/{k} of {run_id}"):
             out[fold] = fold_run
     return out

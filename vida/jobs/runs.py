@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -18,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from vida.catalog.database import Catalog
+from vida.catalog.records import json_column
 from vida.catalog.schema import Run, RunMetric, utcnow
 
 
@@ -156,8 +156,7 @@ def earlier_params(catalog: Catalog, kind: str, key: str, value: Any) -> dict[st
     (any status: a killed run's rows are kept too), or None."""
     frame = catalog.sql("SELECT params FROM runs WHERE kind = :k ORDER BY started_at DESC",
                         {"k": kind})
-    for params in frame["params"]:
-        params = json.loads(params) if isinstance(params, str) else dict(params or {})
+    for params in map(json_column, frame["params"]):
         if params.get(key) == value:
             return params
     return None

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from vida.catalog.database import Catalog, CatalogError
 from vida.jobs.runs import log_metric_rows
+from vida.store.atomic import write_whole
 from vida.store.errors import disk_full, is_disk_full
 from vida.store.store import FeatureStore
 
@@ -189,15 +190,9 @@ def save_checkpoint(folder: Path, model: nn.Module, state: dict[str, torch.Tenso
              folder / "config.json": json.dumps({"model": model.config, **meta},
                                                 indent=1).encode()}
     for target, data in files.items():
-        partial = target.with_name(target.name + ".partial")
         try:
-            with open(partial, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(partial, target)
-        except BaseException as exc:
-            partial.unlink(missing_ok=True)
+            write_whole(target, data)
+        except OSError as exc:
             if is_disk_full(exc):
                 raise disk_full(folder) from None
             raise

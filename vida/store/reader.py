@@ -58,11 +58,8 @@ class ShardHandles:
         self._files: OrderedDict[str, tuple[h5py.File, dict[str, h5py.Dataset]]] = OrderedDict()
         self._chunks: OrderedDict[tuple[str, str, int], np.ndarray] = OrderedDict()
         self._cached = 0
+        self._crcs_of: dict[str, np.ndarray | None] = {}
         self._pid = os.getpid()
-
-    def get(self, path: str) -> h5py.File:
-        """The open file at ``path``."""
-        return self._entry(path)[0]
 
     def dataset(self, path: str, name: str) -> h5py.Dataset:
         """The open dataset ``name`` of the file at ``path``."""
@@ -81,7 +78,7 @@ class ShardHandles:
             return found
         rows = data.chunks[0]
         found = data[index * rows:(index + 1) * rows]
-        crcs = self._crcs(path, data)
+        crcs = self._crcs(path) if name == "data" else None
         if crcs is not None and zlib.crc32(np.ascontiguousarray(found)) != int(crcs[index]):
             raise OSError(f"chunk {index} (rows {index * rows}-{index * rows + len(found) - 1}) "
                           "fails its CRC-32 check")
@@ -92,18 +89,16 @@ class ShardHandles:
                 self._cached -= self._chunks.popitem(last=False)[1].nbytes
         return found
 
-    def _crcs(self, path: str, data: h5py.Dataset) -> np.ndarray | None:
+    def _crcs(self, path: str) -> np.ndarray | None:
         """The CRC-32 of each chunk of the shard's ``data`` (None: written before them)."""
-        if data.name != "/data":
-            return None
-        handle, datasets = self._entry(path)
-        if CRC_DATASET not in datasets:
-            datasets[CRC_DATASET] = handle[CRC_DATASET][:] if CRC_DATASET in handle else None
-        return datasets[CRC_DATASET]
+        if path not in self._crcs_of:
+            handle = self._entry(path)[0]
+            self._crcs_of[path] = handle[CRC_DATASET][:] if CRC_DATASET in handle else None
+        return self._crcs_of[path]
 
     def checked(self, path: str, name: str) -> bool:
         """Does the dataset carry per-chunk CRCs that a chunk read checks?"""
-        return name == "data" and self._crcs(path, self.dataset(path, name)) is not None
+        return name == "data" and self._crcs(path) is not None
 
     def _entry(self, path: str) -> tuple[h5py.File, dict[str, h5py.Dataset]]:
         if self._pid != os.getpid():

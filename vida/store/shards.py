@@ -40,6 +40,7 @@ import numpy as np
 from vida.catalog.database import Catalog
 from vida.catalog.schema import Feature, FeatureSet, Shard, utcnow
 from vida.catalog.writes import upsert
+from vida.store.atomic import write_whole
 from vida.store.errors import disk_full, is_disk_full
 
 PARTIAL_SUFFIX = ".partial"
@@ -53,14 +54,6 @@ def sha256_of(path: Path, block: int = 1 << 20) -> str:
         while chunk := fh.read(block):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # How new shards lay out their data, chosen by ``bin/bench --only layouts`` (first
@@ -145,17 +138,8 @@ class ShardFile:
         the SHA-256 of its bytes."""
         image = self._image()
         self._rows, self._extras = [], {}
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            with open(self.partial_path, "wb") as fh:
-                fh.write(image)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(self.partial_path, self.final_path)
-            _fsync_dir(self.final_path.parent)
-        except BaseException:
-            self.discard()
-            raise
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_whole(self.final_path, image, self.partial_path)
         return self.final_path, hashlib.sha256(image).hexdigest()
 
     def discard(self) -> None:

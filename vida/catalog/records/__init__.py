@@ -16,6 +16,9 @@ training jobs; clips and features by ingest and the store.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pandas as pd
 
 
@@ -25,3 +28,9 @@ def sets_by_key(frame: pd.DataFrame) -> dict[str, set[str]]:
     for key, value in frame.itertuples(index=False):
         out.setdefault(key, set()).add(value)
     return out
+
+
+def json_column(value: Any) -> dict[str, Any]:
+    """A JSON column's value as a dict: DuckDB returns the text, PostgreSQL the
+    decoded object, an empty cell None."""
+    return json.loads(value) if isinstance(value, str) else dict(value or {})
