@@ -12,19 +12,20 @@ ROOT = Path(vida.__file__).parent
 # room -> the rooms it may import (besides itself); see ARCHITECTURE.md
 MAY_IMPORT = {
     "keys": set(),
+    "clock": set(),
     "views": set(),
     "stats": set(),
-    "catalog": {"keys"},
-    "store": {"catalog", "keys"},
-    "media": {"keys"},
-    "encoders": {"media", "keys"},
-    "semantics": {"media", "encoders", "keys"},
-    "models": {"keys"},
-    "synth": {"media", "keys"},
+    "catalog": {"keys", "clock"},
+    "store": {"catalog", "keys", "clock"},
+    "media": {"keys", "clock"},
+    "encoders": {"media", "keys", "clock"},
+    "semantics": {"media", "encoders", "keys", "clock"},
+    "models": {"keys", "clock"},
+    "synth": {"media", "keys", "clock"},
     "jobs": {"catalog", "store", "media", "encoders", "semantics", "models", "synth", "keys",
-             "stats"},
+             "clock", "stats"},
     "cli": {"jobs", "catalog", "store", "media", "encoders", "semantics", "models", "synth",
-            "keys", "views", "stats"},
+            "keys", "clock", "views", "stats"},
 }
 
 

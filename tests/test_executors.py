@@ -18,7 +18,7 @@ from vida import open_catalog
 from vida.jobs.executor import parse_executor
 from vida.jobs.ingest import chunk_size, ingest
 from vida.store import FeatureStore
-from vida.store.fsck import fsck
+from vida.store.integrity import fsck
 
 SETS = ("rgb/hog-color", "flow/flow-hist", "audio/ast-fbank")
 

@@ -22,7 +22,8 @@ from tests.media_factory import tone, write_audio_only, write_video
 from vida import open_catalog
 from vida.jobs.ingest import IngestOptions, ingest
 from vida.media.decode import decode_audio, decode_clip
-from vida.store import FeatureStore, fsck
+from vida.store import FeatureStore
+from vida.store.integrity import fsck
 
 EXAMPLE = "data/vida-example"
 QUIET_CLIP = ("an-array-of-hands-being-raised-in-applause-and-gesturing-in-agreement-"

@@ -38,6 +38,47 @@ def test_first_open_creates_schema_at_head(url):
     assert EXPECTED_TABLES <= tables
 
 
+def test_revisions_read_without_alembic_agree_with_alembic(url):
+    """Opening a catalog reads its revision and the head without Alembic; both must be
+    what Alembic says, before any migration, part way, and at head."""
+    from vida.catalog import revisions
+
+    assert revisions.head_revision() == migrate.head_revision()
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.connect() as conn:
+        assert revisions.current_revision(conn) is None
+        assert migrate.current_revision(conn) is None
+        for step in ("0001_core", "0003_runs", "head"):
+            migrate.upgrade(conn, step)
+            assert revisions.current_revision(conn) == migrate.current_revision(conn)
+        assert revisions.current_revision(conn) == revisions.head_revision()
+    engine.dispose()
+
+
+def test_opening_a_catalog_does_not_import_alembic_and_a_worker_no_catalog(tmp_path):
+    """Start-up is paid by every command and every worker: Alembic loads only to
+    migrate (not to open a catalog at head), and a worker's map imports nothing of
+    the catalog.  (DuckDB's driver imports pandas itself on its first query.)"""
+    import subprocess
+    import sys
+
+    open_catalog(tmp_path / "c.db")
+    probe = ("import sys; from vida.catalog import open_catalog; "
+             f"open_catalog({str(tmp_path / 'c.db')!r}); "
+             "import vida.jobs.ingest_map; "
+             "print(sorted(m for m in ('alembic', 'mako', 'torch', 'transformers') "
+             "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout.split("\n")[0]
+    assert out == "[]"
+    worker = ("import sys, vida.jobs.ingest_map; "
+              "print(sorted(m for m in ('sqlalchemy', 'duckdb', 'alembic', 'pandas') "
+              "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", worker], capture_output=True, text=True,
+                         check=True).stdout.split("\n")[0]
+    assert out == "[]"
+
+
 def test_models_match_migrations_on_postgresql(pg_url):
     """Autogenerate finds nothing to add or drop: models and migrations agree.
 

@@ -10,8 +10,8 @@ from torch.utils.data import DataLoader
 
 from tests.conftest import run_cli
 from vida.catalog import CatalogError
-from vida.store import fsck
 from vida.store.dataset import CatalogDataset
+from vida.store.integrity import fsck
 
 
 def _fill(store, name="rgb/test", n=11, shape=(18, 6), dtype="float32", per_shard=4, seed=0):
@@ -55,7 +55,8 @@ def test_shards_are_chunked_for_reading_many_rows_and_cataloged(store):
 def test_shards_of_the_old_layout_still_read(store):
     """Shards written before the layout change (1-row gzip chunks, rows appended one
     by one, no layout attribute) read through the same code, beside new ones."""
-    from vida.store.shards import SealedBundle, SealedShard, commit_sealed, sha256_of
+    from vida.store.shards import SealedBundle, SealedShard, sha256_of
+    from vida.store.writers import commit_sealed
 
     keys, values = _fill(store, n=6, per_shard=6)
     old = (np.arange(5 * 18 * 6, dtype="float32").reshape(5, 18, 6)) / 7

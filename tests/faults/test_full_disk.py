@@ -13,7 +13,7 @@ from tests.conftest import run_cli
 from tests.media_factory import write_class_folders
 from vida import open_catalog
 from vida.store import FeatureStore
-from vida.store.fsck import fsck
+from vida.store.integrity import fsck
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from tests.conftest import ROOT, run_cli
 from tests.media_factory import write_class_folders
 from vida import open_catalog
 from vida.store import FeatureStore
-from vida.store.fsck import fsck
+from vida.store.integrity import fsck
 
 HOLD = """
 import sys, time, duckdb
@@ -31,8 +31,27 @@ con.close()
 """
 
 
+def _first_commit(db, proc, timeout: float = 120.0) -> None:
+    """Wait until the ingest has committed its first chunk: the work is under way,
+    and (with 2-clip chunks of 36 clips) most of it is still to come."""
+    import duckdb
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        try:
+            con = duckdb.connect(str(db), read_only=True)
+            try:
+                if con.execute("SELECT count(*) FROM clips").fetchone()[0]:
+                    return
+            finally:
+                con.close()
+        except duckdb.Error:
+            pass  # the ingest is writing: look again
+        time.sleep(0.05)
+
+
 def test_ingest_waits_for_a_reader_and_loses_nothing(tmp_path):
-    root = write_class_folders(tmp_path / "v", per_class=6)
+    root = write_class_folders(tmp_path / "v", per_class=12)
     assert run_cli("init", cwd=tmp_path).returncode == 0
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("VIDA_LOCK_TIMEOUT", None)
@@ -40,7 +59,7 @@ def test_ingest_waits_for_a_reader_and_loses_nothing(tmp_path):
         [sys.executable, "-m", "vida.cli", "ingest", str(root), "--workers", "2",
          "--rows-per-shard", "2", "--no-progress"], cwd=tmp_path, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(3)  # the ingest is under way
+    _first_commit(tmp_path / "catalog.db", ingest)
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path / "catalog.db"), "20"],
                               stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "holding"
@@ -53,13 +72,13 @@ def test_ingest_waits_for_a_reader_and_loses_nothing(tmp_path):
     said = [line for line in err.splitlines() if "in use" in line]
     assert 1 <= len(said) <= 2, err  # said once (and once that the work goes on)
     assert "Traceback" not in err
-    assert "18 clips: 18 ok" in out
+    assert "36 clips: 36 ok" in out
     cat = open_catalog(tmp_path / "catalog.db")
     counts = cat.sql("SELECT count(*) AS n, count(DISTINCT clip_key) AS d, "
                      "sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) AS ok FROM clips")
-    assert counts.to_dict("records") == [{"n": 18, "d": 18, "ok": 18}]
+    assert counts.to_dict("records") == [{"n": 36, "d": 36, "ok": 36}]
     features = cat.sql("SELECT feature_set, count(*) AS n FROM features GROUP BY 1")
-    assert set(features["n"]) == {18}
+    assert set(features["n"]) == {36}
     assert fsck(FeatureStore(cat, tmp_path / "store")).clean  # no orphans left behind
 
 

@@ -15,7 +15,7 @@ import time
 from tests.conftest import ROOT, run_cli
 from vida import open_catalog
 from vida.store import FeatureStore
-from vida.store.fsck import fsck
+from vida.store.integrity import fsck
 
 SEED = int(os.environ.get("VIDA_FAULT_SEED", "7"))
 

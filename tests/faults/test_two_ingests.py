@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 from tests.media_factory import write_class_folders
 from vida import open_catalog
 from vida.store import FeatureStore
-from vida.store.fsck import fsck
+from vida.store.integrity import fsck
 
 
 def test_two_ingests_at_once_encode_each_clip_once(tmp_path, empty_catalog_url):

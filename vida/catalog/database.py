@@ -17,17 +17,19 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import pandas as pd
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from vida.catalog import migrate
+from vida.catalog import revisions
 from vida.catalog.readonly import check_read_only
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_CATALOG = "catalog.db"
 # see Catalog.change_stamp: file times this recent cannot tell two commits apart
@@ -213,14 +215,16 @@ class Catalog:
         # reading does not wait for the notebook
         shared = self.is_duckdb and self.path is not None and self.path.exists()
         with self.connect(read_only=shared) as conn:
-            return migrate.current_revision(conn)
+            return revisions.current_revision(conn)
 
     def check_revision(self) -> None:
         """Create an empty catalog; refuse one whose schema is behind the code."""
         current = self.revision()
-        head = migrate.head_revision()
+        head = revisions.head_revision()
         if current == head:
             return
+        from vida.catalog import migrate  # Alembic, only when there is something to do
+
         if current is None and not self._has_tables():
             self.upgrade()
             return
@@ -243,6 +247,8 @@ class Catalog:
 
     def upgrade(self, revision: str = "head") -> list[str]:
         """Apply pending migrations; returns the revisions applied."""
+        from vida.catalog import migrate
+
         with self.connect() as conn:
             before = migrate.current_revision(conn)
             migrate.upgrade(conn, revision)
@@ -259,6 +265,8 @@ class Catalog:
         ``order_by``: a column of the result to sort by in the database (the
         user's query is checked once, then wrapped).
         """
+        import pandas as pd
+
         check_read_only(query)
         if order_by is not None:
             column = '"' + order_by.replace('"', '""') + '"'

@@ -20,7 +20,7 @@ Design notes
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -36,15 +36,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from vida.clock import utcnow
+
 CLIP_STATUSES = ("ok", "flagged", "failed")
 SPLITS = ("train", "val", "test")
 MODALITIES = ("rgb", "flow", "audio", "generated", "condition", "prototype")
 RUN_STATUSES = ("running", "finished", "failed")
-
-
-def utcnow() -> datetime:
-    """Timezone-naive UTC now: both DuckDB and PostgreSQL store it unchanged."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 class JSONText(TypeDecorator):
@@ -284,3 +281,14 @@ class FeatureFailure(Base):
     run_id: Mapped[str | None] = mapped_column(String, nullable=True)
     error: Mapped[str] = mapped_column(Text)
     failed_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+def model_of(table: Any) -> type[Base]:
+    """The ORM class of a table given by name (``"clips"``) or already as its class:
+    records built in workers name their table, so that workers need no schema."""
+    if isinstance(table, str):
+        for mapper in Base.registry.mappers:
+            if mapper.class_.__tablename__ == table:
+                return mapper.class_
+        raise KeyError(f"no catalog table named {table!r}")
+    return table

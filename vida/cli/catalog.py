@@ -8,7 +8,7 @@ import click
 
 from vida.catalog.records.clips import status_tables
 from vida.cli.common import Context, echo_table, friendly_errors, table_or
-from vida.store import fsck
+from vida.store.integrity import fsck
 
 
 @click.command()
@@ -80,7 +80,7 @@ def status(obj: Context) -> None:
 @friendly_errors
 def fsck_command(obj: Context, repair: bool, do_compact: bool, no_checksums: bool) -> None:
     """Check the catalog against the store: missing, orphan, damaged shards; dead rows."""
-    from vida.store.fsck import compact
+    from vida.store.integrity import compact
 
     report = fsck(obj.store(), repair=repair, verify_checksums=not no_checksums)
     for path in report.repaired:

@@ -117,6 +117,11 @@ class AstFbankEncoder:
                        "hop_ms": 10, "normalised_like": "ASTFeatureExtractor",
                        "segments": n_frames}
 
+    def warm(self) -> None:
+        """Import transformers' audio code and build the filters now (0.6 s): a
+        worker does it as it starts, while the driver plans."""
+        self._filters()
+
     @staticmethod
     @lru_cache(maxsize=1)
     def _filters() -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,9 @@ Where encoders come from, first match wins:
 
    The entry point names a factory (usually the class) called with the job's
    options (``n_frames=18, fps=6.0, ...``); its result has ``name``, ``modality``,
-   ``shape``, ``params`` and ``encode``.  Worker processes find it the same way,
+   ``shape``, ``params`` and ``encode``, and optionally ``warm()``, which loads what
+   the first ``encode`` would (a worker calls it as it starts, while the driver
+   still plans).  Worker processes find it the same way,
    because the lookup reads the installed packages' metadata, not this process's
    state.
 """

@@ -103,6 +103,24 @@ def parse_executor(text: str | None, workers: int | None = None) -> ExecutorSpec
     raise ValueError(f"--executor {text!r}: use local, dask://HOST:PORT or dask-local:N")
 
 
+def _start_worker(prepare: Callable[[], None] | None) -> None:
+    """Local pool initialiser: one thread, then the job's warm-up (models, imports).
+
+    The warm-up is best effort: if it fails, the first item builds the same thing
+    and fails with its own message, as a job error rather than a lost worker (an
+    initialiser that raises breaks the whole pool)."""
+    _one_thread_per_process()
+    if prepare is not None:
+        try:
+            prepare()
+        except Exception:  # noqa: BLE001 - said again, properly, by the first item
+            pass
+
+
+def _started() -> int:
+    return os.getpid()
+
+
 def _one_thread_per_process() -> None:
     """Pool initialiser: workers are the parallelism, so each uses one core.
 
@@ -139,8 +157,9 @@ def one_blas_thread() -> Iterator[None]:
 class Pool:
     """An open executor: ``submit`` items, ``restart`` after a lost worker."""
 
-    def __init__(self, spec: ExecutorSpec) -> None:
+    def __init__(self, spec: ExecutorSpec, prepare: Callable[[], None] | None = None) -> None:
         self.spec = spec
+        self.prepare = prepare
         self._client: Any = None
         self._cluster: Any = None
         self.executor: Executor | None = None
@@ -161,7 +180,12 @@ class Pool:
 
             self.executor = ProcessPoolExecutor(self.spec.workers,
                                                 mp_context=mp.get_context("spawn"),
-                                                initializer=_one_thread_per_process)
+                                                initializer=_start_worker,
+                                                initargs=(self.prepare,))
+            # Start every worker now (the pool spawns one per submit while none is
+            # idle), so that their start-up and warm-up run while the driver plans.
+            for _ in range(self.spec.workers):
+                self.executor.submit(_started)
         elif self.spec.kind == "dask":
             try:
                 from distributed import Client, LocalCluster
@@ -220,9 +244,13 @@ class Pool:
         self.close()
 
 
-def open_pool(executor: str | ExecutorSpec | None, workers: int | None = None) -> Pool:
+def open_pool(executor: str | ExecutorSpec | None, workers: int | None = None,
+              prepare: Callable[[], None] | None = None) -> Pool:
+    """Open the executor.  ``prepare`` (picklable, no arguments) warms a local worker
+    as it starts -- loads the job's models -- while the driver still plans; Dask
+    workers warm on their first item and stay warm across jobs."""
     spec = executor if isinstance(executor, ExecutorSpec) else parse_executor(executor, workers)
-    return Pool(spec)
+    return Pool(spec, prepare)
 
 
 def map_ordered(pool: Pool, work: Callable[[Item], Result], items: Iterable[Item],

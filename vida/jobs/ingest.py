@@ -10,9 +10,10 @@ a file that kills its worker process is found (its chunk is redone clip by clip)
 and recorded as ``worker_crashed``.
 
 plan    discover the media, skip clips already ingested with the same content;
-map     :class:`IngestChunk` on a worker (a local process, or a Dask worker on
-        another machine that sees the store): decode, flow, encode a chunk of clips,
-        write and seal one shard per feature set, hand back what it sealed;
+map     :class:`~vida.jobs.ingest_map.IngestChunk` on a worker (a local process,
+        or a Dask worker on another machine that sees the store): decode, flow,
+        encode a chunk of clips, write and seal one shard per feature set, hand
+        back what it sealed;
 commit  the driver commits each sealed chunk (shards, features and clip rows) in one
         transaction, so a run killed at any moment and run again ends with every
         clip exactly once; ``fsck --repair`` removes sealed shards never committed;
@@ -25,91 +26,38 @@ from __future__ import annotations
 
 import sys
 import time
-import traceback
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from sqlalchemy import select
 
 from vida.catalog.database import Catalog, CatalogLocked
 from vida.catalog.schema import Clip, utcnow
 from vida.catalog.writes import upsert
-from vida.encoders import get_encoder
-from vida.jobs.executor import (
-    Pool,
-    WorkerLost,
-    map_as_completed,
-    one_blas_thread,
-    open_pool,
-    parse_executor,
+from vida.jobs.executor import Pool, WorkerLost, map_as_completed, open_pool, parse_executor
+from vida.jobs.ingest_map import (
+    CLIP_KEY,
+    ChunkDone,
+    ClipOutcome,
+    ClipProcessor,
+    IngestChunk,
+    IngestOptions,
+    prepare_worker,
 )
 from vida.jobs.runs import failure_recorded, finish_run, heartbeat, start_run
-from vida.media.decode import MediaError, decode_audio, decode_clip, fit_audio
-from vida.media.flow import METHODS, flow_sequence
-from vida.media.frames import read_frames
-from vida.media.loudness import dbfs
 from vida.media.sources import ClipSource, discover
 from vida.store.errors import disk_full, is_disk_full
 from vida.store.locks import job_lock
-from vida.store.shards import SealedBundle, SetLayout, ShardBundle, commit_sealed
+from vida.store.shards import SetLayout
 from vida.store.store import FeatureStore
+from vida.store.writers import commit_sealed
 
-CLIP_KEY = ("clip_key",)
-
-
-@dataclass(frozen=True)
-class IngestOptions:
-    n_frames: int = 18
-    fps: float = 6.0
-    frame_size: int = 128
-    flow_method: str = "farneback"
-    silence_dbfs: float = -50.0
-    strict: bool = False
-    retry_failed: bool = False
-    rgb_encoder: str = "hog-color"
-    flow_encoder: str = "flow-hist"
-    audio_encoder: str = "ast-fbank"
-    rows_per_shard: int = 128
-    name_suffix: str = ""
-    # where transformer encoders run, in each worker (decode and encode share a process)
-    device: str = "cpu"
-    dtype: str = "float32"
-    batch_size: int = 32
-
-    def __post_init__(self) -> None:
-        if self.flow_method not in METHODS:
-            raise ValueError(f"--flow must be one of {', '.join(METHODS)}")
-        if self.n_frames < 2 or self.fps <= 0 or self.frame_size < 16:
-            raise ValueError("need --frames >= 2, --fps > 0 and --frame-size >= 16")
-
-    @property
-    def feature_sets(self) -> dict[str, str]:
-        """modality -> feature set name: ``<modality>/<encoder name>[-suffix]``; a
-        transformers encoder's name says which model made the set."""
-        return _set_names(self.rgb_encoder, self.flow_encoder, self.audio_encoder,
-                          self.n_frames, self.name_suffix)
-
-    def build_encoder(self, modality: str) -> Any:
-        spec = {"rgb": self.rgb_encoder, "flow": self.flow_encoder,
-                "audio": self.audio_encoder}[modality]
-        return get_encoder(spec, n_frames=self.n_frames, device=self.device, dtype=self.dtype,
-                           batch_size=self.batch_size)
-
-    def grid_params(self) -> dict[str, Any]:
-        return {"n_frames": self.n_frames, "fps": self.fps, "frame_size": self.frame_size}
-
-
-@dataclass
-class ClipOutcome:
-    clip_key: str
-    status: str  # ok / flagged / failed / skipped
-    reason: str | None = None
-    row: dict[str, Any] | None = None
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+__all__ = ["ChunkDone", "ClipOutcome", "ClipProcessor", "IngestChunk", "IngestOptions",
+           "IngestSummary", "chunk_size", "ingest", "register_feature_sets"]
 
 
 @dataclass
@@ -132,86 +80,6 @@ class IngestSummary:
         return out
 
 
-class ClipProcessor:
-    """Turns one :class:`ClipSource` into a catalog row and its feature arrays."""
-
-    def __init__(self, options: IngestOptions) -> None:
-        self.o = options
-        self.encoders = {m: options.build_encoder(m) for m in ("rgb", "flow", "audio")}
-        for modality, encoder in self.encoders.items():
-            if encoder.modality != modality:
-                raise ValueError(f"encoder {encoder.name!r} takes {encoder.modality}, "
-                                 f"not {modality}")
-
-    def __call__(self, source: ClipSource, known: tuple[str, str] | None) -> ClipOutcome:
-        o = self.o
-        sha = source.content_sha256()
-        if known and known[0] == sha and not (known[1] == "failed" and o.retry_failed):
-            return ClipOutcome(source.clip_key, "skipped")
-        row: dict[str, Any] = {
-            "clip_key": source.clip_key, "class_name": source.class_name,
-            "clip_id": source.clip_id, "source_uri": source.path,
-            "source_split": source.source_split, "content_sha256": sha,
-            "ingested_at": utcnow(), "error": None,
-        }
-        try:
-            return self._decode_and_encode(source, row)
-        except MediaError as exc:
-            reason, message = exc.reason, str(exc)
-        except Exception as exc:  # never let one clip stop the batch...
-            if is_disk_full(exc):  # ...unless it is the job's fault, not the clip's
-                raise
-            reason = f"unexpected {type(exc).__name__}"
-            message = f"{reason}: {exc} ({traceback.extract_tb(exc.__traceback__)[-1].name})"
-        row.update(status="failed", error=message)
-        return ClipOutcome(source.clip_key, "failed", reason, row)
-
-    def _decode_and_encode(self, source: ClipSource, row: dict[str, Any]) -> ClipOutcome:
-        o = self.o
-        window = o.n_frames / o.fps
-        if source.kind == "video":
-            clip = decode_clip(Path(source.path), o.n_frames, o.fps, o.frame_size)
-            frames, audio, padded = clip.frames, clip.audio, clip.padded
-            row.update(fps=clip.fps, width=clip.width, height=clip.height,
-                       duration_s=clip.duration_s, n_frames=clip.n_frames)
-        else:
-            frames, found, width, height = read_frames(Path(source.path), o.n_frames,
-                                                       o.frame_size)
-            audio = None
-            if source.audio_path:
-                raw = decode_audio(Path(source.audio_path), seconds=window)
-                audio = None if raw is None or raw.size == 0 else fit_audio(
-                    raw, int(round(window * 16000)))
-            padded = found < o.n_frames
-            row.update(fps=o.fps, width=width, height=height, duration_s=found / o.fps,
-                       n_frames=found)
-
-        flags = []
-        if padded:
-            if o.strict:
-                row.update(status="failed", error="too_short: shorter than "
-                           f"{window:g} s and --strict is on")
-                return ClipOutcome(source.clip_key, "failed", "too_short", row)
-            flags.append(f"too_short: shorter than {window:g} s, last frame repeated")
-
-        arrays = {
-            "rgb": self.encoders["rgb"].encode(frames[None])[0],
-            "flow": self.encoders["flow"].encode(flow_sequence(frames, o.flow_method)[None])[0],
-        }
-        row["has_audio"] = audio is not None
-        if audio is not None:
-            level = dbfs(audio)
-            row.update(audio_dbfs=level, silent=level < o.silence_dbfs)
-            arrays["audio"] = self.encoders["audio"].encode(audio[None])[0]
-        else:
-            row.update(audio_dbfs=None, silent=None)
-        status = "flagged" if flags else "ok"
-        row.update(status=status, error="; ".join(flags) or None)
-        named = {o.feature_sets[m]: a for m, a in arrays.items()}
-        return ClipOutcome(source.clip_key, status, flags[0].split(":")[0] if flags else None,
-                           row, named)
-
-
 def register_feature_sets(store: FeatureStore, options: IngestOptions, run_id: str) -> None:
     processor_shapes = {
         m: options.build_encoder(m) for m in ("rgb", "flow", "audio")
@@ -227,61 +95,9 @@ def register_feature_sets(store: FeatureStore, options: IngestOptions, run_id: s
 
 
 def _known_clips(catalog: Catalog) -> dict[str, tuple[str, str]]:
-    frame = catalog.sql("SELECT clip_key, content_sha256, status FROM clips")
-    return {k: (h, s) for k, h, s in frame.itertuples(index=False)}
-
-
-@lru_cache(maxsize=8)
-def _set_names(rgb: str, flow: str, audio: str, n_frames: int, suffix: str) -> dict[str, str]:
-    tail = f"-{suffix}" if suffix else ""
-    return {m: f"{m}/{get_encoder(spec, n_frames=n_frames, device='cpu').name}{tail}"
-            for m, spec in (("rgb", rgb), ("flow", flow), ("audio", audio))}
-
-
-# -- the map: a chunk of clips -> sealed shards + clip rows, in a worker -------
-
-@lru_cache(maxsize=2)
-def _processor(options: IngestOptions) -> ClipProcessor:
-    """Encoders load once per worker process, however many chunks it is given."""
-    return ClipProcessor(options)
-
-
-@dataclass
-class ChunkDone:
-    """What a worker hands back: its sealed shards with the clip rows, and each
-    clip's (key, status, reason) for the summary."""
-
-    bundle: SealedBundle
-    outcomes: list[tuple[str, str, str | None]]
-
-
-@dataclass(frozen=True)
-class IngestChunk:
-    """The map of ``ingest``: decode and encode a chunk of clips, write and seal one
-    shard per feature set.  Never touches the catalog."""
-
-    options: IngestOptions
-    store_root: str
-    layouts: tuple[SetLayout, ...]
-
-    def __call__(self, chunk: list[tuple[ClipSource, tuple[str, str] | None]]) -> ChunkDone:
-        process = _processor(self.options)
-        bundle = ShardBundle(Path(self.store_root), list(self.layouts))
-        outcomes = []
-        try:
-            with one_blas_thread():
-                for source, known in chunk:
-                    outcome = process(source, known)
-                    if outcome.row is not None:
-                        bundle.add(outcome.clip_key, outcome.arrays,
-                                   records=[(Clip, outcome.row, CLIP_KEY)])
-                    outcomes.append((outcome.clip_key, outcome.status, outcome.reason))
-            return ChunkDone(bundle.seal(), outcomes)
-        except BaseException as exc:
-            bundle.discard()
-            if is_disk_full(exc):  # a plain message crosses processes (and machines)
-                raise disk_full(Path(self.store_root)) from None
-            raise
+    with catalog.reading() as session:
+        rows = session.execute(select(Clip.clip_key, Clip.content_sha256, Clip.status))
+        return {k: (h, s) for k, h, s in rows}
 
 
 def _record_crash(catalog: Catalog, source: ClipSource, error: str) -> None:
@@ -374,7 +190,7 @@ def ingest(
     root: Path,
     *,
     layout: str | None = None,
-    options: IngestOptions = IngestOptions(),
+    options: IngestOptions | None = None,
     workers: int | None = None,
     executor: str | None = None,
     progress: bool = True,
@@ -385,7 +201,8 @@ def ingest(
     encoded: ``local`` with ``workers`` processes (default: every core), or Dask."""
 
     with job_lock(store.root, "ingest"):  # a second ingest waits, then skips what is done
-        return _ingest(catalog, store, root, layout, options, workers, executor, progress)
+        return _ingest(catalog, store, root, layout, options or IngestOptions(), workers,
+                       executor, progress)
 
 
 def _ingest(catalog: Catalog, store: FeatureStore, root: Path, layout: str | None,
@@ -394,28 +211,30 @@ def _ingest(catalog: Catalog, store: FeatureStore, root: Path, layout: str | Non
     from tqdm import tqdm
 
     pool_spec = parse_executor(executor, workers)
-    total = sum(1 for _ in discover(root, layout))  # a cheap first walk, for the ETA
     run_id = start_run(catalog, kind="ingest", params={
         "root": str(root), "layout": layout, "workers": pool_spec.workers,
         "executor": pool_spec.describe(), **asdict(options)})
-    register_feature_sets(store, options, run_id)
-    known = _known_clips(catalog)
-    summary = IngestSummary(total=total, run_id=run_id)
-    bar = tqdm(total=total, unit="clip", desc="ingest", disable=not progress, smoothing=0.1)
+    summary = IngestSummary(run_id=run_id)
+    with failure_recorded(catalog, run_id), \
+            open_pool(pool_spec, prepare=partial(prepare_worker, options)) as pool:
+        # the workers start and load their encoders while this process plans
+        summary.total = sum(1 for _ in discover(root, layout))  # a cheap first walk, for the ETA
+        register_feature_sets(store, options, run_id)
+        known = _known_clips(catalog)
+        bar = tqdm(total=summary.total, unit="clip", desc="ingest", disable=not progress,
+                   smoothing=0.1)
 
-    def on_done(key: str, status: str, reason: str | None) -> None:
-        summary.add(status, reason)
-        bar.update(1)
-        bar.set_postfix({s: summary.by_status[s] for s in ("ok", "flagged", "failed")})
+        def on_done(key: str, status: str, reason: str | None) -> None:
+            summary.add(status, reason)
+            bar.update(1)
+            bar.set_postfix({s: summary.by_status[s] for s in ("ok", "flagged", "failed")})
 
-    tasks = ((s, known.get(s.clip_key)) for s in discover(root, layout))
-    layouts = tuple(SetLayout.of(store.info(n)) for n in options.feature_sets.values())
-    work = IngestChunk(options, str(store.root), layouts)
-    with failure_recorded(catalog, run_id):
+        tasks = ((s, known.get(s.clip_key)) for s in discover(root, layout))
+        layouts = tuple(SetLayout.of(store.info(n)) for n in options.feature_sets.values())
+        work = IngestChunk(options, str(store.root), layouts)
         try:
-            with open_pool(pool_spec) as pool:
-                size = chunk_size(total, pool.slots, options.rows_per_shard)
-                _run(pool, work, _chunks(tasks, size), catalog, on_done, run_id)
+            size = chunk_size(summary.total, pool.slots, options.rows_per_shard)
+            _run(pool, work, _chunks(tasks, size), catalog, on_done, run_id)
         finally:
             bar.close()
     finish_run(catalog, run_id, status="finished",

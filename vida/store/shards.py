@@ -14,8 +14,10 @@ Order of operations, so that a crash at any instant leaves the catalog consisten
    renamed to ``<name>.h5`` (atomic on POSIX): the shard is *sealed*;
 3. one catalog transaction inserts the ``shards`` row and every ``features`` row.
 
-Steps 1-2 need no catalog (:class:`ShardBundle`), so they run in workers, on any
-machine that sees the store; step 3 (:func:`commit_sealed`) runs in the driver.
+Steps 1-2 need no catalog (:class:`ShardBundle`, this module: it imports nothing of
+the catalog, so a worker process stays light), so they run in workers, on any
+machine that sees the store; step 3 (:func:`vida.store.writers.commit_sealed`)
+runs in the driver.
 
 A crash before 3 leaves only files the catalog does not know (a ``.partial`` or a
 sealed orphan); ``vida-batch fsck --repair`` removes them.
@@ -31,15 +33,12 @@ import uuid
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import h5py
 import numpy as np
 
-from vida.catalog.database import Catalog
-from vida.catalog.schema import Feature, FeatureSet, Shard, utcnow
-from vida.catalog.writes import upsert
+from vida.clock import utcnow
 from vida.store.atomic import write_whole
 from vida.store.errors import disk_full, is_disk_full
 
@@ -168,13 +167,20 @@ class SealedShard:
     keys: list[str]
 
 
+# A catalog record to commit with the shards: (table, row, key columns).  The table is
+# named (``"clips"``) or given as its ORM class; a name keeps the worker that builds
+# the record from importing the catalog's schema.
+Record = tuple[Any, dict[str, Any], tuple[str, ...]]
+
+
 @dataclass
 class SealedBundle:
     """Sealed shards and the catalog records that go with them: what a worker hands
-    back, and what the driver commits in one transaction (:func:`commit_sealed`)."""
+    back, and what the driver commits in one transaction
+    (:func:`vida.store.writers.commit_sealed`)."""
 
     shards: list[SealedShard] = field(default_factory=list)
-    records: list[tuple[type, dict[str, Any], tuple[str, ...]]] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
 
     @property
     def n_rows(self) -> int:
@@ -182,29 +188,6 @@ class SealedBundle:
 
     def paths(self, root: Path) -> list[Path]:
         return [root / s.path for s in self.shards]
-
-
-def commit_sealed(catalog: Catalog, bundle: SealedBundle, wait: float | None = None) -> None:
-    """One transaction: a ``shards`` row and its ``features`` rows per sealed shard,
-    then the bundle's records (e.g. each clip's row).  Before it, the files are
-    orphans that fsck removes; after it, everything is visible at once."""
-    if not bundle.shards and not bundle.records:
-        return
-    with catalog.transaction(wait) as session:
-        for sealed in bundle.shards:
-            row = Shard(feature_set=sealed.feature_set, path=sealed.path,
-                        n_rows=len(sealed.keys), sha256=sealed.sha256)
-            session.add(row)
-            session.flush()
-            upsert(session, Feature,
-                   ({"feature_set": sealed.feature_set, "clip_key": k, "shard_id": row.id,
-                     "row": i} for i, k in enumerate(sealed.keys)),
-                   key=("feature_set", "clip_key"))
-        by_model: dict[tuple[type, tuple[str, ...]], list[dict[str, Any]]] = {}
-        for model, record, key_cols in bundle.records:
-            by_model.setdefault((model, key_cols), []).append(record)
-        for (model, key_cols), rows in by_model.items():
-            upsert(session, model, rows, key=key_cols)
 
 
 class ShardBundle:
@@ -216,14 +199,14 @@ class ShardBundle:
         self.sets = {layout.name: layout for layout in layouts}
         self._shards: dict[str, ShardFile] = {}
         self._seen: dict[str, set[str]] = {name: set() for name in self.sets}
-        self._records: list[tuple[type, dict[str, Any], tuple[str, ...]]] = []
+        self._records: list[Record] = []
 
     def add(
         self,
         key: str,
         arrays: dict[str, Any],
         extras: dict[str, dict[str, Any]] | None = None,
-        records: list[tuple[type, dict[str, Any], tuple[str, ...]]] = (),
+        records: list[Record] = (),
     ) -> None:
         """Append ``arrays`` (feature set -> array) of ``key`` and queue catalog
         ``records`` (model, row, key columns) to be committed with them."""
@@ -283,82 +266,3 @@ class ShardBundle:
             shard.discard()
         self._shards = {}
         self._records = []
-
-
-class BundleWriter(ShardBundle):
-    """Streams rows of several feature sets into sealed shards, one commit for all.
-
-    Each feature set gets its own shard file; when any of them fills up (or the
-    pending catalog records do), all are sealed and committed together in **one**
-    transaction with the catalog records queued by :meth:`add` (e.g. the ``clips``
-    row of each clip).  So a clip's row and its features are committed together or
-    not at all: a killed job never leaves a clip whose features are missing.
-
-    Use as a context manager; on normal exit the last shards are sealed and
-    committed, on an exception they are discarded (what was committed stays).
-    """
-
-    def __init__(
-        self,
-        catalog: Catalog,
-        store_root: Path,
-        feature_sets: list[FeatureSet],
-        rows_per_shard: int = 256,
-    ) -> None:
-        super().__init__(store_root, [SetLayout.of(fs) for fs in feature_sets])
-        self.catalog = catalog
-        self.rows_per_shard = rows_per_shard
-        self.committed = 0  # feature rows committed so far
-        self.records_committed = 0
-
-    def add(
-        self,
-        key: str,
-        arrays: dict[str, Any],
-        extras: dict[str, dict[str, Any]] | None = None,
-        records: list[tuple[type, dict[str, Any], tuple[str, ...]]] = (),
-    ) -> None:
-        super().add(key, arrays, extras, records)
-        if self.pending >= self.rows_per_shard:
-            self.flush()
-
-    def flush(self) -> None:
-        """Seal every open shard and commit them with the queued records."""
-        bundle = self.seal()
-        commit_sealed(self.catalog, bundle)
-        self.committed += bundle.n_rows
-        self.records_committed += len(bundle.records)
-
-    def close(self) -> None:
-        self.flush()
-
-    def __enter__(self) -> BundleWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.flush()
-        else:
-            self.discard()
-
-
-class FeatureWriter(BundleWriter):
-    """A :class:`BundleWriter` of one feature set: ``add(key, array, **extras)``."""
-
-    def __init__(
-        self,
-        catalog: Catalog,
-        store_root: Path,
-        feature_set: FeatureSet,
-        rows_per_shard: int = 256,
-    ) -> None:
-        super().__init__(catalog, store_root, [feature_set], rows_per_shard)
-        self.name = feature_set.name
-
-    def add(self, key: str, array: Any, **extras: Any) -> None:  # type: ignore[override]
-        super().add(key, {self.name: array}, {self.name: extras} if extras else None)

@@ -24,7 +24,7 @@ from vida.catalog.records.features import locate_many
 from vida.catalog.schema import MODALITIES, Feature, FeatureSet
 from vida.store.errors import ShardDamaged
 from vida.store.reader import DamagedRead, ShardHandles, read_located
-from vida.store.shards import BundleWriter, FeatureWriter
+from vida.store.writers import BundleWriter, FeatureWriter
 
 DEFAULT_STORE = "store"
 _LOCATED_MEMO = 8  # answers of located_sets kept per store
