@@ -56,8 +56,8 @@ def test_executor_names_parse_and_bad_ones_say_what_to_write():
     for bad in ("dask://nohost", "spark://x:1", "dask-local:two"):
         with pytest.raises(ValueError, match="local, dask://HOST:PORT or dask-local:N|HOST:PORT"):
             parse_executor(bad)
-    # small jobs are cut so that every worker gets several chunks; large ones per shard
-    assert chunk_size(12, 4, 128) == 2 and chunk_size(300, 4, 128) == 38
+    # small jobs are cut into one chunk per slot (two per worker); large ones per shard
+    assert chunk_size(12, 4, 128) == 3 and chunk_size(300, 4, 128) == 75
     assert chunk_size(1_000_000, 64, 128) == 128
 
 
