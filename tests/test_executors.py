@@ -15,7 +15,7 @@ from tests.conftest import run_cli
 from tests.helpers.plugins import fake_distribution
 from tests.media_factory import tone, write_video
 from vida import open_catalog
-from vida.jobs.executor import parse_executor
+from vida.jobs.executor import open_pool, parse_executor
 from vida.jobs.ingest import chunk_size, ingest
 from vida.store import FeatureStore
 from vida.store.integrity import fsck
@@ -32,6 +32,33 @@ def clips(tmp_path_factory):
             write_video(root / f"class{c}" / f"clip{i}.mp4", n_frames=90 + 3 * i,
                         audio=tone(3, 16000, freq=200 + 50 * i + 300 * c))
     return root
+
+
+def test_a_local_pool_starts_and_warms_every_worker_before_its_first_item(tmp_path):
+    """Workers start as the pool opens and run the job's warm-up (its models) while
+    the driver still plans: every item then runs in a warmed worker."""
+    from functools import partial
+
+    from tests.helpers.warmups import mark_warm, warmed
+
+    with open_pool("local", 2, prepare=partial(mark_warm, str(tmp_path))) as pool:
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(list(tmp_path.iterdir())) == 2  # both, and no item given yet
+        assert all(pool.submit(warmed, str(tmp_path)).result() for _ in range(8))
+
+
+def test_a_warm_up_that_fails_leaves_the_error_to_the_items():
+    """A warm-up is best effort: a pool whose warm-up raises still runs items (an
+    initialiser that raised would break the pool for good), and an item that needs
+    what failed to load says why itself."""
+    from tests.helpers.warmups import fail_warm, needs_the_model
+
+    with open_pool("local", 2, prepare=fail_warm) as pool:
+        assert [pool.submit(int, "7").result() for _ in range(4)] == [7] * 4
+        with pytest.raises(RuntimeError, match="could not be loaded"):
+            pool.submit(needs_the_model, "clip").result()
 
 
 def _ingest_into(folder, root, executor, workers=2):
