@@ -122,7 +122,8 @@ def _started() -> int:
 
 
 def _one_thread_per_process() -> None:
-    """Pool initialiser: workers are the parallelism, so each uses one core.
+    """As a local worker starts (``_start_worker``): workers are the parallelism, so
+    each uses one core.
 
     Through the environment for torch and BLAS (read when they are first imported),
     so that a worker whose job never needs torch (ingest with the default encoders)

@@ -42,8 +42,6 @@ from vida.jobs.executor import Pool, WorkerLost, map_as_completed, open_pool, pa
 from vida.jobs.ingest_map import (
     CLIP_KEY,
     ChunkDone,
-    ClipOutcome,
-    ClipProcessor,
     IngestChunk,
     IngestOptions,
     prepare_worker,
@@ -55,9 +53,6 @@ from vida.store.locks import job_lock
 from vida.store.shards import SetLayout
 from vida.store.store import FeatureStore
 from vida.store.writers import commit_sealed
-
-__all__ = ["ChunkDone", "ClipOutcome", "ClipProcessor", "IngestChunk", "IngestOptions",
-           "IngestSummary", "chunk_size", "ingest", "register_feature_sets"]
 
 
 @dataclass

@@ -209,7 +209,7 @@ class ShardBundle:
         records: list[Record] = (),
     ) -> None:
         """Append ``arrays`` (feature set -> array) of ``key`` and queue catalog
-        ``records`` (model, row, key columns) to be committed with them."""
+        ``records`` (table, row, key columns: :data:`Record`) to be committed with them."""
         for name, array in arrays.items():
             layout = self.sets.get(name)
             if layout is None:
