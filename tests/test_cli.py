@@ -48,3 +48,31 @@ def test_status_counts_clips_and_feature_sets(tmp_path):
     assert ["barking", "-", "failed", "1"] in rows
     assert ["boiling", "test", "flagged", "1"] in rows
     assert ["audio/fbank", "audio", "fbank", "[18,", "128]", "2", "1"] in rows
+
+
+def test_every_command_is_listed_lazily_and_loading_the_cli_imports_no_command():
+    """`vida-batch` loads a command when it runs: the lazy table names every command of
+    every module (a new one cannot be left out), and importing the CLI -- which every
+    worker a local pool spawns from the `vida-batch` script does again -- imports no
+    catalog, pandas or media library."""
+    import importlib
+    import subprocess
+    import sys
+
+    from vida.cli import LAZY_COMMANDS, main
+
+    modules = ("catalog", "media", "semantics", "cafmap", "learning", "data")
+    defined = {c.name: c for m in modules
+               for c in importlib.import_module(f"vida.cli.{m}").COMMANDS}
+    assert set(LAZY_COMMANDS) == set(defined)
+    for name, command in defined.items():
+        assert main.get_command(None, name) is command  # type: ignore[arg-type]
+    probe = ("import sys; from vida.cli import main; "
+             "print(sorted(m for m in ('pandas', 'sqlalchemy', 'duckdb', 'h5py', 'cv2', 'av', "
+             "'vida.catalog', 'vida.jobs.ingest') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout.split("\n")[0]
+    assert out == "[]"
+    shown = run_cli("--help")
+    assert shown.returncode == 0, shown.stderr
+    assert all(name in shown.stdout for name in LAZY_COMMANDS)

@@ -6,16 +6,17 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
 
 from vida.catalog import CatalogError, ReadOnlyViolation, open_catalog
 from vida.catalog.database import Catalog
 from vida.store import FeatureStore
 from vida.store.errors import StoreError, disk_full, is_disk_full
-from vida.views import experiment_table, format_frame, label_efficiency_table, verdicts
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_CLIPS = ("SELECT clip_key, class_name, split FROM clips "
                  "WHERE split IS NOT NULL AND status <> 'failed'")
@@ -67,16 +68,22 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def echo_table(frame: pd.DataFrame, fmt: str = "table") -> None:
     """Print a DataFrame as an aligned table, CSV or JSON."""
+    from vida.views import format_frame  # pandas: 0.3 s, only for commands that print tables
+
     click.echo(format_frame(frame, fmt), nl=fmt != "csv")
 
 
 def table_or(frame: pd.DataFrame, empty: str) -> str:
     """A table, or ``empty`` when it has no rows."""
+    from vida.views import format_frame
+
     return format_frame(frame, "table") if len(frame) else empty
 
 
 def print_experiment(result: Any) -> None:
     """An experiment's table(s), then where its plot and CSV are."""
+    from vida.views import experiment_table, label_efficiency_table, verdicts
+
     click.echo(experiment_table(result.table))
     for line in verdicts(result.table):
         click.echo(f"  {line}")

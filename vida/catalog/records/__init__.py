@@ -17,9 +17,10 @@ training jobs; clips and features by ingest and the store.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # a package every catalog write passes through: no pandas import here
+    import pandas as pd
 
 
 def sets_by_key(frame: pd.DataFrame) -> dict[str, set[str]]:
