@@ -49,6 +49,33 @@ def test_a_local_pool_starts_and_warms_every_worker_before_its_first_item(tmp_pa
         assert all(pool.submit(warmed, str(tmp_path)).result() for _ in range(8))
 
 
+def test_workers_fork_from_a_server_that_imported_the_job_modules_early(tmp_path):
+    """``start_workers_early`` (what `vida-batch ingest` calls first) has a server
+    import the job's modules while the driver goes on; the pool's workers are forks
+    of it, so they begin with those modules loaded -- imported in another process,
+    not each worker's -- yet see the driver's environment as the pool opens, as a
+    spawned worker would.  (In a fresh interpreter: the server is one per process.)"""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import os\n"
+        "from vida.jobs.executor import open_pool, start_workers_early\n"
+        "start_workers_early('local', 2, ['tests.helpers.preloaded'])\n"
+        "os.environ['VIDA_TEST_SET_LATER'] = 'seen'\n"
+        "from tests.helpers.preloaded import where\n"
+        "with open_pool('local', 2) as pool:\n"
+        "    for server, worker, seen in (pool.submit(where, 'VIDA_TEST_SET_LATER').result()\n"
+        "                                 for _ in range(6)):\n"
+        "        print(server != worker, server != os.getpid(), seen)\n")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:6] == ["True True seen"] * 6
+
+
 def test_a_warm_up_that_fails_leaves_the_error_to_the_items():
     """A warm-up is best effort: a pool whose warm-up raises still runs items (an
     initialiser that raised would break the pool for good), and an item that needs

@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from vida.catalog import CatalogError, ReadOnlyViolation, open_catalog
-from vida.catalog.database import Catalog
-from vida.store import FeatureStore
 from vida.store.errors import StoreError, disk_full, is_disk_full
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: a command that starts workers first (ingest)
+    # starts them before the catalog's 0.3 s of imports
     import pandas as pd
+
+    from vida.catalog.database import Catalog
+    from vida.store import FeatureStore
 
 DEFAULT_CLIPS = ("SELECT clip_key, class_name, split FROM clips "
                  "WHERE split IS NOT NULL AND status <> 'failed'")
@@ -35,11 +36,22 @@ class Context:
 
     def catalog(self, *, check: bool = True) -> Catalog:
         if self._catalog is None:
+            from vida.catalog import open_catalog
+
             self._catalog = open_catalog(self.catalog_url, check=check)
         return self._catalog
 
     def store(self) -> FeatureStore:
+        from vida.store import FeatureStore
+
         return FeatureStore(self.catalog(), self.store_root)
+
+
+def _expected_errors() -> tuple[type[Exception], ...]:
+    from vida.catalog import CatalogError, ReadOnlyViolation
+
+    return (CatalogError, ReadOnlyViolation, KeyError, ValueError, FileNotFoundError,
+            StoreError)
 
 
 def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -49,12 +61,11 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (CatalogError, ReadOnlyViolation, KeyError, ValueError, FileNotFoundError,
-                StoreError) as exc:
-            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-            raise click.ClickException(str(message)) from None
-        except Exception as exc:  # a full disk under any job: one line, not a traceback
-            if not is_disk_full(exc):
+        except Exception as exc:
+            if isinstance(exc, _expected_errors()):
+                message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+                raise click.ClickException(str(message)) from None
+            if not is_disk_full(exc):  # a full disk under any job: one line, no traceback
                 raise
             where = getattr(exc, "filename", None)
             if where:  # names the path and the space left there

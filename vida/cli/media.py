@@ -55,8 +55,8 @@ def ingest(obj: Context, root: Path, layout: str | None, n_frames: int, fps: flo
     a folder of the study's .npy feature dicts. Rerunning skips clips already
     ingested with the same content; failures are recorded, never fatal.
     """
-    from vida.jobs.ingest import IngestOptions
-    from vida.jobs.ingest import ingest as run_ingest
+    from vida.jobs.executor import start_workers_early
+    from vida.jobs.ingest_map import IngestOptions, worker_modules
     from vida.media.sources import detect_layout
 
     if (layout or detect_layout(root)) == "legacy":
@@ -77,6 +77,10 @@ def ingest(obj: Context, root: Path, layout: str | None, n_frames: int, fps: flo
         rows_per_shard=rows_per_shard, name_suffix=name_suffix, device=device, dtype=dtype,
         batch_size=batch_size,
     )
+    # the workers' modules load on another core while this process opens the catalog
+    start_workers_early(obj.executor, workers, worker_modules(options))
+    from vida.jobs.ingest import ingest as run_ingest
+
     summary = run_ingest(obj.catalog(), obj.store(), root, layout=layout, options=options,
                          workers=workers, executor=obj.executor, progress=not no_progress)
     for line in summary.lines():

@@ -20,7 +20,9 @@ Where encoders come from, first match wins:
    options (``n_frames=18, fps=6.0, ...``); its result has ``name``, ``modality``,
    ``shape``, ``params`` and ``encode``, and optionally ``warm()``, which loads what
    the first ``encode`` would (a worker calls it as it starts, while the driver
-   still plans).  Worker processes find it the same way,
+   still plans), and ``preload``, the modules a worker may import before it is
+   started (:func:`preload_modules`; only what is safe to import before a fork:
+   no threads, no devices).  Worker processes find it the same way,
    because the lookup reads the installed packages' metadata, not this process's
    state.
 """
@@ -120,6 +122,14 @@ def get_encoder(spec: str, **options: Any) -> Encoder:
     ``options`` (``n_frames=18``, ``device="cpu"`` ...); the spec's own options win."""
     name, own = parse_spec(spec)
     return _factory(name)(**{**options, **own})
+
+
+def preload_modules(spec: str) -> tuple[str, ...]:
+    """Modules a worker process may import before its first item for encoder
+    ``spec``: the one defining it and those it names in ``preload`` (an optional
+    class attribute; ast-fbank names transformers' audio code).  Builds nothing."""
+    factory = _factory(parse_spec(spec)[0])
+    return (factory.__module__, *getattr(factory, "preload", ()))
 
 
 def available() -> list[str]:

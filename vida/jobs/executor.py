@@ -3,8 +3,10 @@
 One seam for every job that maps work over clips.  ``--executor`` says where:
 
 ``local`` (default)
-    a pool of spawned processes on this machine (``concurrent.futures``); one
-    worker means in this process, with nothing pickled;
+    a pool of processes on this machine (``concurrent.futures``), forked from a
+    server process that imported the job's modules once (see
+    :func:`start_workers_early`); one worker means in this process, with nothing
+    pickled;
 ``dask://HOST:PORT``
     the workers of a running ``dask scheduler`` (``dask.distributed``), e.g. on a
     Slurm allocation through dask-jobqueue;
@@ -24,7 +26,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -103,12 +105,51 @@ def parse_executor(text: str | None, workers: int | None = None) -> ExecutorSpec
     raise ValueError(f"--executor {text!r}: use local, dask://HOST:PORT or dask-local:N")
 
 
-def _start_worker(prepare: Callable[[], None] | None) -> None:
-    """Local pool initialiser: one thread, then the job's warm-up (models, imports).
+def _context() -> mp.context.BaseContext:
+    """How local workers start: forked from a server process (``forkserver``) where
+    the platform has one, else spawned.
 
-    The warm-up is best effort: if it fails, the first item builds the same thing
-    and fails with its own message, as a job error rather than a lost worker (an
-    initialiser that raises breaks the whole pool)."""
+    A spawned worker is a fresh interpreter that imports the job's modules again
+    (0.6 s a worker for ingest); a forkserver imports them once, and a worker is a
+    fork of it.  Never a fork of the driver itself, which holds threads (BLAS,
+    DuckDB) and open connections."""
+    if "forkserver" in mp.get_all_start_methods():
+        return mp.get_context("forkserver")
+    return mp.get_context("spawn")
+
+
+def start_workers_early(executor: str | None, workers: int | None,
+                        modules: Sequence[str]) -> None:
+    """Start the server local workers fork from, importing ``modules`` there now.
+
+    A command calls this first, before it imports and opens the catalog: the server
+    imports the job's modules (ingest: decoders, encoders, transformers' audio code)
+    on another core while the driver starts, and the pool's workers, forked later,
+    begin warm.  Best effort and a no-op for one worker, Dask, or platforms without
+    ``forkserver``; a module that fails to import is imported again by the workers
+    that need it.  The server lives until this process exits and serves every local
+    pool of it; only the first call chooses what it imports."""
+    spec = parse_executor(executor, workers)
+    if spec.kind != "local" or "forkserver" not in mp.get_all_start_methods():
+        return
+    from multiprocessing import forkserver
+
+    context = mp.get_context("forkserver")
+    context.set_forkserver_preload(list(modules))
+    forkserver.ensure_running()
+
+
+def _start_worker(prepare: Callable[[], None] | None, environ: dict[str, str]) -> None:
+    """Local pool initialiser: the driver's environment, one thread, then the job's
+    warm-up (models, imports).
+
+    The environment is the driver's as the pool opens (as a spawned worker would
+    see it), not the server's as it started.  The warm-up is best effort: if it
+    fails, the first item builds the same thing and fails with its own message, as
+    a job error rather than a lost worker (an initialiser that raises breaks the
+    whole pool)."""
+    os.environ.clear()
+    os.environ.update(environ)
     _one_thread_per_process()
     if prepare is not None:
         try:
@@ -179,10 +220,9 @@ class Pool:
         if self.spec.kind == "local":
             from concurrent.futures import ProcessPoolExecutor
 
-            self.executor = ProcessPoolExecutor(self.spec.workers,
-                                                mp_context=mp.get_context("spawn"),
+            self.executor = ProcessPoolExecutor(self.spec.workers, mp_context=_context(),
                                                 initializer=_start_worker,
-                                                initargs=(self.prepare,))
+                                                initargs=(self.prepare, dict(os.environ)))
             # Start every worker now (the pool spawns one per submit while none is
             # idle), so that their start-up and warm-up run while the driver plans.
             for _ in range(self.spec.workers):

@@ -51,7 +51,7 @@ from vida.media.sources import ClipSource, discover
 from vida.store.errors import disk_full, is_disk_full
 from vida.store.locks import job_lock
 from vida.store.shards import SetLayout
-from vida.store.store import FeatureStore
+from vida.store.store import FeatureSetInfo, FeatureStore
 from vida.store.writers import commit_sealed
 
 
@@ -75,18 +75,22 @@ class IngestSummary:
         return out
 
 
-def register_feature_sets(store: FeatureStore, options: IngestOptions, run_id: str) -> None:
-    processor_shapes = {
-        m: options.build_encoder(m) for m in ("rgb", "flow", "audio")
-    }
-    for modality, encoder in processor_shapes.items():
+def register_feature_sets(store: FeatureStore, options: IngestOptions,
+                          run_id: str) -> list[FeatureSetInfo]:
+    """Register (or check) the three sets ingest fills; their infos, in rgb, flow,
+    audio order."""
+    infos = []
+    for modality in ("rgb", "flow", "audio"):
+        encoder = options.build_encoder(modality)
         params = {**encoder.params, **options.grid_params()}
         if modality == "flow":
             params["flow_method"] = options.flow_method
         if modality == "audio":
             params.pop("frame_size")
-        store.register(options.feature_sets[modality], modality=modality, encoder=encoder.name,
-                       shape=encoder.shape, params=params, produced_by_run=run_id)
+        infos.append(store.register(options.feature_sets[modality], modality=modality,
+                                    encoder=encoder.name, shape=encoder.shape, params=params,
+                                    produced_by_run=run_id))
+    return infos
 
 
 def _known_clips(catalog: Catalog) -> dict[str, tuple[str, str]]:
@@ -216,7 +220,7 @@ def _ingest(catalog: Catalog, store: FeatureStore, root: Path, layout: str | Non
             open_pool(pool_spec, prepare=partial(prepare_worker, options)) as pool:
         # the workers start and load their encoders while this process plans
         summary.total = sum(1 for _ in discover(root, layout))  # a cheap first walk, for the ETA
-        register_feature_sets(store, options, run_id)
+        infos = register_feature_sets(store, options, run_id)
         known = _known_clips(catalog)
         bar = tqdm(total=summary.total, unit="clip", desc="ingest", disable=not progress,
                    smoothing=0.1)
@@ -227,7 +231,7 @@ def _ingest(catalog: Catalog, store: FeatureStore, root: Path, layout: str | Non
             bar.set_postfix({s: summary.by_status[s] for s in ("ok", "flagged", "failed")})
 
         tasks = ((s, known.get(s.clip_key)) for s in discover(root, layout))
-        layouts = tuple(SetLayout.of(store.info(n)) for n in options.feature_sets.values())
+        layouts = tuple(SetLayout.of(info) for info in infos)
         work = IngestChunk(options, str(store.root), layouts)
         try:
             size = chunk_size(summary.total, pool.slots, options.rows_per_shard)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from vida.clock import utcnow
-from vida.encoders import get_encoder
+from vida.encoders import get_encoder, preload_modules
 from vida.jobs.executor import one_blas_thread
 from vida.media.decode import MediaError, decode_audio, decode_clip, fit_audio
 from vida.media.flow import METHODS, flow_sequence
@@ -180,6 +180,14 @@ def _set_names(rgb: str, flow: str, audio: str, n_frames: int, suffix: str) -> d
 def _processor(options: IngestOptions) -> ClipProcessor:
     """Encoders load once per worker process, however many chunks it is given."""
     return ClipProcessor(options)
+
+
+def worker_modules(options: IngestOptions) -> tuple[str, ...]:
+    """What an ingest worker imports before its first chunk (``start_workers_early``):
+    this module (decoders, flow, shard writer) and each encoder's modules."""
+    named = (m for spec in (options.rgb_encoder, options.flow_encoder, options.audio_encoder)
+             for m in preload_modules(spec))
+    return tuple(dict.fromkeys((__name__, *named)))
 
 
 def prepare_worker(options: IngestOptions) -> None:

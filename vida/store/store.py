@@ -95,6 +95,9 @@ class FeatureStore:
                         produced_by_run=produced_by_run,
                     )
                 )
+                # what info() would read back, without another connection
+                return FeatureSetInfo(name, modality, encoder, _canonical(params or {}), shape,
+                                      dtype)
             elif tuple(existing.shape) != shape or existing.dtype != dtype:
                 raise CatalogError(
                     f"feature set {name!r} exists with shape {tuple(existing.shape)} "
