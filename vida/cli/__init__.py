@@ -7,8 +7,9 @@ group; what they share (context, one-line errors, printers) is in
 
 Commands load lazily (click's documented ``LazyGroup`` pattern): a command imports
 only what it uses, and so does every worker process a local pool starts, since a
-spawned worker runs the ``vida-batch`` script's imports again (importing every
-command module cost each worker 0.6 s: pandas, SQLAlchemy, DuckDB, Alembic).
+worker runs the ``vida-batch`` script's imports again as it starts (``multiprocessing``
+prepares its ``__main__``; importing every command module cost each worker 0.6 s:
+pandas, SQLAlchemy, DuckDB, Alembic).
 """
 
 from __future__ import annotations
