@@ -56,9 +56,8 @@ def test_every_command_is_listed_lazily_and_loading_the_cli_imports_no_command()
     worker a local pool spawns from the `vida-batch` script does again -- imports no
     catalog, pandas or media library."""
     import importlib
-    import subprocess
-    import sys
 
+    from tests.helpers.imports import imported_after
     from vida.cli import LAZY_COMMANDS, main
 
     modules = ("catalog", "media", "semantics", "cafmap", "learning", "data")
@@ -67,12 +66,9 @@ def test_every_command_is_listed_lazily_and_loading_the_cli_imports_no_command()
     assert set(LAZY_COMMANDS) == set(defined)
     for name, command in defined.items():
         assert main.get_command(None, name) is command  # type: ignore[arg-type]
-    probe = ("import sys; from vida.cli import main; "
-             "print(sorted(m for m in ('pandas', 'sqlalchemy', 'duckdb', 'h5py', 'cv2', 'av', "
-             "'vida.catalog', 'vida.jobs.ingest') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         check=True).stdout.split("\n")[0]
-    assert out == "[]"
+    assert imported_after("from vida.cli import main", (
+        "pandas", "sqlalchemy", "duckdb", "h5py", "cv2", "av", "vida.catalog",
+        "vida.jobs.ingest")) == []
     shown = run_cli("--help")
     assert shown.returncode == 0, shown.stderr
     assert all(name in shown.stdout for name in LAZY_COMMANDS)

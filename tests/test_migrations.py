@@ -59,24 +59,14 @@ def test_opening_a_catalog_does_not_import_alembic_and_a_worker_no_catalog(tmp_p
     """Start-up is paid by every command and every worker: Alembic loads only to
     migrate (not to open a catalog at head), and a worker's map imports nothing of
     the catalog.  (DuckDB's driver imports pandas itself on its first query.)"""
-    import subprocess
-    import sys
+    from tests.helpers.imports import imported_after
 
     open_catalog(tmp_path / "c.db")
-    probe = ("import sys; from vida.catalog import open_catalog; "
-             f"open_catalog({str(tmp_path / 'c.db')!r}); "
-             "import vida.jobs.ingest_map; "
-             "print(sorted(m for m in ('alembic', 'mako', 'torch', 'transformers') "
-             "if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         check=True).stdout.split("\n")[0]
-    assert out == "[]"
-    worker = ("import sys, vida.jobs.ingest_map; "
-              "print(sorted(m for m in ('sqlalchemy', 'duckdb', 'alembic', 'pandas') "
-              "if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", worker], capture_output=True, text=True,
-                         check=True).stdout.split("\n")[0]
-    assert out == "[]"
+    opened = (f"from vida.catalog import open_catalog; open_catalog({str(tmp_path / 'c.db')!r})"
+              "\nimport vida.jobs.ingest_map")
+    assert imported_after(opened, ("alembic", "mako", "torch", "transformers")) == []
+    assert imported_after("import vida.jobs.ingest_map",
+                          ("sqlalchemy", "duckdb", "alembic", "pandas")) == []
 
 
 def test_models_match_migrations_on_postgresql(pg_url):
