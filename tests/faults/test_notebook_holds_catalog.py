@@ -87,15 +87,23 @@ WRITERS = {  # the other jobs that write the catalog, each as a user runs it
     "tag": lambda m: ["tag", "--model", str(m["ast"]), "--source", "t"],
     "train": lambda m: ["train", "classifier", "--epochs", "1", "--batch-size", "16"],
     "train-generator": lambda m: ["train", "generator", "--epochs", "1", "--batch-size", "16"],
+    "encode": lambda m: ["encode", "--encoder", f"audio=ast:{m['ast']}", "--device", "cpu",
+                         "--no-progress"],
+    "prototypes": lambda m: ["prototypes", "--from-catalog", "--tags", "synth-ref", "--name",
+                             "p"],
+    "caption": lambda m: ["caption", "--model", str(m["blip"]), "--captioner", "c"],
 }
+BEFORE = {"caption": ["frames"]}  # what a job needs done first, before the reader comes
 
 
 @pytest.mark.parametrize("job", list(WRITERS))
-def test_every_writing_job_waits_for_a_reader(job, synthetic, tiny_ast):
+def test_every_writing_job_waits_for_a_reader(job, synthetic, tiny_ast, tiny_blip):
     """The notebook opens the catalog first and keeps it 8 s: the job says once that
     it waits, does not fail, and its rows are there when it ends."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("VIDA_LOCK_TIMEOUT", None)
+    if job in BEFORE:
+        assert run_cli(*BEFORE[job], cwd=synthetic, env=env).returncode == 0
     cat = open_catalog(synthetic / "catalog.db")
     runs_before = int(cat.sql("SELECT count(*) AS n FROM runs")["n"][0])
     cat.dispose()
@@ -103,7 +111,8 @@ def test_every_writing_job_waits_for_a_reader(job, synthetic, tiny_ast):
                               stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "holding"
     held_at = time.monotonic()
-    done = run_cli(*WRITERS[job]({"ast": tiny_ast}), cwd=synthetic, env=env, timeout=600)
+    models = {"ast": tiny_ast, "blip": tiny_blip[0]}
+    done = run_cli(*WRITERS[job](models), cwd=synthetic, env=env, timeout=600)
     holder.wait(timeout=60)
     assert done.returncode == 0, done.stderr
     assert time.monotonic() - held_at > 6  # it waited for the reader to go
