@@ -1,7 +1,7 @@
 """One flipped 64-byte block in a sealed shard: the read names the shard, the clip
-and the fix; the run is recorded as failed; `fsck --repair` quarantines the shard;
-the next ingest recomputes exactly its clips; `fsck --compact` reclaims the rows
-that recomputing left dead."""
+and the fix (training, prototypes); the run is recorded as failed; `fsck --repair`
+quarantines the shard; the next ingest recomputes exactly its clips; `fsck
+--compact` reclaims the rows that recomputing left dead."""
 
 from __future__ import annotations
 
@@ -11,16 +11,17 @@ from tests.conftest import run_cli
 from vida import open_catalog
 
 
-def test_a_damaged_shard_is_named_quarantined_and_recomputed(synthetic, catalog_url):
-    env = {"VIDA_CATALOG": catalog_url}
+def _damage(synthetic, catalog_url: str, feature_set: str) -> tuple[str, set[str]]:
+    """Flip 64 bytes in the middle of the first chunk of the set's first shard; its
+    path (relative to the store) and the clips whose rows it holds."""
     cat = open_catalog(catalog_url)
-    shard = cat.sql("SELECT id, path, n_rows FROM shards WHERE feature_set = 'rgb/hog-color' "
-                    "ORDER BY id LIMIT 1").iloc[0]
+    shard = cat.sql("SELECT id, path FROM shards WHERE feature_set = :f ORDER BY id LIMIT 1",
+                    {"f": feature_set}).iloc[0]
     lost = set(cat.sql("SELECT clip_key FROM features WHERE shard_id = :s",
                        {"s": int(shard["id"])})["clip_key"])
     cat.dispose()
     path = synthetic / "store" / shard["path"]
-    with h5py.File(path, "r") as h5:  # the middle of the first chunk of rows
+    with h5py.File(path, "r") as h5:
         info = h5["data"].id.get_chunk_info(0)
         offset = info.byte_offset + info.size // 2
     with open(path, "r+b") as fh:
@@ -28,24 +29,36 @@ def test_a_damaged_shard_is_named_quarantined_and_recomputed(synthetic, catalog_
         block = fh.read(64)
         fh.seek(offset)
         fh.write(bytes(b ^ 0xFF for b in block))
+    return str(shard["path"]), lost
 
-    train = run_cli("train", "classifier", "--epochs", "1", cwd=synthetic, env=env)
-    assert train.returncode == 1
-    assert "Traceback" not in train.stderr
-    message = train.stderr.strip()
+
+def _named_in_one_line(done, catalog_url: str, kind: str, path: str, lost: set[str]) -> None:
+    """The job stopped with one line naming the shard, a clip and the fix, and its run
+    is recorded as failed because of the damage."""
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    message = done.stderr.strip()
     assert len(message.splitlines()) == 1, message
-    assert shard["path"] in message and "fsck --repair" in message
+    assert path in message and "fsck --repair" in message
     assert any(key in message for key in lost)
     cat = open_catalog(catalog_url)
-    run = cat.sql("SELECT status, error FROM runs WHERE kind = 'train-classifier'").iloc[0]
-    assert run["status"] == "failed" and "damaged" in run["error"]
+    run = cat.sql("SELECT status, error FROM runs WHERE kind = :k ORDER BY started_at DESC",
+                  {"k": kind}).iloc[0]
     cat.dispose()
+    assert run["status"] == "failed" and "damaged" in run["error"]
+
+
+def test_a_damaged_shard_is_named_quarantined_and_recomputed(synthetic, catalog_url):
+    env = {"VIDA_CATALOG": catalog_url}
+    path, lost = _damage(synthetic, catalog_url, "rgb/hog-color")
+    train = run_cli("train", "classifier", "--epochs", "1", cwd=synthetic, env=env)
+    _named_in_one_line(train, catalog_url, "train-classifier", path, lost)
 
     check = run_cli("fsck", cwd=synthetic, env=env)
     assert check.returncode == 1 and "checksum" in check.stdout
     repair = run_cli("fsck", "--repair", cwd=synthetic, env=env)
     assert repair.returncode == 0, repair.stdout
-    assert (synthetic / "store" / "quarantine" / shard["path"]).exists()
+    assert (synthetic / "store" / "quarantine" / path).exists()
 
     again = run_cli("ingest", "data/manifest.csv", "--workers", "1", "--no-progress",
                     cwd=synthetic, env=env)
@@ -66,3 +79,17 @@ def test_a_damaged_shard_is_named_quarantined_and_recomputed(synthetic, catalog_
     assert clean.returncode == 0 and "dead rows" not in clean.stdout
     trained = run_cli("train", "classifier", "--epochs", "1", cwd=synthetic, env=env)
     assert trained.returncode == 0, trained.stderr
+
+
+def test_prototypes_from_a_damaged_audio_shard_name_it_and_fail_their_run(synthetic):
+    """`prototypes --from-catalog` reads every tagged train clip's audio features: a
+    damaged shard among them stops it the same way, with nothing stored."""
+    url = str(synthetic / "catalog.db")
+    path, lost = _damage(synthetic, url, "audio/ast-fbank")
+    done = run_cli("prototypes", "--from-catalog", "--tags", "synth-ref", "--name", "p",
+                   cwd=synthetic)
+    _named_in_one_line(done, url, "prototypes", path, lost)
+    cat = open_catalog(url)
+    assert cat.sql("SELECT count(*) AS n FROM feature_sets WHERE name = 'prototype/p'"
+                   )["n"][0] == 0
+    cat.dispose()

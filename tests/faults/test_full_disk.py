@@ -128,3 +128,57 @@ def test_generate_on_a_full_store_disk_fails_in_one_line_then_finishes(small_dis
                    "WHERE feature_set = :s", {"s": f"generated/{run_id}"})
     assert rows.to_dict("records") == [{"n": 40, "d": 40}]
     assert fsck(FeatureStore(cat, small_disk / "store"), repair=True).clean
+
+
+STORE_WRITERS = {  # a job that writes a new feature set: its arguments, the set
+    "encode": (lambda m: ["encode", "--encoder", f"audio=ast:{m['ast']}", "--device", "cpu",
+                          "--no-progress"], lambda m: f"audio/{m['ast'].name}-pooled"),
+    "prototypes": (lambda m: ["prototypes", "--from-catalog", "--tags", "synth-ref",
+                              "--name", "p"], lambda m: "prototype/p"),
+}
+
+
+@pytest.mark.parametrize("job", list(STORE_WRITERS))
+def test_a_job_writing_a_set_to_a_full_store_disk_fails_in_one_line_then_finishes(
+        job, small_disk, synthetic, tiny_ast):
+    """Where the store is, `encode` and `prototypes` meet a full disk: with no byte left
+    they cannot start (one line naming the disk); with a few KB left they fail as
+    they write the set (one line, run recorded failed, no row committed); with space
+    again the same command ends with every row exactly once and no orphan shard."""
+    import shutil
+
+    used = sum(p.stat().st_size for p in (synthetic / "store").rglob("*") if p.is_file())
+    subprocess.run(["mount", "-o", f"remount,size={used // 1024 + 1024}k", str(small_disk)],
+                   check=True)
+    shutil.copytree(synthetic / "store", small_disk / "store")
+    args, written = (f({"ast": tiny_ast}) for f in STORE_WRITERS[job])
+    env = {"VIDA_STORE": str(small_disk / "store")}
+
+    def committed() -> int:
+        cat = open_catalog(synthetic / "catalog.db")
+        try:
+            return int(cat.sql("SELECT count(*) AS n FROM features WHERE feature_set = :s",
+                               {"s": written})["n"][0])
+        finally:
+            cat.dispose()
+
+    _fill_up(small_disk)
+    none = run_cli(*args, cwd=synthetic, env=env)
+    assert none.returncode == 1 and "Traceback" not in none.stderr, none.stderr
+    assert none.stderr.strip().splitlines() == [
+        line for line in none.stderr.strip().splitlines()
+        if "no space left on the disk of" in line and str(small_disk / "store") in line]
+    filler = small_disk / "filler"
+    os.truncate(filler, filler.stat().st_size - 8192)  # room for a lock file, not a set
+    _one_line_and_failed(run_cli(*args, cwd=synthetic, env=env), synthetic, job)
+    assert committed() == 0
+    filler.unlink()
+    again = run_cli(*args, cwd=synthetic, env=env)
+    assert again.returncode == 0, again.stderr
+    cat = open_catalog(synthetic / "catalog.db")
+    rows = cat.sql("SELECT count(*) AS n, count(DISTINCT clip_key) AS d FROM features "
+                   "WHERE feature_set = :s", {"s": written}).iloc[0]
+    assert rows["n"] == rows["d"] > 0
+    if job == "encode":
+        assert rows["n"] == 40  # every clip of the workdir
+    assert fsck(FeatureStore(cat, small_disk / "store"), repair=True).clean

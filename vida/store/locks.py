@@ -9,6 +9,7 @@ once who holds it, then plans from what the first committed (so it skips that).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -18,6 +19,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
+
+from vida.store.errors import disk_full, is_disk_full
 
 
 @contextmanager
@@ -26,8 +30,14 @@ def job_lock(store_root: Path, kind: str) -> Iterator[None]:
     e.g. ``generate-generated/<run>``) for the block."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in kind)
     path = Path(store_root) / ".locks" / f"{safe}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(path, "a+")  # closed by the with below
+    except OSError as exc:  # not even a lock file fits: the job cannot start
+        if is_disk_full(exc):
+            raise disk_full(Path(store_root)) from None
+        raise
+    with fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -41,12 +51,26 @@ def job_lock(store_root: Path, kind: str) -> Iterator[None]:
             print(f"vida: another {kind} ({who}) is running on this store; waiting for it, "
                   "then doing only what it left", file=sys.stderr, flush=True)
             fcntl.flock(fh, fcntl.LOCK_EX)
-        fh.seek(0)
-        fh.truncate()
-        fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                             "since": time.time()}))
-        fh.flush()
+        _say_who_holds(fh)
         try:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _say_who_holds(fh: IO[str]) -> None:
+    """Write this process into the lock file, for a second job to name who it waits
+    for.  Best effort, and unbuffered (a buffer that cannot be flushed would fail
+    again as the file closes): the lock is the ``flock``, not the text, so a full
+    disk leaves the file empty and the job goes on, to fail, if it must, where it
+    writes its features, with its run recorded and the disk named."""
+    fd = fh.fileno()
+    os.ftruncate(fd, 0)
+    text = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                       "since": time.time()})
+    try:
+        os.pwrite(fd, text.encode(), 0)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        os.ftruncate(fd, 0)
