@@ -49,3 +49,47 @@ def test_a_killed_training_is_shown_abandoned_with_when_it_was_last_seen(synthet
     # a live run is left alone: a second status changes nothing else
     again = run_cli("status", cwd=synthetic, env=env)
     assert again.returncode == 0 and again.stdout.count("abandoned") >= 1
+
+
+def test_a_killed_encode_is_abandoned_and_its_rerun_encodes_every_clip_once(synthetic,
+                                                                             tiny_ast):
+    """`kill -9` of `encode` while it works: its run is shown abandoned, the catalog
+    holds whole commits only, and the same command again ends with every clip of the
+    new set exactly once; `fsck --repair` leaves a clean store."""
+    from vida.store import FeatureStore
+    from vida.store.integrity import fsck
+
+    args = ["encode", "--encoder", f"audio=ast:{tiny_ast}", "--device", "cpu",
+            "--batch-size", "1", "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "vida.cli", *args], cwd=synthetic,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    url = str(synthetic / "catalog.db")
+    deadline = time.monotonic() + 120
+    running = []
+    while time.monotonic() < deadline and not running and proc.poll() is None:
+        time.sleep(0.2)
+        try:
+            cat = open_catalog(url)
+            running = cat.sql("SELECT run_id FROM runs WHERE kind = 'encode' "
+                              "AND status = 'running'")["run_id"].tolist()
+            cat.dispose()
+        except Exception:  # the writer holds the file lock for a moment: look again
+            running = []
+    assert running and proc.poll() is None, "the encode never showed up as running"
+    time.sleep(1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    assert run_cli("status", cwd=synthetic).returncode == 0  # finds the dead run
+    again = run_cli(*args, cwd=synthetic)
+    assert again.returncode == 0, again.stderr
+    cat = open_catalog(url)
+    runs = cat.sql("SELECT run_id, status FROM runs WHERE kind = 'encode' ORDER BY started_at")
+    assert runs["status"].tolist() == ["abandoned", "finished"]
+    assert runs["run_id"].tolist()[0] == running[0]
+    rows = cat.sql("SELECT count(*) AS n, count(DISTINCT clip_key) AS d FROM features "
+                   "WHERE feature_set = :s", {"s": f"audio/{tiny_ast.name}-pooled"}).iloc[0]
+    assert rows["n"] == rows["d"] == 40
+    fsck(FeatureStore(cat, synthetic / "store"), repair=True)
+    assert fsck(FeatureStore(cat, synthetic / "store")).clean

@@ -1,6 +1,7 @@
 """The jobs whose results are catalog rows (tag, frames, caption): SIGKILLed after
-some commits, their rerun does only the rest; two started at once do each unit
-once (the second waits for the first, says so, and finds nothing left)."""
+some commits, their rerun does only the rest; a second started while the first
+works does each unit once (it waits for the first, says so, and finds nothing
+left)."""
 
 from __future__ import annotations
 
@@ -46,9 +47,15 @@ def test_a_row_job_killed_midway_resumes_and_two_at_once_share(
     assert killed.returncode == -9, killed.stderr  # SIGKILL, after its second commit
     assert _done(catalog_url, count) == 4  # two commits of two units survived it
 
-    procs = [subprocess.Popen([sys.executable, "-m", "vida.cli", *args], cwd=synthetic,
+    # the first holds its lock (paused after a commit) as the second starts
+    first = subprocess.Popen([sys.executable, "-m", "tests.helpers.die_after_commits",
+                              "pause:5", *args], cwd=synthetic, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert first.stdout.readline().strip() == "paused", first.stderr.read()
+    second = subprocess.Popen([sys.executable, "-m", "vida.cli", *args], cwd=synthetic,
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+                              text=True)
+    procs = [first, second]
     outputs = [p.communicate(timeout=600) for p in procs]
     for proc, (_, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
