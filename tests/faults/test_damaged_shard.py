@@ -1,7 +1,7 @@
 """One flipped 64-byte block in a sealed shard: the read names the shard, the clip
-and the fix (training, prototypes); the run is recorded as failed; `fsck --repair`
-quarantines the shard; the next ingest recomputes exactly its clips; `fsck
---compact` reclaims the rows that recomputing left dead."""
+and the fix (training, prototypes, generate); the run is recorded as failed; `fsck
+--repair` quarantines the shard; the next ingest recomputes exactly its clips;
+`fsck --compact` reclaims the rows that recomputing left dead."""
 
 from __future__ import annotations
 
@@ -93,3 +93,16 @@ def test_prototypes_from_a_damaged_audio_shard_name_it_and_fail_their_run(synthe
     assert cat.sql("SELECT count(*) AS n FROM feature_sets WHERE name = 'prototype/p'"
                    )["n"][0] == 0
     cat.dispose()
+
+
+def test_generate_from_a_damaged_rgb_shard_names_it_and_fails_its_run(synthetic):
+    """`generate` reads each clip's frame features to make its audio features: a
+    damaged shard among them stops it the same way."""
+    url = str(synthetic / "catalog.db")
+    trained = run_cli("train", "generator", "--epochs", "1", "--batch-size", "16",
+                      cwd=synthetic)
+    assert trained.returncode == 0, trained.stderr
+    run_id = trained.stdout.split("run ", 1)[1].split(";")[0]
+    path, lost = _damage(synthetic, url, "rgb/hog-color")
+    done = run_cli("generate", "--run", run_id, cwd=synthetic)
+    _named_in_one_line(done, url, "generate", path, lost)
