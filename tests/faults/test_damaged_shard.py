@@ -1,7 +1,7 @@
 """One flipped 64-byte block in a sealed shard: the read names the shard, the clip
-and the fix (training, prototypes, generate); the run is recorded as failed; `fsck
---repair` quarantines the shard; the next ingest recomputes exactly its clips;
-`fsck --compact` reclaims the rows that recomputing left dead."""
+and the fix (training, prototypes, generate, condition); the run is recorded as
+failed; `fsck --repair` quarantines the shard; the next ingest recomputes exactly
+its clips; `fsck --compact` reclaims the rows that recomputing left dead."""
 
 from __future__ import annotations
 
@@ -106,3 +106,15 @@ def test_generate_from_a_damaged_rgb_shard_names_it_and_fails_its_run(synthetic)
     path, lost = _damage(synthetic, url, "rgb/hog-color")
     done = run_cli("generate", "--run", run_id, cwd=synthetic)
     _named_in_one_line(done, url, "generate", path, lost)
+
+
+def test_condition_from_damaged_prototypes_names_them_and_fails_its_run(synthetic):
+    """`condition` reads the prototype of each label its captions chose: a damaged
+    prototype shard stops it the same way."""
+    url = str(synthetic / "catalog.db")
+    for args in (["frames"], ["caption", "--import", "data/captions"],
+                 ["prototypes", "--from-catalog", "--tags", "synth-ref", "--name", "p"]):
+        assert run_cli(*args, cwd=synthetic).returncode == 0, args
+    path, lost = _damage(synthetic, url, "prototype/p")
+    done = run_cli("condition", "--prototypes", "prototype/p", "--name", "c", cwd=synthetic)
+    _named_in_one_line(done, url, "condition", path, lost)

@@ -92,8 +92,12 @@ WRITERS = {  # the other jobs that write the catalog, each as a user runs it
     "prototypes": lambda m: ["prototypes", "--from-catalog", "--tags", "synth-ref", "--name",
                              "p"],
     "caption": lambda m: ["caption", "--model", str(m["blip"]), "--captioner", "c"],
+    "condition": lambda m: ["condition", "--prototypes", "prototype/p", "--name", "c"],
 }
-BEFORE = {"caption": ["frames"]}  # what a job needs done first, before the reader comes
+CAFMAP_INPUTS = [["frames"], ["caption", "--import", "data/captions"],
+                 ["prototypes", "--from-catalog", "--tags", "synth-ref", "--name", "p"]]
+# what a job needs done first, before the reader comes
+BEFORE = {"caption": [["frames"]], "condition": CAFMAP_INPUTS}
 
 
 @pytest.mark.parametrize("job", list(WRITERS))
@@ -102,8 +106,8 @@ def test_every_writing_job_waits_for_a_reader(job, synthetic, tiny_ast, tiny_bli
     it waits, does not fail, and its rows are there when it ends."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("VIDA_LOCK_TIMEOUT", None)
-    if job in BEFORE:
-        assert run_cli(*BEFORE[job], cwd=synthetic, env=env).returncode == 0
+    for args in BEFORE.get(job, []):
+        assert run_cli(*args, cwd=synthetic, env=env).returncode == 0, args
     cat = open_catalog(synthetic / "catalog.db")
     runs_before = int(cat.sql("SELECT count(*) AS n FROM runs")["n"][0])
     cat.dispose()

@@ -190,7 +190,6 @@ def build_conditions(catalog: Catalog, store: FeatureStore, *, prototypes: str,
     labels = store.keys(prototypes)
     if not labels:
         raise ValueError(f"prototype set {prototypes!r} is empty")
-    protos = store.read(prototypes, labels)
     n_frames = Grid.of(store, rgb).n_frames
     rows = representative_captions(catalog, captioner)  # plan
     if rows.empty:
@@ -202,6 +201,7 @@ def build_conditions(catalog: Catalog, store: FeatureStore, *, prototypes: str,
     with job_lock(store.root, f"condition-{set_name}"), recorded(
             catalog, "condition", {"name": set_name, **params}, feature_sets=[prototypes]
     ) as run:
+        protos = store.read(prototypes, labels)  # in the run: a damaged read fails it
         # one embedding call for every caption: the text encoder batches them itself
         sims = embed(rows["caption"].tolist(), text_encoder) @ embed(labels, text_encoder).T
         store.register(set_name, modality="condition", encoder="caption-prototypes",
