@@ -135,18 +135,26 @@ STORE_WRITERS = {  # a job that writes a new feature set: its arguments, the set
                           "--no-progress"], lambda m: f"audio/{m['ast'].name}-pooled"),
     "prototypes": (lambda m: ["prototypes", "--from-catalog", "--tags", "synth-ref",
                               "--name", "p"], lambda m: "prototype/p"),
+    "condition": (lambda m: ["condition", "--prototypes", "prototype/p", "--name", "c"],
+                  lambda m: "condition/c"),
 }
+# what a job needs done first (on the workdir's own store, before the disk fills)
+BEFORE = {"condition": [["frames"], ["caption", "--import", "data/captions"],
+                        ["prototypes", "--from-catalog", "--tags", "synth-ref", "--name", "p"]]}
 
 
 @pytest.mark.parametrize("job", list(STORE_WRITERS))
 def test_a_job_writing_a_set_to_a_full_store_disk_fails_in_one_line_then_finishes(
         job, small_disk, synthetic, tiny_ast):
-    """Where the store is, `encode` and `prototypes` meet a full disk: with no byte left
-    they cannot start (one line naming the disk); with a few KB left they fail as
-    they write the set (one line, run recorded failed, no row committed); with space
-    again the same command ends with every row exactly once and no orphan shard."""
+    """Where the store is, `encode`, `prototypes` and `condition` meet a full disk:
+    with no byte left they cannot start (one line naming the disk); with a few KB
+    left they fail as they write the set (one line, run recorded failed, no row
+    committed); with space again the same command ends with every row exactly once
+    and no orphan shard."""
     import shutil
 
+    for before in BEFORE.get(job, []):
+        assert run_cli(*before, cwd=synthetic).returncode == 0, before
     used = sum(p.stat().st_size for p in (synthetic / "store").rglob("*") if p.is_file())
     subprocess.run(["mount", "-o", f"remount,size={used // 1024 + 1024}k", str(small_disk)],
                    check=True)
