@@ -113,9 +113,11 @@ def _context() -> mp.context.BaseContext:
     (0.6 s a worker for ingest); a forkserver imports them once, and a worker is a
     fork of it.  Never a fork of the driver itself, which holds threads (BLAS,
     DuckDB) and open connections."""
-    if "forkserver" in mp.get_all_start_methods():
-        return mp.get_context("forkserver")
-    return mp.get_context("spawn")
+    return mp.get_context("forkserver" if _has_forkserver() else "spawn")
+
+
+def _has_forkserver() -> bool:
+    return "forkserver" in mp.get_all_start_methods()
 
 
 def start_workers_early(executor: str | None, workers: int | None,
@@ -130,7 +132,7 @@ def start_workers_early(executor: str | None, workers: int | None,
     that need it.  The server lives until this process exits and serves every local
     pool of it; only the first call chooses what it imports."""
     spec = parse_executor(executor, workers)
-    if spec.kind != "local" or "forkserver" not in mp.get_all_start_methods():
+    if spec.kind != "local" or not _has_forkserver():
         return
     from multiprocessing import forkserver
 

@@ -24,6 +24,7 @@ from collections import OrderedDict
 
 import h5py
 import numpy as np
+import pandas as pd
 
 from vida.store.shards import CRC_DATASET
 
@@ -199,8 +200,6 @@ def read_located(handles: ShardHandles, paths: np.ndarray, rows: np.ndarray,
     """Stack the rows at (``paths[i]``, ``rows[i]``) in the given order; None if empty."""
     if len(paths) == 0:
         return None
-    import pandas as pd  # factorize: hashes the paths; here so that writers skip its import
-
     out: np.ndarray | None = None
     codes, uniques = pd.factorize(paths)
     for g, path in enumerate(uniques):

@@ -13,9 +13,10 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import select
 
 from vida.catalog.database import Catalog, CatalogError
@@ -24,9 +25,6 @@ from vida.catalog.schema import MODALITIES, Feature, FeatureSet
 from vida.store.errors import ShardDamaged
 from vida.store.reader import DamagedRead, ShardHandles, read_located
 from vida.store.writers import BundleWriter, FeatureWriter
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 DEFAULT_STORE = "store"
 _LOCATED_MEMO = 8  # answers of located_sets kept per store
@@ -206,8 +204,6 @@ class FeatureStore:
 
     def locate(self, name: str, keys: Sequence[str]) -> pd.DataFrame:
         """Columns key, path (absolute), row, in the order of ``keys``."""
-        import pandas as pd  # here: ingest, which only writes, does not pay its import
-
         paths, rows = self.located(name, keys)
         return pd.DataFrame({"key": list(keys), "path": paths, "row": rows})
 

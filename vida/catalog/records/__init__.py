@@ -17,10 +17,9 @@ training jobs; clips and features by ingest and the store.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # a package every catalog write passes through: no pandas import here
-    import pandas as pd
+import pandas as pd
 
 
 def sets_by_key(frame: pd.DataFrame) -> dict[str, set[str]]:

@@ -4,6 +4,7 @@ whose features of a set could not be made, and why)."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import delete, text
 
 from vida.catalog.database import Catalog
@@ -49,8 +50,6 @@ def locate_many(catalog: Catalog, feature_sets: list[str], keys: list[str]
     path, row).  One SQL join over one connection for any number of keys and sets
     (DuckDB joins a registered frame, PostgreSQL an unnested array), instead of a
     Python object, or a connection, per key."""
-    import pandas as pd  # here: commands that only write features (ingest) skip its 0.2 s
-
     wanted = pd.DataFrame({"clip_key": keys, "pos": np.arange(len(keys), dtype=np.int64)})
     with catalog.connect(read_only=True) as conn:
         if catalog.is_duckdb:
