@@ -8,6 +8,9 @@ import subprocess
 import sys
 import time
 
+import numpy as np
+import pytest
+
 from tests.conftest import ROOT, run_cli
 from vida import open_catalog
 
@@ -93,3 +96,48 @@ def test_a_killed_encode_is_abandoned_and_its_rerun_encodes_every_clip_once(synt
     assert rows["n"] == rows["d"] == 40
     fsck(FeatureStore(cat, synthetic / "store"), repair=True)
     assert fsck(FeatureStore(cat, synthetic / "store")).clean
+
+
+@pytest.mark.parametrize("moment", ["before", "after"])
+def test_killed_prototypes_and_condition_are_abandoned_and_their_reruns_write_once(
+        synthetic, moment):
+    """`kill -9` of `prototypes` and of `condition` just before (sealed shards no row
+    points at) or just after (features committed, run unfinished) they commit their
+    set: each run is shown abandoned, the same command again ends with every label /
+    clip exactly once (and condition's chosen labels stored), and `fsck --repair`
+    leaves a clean store."""
+    from vida.store import FeatureStore
+    from vida.store.integrity import fsck
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for args in (["frames"], ["caption", "--import", "data/captions"]):
+        assert run_cli(*args, cwd=synthetic).returncode == 0, args
+    jobs = {"prototypes": (["prototypes", "--from-catalog", "--tags", "synth-ref",
+                            "--name", "p"], "prototype/p"),
+            "condition": (["condition", "--prototypes", "prototype/p", "--name", "c"],
+                          "condition/c")}
+    url = str(synthetic / "catalog.db")
+    for kind, (args, feature_set) in jobs.items():
+        killed = subprocess.run([sys.executable, "-m", "tests.helpers.die_at_commit", moment,
+                                 *args], cwd=synthetic, env=env, capture_output=True,
+                                text=True, timeout=300)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        assert run_cli("status", cwd=synthetic).returncode == 0  # finds the dead run
+        again = run_cli(*args, cwd=synthetic)
+        assert again.returncode == 0, again.stderr
+        cat = open_catalog(url)
+        runs = cat.sql("SELECT status FROM runs WHERE kind = :k ORDER BY started_at",
+                       {"k": kind})["status"].tolist()
+        rows = cat.sql("SELECT count(*) AS n, count(DISTINCT clip_key) AS d FROM features "
+                       "WHERE feature_set = :s", {"s": feature_set}).iloc[0]
+        cat.dispose()
+        assert runs == ["abandoned", "finished"], (kind, runs)
+        assert rows["n"] == rows["d"] == (20 if kind == "prototypes" else 40), kind
+    cat = open_catalog(url)
+    labelled = cat.sql("SELECT count(DISTINCT clip_key) AS n FROM condition_labels "
+                       "WHERE condition_set = 'condition/c'")["n"][0]
+    store = FeatureStore(cat, synthetic / "store")
+    assert labelled == 40
+    assert np.isfinite(store.read("condition/c", store.keys("condition/c"))).all()
+    repaired = fsck(store, repair=True)
+    assert fsck(FeatureStore(cat, synthetic / "store")).clean, repaired.problems
