@@ -1,14 +1,19 @@
 """One flipped 64-byte block in a sealed shard: the read names the shard, the clip
-and the fix (training, prototypes, generate, condition); the run is recorded as
-failed; `fsck --repair` quarantines the shard; the next ingest recomputes exactly
-its clips; `fsck --compact` reclaims the rows that recomputing left dead."""
+and the fix (training, prototypes, generate, condition, tagging generated audio);
+the run is recorded as failed; `fsck --repair` quarantines the shard; the next
+ingest recomputes exactly its clips; `fsck --compact` reclaims the rows that
+recomputing left dead."""
 
 from __future__ import annotations
+
+import re
 
 import h5py
 
 from tests.conftest import run_cli
 from vida import open_catalog
+
+PROGRESS_BAR = re.compile(r"^[\w-]+: +\d+%\|")
 
 
 def _damage(synthetic, catalog_url: str, feature_set: str) -> tuple[str, set[str]]:
@@ -37,8 +42,10 @@ def _named_in_one_line(done, catalog_url: str, kind: str, path: str, lost: set[s
     is recorded as failed because of the damage."""
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
-    message = done.stderr.strip()
-    assert len(message.splitlines()) == 1, message
+    lines = [line for line in done.stderr.strip().splitlines()
+             if not PROGRESS_BAR.match(line)]  # the job's own bar, before it stopped
+    assert len(lines) == 1, done.stderr
+    message = lines[0]
     assert path in message and "fsck --repair" in message
     assert any(key in message for key in lost)
     cat = open_catalog(catalog_url)
@@ -118,3 +125,25 @@ def test_condition_from_damaged_prototypes_names_them_and_fails_its_run(syntheti
     path, lost = _damage(synthetic, url, "prototype/p")
     done = run_cli("condition", "--prototypes", "prototype/p", "--name", "c", cwd=synthetic)
     _named_in_one_line(done, url, "condition", path, lost)
+
+
+def test_tagging_a_damaged_generated_set_names_it_and_fails_its_run(synthetic, tiny_ast):
+    """`tag --on generated/...` (SVDMap's tagging of generated audio) reads the
+    generated features of each clip: a damaged shard among them stops it the same
+    way, with no tag stored."""
+    url = str(synthetic / "catalog.db")
+    trained = run_cli("train", "generator", "--epochs", "1", "--batch-size", "16",
+                      cwd=synthetic)
+    assert trained.returncode == 0, trained.stderr
+    run_id = trained.stdout.split("run ", 1)[1].split(";")[0]
+    generated = run_cli("generate", "--run", run_id, cwd=synthetic)
+    assert generated.returncode == 0, generated.stderr
+    path, lost = _damage(synthetic, url, f"generated/{run_id}")
+    done = run_cli("tag", "--model", str(tiny_ast), "--on", f"generated/{run_id}",
+                   "--source", "g", cwd=synthetic)
+    _named_in_one_line(done, url, "tag", path, lost)
+    cat = open_catalog(url)
+    tagged = set(cat.sql("SELECT DISTINCT clip_key FROM audio_tags WHERE source = 'g'"
+                         )["clip_key"])
+    cat.dispose()
+    assert not tagged & lost  # nothing was tagged from the damaged rows
