@@ -1,5 +1,6 @@
 """One flipped 64-byte block in a sealed shard: the read names the shard, the clip
-and the fix (training, prototypes, generate, condition, tagging generated audio);
+and the fix (training, prototypes, generate, condition, tagging generated audio,
+projecting an encoded set);
 the run is recorded as failed; `fsck --repair` quarantines the shard; the next
 ingest recomputes exactly its clips; `fsck --compact` reclaims the rows that
 recomputing left dead."""
@@ -147,3 +148,17 @@ def test_tagging_a_damaged_generated_set_names_it_and_fails_its_run(synthetic, t
                          )["clip_key"])
     cat.dispose()
     assert not tagged & lost  # nothing was tagged from the damaged rows
+
+
+def test_projecting_a_damaged_encoded_set_names_it_and_fails_its_run(synthetic, tiny_ast):
+    """`encode --project D` fits its PCA on the train clips of the audio set: a damaged
+    shard of that set stops it the same way, with no projection saved."""
+    url = str(synthetic / "catalog.db")
+    args = ["encode", "--encoder", f"audio=ast:{tiny_ast}", "--device", "cpu", "--no-progress"]
+    encoded = run_cli(*args, cwd=synthetic)
+    assert encoded.returncode == 0, encoded.stderr
+    source = f"audio/{tiny_ast.name}-pooled"
+    path, lost = _damage(synthetic, url, source)
+    done = run_cli(*args, "--project", "4", cwd=synthetic)
+    _named_in_one_line(done, url, "encode", path, lost)
+    assert not list((synthetic / "store" / "projections").glob("*.npz"))
