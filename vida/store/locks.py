@@ -9,7 +9,6 @@ once who holds it, then plans from what the first committed (so it skips that).
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import os
@@ -71,6 +70,6 @@ def _say_who_holds(fh: IO[str]) -> None:
     try:
         os.pwrite(fd, text.encode(), 0)
     except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        if not is_disk_full(exc):
             raise
         os.ftruncate(fd, 0)
