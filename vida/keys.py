@@ -1,11 +1,17 @@
-"""The clip key: how every room of VIDA names a clip.
+"""The clip key and the clip's recorded source: how every room of VIDA names a clip
+and finds its media.
 
 ``clip_key = "<class>/<clip_id>"``, because Moments in Time clip ids repeat across
-classes.  It lives here, below media and catalog alike, so that finding a clip on
-disk and recording it in the catalog cannot disagree on its name.
+classes.  A clip's ``source_uri`` is relative to the catalog's media root when it is
+under it, else absolute, so that a catalog works from any folder and moves with its
+data.  Both live here, below media and catalog alike, so that finding a clip on
+disk and recording it in the catalog cannot disagree.
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 
 def clip_key(class_name: str, clip_id: str) -> str:
@@ -16,3 +22,33 @@ def clip_key(class_name: str, clip_id: str) -> str:
 def class_of(key: str) -> str:
     """The class part of a clip key (everything before the last '/')."""
     return key.rsplit("/", 1)[0]
+
+
+# -- where a clip's media is: recorded relative to the catalog's media root ----
+
+def stored_uri(path: str, media_root: str | None) -> str:
+    """How the catalog records a clip's media: relative to the media root when it is
+    under it (the catalog then moves with its data), else absolute."""
+    absolute = os.path.abspath(path)
+    if media_root:
+        root = os.path.abspath(media_root)
+        if absolute == root or absolute.startswith(root.rstrip(os.sep) + os.sep):
+            return Path(os.path.relpath(absolute, root)).as_posix()
+    return absolute
+
+
+def resolve_uri(uri: str, media_root: str | None) -> str:
+    """Where a recorded source is on this machine: absolute stays; relative is under
+    the media root (the folder ingest ran in, for a catalog that recorded none)."""
+    if os.path.isabs(uri) or not media_root:
+        return uri
+    return os.path.join(media_root, uri)
+
+
+def relocated_uri(uri: str, media_root: str | None, old: str, new: str) -> str:
+    """A recorded source after its media moved from ``old`` to ``new`` (absolute)."""
+    absolute = os.path.normpath(os.path.join(media_root or old, uri))
+    old = os.path.normpath(old)
+    if absolute == old or absolute.startswith(old.rstrip(os.sep) + os.sep):
+        return os.path.join(os.path.normpath(new), os.path.relpath(absolute, old))
+    return absolute

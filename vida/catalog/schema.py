@@ -283,6 +283,17 @@ class FeatureFailure(Base):
     failed_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class CatalogSetting(Base):
+    """One setting of the catalog as a whole (``media_root``: what relative source
+    paths of clips are relative to)."""
+
+    __tablename__ = "catalog_settings"
+
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 def model_of(table: Any) -> type[Base]:
     """The ORM class of a table given by name (``"clips"``) or already as its class:
     records built in workers name their table, so that workers need no schema."""

@@ -91,6 +91,14 @@ def skip_final_collection() -> None:
     help="Feature store root folder [env VIDA_STORE; default ./store].",
 )
 @click.option(
+    "--media-root",
+    envvar="VIDA_MEDIA_ROOT",
+    default=None,
+    metavar="DIR",
+    help="Where the catalog's media is on this machine, if not where ingest recorded it "
+         "(the same data mounted elsewhere) [env VIDA_MEDIA_ROOT].",
+)
+@click.option(
     "--executor",
     envvar="VIDA_EXECUTOR",
     default="local",
@@ -101,7 +109,8 @@ def skip_final_collection() -> None:
 )
 @click.version_option(package_name="vida")
 @click.pass_context
-def main(ctx: click.Context, catalog: str | None, store: str | None, executor: str) -> None:
+def main(ctx: click.Context, catalog: str | None, store: str | None, media_root: str | None,
+         executor: str) -> None:
     """VIDA: generate audio features from video for action recognition.
 
     Media goes in with `ingest`; features live in the HDF5 store, indexed by the SQL
@@ -116,7 +125,7 @@ def main(ctx: click.Context, catalog: str | None, store: str | None, executor: s
         set_executor(executor)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--executor") from None
-    ctx.obj = Context(catalog, store, executor)
+    ctx.obj = Context(catalog, store, executor, media_root)
 
 
 __all__ = ["main"]

@@ -1,8 +1,9 @@
-"""Catalog commands: init, upgrade, sql, status, fsck, split, catalog copy."""
+"""Catalog commands: init, upgrade, sql, status, fsck, split, catalog copy and relocate."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -140,6 +141,28 @@ def copy_command(source: str, target: str) -> None:
     src, dst = open_catalog(source), open_catalog(target)
     copied = copy_catalog(src, dst, log=click.echo)
     click.echo(f"copied {sum(copied.values())} rows in {len(copied)} tables to {dst.url}")
+
+
+@catalog_group.command(name="relocate")
+@click.argument("old", metavar="OLD")
+@click.argument("new", metavar="NEW", type=click.Path(exists=True, file_okay=False))
+@click.pass_obj
+@friendly_errors
+def relocate_command(obj: Context, old: str, new: str) -> None:
+    """The media moved from folder OLD to NEW: record it, without ingesting again.
+
+    OLD is the catalog's media root (see `vida-batch sql "SELECT * FROM
+    catalog_settings"`) or a folder above it; for a catalog made before media roots,
+    the folder its ingest ran in."""
+    from vida.catalog.records.clips import relocate_media, select_clips
+
+    moved = relocate_media(obj.catalog(), old, new)
+    clips = select_clips(obj.catalog(), "SELECT source_uri FROM clips WHERE status <> 'failed'")
+    absent = [u for u in clips["source_uri"].head(50) if u and not Path(u).exists()]
+    click.echo(f"{moved} clips now under {Path(new).resolve()}")
+    if absent:
+        click.echo(f"warning: {len(absent)} of the first {min(50, len(clips))} clips are not "
+                   f"there (e.g. {absent[0]}): was OLD right?", err=True)
 
 
 COMMANDS = [init, upgrade, sql, status, fsck_command, split, catalog_group]

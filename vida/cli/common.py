@@ -28,8 +28,9 @@ class Context:
     """Lazily opened catalog and store for one invocation."""
 
     def __init__(self, catalog_url: str | None, store_root: str | None,
-                 executor: str = "local") -> None:
+                 executor: str = "local", media_root: str | None = None) -> None:
         self.catalog_url = catalog_url
+        self.media_root = media_root
         self.store_root = store_root
         self.executor = executor  # where jobs map work (see vida.jobs.executor)
         self._catalog: Catalog | None = None
@@ -38,7 +39,8 @@ class Context:
         if self._catalog is None:
             from vida.catalog import open_catalog
 
-            self._catalog = open_catalog(self.catalog_url, check=check)
+            self._catalog = open_catalog(self.catalog_url, check=check,
+                                         media_root=self.media_root)
         return self._catalog
 
     def store(self) -> FeatureStore:
@@ -108,6 +110,21 @@ def print_experiment(result: Any) -> None:
     click.echo(f"\nexperiment {result.experiment_id}\nplot  {result.plot}\ntable {result.csv}")
     if result.label_plot is not None:
         click.echo(f"labels {result.label_plot}")
+
+
+def exit_for_failures(done: int, failed: int, commonest: str, what: str = "clips",
+                      strict: bool = False) -> None:
+    """Exit non-zero when every item failed (or, with ``--strict``, any did), with one
+    line naming the commonest cause; a partial failure is counted in the summary."""
+    if failed and (done == 0 or strict):
+        share = "every one" if done == 0 else f"{failed} (--strict)"
+        raise click.ClickException(f"{share} of {done + failed} {what} failed; commonest "
+                                   f"cause: {commonest}")
+
+
+def strict_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--strict", is_flag=True,
+                        help="Exit non-zero if any clip fails (default: only if all do).")(fn)
 
 
 def runs_option(fn: Callable[..., Any]) -> Callable[..., Any]:

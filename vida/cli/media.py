@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vida.cli.common import Context, friendly_errors
+from vida.cli.common import Context, exit_for_failures, friendly_errors
 from vida.encoders.runtime import DEVICES, DTYPES
 from vida.media.sources import LAYOUTS
 
@@ -24,7 +24,9 @@ from vida.media.sources import LAYOUTS
               default="farneback", show_default=True)
 @click.option("--silence-dbfs", default=-50.0, show_default=True,
               help="Audio below this RMS level is marked silent.")
-@click.option("--strict", is_flag=True, help="Fail clips shorter than T/F s instead of padding.")
+@click.option("--strict", is_flag=True,
+              help="Fail clips shorter than T/F s instead of padding them, and exit non-zero "
+                   "if any clip fails (default: only if every clip does).")
 @click.option("--retry-failed", is_flag=True, help="Try clips that failed before again.")
 @click.option("--workers", type=int, default=None,
               help="Local processes [default: number of cores]; with --executor dask, the "
@@ -86,6 +88,9 @@ def ingest(obj: Context, root: Path, layout: str | None, n_frames: int, fps: flo
     for line in summary.lines():
         click.echo(line)
     click.echo(f"run {summary.run_id}; see `vida-batch status`")
+    failed = summary.by_status["failed"] + len(summary.refused)
+    exit_for_failures(summary.total + len(summary.refused) - failed, failed,
+                      summary.commonest_failure(), strict=strict)
 
 
 @click.command()

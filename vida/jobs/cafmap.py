@@ -23,7 +23,7 @@ from vida.catalog.records.captions import (
     store_captions,
     store_condition_labels,
 )
-from vida.catalog.records.clips import USABLE_CLIPS, select_clips
+from vida.catalog.records.clips import USABLE_CLIPS, resolve_sources, select_clips
 from vida.jobs.shape import commit_as_you_go, map_items, recorded, recorded_write
 from vida.media.decode import decode_clip
 from vida.media.frames import read_frames
@@ -35,6 +35,7 @@ from vida.store.locks import job_lock
 from vida.store.store import FeatureStore
 
 CLIPS = USABLE_CLIPS
+CLIP_COLUMNS = ("clip_key", "source_uri")
 
 
 def clip_frames(source_uri: str, n_frames: int, fps: float, size: int) -> np.ndarray:
@@ -93,7 +94,7 @@ def find_representative_frames(catalog: Catalog, store: FeatureStore, *, ratio: 
     rule = f"{RULE}:{ratio:g}"
     params = {"ratio": ratio, "rgb": rgb, "rule": RULE}
     with job_lock(store.root, f"frames-{rule}"):
-        clips = select_clips(catalog, query)  # plan
+        clips = select_clips(catalog, query, needs=CLIP_COLUMNS)  # plan
         done = set() if redo else clips_with_frames(catalog, rule)
         items = [(k, s) for k, s in clips[["clip_key", "source_uri"]]
                  .itertuples(index=False, name=None) if k not in done]
@@ -144,7 +145,7 @@ def caption_clips(catalog: Catalog, store: FeatureStore, *, model: str,
     yet (all of them with ``redo``); returns the frames captioned by this run.
     Committed as they come: a killed run's rerun does only the rest."""
     grid = Grid.of(store, rgb)
-    frames = representative_frames_with_sources(catalog)  # plan
+    frames = resolve_sources(catalog, representative_frames_with_sources(catalog))  # plan
     if frames.empty:
         raise ValueError("no representative frames: run `vida-batch frames` first")
     load_captioner(model)  # a model that cannot load fails here, before a run is recorded

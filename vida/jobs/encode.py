@@ -44,6 +44,7 @@ from vida.store.locks import job_lock
 from vida.store.store import FeatureStore
 
 Item = tuple[str, str, str, str]  # clip_key, source_uri, class_name, clip_id
+ITEM_COLUMNS = ("clip_key", "source_uri", "class_name", "clip_id")
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,8 @@ def _encode_clips(catalog: Catalog, store: FeatureStore, *, encoders: dict[str, 
     set_params = {m: {**e.params, **grid, **({"flow_method": flow_method} if m == "flow"
                                               else {})} for m, e in built.items()}
     # plan
-    clips = select_clips(catalog, query, USABLE_CLIPS).sort_values("clip_key", kind="stable")
+    clips = select_clips(catalog, query, USABLE_CLIPS, needs=ITEM_COLUMNS)
+    clips = clips.sort_values("clip_key", kind="stable")
     keys = clips["clip_key"].tolist()
     todo: dict[str, set[str]] = {}
     for modality, name in names.items():
@@ -214,7 +216,7 @@ def _encode_clips(catalog: Catalog, store: FeatureStore, *, encoders: dict[str, 
         skip = set() if retry_failed else failed_keys(catalog, name)
         todo[modality] = {k for k in keys if k not in have and k not in skip}
     wanted = set().union(*todo.values())
-    items = [tuple(r) for r in clips[["clip_key", "source_uri", "class_name", "clip_id"]]
+    items = [tuple(r) for r in clips[list(ITEM_COLUMNS)]
              .itertuples(index=False, name=None) if r[0] in wanted]
     params = {"encoders": encoders, "grid_from": grid_from, "device": device, "dtype": dtype,
               "batch_size": batch_size, "workers": workers, "project": project}

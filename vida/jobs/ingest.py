@@ -28,7 +28,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import select
 
 from vida.catalog.database import Catalog, CatalogLocked
+from vida.catalog.records.clips import media_root, record_media_root
 from vida.catalog.schema import Clip, utcnow
 from vida.catalog.writes import upsert
 from vida.jobs.executor import Pool, WorkerLost, map_as_completed, open_pool, parse_executor
@@ -47,7 +48,8 @@ from vida.jobs.ingest_map import (
     prepare_worker,
 )
 from vida.jobs.runs import failure_recorded, finish_run, heartbeat, start_run
-from vida.media.sources import ClipSource, discover
+from vida.keys import stored_uri
+from vida.media.sources import ClipSource, Sources
 from vida.store.errors import disk_full, is_disk_full
 from vida.store.locks import job_lock
 from vida.store.shards import SetLayout
@@ -61,6 +63,8 @@ class IngestSummary:
     by_status: Counter = field(default_factory=Counter)
     by_reason: Counter = field(default_factory=Counter)
     run_id: str | None = None
+    refused: list[str] = field(default_factory=list)  # manifest rows that are no clip
+    duplicates: int = 0  # manifest rows naming a file another row named
 
     def add(self, status: str, reason: str | None) -> None:
         self.by_status[status] += 1
@@ -72,7 +76,26 @@ class IngestSummary:
                            for s in ("ok", "flagged", "failed", "skipped"))
         out = [f"{self.total} clips: {counts}"]
         out += [f"  {n:>6}  {reason}" for reason, n in self.by_reason.most_common()]
+        if self.duplicates:
+            out.append(f"{self.duplicates} manifest rows named a file listed before: "
+                       "ingested once")
+        if self.refused:
+            out.append(f"{len(self.refused)} manifest rows refused:")
+            out += [f"  {line}" for line in self.refused[:10]]
+            if len(self.refused) > 10:
+                out.append(f"  ... and {len(self.refused) - 10} more")
         return out
+
+    @property
+    def all_failed(self) -> bool:
+        """Nothing ingested or already there, though there was something to ingest."""
+        done = sum(self.by_status[s] for s in ("ok", "flagged", "skipped"))
+        return done == 0 and (self.total > 0 or bool(self.refused))
+
+    def commonest_failure(self) -> str:
+        if self.by_reason:
+            return self.by_reason.most_common(1)[0][0]
+        return self.refused[0] if self.refused else "nothing to ingest"
 
 
 def register_feature_sets(store: FeatureStore, options: IngestOptions,
@@ -101,7 +124,7 @@ def _known_clips(catalog: Catalog) -> dict[str, tuple[str, str]]:
 
 def _record_crash(catalog: Catalog, source: ClipSource, error: str) -> None:
     row = {"clip_key": source.clip_key, "class_name": source.class_name,
-           "clip_id": source.clip_id, "source_uri": source.path, "status": "failed",
+           "clip_id": source.clip_id, "source_uri": source.uri or source.path, "status": "failed",
            "ingested_at": utcnow(), "error": f"worker_crashed: {error} while decoding this "
            "file (rerun with --retry-failed once it is fixed)"}
     with catalog.transaction() as session:
@@ -206,20 +229,29 @@ def ingest(
                        executor, progress)
 
 
+def _path_or_none(path: str | None) -> Path | None:
+    return Path(path) if path else None
+
+
 def _ingest(catalog: Catalog, store: FeatureStore, root: Path, layout: str | None,
             options: IngestOptions, workers: int | None, executor: str | None,
             progress: bool) -> IngestSummary:
     from tqdm import tqdm
 
     pool_spec = parse_executor(executor, workers)
+    # a manifest is read (and refused, if no path in it exists) before anything is recorded
+    sources = Sources(root, layout, media_root=_path_or_none(catalog.media_root_override))
+    record_media_root(catalog, catalog.media_root_override or str(sources.media_root))
+    root_dir = media_root(catalog)
     run_id = start_run(catalog, kind="ingest", params={
         "root": str(root), "layout": layout, "workers": pool_spec.workers,
         "executor": pool_spec.describe(), **asdict(options)})
-    summary = IngestSummary(run_id=run_id)
+    summary = IngestSummary(run_id=run_id, refused=sources.refused,
+                            duplicates=sources.duplicates)
     with failure_recorded(catalog, run_id), \
             open_pool(pool_spec, prepare=partial(prepare_worker, options)) as pool:
         # the workers start and load their encoders while this process plans
-        summary.total = sum(1 for _ in discover(root, layout))  # a cheap first walk, for the ETA
+        summary.total = sum(1 for _ in sources)  # a cheap first walk, for the ETA
         infos = register_feature_sets(store, options, run_id)
         known = _known_clips(catalog)
         bar = tqdm(total=summary.total, unit="clip", desc="ingest", disable=not progress,
@@ -230,7 +262,8 @@ def _ingest(catalog: Catalog, store: FeatureStore, root: Path, layout: str | Non
             bar.update(1)
             bar.set_postfix({s: summary.by_status[s] for s in ("ok", "flagged", "failed")})
 
-        tasks = ((s, known.get(s.clip_key)) for s in discover(root, layout))
+        tasks = ((replace(s, uri=stored_uri(s.path, root_dir)), known.get(s.clip_key))
+                 for s in sources)
         layouts = tuple(SetLayout.of(info) for info in infos)
         work = IngestChunk(options, str(store.root), layouts)
         try:

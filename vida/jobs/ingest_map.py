@@ -107,7 +107,7 @@ class ClipProcessor:
             return ClipOutcome(source.clip_key, "skipped")
         row: dict[str, Any] = {
             "clip_key": source.clip_key, "class_name": source.class_name,
-            "clip_id": source.clip_id, "source_uri": source.path,
+            "clip_id": source.clip_id, "source_uri": source.uri or source.path,
             "source_split": source.source_split, "content_sha256": sha,
             "ingested_at": utcnow(), "error": None,
         }

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from vida.catalog.database import Catalog
+from vida.catalog.records.clips import select_clips
 from vida.catalog.records.tags import add_tags, store_tags, tagged_clips_in_catalog, tagged_keys
 from vida.jobs.runs import earlier_params
 from vida.jobs.shape import commit_as_you_go, map_items, recorded, recorded_write
@@ -20,6 +21,7 @@ from vida.store.locks import job_lock
 from vida.store.store import FeatureStore
 
 ALL_CLIPS = "SELECT clip_key, class_name, clip_id, source_uri FROM clips"
+REAL_COLUMNS = ("clip_key", "source_uri", "class_name", "clip_id")
 TagList = list[tuple[str, float]]
 
 
@@ -80,7 +82,7 @@ def head_of(store: FeatureStore, name: str) -> dict | None:
 
 
 def _plan_real(clips: pd.DataFrame, batch: int) -> list[list[tuple[str, str, str, str]]]:
-    rows = list(clips[["clip_key", "source_uri", "class_name", "clip_id"]]
+    rows = list(clips[list(REAL_COLUMNS)]
                 .itertuples(index=False, name=None))
     return [rows[i:i + batch] for i in range(0, len(rows), batch)]
 
@@ -132,7 +134,8 @@ def tag_clips(catalog: Catalog, store: FeatureStore, *, model: str, on: str, top
                 f"({', '.join(f'{k}={before[k]}' for k in changed)}): keep them, give this "
                 "run another --source, or add --redo to tag every clip again")
         # plan (inside the lock: what a run before this one committed is skipped)
-        clips = catalog.sql(query or ALL_CLIPS)
+        clips = select_clips(catalog, query, ALL_CLIPS, needs=("clip_key",) + (
+            REAL_COLUMNS[1:] if real else ()))
         clips = clips[clips["clip_key"].isin(set(store.keys(on)))]
         done = set() if redo else tagged_keys(catalog, source)
         skipped = int(clips["clip_key"].isin(done).sum())

@@ -4,18 +4,23 @@ Layouts (``detect_layout`` picks one, ``--layout`` names it):
 
 * ``videos``   ``<root>/<split>/<class>/<clip>.<ext>`` or ``<root>/<class>/<clip>.<ext>``;
   a first level named training/validation/train/val/test/testing is the split;
-* ``manifest`` a CSV of ``path,class[,split]`` (header optional, like MiT's
-  ``trainingSet.csv``); relative paths are relative to the CSV's folder;
+* ``manifest`` a CSV (see :func:`manifest`): MiT's own ``trainingSet.csv`` /
+  ``validationSet.csv`` (``path,class,agreement,disagreement``, no header, paths
+  relative to the ``training/`` or ``validation/`` folder beside the CSV), or
+  ``path,class[,split]`` with an optional header;
 * ``frames``   ``RGB/<class>/<clip>/frame_*.jpg`` with ``Audio/<class>/<clip>.wav``
   (the study's pre-extracted layout; its ``OpticalFlow/`` PNGs are not used: they
   are normalised per image, so flow is recomputed from the frames, the same way as
   for videos);
 * ``legacy``   the study's pickled feature dicts (see :mod:`vida.media.legacy`).
+
+Where a clip's media is, is kept apart from the catalog's rows: a catalog records a
+*media root* and each clip's path relative to it (:func:`stored_uri`,
+:func:`resolve_uri`), so it works from any folder and moves with its data.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +43,7 @@ class ClipSource:
     path: str  # the video file, or the clip's RGB frame folder
     audio_path: str | None = None  # frames layout: the clip's WAV
     source_split: str | None = None
+    uri: str | None = None  # how the catalog records ``path`` (under its media root)
 
     @property
     def clip_key(self) -> str:
@@ -88,21 +94,45 @@ def video_tree(root: Path) -> Iterator[ClipSource]:
                                      source_split=split)
 
 
-def manifest(path: Path) -> Iterator[ClipSource]:
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
-    if rows and [c.strip().lower() for c in rows[0][:2]] == ["path", "class"]:
-        rows = rows[1:]
-    for n, row in enumerate(rows, start=1):
-        if not row or not row[0].strip():
-            continue
-        if len(row) < 2:
-            raise ValueError(f"{path} row {n}: expected path,class[,split], got {row!r}")
-        file = Path(row[0].strip())
-        file = file if file.is_absolute() else path.parent / file
-        split = row[2].strip() if len(row) > 2 and row[2].strip() else None
-        yield ClipSource(row[1].strip(), file.stem, "video", str(file), source_split=split)
+def manifest(path: Path, media_root: Path | None = None) -> Iterator[ClipSource]:
+    """The clips of a manifest CSV (:mod:`vida.media.manifest` says how it is read)."""
+    return iter(Sources(path, "manifest", media_root))
 
+
+class Sources:
+    """The clips under a root, walked again at each iteration (a tree of 800,000 clips
+    is not held); a manifest is read once, with the rows it refused and its
+    duplicates kept for the summary."""
+
+    def __init__(self, root: Path, layout: str | None = None,
+                 media_root: Path | None = None) -> None:
+        self.root = root
+        self.layout = layout or detect_layout(root)
+        self.refused: list[str] = []
+        self.duplicates = 0
+        self._manifest = None
+        if self.layout == "manifest":
+            from vida.media.manifest import read_manifest
+
+            self._manifest = read_manifest(root, media_root)
+            self.refused, self.duplicates = self._manifest.refused, self._manifest.duplicates
+        elif self.layout not in ("videos", "frames"):
+            raise ValueError(f"layout {self.layout!r} has no clips to decode (use one of "
+                             "videos, manifest, frames)")
+
+    @property
+    def media_root(self) -> Path:
+        """The folder this root's clips live under, recorded as a new catalog's root."""
+        if self._manifest is not None:
+            return self._manifest.csv.parent.resolve()
+        return self.root.resolve()
+
+    def __iter__(self) -> Iterator[ClipSource]:
+        if self._manifest is not None:
+            return (ClipSource(row.class_name, file.stem, "video", str(file),
+                               source_split=split) for row, file, split in self._manifest.rows)
+        walk = video_tree if self.layout == "videos" else frame_folders
+        return walk(self.root.resolve())
 
 def frame_folders(root: Path) -> Iterator[ClipSource]:
     rgb = root / "RGB"
@@ -114,14 +144,5 @@ def frame_folders(root: Path) -> Iterator[ClipSource]:
 
 
 def discover(root: Path, layout: str | None = None) -> Iterator[ClipSource]:
-    """The clips under ``root`` in a stable order."""
-    layout = layout or detect_layout(root)
-    if layout == "videos":
-        return video_tree(root)
-    if layout == "manifest":
-        return manifest(root)
-    if layout == "frames":
-        return frame_folders(root)
-    raise ValueError(
-        f"layout {layout!r} has no clips to decode (use one of videos, manifest, frames)"
-    )
+    """The clips under ``root`` in a stable order, with absolute paths."""
+    return iter(Sources(root, layout))

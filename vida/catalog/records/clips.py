@@ -1,14 +1,24 @@
-"""Reads of the ``clips`` table that several jobs share."""
+"""Reads and writes of the ``clips`` table that several jobs share, and of where the
+clips' media is: the catalog's media root and each clip's path under it."""
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pandas as pd
+from sqlalchemy import select, update
 
 from vida.catalog.database import Catalog
+from vida.catalog.records.settings import get_setting, put_setting
+from vida.catalog.schema import Clip
+from vida.keys import relocated_uri, resolve_uri, stored_uri
 
 # Every clip a semantic job can work on: the ones whose media decoded.
 USABLE_CLIPS = ("SELECT clip_key, class_name, clip_id, source_uri FROM clips "
                 "WHERE status <> 'failed'")
+MEDIA_ROOT = "media_root"
+_warned: set[str] = set()
 
 
 def class_names(catalog: Catalog) -> list[str]:
@@ -16,10 +26,87 @@ def class_names(catalog: Catalog) -> list[str]:
     return sorted(catalog.sql("SELECT DISTINCT class_name FROM clips")["class_name"])
 
 
-def select_clips(catalog: Catalog, query: str | None, default: str = USABLE_CLIPS
-                 ) -> pd.DataFrame:
-    """The rows of a user's read-only ``query``, or of ``default`` when there is none."""
-    return catalog.sql(query or default)
+def select_clips(catalog: Catalog, query: str | None, default: str = USABLE_CLIPS,
+                 needs: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The rows of a user's read-only ``query``, or of ``default`` when there is none,
+    with ``source_uri`` (if asked for) resolved to where the media is on this machine.
+    A query without a column the job ``needs`` is refused in one line."""
+    frame = catalog.sql(query or default)
+    missing = [c for c in needs if c not in frame.columns]
+    if missing:
+        raise ValueError(f"--query returns {', '.join(frame.columns) or 'no columns'}: it "
+                         f"lacks {', '.join(missing)} (this job needs {', '.join(needs)})")
+    return resolve_sources(catalog, frame)
+
+
+def media_root(catalog: Catalog) -> str | None:
+    """The folder clips' relative sources are under on this machine: the override
+    (``--media-root``, ``VIDA_MEDIA_ROOT``) or the one the catalog recorded."""
+    return catalog.media_root_override or get_setting(catalog, MEDIA_ROOT)
+
+
+def resolve_sources(catalog: Catalog, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its ``source_uri`` column made into paths that open from here."""
+    if "source_uri" not in frame.columns or frame.empty:
+        return frame
+    root = media_root(catalog)
+    if root is None:
+        _warn_unrooted(catalog, frame["source_uri"])
+    frame = frame.copy()
+    frame["source_uri"] = [None if u is None else resolve_uri(u, root)
+                           for u in frame["source_uri"]]
+    return frame
+
+
+def _warn_unrooted(catalog: Catalog, uris: pd.Series) -> None:
+    relative = [u for u in uris if isinstance(u, str) and not os.path.isabs(u)]
+    if relative and catalog.url not in _warned:
+        _warned.add(catalog.url)
+        print(f"vida: this catalog records its media relative to the folder its ingest ran "
+              f"in (e.g. {relative[0]}), so it works only from there; run `vida-batch catalog "
+              "relocate INGEST_FOLDER WHERE_THE_MEDIA_IS` once to fix it", file=sys.stderr)
+
+
+def source_uri_for(catalog: Catalog, path: str) -> str:
+    """How ingest records the media at ``path``."""
+    return stored_uri(path, media_root(catalog))
+
+
+def record_media_root(catalog: Catalog, root: str) -> None:
+    """Set the catalog's media root to ``root`` if it has none yet -- unless it holds
+    sources recorded relative to some earlier working folder (a catalog from before
+    media roots), which the root would misplace: new sources are then absolute."""
+    if get_setting(catalog, MEDIA_ROOT) is not None:
+        return
+    with catalog.reading() as session:
+        uris = session.execute(select(Clip.source_uri).where(Clip.source_uri.is_not(None))
+                               ).scalars()
+        if any(not os.path.isabs(u) for u in uris):
+            return
+    with catalog.transaction() as session:
+        put_setting(session, MEDIA_ROOT, os.path.abspath(root))
+
+
+def relocate_media(catalog: Catalog, old: str, new: str) -> int:
+    """Every clip whose media was under ``old`` is now under ``new``; so is the media
+    root.  Returns the clips moved.  (For a catalog that recorded no media root, its
+    relative sources are taken as relative to ``old``, the folder ingest ran in.)"""
+    old, new = os.path.abspath(old), os.path.abspath(new)
+    recorded = get_setting(catalog, MEDIA_ROOT)
+    root = relocated_uri(recorded or old, None, old, new)
+    moved = 0
+    with catalog.transaction() as session:
+        rows = session.execute(select(Clip.clip_key, Clip.source_uri)).all()
+        for key, uri in rows:
+            if uri is None:
+                continue
+            after = stored_uri(relocated_uri(uri, recorded, old, new), root)
+            if after != uri:
+                session.execute(update(Clip).where(Clip.clip_key == key)
+                                .values(source_uri=after))
+                moved += 1
+        put_setting(session, MEDIA_ROOT, root)
+    return moved
 
 
 def status_tables(catalog: Catalog) -> tuple[pd.DataFrame, pd.DataFrame]:
