@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
-from vida.catalog.revisions import head_revision
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
@@ -12,6 +10,7 @@ from sqlalchemy.pool import NullPool
 
 from tests.conftest import run_cli
 from vida.catalog import CatalogOutdated, migrate, open_catalog
+from vida.catalog.revisions import head_revision
 from vida.catalog.schema import metadata
 
 EXPECTED_TABLES = {

@@ -50,5 +50,5 @@ def relocated_uri(uri: str, media_root: str | None, old: str, new: str) -> str:
     absolute = os.path.normpath(os.path.join(media_root or old, uri))
     old = os.path.normpath(old)
     if absolute == old or absolute.startswith(old.rstrip(os.sep) + os.sep):
-        return os.path.join(os.path.normpath(new), os.path.relpath(absolute, old))
+        return os.path.normpath(os.path.join(new, os.path.relpath(absolute, old)))
     return absolute

@@ -41,7 +41,7 @@ LAZY_COMMANDS = {
     "condition": "vida.cli.cafmap:condition",
     "train": "vida.cli.learning:train",
     "generate": "vida.cli.learning:generate",
-    "experiment": "vida.cli.learning:experiment",
+    "experiment": "vida.cli.experiments:experiment",
     "synth": "vida.cli.data:synth",
     "demo": "vida.cli.data:demo",
 }

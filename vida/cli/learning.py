@@ -1,4 +1,4 @@
-"""Learning commands: train generator/classifier, generate, experiment svdmap/cafmap."""
+"""Learning commands: train generator/classifier, generate."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from vida.cli.common import (
     QUERY_HELP,
     Context,
     friendly_errors,
-    print_experiment,
     runs_option,
 )
 
@@ -94,96 +93,4 @@ def generate(obj: Context, run_id: str, query: str | None, cross_fit: int,
     click.echo(f"wrote {len(obj.store().keys(name))} clips to {name}")
 
 
-@click.group()
-def experiment() -> None:
-    """The method's comparison tables: several seeds, the same test clips."""
-
-
-def generation_options(fn):
-    """Which clips the generators learn from, how they make the generated audio of the
-    classifier's train clips, and how many labels the classifiers get."""
-    fn = click.option("--generator-query", default=None,
-                      help="Clips the generators learn from (any clips with audio and a "
-                           "train/val split; labels unused) [default: --query].")(fn)
-    fn = click.option("--labels-per-class", default=None, metavar="N,N,...",
-                      help="Also train the classifiers on N labelled clips per class, e.g. "
-                           "2,5,10,all: accuracy vs labels (table + PNG).")(fn)
-    fn = click.option("--generator-lr", type=float, default=None,
-                      help="Generator Adam learning rate [default: the study's, per arch].")(fn)
-    fn = click.option("--generator-batch-size", type=int, default=None,
-                      help="Generator batch size [default: the study's, per arch].")(fn)
-    fn = click.option("--in-sample-ablation", is_flag=True,
-                      help="Also the in-sample generated variant, to see what cross-fitting "
-                           "changes.")(fn)
-    return click.option("--cross-fit", "cross_fit", default=3, show_default=True, metavar="K",
-                        help="Generated audio of train clips from generators that never saw "
-                             "them (K folds); 0: in-sample.")(fn)
-
-
-@experiment.command("svdmap")
-@click.option("--query", default=DEFAULT_CLIPS, help=QUERY_HELP)
-@click.option("--seeds", default=3, show_default=True)
-@click.option("--tags", "tag_source", required=True)
-@click.option("--dictionary", "dictionary_name", required=True)
-@click.option("--min-iou", default=0.2, show_default=True)
-@click.option("--arch", type=click.Choice(["lstm", "mlp"]), default="lstm", show_default=True)
-@click.option("--epochs", default=10, show_default=True, help="Classifier epochs.")
-@click.option("--generator-epochs", default=10, show_default=True)
-@click.option("--study-class-filter", is_flag=True,
-              help="Also run the study's class-level variant (top classes only), apart.")
-@click.option("--top-classes", default=5, show_default=True)
-@generation_options
-@runs_option
-@click.pass_obj
-@friendly_errors
-def experiment_svdmap(obj: Context, query: str, seeds: int, tag_source: str,
-                      dictionary_name: str, min_iou: float, arch: str, epochs: int,
-                      generator_epochs: int, study_class_filter: bool, top_classes: int,
-                      cross_fit: int, in_sample_ablation: bool, generator_query: str | None,
-                      labels_per_class: str | None, generator_lr: float | None,
-                      generator_batch_size: int | None, runs: str | None) -> None:
-    """Vision only / + real / + generated / + filtered generated audio."""
-    from vida.jobs.experiment import svdmap_experiment
-
-    result = svdmap_experiment(
-        obj.catalog(), obj.store(), query=query, seeds=seeds, tags=tag_source,
-        dictionary=dictionary_name, min_iou=min_iou, arch=arch, epochs=epochs,
-        generator_epochs=generator_epochs, study_variant=study_class_filter,
-        top_classes=top_classes, cross_fit=cross_fit, in_sample_ablation=in_sample_ablation,
-        generator_query=generator_query, labels_per_class=labels_per_class,
-        generator_lr=generator_lr, generator_batch_size=generator_batch_size, runs=runs,
-        log=click.echo)
-    print_experiment(result)
-
-
-@experiment.command("cafmap")
-@click.option("--condition", "condition_set", required=True)
-@click.option("--query", default=DEFAULT_CLIPS, help=QUERY_HELP)
-@click.option("--seeds", default=3, show_default=True)
-@click.option("--arch", type=click.Choice(["mlp", "lstm"]), default="mlp", show_default=True)
-@click.option("--epochs", default=10, show_default=True, help="Classifier epochs.")
-@click.option("--generator-epochs", default=10, show_default=True)
-@generation_options
-@runs_option
-@click.pass_obj
-@friendly_errors
-def experiment_cafmap(obj: Context, condition_set: str, query: str, seeds: int, arch: str,
-                      epochs: int, generator_epochs: int, cross_fit: int,
-                      in_sample_ablation: bool, generator_query: str | None,
-                      labels_per_class: str | None, generator_lr: float | None,
-                      generator_batch_size: int | None, runs: str | None) -> None:
-    """Vision only / + real audio / + audio generated from caption conditions."""
-    from vida.jobs.experiment import cafmap_experiment
-
-    result = cafmap_experiment(obj.catalog(), obj.store(), condition=condition_set, query=query,
-                               seeds=seeds, arch=arch, epochs=epochs,
-                               generator_epochs=generator_epochs, cross_fit=cross_fit,
-                               in_sample_ablation=in_sample_ablation,
-                               generator_query=generator_query,
-                               labels_per_class=labels_per_class, generator_lr=generator_lr,
-                               generator_batch_size=generator_batch_size, runs=runs,
-                               log=click.echo)
-    print_experiment(result)
-
-
-COMMANDS = [train, generate, experiment]
+COMMANDS = [train, generate]

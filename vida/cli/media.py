@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vida.cli.common import Context, exit_for_failures, friendly_errors
+from vida.cli.common import Context, exit_for_failures, friendly_errors, strict_option
 from vida.encoders.runtime import DEVICES, DTYPES
 from vida.media.sources import LAYOUTS
 
@@ -114,11 +114,12 @@ def ingest(obj: Context, root: Path, layout: str | None, n_frames: int, fps: flo
                    "the train split.")
 @click.option("--retry-failed", is_flag=True, help="Try clips that failed before again.")
 @click.option("--no-progress", is_flag=True)
+@strict_option
 @click.pass_obj
 @friendly_errors
 def encode(obj: Context, encoder_specs: tuple[str, ...], query: str | None, grid_from: str,
            device: str, dtype: str, batch_size: int, workers: int | None, project: int | None,
-           retry_failed: bool, no_progress: bool) -> None:
+           retry_failed: bool, no_progress: bool, strict: bool) -> None:
     """Add feature sets to clips already in the catalog (resumable; failures recorded)."""
     from vida.jobs.encode import default_workers, encode_clips
 
@@ -137,6 +138,9 @@ def encode(obj: Context, encoder_specs: tuple[str, ...], query: str | None, grid
     for line in summary.lines():
         click.echo(line)
     click.echo(f"run {summary.run_id}")
+    exit_for_failures(max(summary.encoded.values(), default=0),
+                      max(summary.failed.values(), default=0), summary.commonest_failure(),
+                      strict=strict)
 
 
 COMMANDS = [ingest, encode]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vida.cli.common import Context, echo_table, friendly_errors
+from vida.cli.common import Context, echo_table, exit_for_failures, friendly_errors, strict_option
 
 
 @click.command()
@@ -23,10 +23,11 @@ from vida.cli.common import Context, echo_table, friendly_errors
 @click.option("--source", default=None, help="Name the tags are stored under.")
 @click.option("--redo", is_flag=True, help="Tag again the clips this source has tagged "
               "already (by default they are skipped, so a rerun resumes).")
+@strict_option
 @click.pass_obj
 @friendly_errors
 def tag(obj: Context, import_file: Path | None, model: str | None, on_set: str, top_k: int,
-        query: str | None, source: str | None, redo: bool) -> None:
+        query: str | None, source: str | None, redo: bool, strict: bool) -> None:
     """AudioSet tags per clip, from AST or imported; stored in audio_tags."""
     if import_file is not None:
         from vida.jobs.tagging import import_tags
@@ -37,9 +38,13 @@ def tag(obj: Context, import_file: Path | None, model: str | None, on_set: str, 
     from vida.jobs.tagging import tag_clips
     from vida.semantics.tagger import DEFAULT_AST
 
-    source, n = tag_clips(obj.catalog(), obj.store(), model=model or DEFAULT_AST, on=on_set,
-                          top_k=top_k, query=query, source=source, redo=redo)
-    click.echo(f"tagged {n} clips as source {source!r}")
+    source, n, unread = tag_clips(obj.catalog(), obj.store(), model=model or DEFAULT_AST,
+                                  on=on_set, top_k=top_k, query=query, source=source,
+                                  redo=redo)
+    click.echo(f"tagged {n} clips as source {source!r}"
+               + (f"; {len(unread)} had no audio to read at their source" if unread else ""))
+    exit_for_failures(n, len(unread), f"no audio at the source of {unread[0]}" if unread
+                      else "", strict=strict)
 
 
 @click.group()

@@ -21,6 +21,7 @@ set applies (``ast:MODEL?projection=FILE``).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -93,6 +94,10 @@ class EncodeSummary:
     skipped: int = 0
     seconds: float = 0.0
     projected: list[str] = field(default_factory=list)
+    reasons: Counter = field(default_factory=Counter)  # failures by their message
+
+    def commonest_failure(self) -> str:
+        return self.reasons.most_common(1)[0][0] if self.reasons else "none"
 
     def lines(self) -> list[str]:
         out = [f"{name}: {self.encoded.get(name, 0)} clips encoded, "
@@ -245,6 +250,7 @@ def _encode_clips(catalog: Catalog, store: FeatureStore, *, encoders: dict[str, 
             batcher.flush()
         summary.seconds = time.monotonic() - start
         record_failures(catalog, run.run_id, failures)
+        summary.reasons.update(failures.values())
         for modality, done in batcher.encoded.items():
             clear_failures(catalog, names[modality], done)
             summary.encoded[names[modality]] = len(done)

@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from vida.catalog.database import Catalog
+from vida.catalog.records import json_column
 from vida.catalog.records.dictionaries import load_dictionary
 from vida.catalog.records.filters import store_decisions
 from vida.catalog.records.tags import load_tags
@@ -55,6 +57,41 @@ def with_features(query: str, sets: list[str]) -> str:
 
 
 BASELINE = "vision only"
+
+
+def check_feature_sets(store: FeatureStore, sets: dict[str, str]) -> None:
+    """Every set named exists and all share one T: one line, before any training."""
+    steps = {}
+    for option, name in sets.items():
+        if not store.exists(name):
+            raise ValueError(f"--{option} {name}: no such feature set (list them with "
+                             "`vida-batch status`; `vida-batch encode` adds sets)")
+        steps[option] = store.info(name).shape[0]
+    if len(set(steps.values())) > 1:
+        found = ", ".join(f"--{o} {sets[o]} has T={t}" for o, t in steps.items())
+        raise ValueError(f"the feature sets are on different time grids ({found}); encode "
+                         "them on one grid (`vida-batch encode --grid-from`)")
+
+
+def experiment_spec(arguments: dict[str, Any]) -> dict[str, Any]:
+    """An experiment's own arguments (what ``experiment rerun`` calls it with again)."""
+    return {k: v for k, v in arguments.items() if k not in ("catalog", "store", "log", "runs")}
+
+
+def rerun_experiment(catalog: Catalog, store: FeatureStore, run_id: str, *,
+                     runs: str | None = None, log: Callable[[str], None] = print
+                     ) -> ExperimentResult:
+    """Run experiment ``run_id`` again with the spec it recorded."""
+    frame = catalog.sql("SELECT kind, arch, params FROM runs WHERE run_id = :r", {"r": run_id})
+    if frame.empty or frame["kind"][0] != "experiment":
+        raise ValueError(f"{run_id}: no experiment run of that id (list them with `vida-batch "
+                         "sql \"SELECT run_id, arch FROM runs WHERE kind = 'experiment'\"`)")
+    spec = json_column(frame["params"][0]).get("spec")
+    if spec is None:
+        raise ValueError(f"{run_id} was recorded before experiments stored their spec; run "
+                         "it again with its options")
+    run = {"svdmap": svdmap_experiment, "cafmap": cafmap_experiment}[frame["arch"][0]]
+    return run(catalog, store, **spec, runs=runs, log=log)
 
 
 def test_correctness(catalog: Catalog, run_id: str) -> np.ndarray:
@@ -212,6 +249,8 @@ def svdmap_experiment(
     tested on all test clips.  The filter needs each clip's class, so it can only
     select training data.
     """
+    spec = experiment_spec(locals())
+    check_feature_sets(store, {"rgb": rgb, "flow": flow, "audio": audio})
     experiment_id = new_run_id("svdmap")
     base = with_features(query, [rgb, flow, audio])
     gen_base = with_features(generator_query, [rgb, flow, audio]) if generator_query else base
@@ -301,7 +340,7 @@ def svdmap_experiment(
               "generator_batch_size": generator_batch_size, "generator_lr": generator_lr,
               "arch": arch, "epochs": epochs, "generator_epochs": generator_epochs,
               "cross_fit": cross_fit, "in_sample_ablation": in_sample_ablation,
-              "filter": filter_name, "feature_sets": [rgb, flow, audio]}
+              "filter": filter_name, "feature_sets": [rgb, flow, audio], "spec": spec}
     return _record(catalog, experiment_id, "svdmap", params, base, table, runs,
                    f"SVDMap {experiment_id} ({seeds} seeds, same test clips)", study,
                    label_table)
@@ -318,6 +357,9 @@ def cafmap_experiment(
 ) -> ExperimentResult:
     """Vision only / + real audio / + audio generated from caption conditions
     (cross-fitted for the train clips unless ``cross_fit`` is 0)."""
+    spec = experiment_spec(locals())
+    check_feature_sets(store, {"rgb": rgb, "flow": flow, "audio": audio,
+                               "condition": condition})
     experiment_id = new_run_id("cafmap")
     base = with_features(query, [rgb, flow, audio, condition])
     gen_base = (with_features(generator_query, [rgb, flow, audio, condition])
@@ -365,7 +407,8 @@ def cafmap_experiment(
               "labels_per_class": labels_per_class, "arch": arch, "epochs": epochs,
               "generator_epochs": generator_epochs, "generator_lr": generator_lr,
               "generator_batch_size": generator_batch_size, "cross_fit": cross_fit,
-              "in_sample_ablation": in_sample_ablation, "feature_sets": [rgb, flow, audio]}
+              "in_sample_ablation": in_sample_ablation, "feature_sets": [rgb, flow, audio],
+              "classifier_lr": classifier_lr, "spec": spec}
     return _record(catalog, experiment_id, "cafmap", params, base, table, runs,
                    f"CAFMap {experiment_id} ({seeds} seeds, same test clips)",
                    labels=label_table)

@@ -45,14 +45,16 @@ class TagBatch:
             n_samples = int(round(self.seconds * 16000))
             return list(zip(keys, tagger.tag_features(features, n_samples, self.top_k),
                             strict=True))
-        waves, keys = [], []
+        waves, keys, missing = [], [], []
         for key, source_uri, class_name, clip_id in item:
             wave = clip_waveform(source_uri, class_name, clip_id, self.seconds)
             if wave is not None:
                 waves.append(wave)
                 keys.append(key)
+            else:  # no media there (moved, unmounted) or no sound: counted, not tagged
+                missing.append((key, None))
         results = tagger.tag_waveforms(waves, self.top_k) if waves else []
-        return list(zip(keys, results, strict=True))
+        return list(zip(keys, results, strict=True)) + missing
 
 
 @dataclass(frozen=True)
@@ -96,9 +98,10 @@ def _plan_features(store: FeatureStore, on: str, keys: list[str], batch: int
 
 def tag_clips(catalog: Catalog, store: FeatureStore, *, model: str, on: str, top_k: int = 5,
               query: str | None = None, source: str | None = None, batch: int = 8,
-              progress: bool = True, redo: bool = False) -> tuple[str, int]:
+              progress: bool = True, redo: bool = False) -> tuple[str, int, list[str]]:
     """Tag the clips that have feature set ``on`` and no tags of this source yet (all
-    of them with ``redo``); returns (tag source, clips tagged by this run).
+    of them with ``redo``); returns (tag source, clips tagged by this run, clips whose
+    audio could not be read from their source).
 
     Tags are committed as they come, so a killed run's rerun tags only the rest; a
     second ``tag`` of the same source waits for the first, then does what it left."""
@@ -149,9 +152,15 @@ def tag_clips(catalog: Catalog, store: FeatureStore, *, model: str, on: str, top
                 work, items, desc="tag", total=len(clips), progress=progress,
                 size=lambda item: len(item[0] if isinstance(item, tuple) else item))
                 for pair in pairs)
-            n = commit_as_you_go(results, lambda b: add_tags(catalog, source, dict(b)))
-            run.metrics.update(clips_tagged=n, clips_skipped=skipped)
-    return source, n
+            unread: list[str] = []
+
+            def commit(batch: list[tuple[str, TagList | None]]) -> None:
+                unread.extend(k for k, tags in batch if tags is None)
+                add_tags(catalog, source, {k: tags for k, tags in batch if tags is not None})
+
+            n = commit_as_you_go(results, commit) - len(unread)
+            run.metrics.update(clips_tagged=n, clips_skipped=skipped, clips_unread=len(unread))
+    return source, n, unread
 
 
 def import_tags(catalog: Catalog, path: Path, source: str | None = None

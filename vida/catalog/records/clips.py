@@ -100,11 +100,12 @@ def relocate_media(catalog: Catalog, old: str, new: str) -> int:
         for key, uri in rows:
             if uri is None:
                 continue
-            after = stored_uri(relocated_uri(uri, recorded, old, new), root)
-            if after != uri:
+            before = os.path.normpath(resolve_uri(uri, recorded or old))
+            now = relocated_uri(uri, recorded, old, new)
+            moved += now != before
+            if stored_uri(now, root) != uri:
                 session.execute(update(Clip).where(Clip.clip_key == key)
-                                .values(source_uri=after))
-                moved += 1
+                                .values(source_uri=stored_uri(now, root)))
         put_setting(session, MEDIA_ROOT, root)
     return moved
 

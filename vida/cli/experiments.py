@@ -1,0 +1,142 @@
+"""Experiment commands: experiment svdmap / cafmap (from flags or a TOML file), rerun.
+
+Each option's name is the experiment function's argument, so a command passes what
+it parsed straight through, and the run records it whole (``experiment rerun``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vida.cli.common import DEFAULT_CLIPS, QUERY_HELP, Context, friendly_errors, print_experiment
+from vida.cli.common import runs_option as _runs_option
+
+
+@click.group()
+def experiment() -> None:
+    """The method's comparison tables: several seeds, the same test clips."""
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise click.BadParameter(f"{path}: {exc.strerror}", param_hint="--config") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise click.BadParameter(f"{path}: not TOML ({exc})", param_hint="--config") from None
+
+
+def _load_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    """Options from a TOML file become the command's defaults: flags still override."""
+    if value is None:
+        return
+    names = {p.name: p.name for p in ctx.command.params if p.name not in ("config", "runs")}
+    for p in ctx.command.params:
+        names.update({o.lstrip("-").replace("-", "_"): p.name for o in p.opts
+                      if p.name in names})
+    defaults = {}
+    for key, setting in _read_toml(value).items():
+        name = names.get(key.replace("-", "_"))
+        if name is None:
+            options = ", ".join(sorted(k.replace("_", "-") for k in set(names.values())))
+            raise click.BadParameter(f"{value}: {key!r} is no option of this experiment "
+                                     f"(its options: {options})", param_hint="--config")
+        defaults[name] = setting
+    ctx.default_map = {**(ctx.default_map or {}), **defaults}
+
+
+def experiment_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """What both experiments take: the clips, the feature sets, seeds and epochs, how
+    the generated audio of train clips is made, and how many labels classifiers get."""
+    options = [
+        click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
+                     callback=_load_config, is_eager=True, expose_value=False,
+                     help="A TOML file of these options (e.g. seeds = 5, rgb = \"rgb/...\"); "
+                          "flags given here override it."),
+        click.option("--query", default=DEFAULT_CLIPS, help=QUERY_HELP),
+        click.option("--rgb", default="rgb/hog-color", show_default=True),
+        click.option("--flow", default="flow/flow-hist", show_default=True),
+        click.option("--audio", default="audio/ast-fbank", show_default=True,
+                     help="Real audio set; the generated audio is in its space."),
+        click.option("--seeds", default=3, show_default=True),
+        click.option("--epochs", default=10, show_default=True, help="Classifier epochs."),
+        click.option("--generator-epochs", default=10, show_default=True),
+        click.option("--cross-fit", default=3, show_default=True, metavar="K",
+                     help="Generated audio of train clips from generators that never saw "
+                          "them (K folds); 0: in-sample."),
+        click.option("--in-sample-ablation", is_flag=True,
+                     help="Also the in-sample generated variant, to see what cross-fitting "
+                          "changes."),
+        click.option("--generator-query", default=None,
+                     help="Clips the generators learn from (any clips with audio and a "
+                          "train/val split; labels unused) [default: --query]."),
+        click.option("--labels-per-class", default=None, metavar="N,N,...",
+                     help="Also train the classifiers on N labelled clips per class, e.g. "
+                          "2,5,10,all: accuracy vs labels (table + PNG)."),
+        click.option("--generator-lr", type=float, default=None,
+                     help="Generator Adam learning rate [default: the study's, per arch]."),
+        click.option("--generator-batch-size", type=int, default=None,
+                     help="Generator batch size [default: the study's, per arch]."),
+        _runs_option,
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@experiment.command("svdmap")
+@experiment_options
+@click.option("--tags", required=True, help="Tag source of the clips' real audio.")
+@click.option("--dictionary", required=True, help="Semantic dictionary name.")
+@click.option("--min-iou", default=0.2, show_default=True)
+@click.option("--arch", type=click.Choice(["lstm", "mlp"]), default="lstm", show_default=True)
+@click.option("--study-class-filter", "study_variant", is_flag=True,
+              help="Also run the study's class-level variant (top classes only), apart.")
+@click.option("--top-classes", default=5, show_default=True)
+@click.pass_obj
+@friendly_errors
+def experiment_svdmap(obj: Context, runs: str | None, **options: Any) -> None:
+    """Vision only / + real / + generated / + filtered generated audio."""
+    from vida.jobs.experiment import svdmap_experiment
+
+    print_experiment(svdmap_experiment(obj.catalog(), obj.store(), **options, runs=runs,
+                                       log=click.echo))
+
+
+@experiment.command("cafmap")
+@experiment_options
+@click.option("--condition", required=True, help="Condition feature set (`condition`).")
+@click.option("--arch", type=click.Choice(["mlp", "lstm"]), default="mlp", show_default=True)
+@click.pass_obj
+@friendly_errors
+def experiment_cafmap(obj: Context, runs: str | None, **options: Any) -> None:
+    """Vision only / + real audio / + audio generated from caption conditions."""
+    from vida.jobs.experiment import cafmap_experiment
+
+    print_experiment(cafmap_experiment(obj.catalog(), obj.store(), **options, runs=runs,
+                                       log=click.echo))
+
+
+@experiment.command("rerun")
+@click.argument("run_id")
+@_runs_option
+@click.pass_obj
+@friendly_errors
+def experiment_rerun(obj: Context, run_id: str, runs: str | None) -> None:
+    """Run experiment RUN_ID again with the spec it recorded (a new run, same numbers on
+    the same machine)."""
+    from vida.jobs.experiment import rerun_experiment
+
+    print_experiment(rerun_experiment(obj.catalog(), obj.store(), run_id, runs=runs,
+                                      log=click.echo))
+
+
+COMMANDS = [experiment]
