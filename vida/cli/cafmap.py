@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vida.cli.common import Context, friendly_errors
+from vida.cli.common import Context, exit_for_failures, friendly_errors, strict_option
 
 
 @click.command()
@@ -16,15 +16,18 @@ from vida.cli.common import Context, friendly_errors
               help="The frame grid (T, F, size) is taken from this feature set.")
 @click.option("--redo", is_flag=True, help="Choose again for clips that have frames by this "
               "rule already (by default they are skipped, so a rerun resumes).")
+@strict_option
 @click.pass_obj
 @friendly_errors
-def frames(obj: Context, ratio: float, rgb: str, redo: bool) -> None:
+def frames(obj: Context, ratio: float, rgb: str, redo: bool, strict: bool) -> None:
     """Representative frames per clip (DIS motion), stored in representative_frames."""
     from vida.jobs.cafmap import find_representative_frames
 
-    n = find_representative_frames(obj.catalog(), obj.store(), ratio=ratio, rgb=rgb,
-                                   redo=redo)
-    click.echo(f"representative frames of {n} clips")
+    tally = find_representative_frames(obj.catalog(), obj.store(), ratio=ratio, rgb=rgb,
+                                       redo=redo)
+    click.echo(f"representative frames of {tally.done} clips"
+               + (f"; {tally.failed} clips could not be read" if tally.failed else ""))
+    exit_for_failures(tally.done, tally.failed, tally.commonest(), strict=strict)
 
 
 @click.command()
@@ -37,10 +40,11 @@ def frames(obj: Context, ratio: float, rgb: str, redo: bool) -> None:
 @click.option("--batch-size", default=8, show_default=True)
 @click.option("--redo", is_flag=True, help="Caption again the frames this captioner has "
               "captioned already (by default they are skipped, so a rerun resumes).")
+@strict_option
 @click.pass_obj
 @friendly_errors
 def caption(obj: Context, import_path: Path | None, model: str | None, captioner: str | None,
-            batch_size: int, redo: bool) -> None:
+            batch_size: int, redo: bool, strict: bool) -> None:
     """Captions of the representative frames (BLIP), or imported ones."""
     if import_path is not None:
         from vida.jobs.cafmap import import_captions
@@ -51,9 +55,11 @@ def caption(obj: Context, import_path: Path | None, model: str | None, captioner
     from vida.jobs.cafmap import caption_clips
     from vida.semantics.captions import DEFAULT_BLIP
 
-    n = caption_clips(obj.catalog(), obj.store(), model=model or DEFAULT_BLIP,
-                      batch=batch_size, captioner_name=captioner, redo=redo)
-    click.echo(f"captioned {n} frames")
+    tally = caption_clips(obj.catalog(), obj.store(), model=model or DEFAULT_BLIP,
+                          batch=batch_size, captioner_name=captioner, redo=redo)
+    click.echo(f"captioned {tally.done} frames"
+               + (f"; {tally.failed} frames could not be read" if tally.failed else ""))
+    exit_for_failures(tally.done, tally.failed, tally.commonest(), "frames", strict=strict)
 
 
 @click.command()

@@ -118,8 +118,10 @@ def exit_for_failures(done: int, failed: int, commonest: str, what: str = "clips
     line naming the commonest cause; a partial failure is counted in the summary."""
     if failed and (done == 0 or strict):
         share = "every one" if done == 0 else f"{failed} (--strict)"
+        hint = ("; if the media moved, run `vida-batch catalog relocate OLD NEW` or pass "
+                "--media-root" if commonest.startswith("missing") else "")
         raise click.ClickException(f"{share} of {done + failed} {what} failed; commonest "
-                                   f"cause: {commonest}")
+                                   f"cause: {commonest}{hint}")
 
 
 def strict_option(fn: Callable[..., Any]) -> Callable[..., Any]:

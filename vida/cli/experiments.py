@@ -46,7 +46,8 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: Path | None)
     for key, setting in _read_toml(value).items():
         name = names.get(key.replace("-", "_"))
         if name is None:
-            options = ", ".join(sorted(k.replace("_", "-") for k in set(names.values())))
+            options = ", ".join(sorted(p.opts[0].lstrip("-") for p in ctx.command.params
+                                       if p.name in names))
             raise click.BadParameter(f"{value}: {key!r} is no option of this experiment "
                                      f"(its options: {options})", param_hint="--config")
         defaults[name] = setting

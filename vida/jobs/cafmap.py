@@ -24,7 +24,7 @@ from vida.catalog.records.captions import (
     store_condition_labels,
 )
 from vida.catalog.records.clips import USABLE_CLIPS, resolve_sources, select_clips
-from vida.jobs.shape import commit_as_you_go, map_items, recorded, recorded_write
+from vida.jobs.shape import Tally, commit_as_you_go, map_items, recorded, recorded_write
 from vida.media.decode import decode_clip
 from vida.media.frames import read_frames
 from vida.semantics.captions import load_captioner, read_caption_files
@@ -66,18 +66,18 @@ class Grid:
 
 @dataclass(frozen=True)
 class RepresentativeFramesOf:
-    """The map of ``frames``: a clip row -> its representative-frame rows, or None when
-    its media went away (the clip is then left without frames)."""
+    """The map of ``frames``: a clip row -> its representative-frame rows, or why its
+    media could not be read (the clip is then left without frames)."""
 
     grid: Grid
     ratio: float
 
-    def __call__(self, item: tuple[str, str]) -> list[dict] | None:
+    def __call__(self, item: tuple[str, str]) -> list[dict] | str:
         clip_key, source_uri = item
         try:
             mags = motion_magnitudes(self.grid.frames(source_uri))
-        except Exception:  # a clip whose media went away: leave it without frames
-            return None
+        except Exception as exc:  # a clip whose media went away: leave it without frames
+            return unreadable(exc)
         return [{"clip_key": clip_key, "frame_index": i,
                  "motion": float(mags[i - 1]) if i > 0 else 0.0,
                  "rule": f"{RULE}:{self.ratio:g}"}
@@ -86,9 +86,9 @@ class RepresentativeFramesOf:
 
 def find_representative_frames(catalog: Catalog, store: FeatureStore, *, ratio: float = 1.2,
                                rgb: str = "rgb/hog-color", query: str | None = None,
-                               progress: bool = True, redo: bool = False) -> int:
+                               progress: bool = True, redo: bool = False) -> Tally:
     """Representative frames of every usable clip that has none by this rule yet (all
-    of them with ``redo``); returns the number of clips given some by this run.
+    of them with ``redo``); returns the clips given some by this run, and the failed.
     Committed as they come: a killed run's rerun does only the rest."""
     grid = Grid.of(store, rgb)
     rule = f"{RULE}:{ratio:g}"
@@ -102,17 +102,23 @@ def find_representative_frames(catalog: Catalog, store: FeatureStore, *, ratio: 
                       feature_sets=[rgb]) as run:
             results = map_items(RepresentativeFramesOf(grid, ratio), items, desc="frames",
                                 progress=progress)
-            failed = [0]
+            tally = Tally()
 
-            def commit(batch: list[list[dict] | None]) -> None:
-                failed[0] += sum(rows is None for rows in batch)
-                replace_representative_frames(catalog, [r for rows in batch if rows
+            def commit(batch: list[list[dict] | str]) -> None:
+                tally.failures.update(rows for rows in batch if isinstance(rows, str))
+                replace_representative_frames(catalog, [r for rows in batch
+                                                        if not isinstance(rows, str)
                                                         for r in rows])
 
-            n = commit_as_you_go(results, commit) - failed[0]
-            run.metrics.update(clips=n, clips_failed=failed[0],
+            tally.done = commit_as_you_go(results, commit) - tally.failed
+            run.metrics.update(clips=tally.done, clips_failed=tally.failed,
                                clips_skipped=len(clips) - len(items))
-    return n
+    return tally
+
+
+def unreadable(exc: Exception) -> str:
+    """A one-line reason a clip's media could not be read."""
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -123,10 +129,19 @@ class CaptionBatch:
     model: str
     grid: Grid
 
-    def __call__(self, item: list[tuple[str, int, str]]) -> list[tuple[str, int, str]]:
-        images = [self._frames(source)[index] for _, index, source in item]
-        texts = load_captioner(self.model).caption(images)
-        return [(key, index, text) for (key, index, _), text in zip(item, texts, strict=True)]
+    def __call__(self, item: list[tuple[str, int, str]]) -> list[tuple[str, int, str, bool]]:
+        """(clip_key, frame, caption, True), or (clip_key, frame, why not, False) for a
+        frame whose clip's media could not be read."""
+        images, readable, failed = [], [], []
+        for key, index, source in item:
+            try:
+                images.append(self._frames(source)[index])
+                readable.append((key, index))
+            except Exception as exc:
+                failed.append((key, index, unreadable(exc), False))
+        texts = load_captioner(self.model).caption(images) if images else []
+        return [(key, index, text, True)
+                for (key, index), text in zip(readable, texts, strict=True)] + failed
 
     def _frames(self, source_uri: str) -> np.ndarray:
         return _cached_frames(self.grid, source_uri)
@@ -140,9 +155,10 @@ def _cached_frames(grid: Grid, source_uri: str) -> np.ndarray:
 
 def caption_clips(catalog: Catalog, store: FeatureStore, *, model: str,
                   rgb: str = "rgb/hog-color", batch: int = 8, progress: bool = True,
-                  captioner_name: str | None = None, redo: bool = False) -> int:
+                  captioner_name: str | None = None, redo: bool = False) -> Tally:
     """BLIP captions of every representative frame this captioner has not captioned
-    yet (all of them with ``redo``); returns the frames captioned by this run.
+    yet (all of them with ``redo``); returns the frames captioned by this run, and
+    the frames whose media could not be read.
     Committed as they come: a killed run's rerun does only the rest."""
     grid = Grid.of(store, rgb)
     frames = resolve_sources(catalog, representative_frames_with_sources(catalog))  # plan
@@ -161,16 +177,22 @@ def caption_clips(catalog: Catalog, store: FeatureStore, *, model: str,
                 CaptionBatch(model, grid), items, desc="caption", unit="frame",
                 progress=progress, size=len) for row in done_batch)
 
-            def commit(batch_rows: list[tuple[str, int, str]]) -> None:
+            tally = Tally()
+
+            def commit(batch_rows: list[tuple[str, int, str, bool]]) -> None:
                 captions: dict[str, list[tuple[int, str]]] = {}
-                for key, index, text in batch_rows:
-                    captions.setdefault(key, []).append((index, text))
+                for key, index, text, ok in batch_rows:
+                    if ok:
+                        captions.setdefault(key, []).append((index, text))
+                    else:
+                        tally.failures[text] += 1
                 store_captions(catalog, name, captions)
 
-            n = commit_as_you_go(results, commit)
-            run.metrics.update(frames_captioned=float(n),
+            tally.done = commit_as_you_go(results, commit) - tally.failed
+            run.metrics.update(frames_captioned=float(tally.done),
+                               frames_failed=float(tally.failed),
                                frames_skipped=float(len(frames) - len(rows)))
-    return n
+    return tally
 
 
 def import_captions(catalog: Catalog, path: Path, captioner: str = "imported"

@@ -41,6 +41,7 @@ one item, computed in the driver: the same four steps, without the loop.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -144,3 +145,20 @@ def commit_as_you_go(results: Iterable[Result], commit: Callable[[list[Result]],
         commit(batch)
         done += len(batch)
     return done
+
+
+@dataclass
+class Tally:
+    """What a row job did: items done, and items failed by reason (the clip's media
+    gone, say), so that the command can say the commonest and exit non-zero when
+    every item failed."""
+
+    done: int = 0
+    failures: Counter = field(default_factory=Counter)
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
+
+    def commonest(self) -> str:
+        return self.failures.most_common(1)[0][0] if self.failures else "none"
