@@ -200,3 +200,19 @@ def tiny_blip(tmp_path_factory):
     BlipProcessor(image_processor=BlipImageProcessor(size={"height": 32, "width": 32}),
                   tokenizer=tokenizer).save_pretrained(folder)
     return folder, set(words)
+
+
+@pytest.fixture(scope="session")
+def tiny_vit(tmp_path_factory):
+    """A ViT with its image processor, built from a config (random weights), saved to a
+    folder: the rgb and flow encoder of the tests that drive the pretrained path."""
+    import torch
+    from transformers import ViTConfig, ViTImageProcessor, ViTModel
+
+    folder = tmp_path_factory.mktemp("tiny-vit")
+    torch.manual_seed(0)
+    config = ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                       intermediate_size=64, image_size=32, patch_size=8)
+    ViTModel(config, add_pooling_layer=False).save_pretrained(folder)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder

@@ -37,6 +37,8 @@ def frames(obj: Context, ratio: float, rgb: str, redo: bool, strict: bool) -> No
               help="BLIP: hub name or local directory "
                    "[default Salesforce/blip-image-captioning-base].")
 @click.option("--captioner", default=None, help="Name the captions are stored under.")
+@click.option("--rgb", default="rgb/hog-color", show_default=True,
+              help="Frames are decoded on this feature set's grid (give `frames` the same).")
 @click.option("--batch-size", default=8, show_default=True)
 @click.option("--redo", is_flag=True, help="Caption again the frames this captioner has "
               "captioned already (by default they are skipped, so a rerun resumes).")
@@ -44,7 +46,7 @@ def frames(obj: Context, ratio: float, rgb: str, redo: bool, strict: bool) -> No
 @click.pass_obj
 @friendly_errors
 def caption(obj: Context, import_path: Path | None, model: str | None, captioner: str | None,
-            batch_size: int, redo: bool, strict: bool) -> None:
+            rgb: str, batch_size: int, redo: bool, strict: bool) -> None:
     """Captions of the representative frames (BLIP), or imported ones."""
     if import_path is not None:
         from vida.jobs.cafmap import import_captions
@@ -55,7 +57,7 @@ def caption(obj: Context, import_path: Path | None, model: str | None, captioner
     from vida.jobs.cafmap import caption_clips
     from vida.semantics.captions import DEFAULT_BLIP
 
-    tally = caption_clips(obj.catalog(), obj.store(), model=model or DEFAULT_BLIP,
+    tally = caption_clips(obj.catalog(), obj.store(), model=model or DEFAULT_BLIP, rgb=rgb,
                           batch=batch_size, captioner_name=captioner, redo=redo)
     click.echo(f"captioned {tally.done} frames"
                + (f"; {tally.failed} frames could not be read" if tally.failed else ""))

@@ -1,0 +1,144 @@
+"""The path a researcher with real data takes, driven through the CLI as they would:
+MiT's layout and CSVs as shipped, tiny pretrained ViT, AST and BLIP saved to folders,
+ingest in one folder, every later command from another."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import run_cli
+from tests.helpers.mit_tree import mit_tree
+
+
+def ok(result):
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def sql(cli, query: str) -> pd.DataFrame:
+    from io import StringIO
+
+    return pd.read_csv(StringIO(ok(cli("sql", query, "--format", "csv")).stdout))
+
+
+@pytest.fixture(scope="module")
+def mit(tmp_path_factory) -> Path:
+    from vida.synth import synthesize
+
+    root = tmp_path_factory.mktemp("mit")
+    synthesize(root / "synth", n_classes=3, clips_per_class=8, seed=5)
+    return mit_tree(root / "synth", root / "MiT", val_per_class=2)
+
+
+def test_mit_with_pretrained_models_from_another_folder(mit, tmp_path, tiny_vit, tiny_ast,
+                                                        tiny_blip):
+    data = tmp_path / "MiT"
+    shutil.copytree(mit, data)
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    # 1. ingest MiT's own CSVs, with paths relative to the folder ingest runs in
+    for name in ("trainingSet.csv", "validationSet.csv"):
+        ok(run_cli("ingest", f"../MiT/{name}", "--workers", "1", "--no-progress", cwd=lab))
+    ok(run_cli("split", "--ratios", "0.5,0.25,0.25", "--seed", "1", cwd=lab))
+
+    def cli(*args: str):  # every later step from the parent folder
+        return run_cli("--catalog", "lab/catalog.db", "--store", "lab/store", *args,
+                       cwd=tmp_path, timeout=600)
+
+    clips = sql(cli, "SELECT source_split, source_uri, status FROM clips")
+    assert len(clips) == 24 and set(clips["status"]) == {"ok"}
+    assert clips["source_split"].value_counts().to_dict() == {"training": 18, "validation": 6}
+    assert not any(uri.startswith("/") or ".." in uri for uri in clips["source_uri"])
+
+    # 2. pretrained encoders, from another working directory
+    ok(cli("encode", "--encoder", f"rgb=hf-image:{tiny_vit}",
+           "--encoder", f"flow=hf-flow:{tiny_vit}", "--encoder", f"audio=ast:{tiny_ast}",
+           "--no-progress"))
+    sets = sql(cli, "SELECT name, modality, shape FROM feature_sets "
+                    "WHERE encoder NOT IN ('hog-color', 'flow-hist', 'ast-fbank')")
+    named = dict(zip(sets["modality"], sets["name"], strict=True))
+    assert named["audio"].endswith("-pooled")  # AST's pooled output: its head can tag it
+    audio_dim = json.loads(sets.set_index("name")["shape"][named["audio"]])[-1]
+    pretrained = ["--rgb", named["rgb"], "--flow", named["flow"], "--audio", named["audio"]]
+    tiny = ["--seeds", "1", "--epochs", "1", "--generator-epochs", "1", "--cross-fit", "2",
+            "--runs", "lab/runs"]
+
+    # 3. SVDMap on the pretrained sets
+    ok(cli("tag", "--model", str(tiny_ast), "--on", named["audio"], "--source", "real"))
+    ok(cli("dictionary", "build"))
+    ok(cli("filter", "--dictionary", "minilm", "--tags", "real", "--min-iou", "0"))
+    ok(cli("experiment", "svdmap", *pretrained, "--tags", "real", "--dictionary", "minilm",
+           "--min-iou", "0", *tiny))
+
+    # 4. CAFMap on the pretrained sets
+    ok(cli("frames", "--rgb", named["rgb"]))
+    ok(cli("caption", "--model", str(tiny_blip[0]), "--rgb", named["rgb"]))
+    ok(cli("prototypes", "--audio", named["audio"], "--tags", "real", "--name", "real"))
+    ok(cli("condition", "--prototypes", "prototype/real", "--name", "real"))
+    ok(cli("experiment", "cafmap", "--condition", "condition/real", *pretrained, *tiny))
+
+    # the classifiers read the pretrained sets; the generated audio is in the AST space
+    runs = sql(cli, "SELECT r.feature_sets, e.arch FROM runs r JOIN runs e "
+                    "ON e.run_id = r.experiment_id WHERE r.kind = 'train-classifier'")
+    assert set(runs["arch"]) == {"svdmap", "cafmap"}
+    for used in map(json.loads, runs["feature_sets"]):
+        assert named["rgb"] in used and named["flow"] in used
+        assert "rgb/hog-color" not in used and "audio/ast-fbank" not in used
+    generated = sql(cli, "SELECT name, encoder, shape FROM feature_sets "
+                         "WHERE modality = 'generated'")
+    assert {json.loads(s)[-1] for s in generated["shape"]} == {audio_dim}
+
+    # 5. the generated audio is tagged by AST's own head
+    cafmap_set = generated[generated["encoder"] == "cafmap-generator"]["name"].iloc[0]
+    ok(cli("tag", "--on", cafmap_set))
+    tags = sql(cli, "SELECT count(DISTINCT clip_key) AS n FROM audio_tags "
+                    f"WHERE source LIKE '%{cafmap_set}'")
+    assert tags["n"][0] == 24
+    params = sql(cli, "SELECT params FROM runs WHERE kind = 'tag' ORDER BY started_at DESC")
+    assert json.loads(params["params"][0])["model"] == str(tiny_ast)
+
+    # 6. media moved away: a job that decodes again fails, non-zero, in one line
+    data.rename(tmp_path / "MiT-moved")
+    gone = cli("encode", "--encoder", f"rgb=hf-image:{tiny_vit}?pooling=mean", "--no-progress")
+    assert gone.returncode != 0
+    assert "every one of 24 clips failed" in gone.stderr and "relocate" in gone.stderr
+    # ... until the catalog is told where the media went, without ingesting again
+    ok(cli("catalog", "relocate", str(data), str(tmp_path / "MiT-moved")))
+    again = ok(cli("encode", "--encoder", f"rgb=hf-image:{tiny_vit}?pooling=mean",
+                   "--no-progress", "--retry-failed"))
+    assert "24 clips encoded, 0 failed" in again.stdout
+
+
+def test_experiment_from_a_config_file_recorded_and_rerun_to_the_same_numbers(synthetic):
+    def cli(*args: str):
+        return run_cli("--catalog", "catalog.db", "--store", "store", *args, cwd=synthetic,
+                       timeout=600)
+
+    (synthetic / "exp.toml").write_text(
+        'tags = "synth-ref"\ndictionary = "minilm"\nmin-iou = 0.0\nseeds = 2\nepochs = 2\n'
+        'generator_epochs = 1\ncross-fit = 2\nrgb = "rgb/hog-color"\n')
+    ok(cli("dictionary", "build"))
+    first = ok(cli("experiment", "svdmap", "--config", "exp.toml", "--epochs", "1",
+                   "--runs", "runs"))
+    spec = sql(cli, "SELECT run_id, params FROM runs WHERE kind = 'experiment'")
+    run_id, params = spec["run_id"][0], json.loads(spec["params"][0])["spec"]
+    assert params["seeds"] == 2 and params["epochs"] == 1  # the flag overrides the file
+    assert params["rgb"] == "rgb/hog-color" and params["min_iou"] == 0.0
+    second = ok(cli("experiment", "rerun", run_id, "--runs", "runs"))
+    tables = [pd.read_csv(synthetic / "runs" / line.split("/")[-2] / "results.csv")
+              for line in (first.stdout, second.stdout)
+              for line in [next(x for x in line.splitlines() if x.startswith("table"))]]
+    assert len(tables[0]) >= 4
+    pd.testing.assert_frame_equal(tables[0], tables[1])
+
+    bad = cli("experiment", "svdmap", "--config", "exp.toml", "--audio", "audio/nope")
+    assert bad.returncode != 0 and "--audio audio/nope: no such feature set" in bad.stderr
+    (synthetic / "typo.toml").write_text('seedz = 3\n')
+    typo = cli("experiment", "svdmap", "--config", "typo.toml", "--tags", "t",
+               "--dictionary", "d")
+    assert typo.returncode != 0 and "'seedz' is no option" in typo.stderr
