@@ -109,9 +109,14 @@ def fsck_command(obj: Context, repair: bool, do_compact: bool, no_checksums: boo
 @click.option("--seed", default=42, show_default=True)
 @click.option("--from-source", is_flag=True,
               help="Use the training/validation folders the clips came from instead.")
+@click.option("--mit", is_flag=True,
+              help="MiT's protocol: its validation set is the test set (its test labels are "
+                   "not public), val is --val-fraction of each class's training clips.")
+@click.option("--val-fraction", default=0.1, show_default=True, help="With --mit.")
 @click.pass_obj
 @friendly_errors
-def split(obj: Context, ratios: str, seed: int, from_source: bool) -> None:
+def split(obj: Context, ratios: str, seed: int, from_source: bool, mit: bool,
+          val_fraction: float) -> None:
     """Assign train/val/test per class (deterministic for a seed; recorded as a run)."""
     from vida.jobs.split import assign_splits
 
@@ -119,7 +124,8 @@ def split(obj: Context, ratios: str, seed: int, from_source: bool) -> None:
         values = tuple(float(r) for r in ratios.split(","))
     except ValueError:
         raise click.BadParameter(f"{ratios!r}: give three numbers like 0.7,0.15,0.15") from None
-    echo_table(assign_splits(obj.catalog(), ratios=values, seed=seed, from_source=from_source))
+    echo_table(assign_splits(obj.catalog(), ratios=values, seed=seed, from_source=from_source,
+                             mit=mit, val_fraction=val_fraction))
 
 
 @click.group(name="catalog")

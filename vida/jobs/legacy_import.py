@@ -50,7 +50,7 @@ def import_legacy(catalog: Catalog, store: FeatureStore, root: Path,
             for (cls, cid), array in sorted(features.items()):
                 key = clip_key(cls, cid)
                 row = {"clip_key": key, "class_name": cls, "clip_id": cid, "split": split,
-                       "source_uri": str(path), "status": "ok", "ingested_at": utcnow()}
+                       "source_uri": str(path.resolve()), "status": "ok", "ingested_at": utcnow()}
                 writer.add(key, {name: array.astype("float32")},
                            records=[(Clip, row, ("clip_key",))])
         report.imported[path.name] = len(features)

@@ -3,7 +3,9 @@
 Random mode follows the study: within each class the clips (sorted by key, so the
 result does not depend on ingest order) are shuffled with a seeded generator and cut
 by the ratios.  ``from_source`` maps MiT's folders instead (training -> train,
-validation -> val, testing -> test).  Failed clips get no split.
+validation -> val, testing -> test).  ``mit`` is how MiT is evaluated, since its test
+labels are not public: its validation set is the test set, and val is a seeded share
+of each class's training clips.  Failed clips get no split.
 """
 
 from __future__ import annotations
@@ -42,25 +44,46 @@ def plan_splits(clips: pd.DataFrame, ratios: Sequence[float], seed: int) -> dict
     return out
 
 
+def _source_splits(clips: pd.DataFrame, option: str) -> pd.Series:
+    """Each clip's source split as train/val/test; every clip must have one."""
+    unknown = sorted(set(clips["source_split"].dropna()) - set(SOURCE_SPLITS))
+    if clips["source_split"].isna().any() or unknown:
+        raise ValueError(f"{option} needs every clip under a training/validation/test "
+                         f"folder or CSV; found {unknown or 'clips without one'}")
+    return clips["source_split"].map(SOURCE_SPLITS)
+
+
+def mit_plan(clips: pd.DataFrame, val_fraction: float, seed: int) -> dict[str, str]:
+    """MiT's validation clips -> test; ``val_fraction`` of each class's training clips
+    -> val (seeded), the rest -> train."""
+    source = _source_splits(clips, "--mit")
+    plan = {k: "test" for k in clips["clip_key"][source != "train"]}
+    training = clips[source == "train"]
+    plan.update(plan_splits(training, (1 - val_fraction, val_fraction, 0.0), seed))
+    return plan
+
+
 def assign_splits(catalog: Catalog, *, ratios: Sequence[float] = (0.7, 0.15, 0.15),
-                  seed: int = 42, from_source: bool = False) -> pd.DataFrame:
+                  seed: int = 42, from_source: bool = False, mit: bool = False,
+                  val_fraction: float = 0.1) -> pd.DataFrame:
     """Write splits into ``clips``; returns counts per class and split."""
     if len(ratios) != 3 or any(r < 0 for r in ratios) or abs(sum(ratios) - 1) > 1e-6:
         raise ValueError(f"--ratios must be three non-negative numbers summing to 1, got {ratios}")
-    run_id = start_run(catalog, kind="split", seed=seed,
-                       params={"ratios": list(ratios), "from_source": from_source})
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"--val-fraction must be between 0 and 1, got {val_fraction}")
     clips = catalog.sql(
         "SELECT clip_key, class_name, source_split FROM clips WHERE status <> 'failed'"
     )
-    if from_source:
-        unknown = sorted(set(clips["source_split"].dropna()) - set(SOURCE_SPLITS))
-        if clips["source_split"].isna().any() or unknown:
-            raise ValueError("--from-source needs every clip under a training/validation/test "
-                             f"folder; found {unknown or 'clips without one'}")
-        plan = {k: SOURCE_SPLITS[s] for k, s in zip(clips["clip_key"], clips["source_split"],
-                                                     strict=True)}
+    if mit:
+        plan = mit_plan(clips, val_fraction, seed)
+    elif from_source:
+        plan = dict(zip(clips["clip_key"], _source_splits(clips, "--from-source"),
+                        strict=True))
     else:
         plan = plan_splits(clips, ratios, seed)
+    run_id = start_run(catalog, kind="split", seed=seed,
+                       params={"ratios": list(ratios), "from_source": from_source, "mit": mit,
+                               "val_fraction": val_fraction})
     with catalog.transaction() as session:
         session.execute(update(Clip).where(Clip.status == "failed").values(split=None))
         for split in ("train", "val", "test"):
