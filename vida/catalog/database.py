@@ -85,14 +85,17 @@ def lock_timeout() -> float:
 class Catalog:
     """A VIDA catalog at a SQLAlchemy URL (DuckDB file or PostgreSQL server)."""
 
-    def __init__(self, url: str, *, check: bool = True, media_root: str | None = None
-                 ) -> None:
+    def __init__(self, url: str, *, check: bool = True, media_root: str | None = None,
+                 create: bool = True) -> None:
         self.url = url
         # where this catalog's media is on this machine, when not where it was recorded
         # (a cluster that mounts the data elsewhere); ``VIDA_MEDIA_ROOT`` says the same
         override = media_root or os.environ.get("VIDA_MEDIA_ROOT")
         self.media_root_override = os.path.abspath(override) if override else None
         self.dialect = url.split(":", 1)[0].split("+", 1)[0]
+        if not create and self.is_duckdb and self.path is not None and not self.path.exists():
+            raise CatalogError(f"catalog {self.path} does not exist: check --catalog / "
+                               "VIDA_CATALOG, or create it with `vida-batch init`")
         if self.is_duckdb and self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)  # created on first use
         self._engine = self._make_engine(read_only=False)
@@ -313,13 +316,14 @@ class Catalog:
 
 def open_catalog(
     path_or_url: str | os.PathLike[str] | None = None, *, check: bool = True,
-    media_root: str | os.PathLike[str] | None = None,
+    media_root: str | os.PathLike[str] | None = None, create: bool = True,
 ) -> Catalog:
     """Open (creating on first use) the catalog at a path or SQLAlchemy URL.
 
     ``check=False`` skips the revision check (for ``vida-batch upgrade``);
     ``media_root`` is where the catalog's media is mounted on this machine, when that
-    is not the folder the catalog recorded.
+    is not the folder the catalog recorded; ``create=False`` (for reading) refuses a
+    DuckDB file that does not exist instead of creating it.
     """
     return Catalog(resolve_url(path_or_url), check=check,
-                   media_root=str(media_root) if media_root else None)
+                   media_root=str(media_root) if media_root else None, create=create)

@@ -46,7 +46,7 @@ def upgrade(obj: Context) -> None:
 @friendly_errors
 def sql(obj: Context, query: str, fmt: str) -> None:
     """Run one read-only SELECT over the catalog and print the rows."""
-    echo_table(obj.catalog().sql(query), fmt)
+    echo_table(obj.catalog(create=False).sql(query), fmt)
 
 
 @click.command()
@@ -56,7 +56,7 @@ def status(obj: Context) -> None:
     """Clips per class, split and status; feature sets with their row counts."""
     from vida.jobs.runs import mark_abandoned
 
-    catalog = obj.catalog()
+    catalog = obj.catalog(create=False)
     mark_abandoned(catalog)
     clips, sets = status_tables(catalog)
     click.echo("clips")
@@ -77,13 +77,18 @@ def status(obj: Context) -> None:
 @click.option("--compact", "do_compact", is_flag=True,
               help="Rewrite shards holding dead rows with their live rows (reclaims space).")
 @click.option("--no-checksums", is_flag=True, help="Skip SHA-256 verification (faster).")
+@click.option("--force", is_flag=True,
+              help="Repair even when more than 10 %% of the shards (or 1,000 rows) would be "
+                   "quarantined at once.")
 @click.pass_obj
 @friendly_errors
-def fsck_command(obj: Context, repair: bool, do_compact: bool, no_checksums: bool) -> None:
+def fsck_command(obj: Context, repair: bool, do_compact: bool, no_checksums: bool,
+                 force: bool) -> None:
     """Check the catalog against the store: missing, orphan, damaged shards; dead rows."""
     from vida.store.integrity import compact
 
-    report = fsck(obj.store(), repair=repair, verify_checksums=not no_checksums)
+    report = fsck(obj.store(create=repair), repair=repair, verify_checksums=not no_checksums,
+                  force=force)
     for path in report.repaired:
         click.echo(f"repaired {path}")
     for problem in report.problems:
@@ -162,7 +167,7 @@ def relocate_command(obj: Context, old: str, new: str) -> None:
     the folder its ingest ran in."""
     from vida.catalog.records.clips import relocate_media, select_clips
 
-    moved = relocate_media(obj.catalog(), old, new)
+    moved = relocate_media(obj.catalog(create=False), old, new)
     clips = select_clips(obj.catalog(), "SELECT source_uri FROM clips WHERE status <> 'failed'")
     absent = [u for u in clips["source_uri"].head(50) if u and not Path(u).exists()]
     click.echo(f"{moved} clips now under {Path(new).resolve()}")

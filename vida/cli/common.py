@@ -35,18 +35,20 @@ class Context:
         self.executor = executor  # where jobs map work (see vida.jobs.executor)
         self._catalog: Catalog | None = None
 
-    def catalog(self, *, check: bool = True) -> Catalog:
+    def catalog(self, *, check: bool = True, create: bool = True) -> Catalog:
+        """The catalog; ``create=False`` for commands that only read (a missing one is
+        a one-line error, never created)."""
         if self._catalog is None:
             from vida.catalog import open_catalog
 
             self._catalog = open_catalog(self.catalog_url, check=check,
-                                         media_root=self.media_root)
+                                         media_root=self.media_root, create=create)
         return self._catalog
 
-    def store(self) -> FeatureStore:
+    def store(self, *, create: bool = True) -> FeatureStore:
         from vida.store import FeatureStore
 
-        return FeatureStore(self.catalog(), self.store_root)
+        return FeatureStore(self.catalog(create=create), self.store_root, create=create)
 
 
 def _expected_errors() -> tuple[type[Exception], ...]:

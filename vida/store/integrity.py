@@ -32,6 +32,7 @@ import h5py
 from sqlalchemy import delete, select, update
 
 from vida.catalog.schema import Clip, Feature, FeatureSet, Run, Shard
+from vida.store.errors import StoreError
 from vida.store.shards import PARTIAL_SUFFIX, SHARD_SUFFIX, sha256_of
 from vida.store.store import FeatureStore
 
@@ -64,7 +65,23 @@ class FsckReport:
         return not self.problems
 
 
-def fsck(store: FeatureStore, *, repair: bool = False, verify_checksums: bool = True) -> FsckReport:
+# fsck --repair quarantines at most this share of the shards (and this many rows)
+# without --force: more is the mark of a store that is not there, not of damage
+REPAIR_SHARE, REPAIR_ROWS = 0.10, 1000
+
+
+def _check_repair_size(damaged: dict[str, int], shards: dict, force: bool) -> None:
+    rows = sum(shards[sid][1] for sid in damaged.values())
+    if force or (len(damaged) <= max(1, REPAIR_SHARE * len(shards)) and rows <= REPAIR_ROWS):
+        return
+    raise StoreError(f"fsck --repair would quarantine {len(damaged)} of {len(shards)} shards "
+                     f"({rows} feature rows): that many gone at once is more often a store "
+                     "that is not mounted or a wrong --store than damage; check them, and if "
+                     "the shards are truly lost, rerun with --force")
+
+
+def fsck(store: FeatureStore, *, repair: bool = False, verify_checksums: bool = True,
+         force: bool = False) -> FsckReport:
     report = FsckReport()
     with store.catalog.reading() as session:
         shards = {s.id: (s.path, s.n_rows, s.sha256) for s in session.scalars(select(Shard))}
@@ -82,6 +99,10 @@ def fsck(store: FeatureStore, *, repair: bool = False, verify_checksums: bool = 
             report.problems.append(Problem("missing_shard", rel, "file is gone; fsck --repair "
                                            "drops its rows so that its job recomputes them"))
             damaged[rel] = sid
+            continue
+        if not os.access(path, os.R_OK):  # the file is there: not fsck's to remove
+            report.problems.append(Problem("unreadable", rel, "permission denied; fix the "
+                                           "file's permissions (fsck --repair leaves it)"))
             continue
         try:
             with h5py.File(path, "r") as h5:
@@ -134,6 +155,7 @@ def fsck(store: FeatureStore, *, repair: bool = False, verify_checksums: bool = 
             report.problems.append(Problem("orphan_file", rel, "sealed but never committed"))
 
     if repair:
+        _check_repair_size(damaged, shards, force)
         kept = []
         for problem in report.problems:
             if problem.kind in REPAIRABLE:

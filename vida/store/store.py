@@ -23,6 +23,7 @@ from vida.catalog.database import Catalog, CatalogError
 from vida.catalog.records.features import locate_many
 from vida.catalog.schema import MODALITIES, Feature, FeatureSet
 from vida.store.errors import ShardDamaged
+from vida.store.identity import bind_store
 from vida.store.reader import DamagedRead, ShardHandles, read_located
 from vida.store.writers import BundleWriter, FeatureWriter
 
@@ -53,10 +54,12 @@ class FeatureSetInfo:
 class FeatureStore:
     """Feature sets of one catalog, stored under one root folder."""
 
-    def __init__(self, catalog: Catalog, root: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, catalog: Catalog, root: str | os.PathLike[str] | None = None, *,
+                 create: bool = True) -> None:
         self.catalog = catalog
         self.root = resolve_store_root(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        # refuses another catalog's store, or a missing one where features are indexed
+        self.store_id = bind_store(catalog, self.root, create)
         self._handles = ShardHandles()
         # (sets, keys) -> (catalog change stamp, locations): reading the same clips
         # again (every epoch) skips the catalog while nothing was committed since
