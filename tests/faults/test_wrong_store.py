@@ -100,3 +100,16 @@ def test_read_only_commands_create_nothing(tmp_path):
     result = run_cli("--store", str(tmp_path / "nonexistent2" / "store"), "fsck", cwd=tmp_path)
     assert result.returncode == 1 and "is missing or empty" in one_line(result)
     assert not (tmp_path / "nonexistent2").exists()
+
+
+def test_an_unreachable_postgresql_server_is_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a loopback port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run_cli("--catalog", f"postgresql+psycopg://nobody@127.0.0.1:{port}/x", "status",
+                     cwd=tmp_path)
+    assert result.returncode == 1
+    line = one_line(result)
+    assert f"127.0.0.1:{port}/x" in line and "refused" in line

@@ -77,6 +77,12 @@ def _is_driver_error(exc: BaseException) -> bool:
     return any(c.__name__ in {"Error", "DatabaseError"} for c in type(exc).__mro__[1:])
 
 
+def _is_unreachable(exc: BaseException) -> bool:
+    """A server that refuses or cannot be reached (not a DuckDB file's lock)."""
+    return type(getattr(exc, "orig", exc)).__name__ == "OperationalError" and (
+        "connection" in str(exc).lower() and not _is_lock_error(exc))
+
+
 def lock_timeout() -> float:
     """Seconds to wait for a DuckDB lock (``$VIDA_LOCK_TIMEOUT``, default 30)."""
     return float(os.environ.get("VIDA_LOCK_TIMEOUT", "30"))
@@ -102,6 +108,15 @@ class Catalog:
         self._ro_engine: Engine | None = None
         if check:
             self.check_revision()
+
+    def _unreachable(self, exc: BaseException) -> CatalogError:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.url)
+        where = f"{url.host or 'localhost'}:{url.port or 5432}/{url.database}"
+        cause = _first_line(getattr(exc, "orig", exc)).replace("connection failed: ", "")
+        return CatalogError(f"cannot reach the catalog's server {where} ({cause}): check that "
+                            "it is running and the URL's host, port and user")
 
     # -- engines ---------------------------------------------------------
     @property
@@ -162,6 +177,8 @@ class Catalog:
             try:
                 return fn()
             except DBAPIError as exc:
+                if not self.is_duckdb and _is_unreachable(exc):
+                    raise self._unreachable(exc) from None
                 if not _is_lock_error(exc):
                     raise
                 holder = _lock_holder(str(exc)) or "another process"
