@@ -91,7 +91,7 @@ def disk_bytes(*paths: Path) -> int:
 def steps(models: dict[str, Path], device: str) -> list[tuple[str, list[str]]]:
     """The quick start's commands, in order (with this machine's device)."""
     dino, ast, blip = (str(models[k]) for k in ("dinov2-small", "ast-base", "blip-base"))
-    rgb, flow, audio = "rgb/dinov2-small-mean", "flow/dinov2-small-cls-hsv", "audio/ast-base-pooled"
+    rgb, audio = "rgb/dinov2-small-mean", "audio/ast-base-pooled"
     return [
         ("ingest (hand-made features, 2 workers)",
          ["ingest", "../MiT/trainingSet.csv", "--no-progress"]),
