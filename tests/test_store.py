@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 from tests.conftest import run_cli
 from vida.catalog import CatalogError
 from vida.store.dataset import CatalogDataset
+from vida.store.errors import StoreError
 from vida.store.integrity import fsck
 
 
@@ -309,7 +310,11 @@ def test_fsck_finds_each_problem_and_repair_removes_orphans(store):
 
     kinds = sorted(p.kind for p in fsck(store).problems)
     assert kinds == ["checksum", "missing_shard", "orphan_file", "partial_file"]
-    report = fsck(store, repair=True)
+    # 2 of its 3 shards at once: more than a repair does without --force
+    with pytest.raises(StoreError, match="would quarantine 2 of 3 shards"):
+        fsck(store, repair=True)
+    assert sorted(p.kind for p in fsck(store).problems) == kinds  # nothing was touched
+    report = fsck(store, repair=True, force=True)
     # orphans and partials are removed; the damaged and the missing shard quarantined
     assert sorted(report.repaired) == sorted(["rgb/test/dead.h5.partial",
                                               "rgb/test/orphan.h5", paths[0], paths[1]])

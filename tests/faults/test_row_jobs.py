@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -33,6 +34,38 @@ def _done(url: str, sql: str) -> int:
         cat.dispose()
 
 
+class _Collected:
+    """A process's stderr, read on a thread (so that its pipe never fills)."""
+
+    def __init__(self, proc: subprocess.Popen, marker: str) -> None:
+        import threading
+
+        self.lines: list[str] = []
+        self.seen = threading.Event()
+        self.thread = threading.Thread(target=self._read, args=(proc, marker))
+        self.thread.start()
+
+    def _read(self, proc: subprocess.Popen, marker: str) -> None:
+        for line in proc.stderr:
+            self.lines.append(line)
+            if marker in line:
+                self.seen.set()
+
+    def result(self) -> str:
+        self.thread.join()
+        return "".join(self.lines)
+
+
+def _stderr_until(proc: subprocess.Popen, marker: str, timeout: float) -> _Collected:
+    """Start collecting ``proc``'s stderr; return once ``marker`` is in it, ``proc`` has
+    ended, or ``timeout`` seconds have passed."""
+    collected = _Collected(proc, marker)
+    end = time.monotonic() + timeout
+    while not collected.seen.is_set() and proc.poll() is None and time.monotonic() < end:
+        collected.seen.wait(0.1)
+    return collected
+
+
 @pytest.mark.parametrize("job", list(JOBS))
 def test_a_row_job_killed_midway_resumes_and_two_at_once_share(
         job, synthetic, catalog_url, tiny_ast, tiny_blip):
@@ -47,16 +80,22 @@ def test_a_row_job_killed_midway_resumes_and_two_at_once_share(
     assert killed.returncode == -9, killed.stderr  # SIGKILL, after its second commit
     assert _done(catalog_url, count) == 4  # two commits of two units survived it
 
-    # the first holds its lock (paused after a commit) as the second starts
+    # the first holds its lock (paused after a commit) until the second says it waits
     first = subprocess.Popen([sys.executable, "-m", "tests.helpers.die_after_commits",
-                              "pause:5", *args], cwd=synthetic, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              "pause:told", *args], cwd=synthetic, env=env,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
     assert first.stdout.readline().strip() == "paused", first.stderr.read()
     second = subprocess.Popen([sys.executable, "-m", "vida.cli", *args], cwd=synthetic,
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
+    second_err = _stderr_until(second, f"another {job}-", timeout=300)
+    first.stdin.write("go on\n")
+    first.stdin.flush()
     procs = [first, second]
-    outputs = [p.communicate(timeout=600) for p in procs]
+    outputs = [first.communicate(timeout=600)]
+    second.wait(timeout=600)
+    outputs.append((second.stdout.read(), second_err.result()))
     for proc, (_, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
     waited = [err for _, err in outputs if f"another {job}-" in err]

@@ -3,12 +3,14 @@ commit of results, for the resume tests of the row jobs (tag, frames, caption).
 
 Usage: python -m tests.helpers.die_after_commits N <vida-batch arguments...>
        python -m tests.helpers.die_after_commits pause:S <vida-batch arguments...>
+       python -m tests.helpers.die_after_commits pause:told <vida-batch arguments...>
 
 The kill is real (``SIGKILL``: no cleanup, no ``finally``); only its moment is
 chosen, so that what a rerun must skip is known exactly: N commits of 2 results.
 With ``pause:S`` the command instead prints "paused" after its first commit and
-sleeps S seconds holding its job lock, then goes on: a second command started
-then must wait for it (the lock test, without a race between two starts).
+sleeps S seconds (or, with ``pause:told``, until a line comes on its stdin) holding its
+job lock, then goes on: a second command started then must wait for it (the lock
+test, without a race between two starts).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from vida.jobs.shape import commit_as_you_go
 
 def main() -> None:
     when, args = sys.argv[1], sys.argv[2:]
-    pause = float(when.split(":")[1]) if when.startswith("pause:") else None
+    pause = when.split(":")[1] if when.startswith("pause:") else None
     n_commits = 1 if pause is not None else int(when)
     made = [0]
 
@@ -36,7 +38,10 @@ def main() -> None:
             made[0] += 1
             if made[0] == n_commits and pause is not None:
                 print("paused", flush=True)
-                time.sleep(pause)
+                if pause == "told":
+                    sys.stdin.readline()
+                else:
+                    time.sleep(float(pause))
             elif made[0] == n_commits:
                 os.kill(os.getpid(), signal.SIGKILL)
 
