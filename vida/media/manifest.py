@@ -149,14 +149,26 @@ def _resolves(base: Path, rows: list[ManifestRow]) -> int:
     return sum(1 for row in rows if (base / row.path).is_file())
 
 
+def _nearby_folders(top: Path, limit: int = 500) -> list[Path]:
+    """``top`` and the folders up to two levels below it (at most ``limit``), where a
+    manifest's paths might be relative to; unreadable folders are passed over."""
+    def subfolders(folder: Path) -> list[Path]:
+        try:
+            return sorted(d for d in folder.iterdir() if d.is_dir())
+        except OSError:
+            return []
+
+    first = subfolders(top)[:limit]
+    second = [d for folder in first for d in subfolders(folder)]
+    return [top, *first, *second][:limit]
+
+
 def _no_path_error(csv_path: Path, bases: list[Path], first: ManifestRow) -> ManifestError:
     looked = " or ".join(str(b) for b in bases)
     message = (f"{csv_path}: none of its paths exist under {looked} "
                f"(line {first.line}: {first.path})")
-    near = [csv_path.parent.parent, *sorted(d for d in csv_path.parent.parent.iterdir()
-                                            if d.is_dir())]
-    near += [d for top in near[1:] for d in sorted(top.iterdir()) if d.is_dir()]
-    found = next((d for d in near if d not in bases and (d / first.path).is_file()), None)
+    found = next((d for d in _nearby_folders(csv_path.parent.parent)
+                  if d not in bases and (d / first.path).is_file()), None)
     hint = (f"; they are under {found}: pass --media-root {found}" if found else
             "; give paths relative to the CSV's folder, or pass --media-root DIR, the "
             "folder they are relative to")
