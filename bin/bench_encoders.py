@@ -81,7 +81,7 @@ def make_models(root: Path, quick: bool) -> dict[str, tuple[str, str]]:
 
 def workdir(root: Path, clips: int) -> tuple:
     data = synthesize(root / "data", n_classes=2, clips_per_class=max(2, clips // 2), seed=1)
-    catalog = open_catalog(root / "catalog.db")
+    catalog = open_catalog(root / "catalog.db", create=True)
     store = FeatureStore(catalog, root / "store")
     ingest(catalog, store, data.manifest, workers=2, progress=False)
     assign_splits(catalog, seed=1)

@@ -34,7 +34,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
     opts = DemoOptions()
-    catalog = open_catalog(args.workdir / "catalog.db")
+    catalog = open_catalog(args.workdir / "catalog.db", create=True)
     store = FeatureStore(catalog, args.workdir / "store")
     if catalog.sql("SELECT count(*) AS n FROM clips")["n"][0] == 0:
         data = synthesize(args.workdir / "data", opts.classes, opts.clips_per_class, opts.seed)

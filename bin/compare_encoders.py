@@ -44,7 +44,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=36)
     parser.add_argument("--workdir", type=Path, default=Path("compare-encoders"))
     args = parser.parse_args()
-    catalog = open_catalog(args.workdir / "catalog.db")
+    catalog = open_catalog(args.workdir / "catalog.db", create=True)
     store = FeatureStore(catalog, args.workdir / "store")
     if catalog.sql("SELECT count(*) AS n FROM clips")["n"][0] == 0:
         data = synthesize(args.workdir / "data", args.classes, args.clips_per_class, seed=0)

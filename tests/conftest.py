@@ -38,7 +38,7 @@ def catalog_path(tmp_path: Path) -> Path:
 def catalog(catalog_path: Path):
     from vida import open_catalog
 
-    cat = open_catalog(catalog_path)
+    cat = open_catalog(catalog_path, create=True)
     yield cat
     cat.dispose()
 
@@ -130,7 +130,7 @@ def synthetic_template(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("synthetic")
     data = synthesize(root / "data", n_classes=4, clips_per_class=10, seed=3)
-    catalog = open_catalog(root / "catalog.db")
+    catalog = open_catalog(root / "catalog.db", create=True)
     store = FeatureStore(catalog, root / "store")
     ingest(catalog, store, data.manifest, workers=1, progress=False)
     assign_splits(catalog, ratios=(0.6, 0.2, 0.2), seed=42)

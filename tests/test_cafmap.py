@@ -23,14 +23,14 @@ def test_rule_always_gives_a_frame():
 
 
 def test_representative_frames_of_the_shared_clips(shared, tmp_path):
-    catalog = open_catalog(tmp_path / "catalog.db")
+    catalog = open_catalog(tmp_path / "catalog.db", create=True)
     store = FeatureStore(catalog, tmp_path / "store")
     ingest(catalog, store, shared / "data/vida-example", workers=1, progress=False)
     catalog.dispose()
     result = run_cli("frames", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "of 10 clips" in result.stdout
-    cat = open_catalog(tmp_path / "catalog.db")
+    cat = open_catalog(tmp_path / "catalog.db", create=True)
     chosen = cat.sql("SELECT clip_key, frame_index, motion FROM representative_frames")
     assert set(chosen["clip_key"].str.split("/").str[0]) == {"applauding"}
     assert chosen.groupby("clip_key").size().min() >= 1
@@ -91,7 +91,7 @@ def test_prototypes_from_audioset_tfrecords(tmp_path):
     result = run_cli("prototypes", "--audioset-tfrecords", str(tmp_path / "tf"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "3 label prototypes in prototype/audioset" in result.stdout
-    cat = open_catalog(tmp_path / "catalog.db")
+    cat = open_catalog(tmp_path / "catalog.db", create=True)
     store = FeatureStore(cat, tmp_path / "store")
     assert store.info("prototype/audioset").modality == "prototype"
     assert sorted(store.keys("prototype/audioset")) == sorted({names[0], names[137], names[500]})
@@ -111,7 +111,7 @@ def test_prototypes_from_audioset_tfrecords(tmp_path):
     result = run_cli("prototypes", "--audioset-tfrecords", str(tmp_path / "tf"), "--segments",
                      str(tmp_path / "segments.csv"), "--name", "balanced", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    store = FeatureStore(open_catalog(tmp_path / "catalog.db"), tmp_path / "store")
+    store = FeatureStore(open_catalog(tmp_path / "catalog.db", create=True), tmp_path / "store")
     assert store.keys("prototype/balanced") == [names[5]]
     both = np.mean([(records[i][2].astype(np.float32) / 255 * 4 - 2).mean(0) for i in (0, 1)],
                    axis=0)

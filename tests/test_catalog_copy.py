@@ -44,12 +44,12 @@ def test_duckdb_to_postgres_to_duckdb_keeps_every_row(synthetic, pg_url, tmp_pat
         assert result.returncode == 0, result.stderr
         assert "copied" in result.stdout
     for url in (pg_url, back):
-        copy = _tables(open_catalog(url))
+        copy = _tables(open_catalog(url, create=True))
         for name, rows in before.items():
             assert copy[name] == rows, f"{name} differs after copying to {url}"
 
     # the copy is a working catalog: new shards and metrics get fresh ids
-    pg = open_catalog(pg_url)
+    pg = open_catalog(pg_url, create=True)
     store = FeatureStore(pg, synthetic / "store")
     store.register("rgb/new", modality="rgb", encoder="test", shape=(2,))
     with store.writer("rgb/new") as writer:

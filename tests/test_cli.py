@@ -48,7 +48,7 @@ def test_catalog_and_store_from_environment(tmp_path):
 
 
 def test_status_counts_clips_and_feature_sets(tmp_path):
-    cat = open_catalog(tmp_path / "catalog.db")
+    cat = open_catalog(tmp_path / "catalog.db", create=True)
     with cat.transaction() as s:
         for i, (cls, split, status) in enumerate(
             [("barking", "train", "ok"), ("barking", "train", "ok"), ("barking", None, "failed"),

@@ -36,7 +36,7 @@ def test_sigkill_mid_shard_leaves_catalog_consistent(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
 
-        store = FeatureStore(open_catalog(catalog_path), store_root)
+        store = FeatureStore(open_catalog(catalog_path, create=True), store_root)
         keys = store.keys("rgb/slow")
         assert keys, f"attempt {attempt}: nothing committed before the kill"
         # every cataloged row is readable and holds what was written for it
@@ -52,7 +52,7 @@ def test_sigkill_mid_shard_leaves_catalog_consistent(tmp_path):
     proc = _start_writer(catalog_path, store_root, sleep=0)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    cat = open_catalog(catalog_path)
+    cat = open_catalog(catalog_path, create=True)
     counts = cat.sql("SELECT count(*) AS n, count(DISTINCT clip_key) AS d FROM features")
     assert counts.to_dict("records") == [{"n": 60, "d": 60}]
     assert fsck(FeatureStore(cat, store_root)).clean
@@ -60,7 +60,7 @@ def test_sigkill_mid_shard_leaves_catalog_consistent(tmp_path):
 
 def test_readers_during_a_write_get_rows_or_a_clear_message(tmp_path):
     catalog_path, store_root = tmp_path / "catalog.db", tmp_path / "store"
-    open_catalog(catalog_path).dispose()
+    open_catalog(catalog_path, create=True).dispose()
     writer = _start_writer(catalog_path, store_root, n=120, per_shard=2, sleep=0.01)
     query = "SELECT count(*) AS n FROM features"
     outcomes = []
@@ -93,7 +93,7 @@ def test_readers_during_a_write_get_rows_or_a_clear_message(tmp_path):
 
 def test_lock_message_names_the_holder(tmp_path):
     path = tmp_path / "catalog.db"
-    open_catalog(path).dispose()
+    open_catalog(path, create=True).dispose()
     holder = subprocess.Popen(
         [sys.executable, "-c",
          f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('held', flush=True); "
@@ -110,4 +110,4 @@ def test_lock_message_names_the_holder(tmp_path):
         holder.kill()
         holder.wait()
     # the file is free again: a normal open works
-    assert open_catalog(path).sql("SELECT 1 AS one")["one"].tolist() == [1]
+    assert open_catalog(path, create=True).sql("SELECT 1 AS one")["one"].tolist() == [1]

@@ -32,7 +32,7 @@ def test_reduced_demo_is_complete(tmp_path):
         assert plot.endswith("results.png") and (work / "runs").exists()
         assert open(plot, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
-    cat = open_catalog(work / "catalog.db")
+    cat = open_catalog(work / "catalog.db", create=True)
     experiments = cat.sql("SELECT run_id, arch, status FROM runs WHERE kind = 'experiment' "
                           "ORDER BY arch")
     assert experiments[["arch", "status"]].values.tolist() == [["cafmap", "finished"],

@@ -76,7 +76,7 @@ def test_a_plugin_encoder_found_by_entry_point_ingests_in_worker_processes(tmp_p
     result = run_cli("ingest", str(media), "--rgb-encoder", "mean-color", "--workers", "2",
                      "--frames", "4", "--no-progress", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
-    catalog = open_catalog(tmp_path / "catalog.db")
+    catalog = open_catalog(tmp_path / "catalog.db", create=True)
     statuses = catalog.sql("SELECT status, count(*) AS n FROM clips GROUP BY 1")
     assert statuses.to_dict("records") == [{"status": "ok", "n": 4}], result.stdout
     store = FeatureStore(catalog, tmp_path / "store")

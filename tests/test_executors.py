@@ -89,7 +89,7 @@ def test_a_warm_up_that_fails_leaves_the_error_to_the_items():
 
 
 def _ingest_into(folder, root, executor, workers=2):
-    cat = open_catalog(folder / "catalog.db")
+    cat = open_catalog(folder / "catalog.db", create=True)
     store = FeatureStore(cat, folder / "store")
     summary = ingest(cat, store, root, workers=workers, executor=executor, progress=False)
     return cat, store, summary
@@ -205,7 +205,7 @@ def test_a_clip_that_kills_its_worker_is_recorded_and_the_rest_commit(tmp_path):
                      timeout=600)
     assert result.returncode == 0, result.stderr
     assert "8 clips: 7 ok, 0 flagged, 1 failed" in result.stdout
-    cat = open_catalog(tmp_path / "catalog.db")
+    cat = open_catalog(tmp_path / "catalog.db", create=True)
     rows = cat.sql("SELECT clip_id, status, error FROM clips").set_index("clip_id")
     assert rows.loc["white", "status"] == "failed"
     assert rows.loc["white", "error"].startswith("worker_crashed")

@@ -32,7 +32,7 @@ SETS = ("rgb/hog-color", "flow/flow-hist", "audio/ast-fbank")
 
 
 def _ingest(tmp_path: Path, root: Path, **kwargs):
-    catalog = open_catalog(tmp_path / "catalog.db")
+    catalog = open_catalog(tmp_path / "catalog.db", create=True)
     store = FeatureStore(catalog, tmp_path / "store")
     options = kwargs.pop("options", IngestOptions())
     summary = ingest(catalog, store, root, options=options, workers=1, progress=False, **kwargs)
@@ -164,7 +164,7 @@ def test_hostile_files_are_recorded_and_the_batch_goes_on(hostile_tree, tmp_path
     assert result.returncode == 0, result.stderr
     assert "clip/s" in result.stderr or "s/clip" in result.stderr  # the progress bar
     assert "12 clips:" in result.stdout
-    cat = open_catalog(tmp_path / "catalog.db")
+    cat = open_catalog(tmp_path / "catalog.db", create=True)
     rows = cat.sql("SELECT clip_id, status, error, has_audio, silent FROM clips").set_index(
         "clip_id")
     assert len(rows) == 12
@@ -243,7 +243,7 @@ def test_sigkill_at_any_moment_then_rerun_gives_each_clip_once(tmp_path):
     done = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
-    cat = open_catalog(tmp_path / "catalog.db")
+    cat = open_catalog(tmp_path / "catalog.db", create=True)
     counts = cat.sql("SELECT count(*) AS n, count(DISTINCT clip_key) AS d, "
                      "sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) AS ok FROM clips")
     assert counts.to_dict("records") == [{"n": 15, "d": 15, "ok": 15}]
@@ -260,7 +260,7 @@ def test_splits_are_per_class_deterministic_and_recorded(tmp_path):
     from vida.catalog.schema import Clip
     from vida.jobs.split import assign_splits
 
-    cat = open_catalog(tmp_path / "catalog.db")
+    cat = open_catalog(tmp_path / "catalog.db", create=True)
     with cat.transaction() as s:
         for cls, n in (("a", 20), ("b", 40)):
             for i in range(n):
@@ -289,7 +289,7 @@ def test_split_from_source_folders(tmp_path):
                    cwd=tmp_path).returncode == 0
     result = run_cli("split", "--from-source", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    splits = open_catalog(tmp_path / "catalog.db").sql(
+    splits = open_catalog(tmp_path / "catalog.db", create=True).sql(
         "SELECT source_split, split, count(*) AS n FROM clips GROUP BY 1, 2 ORDER BY 1")
     assert splits.to_dict("records") == [
         {"source_split": "training", "split": "train", "n": 3},
@@ -309,7 +309,7 @@ def test_manifest_csv_with_and_without_header(tmp_path):
         result = run_cli("ingest", str(tmp_path / csv_name), "--workers", "1", "--no-progress",
                          cwd=tmp_path)
         assert result.returncode == 0, result.stderr
-    rows = open_catalog(tmp_path / "catalog.db").sql(
+    rows = open_catalog(tmp_path / "catalog.db", create=True).sql(
         "SELECT clip_key, coalesce(source_split, '-') AS source_split, status FROM clips "
         "ORDER BY 1")
     assert rows.to_dict("records") == [

@@ -43,7 +43,7 @@ def test_round_trip_of_study_files(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "imported rgb_filtered_train.npy: 8 clips" in result.stdout
 
-    cat = open_catalog(tmp_path / "catalog.db")
+    cat = open_catalog(tmp_path / "catalog.db", create=True)
     store = FeatureStore(cat, tmp_path / "store")
     sets = cat.sql("SELECT name, modality, shape FROM feature_sets ORDER BY name")
     assert sets.to_dict("records") == [
@@ -83,7 +83,7 @@ def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path):
     assert len(refused) == 1 and "rgb_train.npy" in refused[0] and "posix.system" in refused[0]
     # the good file beside it was still imported
     assert "imported audio_train.npy: 8 clips" in result.stdout
-    cat = open_catalog(tmp_path / "catalog.db")
+    cat = open_catalog(tmp_path / "catalog.db", create=True)
     assert cat.sql("SELECT count(*) AS n FROM features")["n"][0] == 8
     # the classic sanity check: the exploit really would have run under np.load
     np.load(folder / "rgb_train.npy", allow_pickle=True)

@@ -32,7 +32,7 @@ def url(request, tmp_path) -> str:
 
 
 def test_first_open_creates_schema_at_head(url):
-    cat = open_catalog(url)
+    cat = open_catalog(url, create=True)
     assert cat.revision() == migrate.head_revision()
     with cat.connect() as conn:
         tables = set(inspect(conn).get_table_names())
@@ -62,8 +62,8 @@ def test_opening_a_catalog_does_not_import_alembic_and_a_worker_no_catalog(tmp_p
     the catalog.  (DuckDB's driver imports pandas itself on its first query.)"""
     from tests.helpers.imports import imported_after
 
-    open_catalog(tmp_path / "c.db")
-    opened = (f"from vida.catalog import open_catalog; open_catalog({str(tmp_path / 'c.db')!r})"
+    open_catalog(tmp_path / "c.db", create=True)
+    opened = (f"from vida.catalog import open_catalog; open_catalog({str(tmp_path / 'c.db')!r}, create=True)"
               "\nimport vida.jobs.ingest_map")
     assert imported_after(opened, ("alembic", "mako", "torch", "transformers")) == []
     assert imported_after("import vida.jobs.ingest_map",
@@ -75,7 +75,7 @@ def test_models_match_migrations_on_postgresql(pg_url):
 
     (Full reflection needs PostgreSQL; DuckDB's pg_catalog cannot do it.)
     """
-    open_catalog(pg_url)
+    open_catalog(pg_url, create=True)
     engine = create_engine(pg_url, poolclass=NullPool)
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": False})
@@ -85,7 +85,7 @@ def test_models_match_migrations_on_postgresql(pg_url):
 
 
 def test_models_columns_match_migrations_on_duckdb(tmp_path):
-    cat = open_catalog(tmp_path / "c.db")
+    cat = open_catalog(tmp_path / "c.db", create=True)
     with cat.connect() as conn:
         insp = inspect(conn)
         for table in metadata.sorted_tables:
@@ -111,13 +111,13 @@ def test_upgrade_from_first_revision_preserves_rows(url):
     engine.dispose()
 
     with pytest.raises(CatalogOutdated, match="vida-batch upgrade"):
-        open_catalog(url)
+        open_catalog(url, create=True)
 
-    cat = open_catalog(url, check=False)
+    cat = open_catalog(url, check=False, create=True)
     applied = cat.upgrade()  # every revision after the first, in order, up to the head
     assert applied[0] == "0002_semantics" and applied[-1] == head_revision()
     assert applied == sorted(applied) and len(applied) == len(set(applied))
-    cat = open_catalog(url)  # now passes the check
+    cat = open_catalog(url, create=True)  # now passes the check
     rows = cat.sql("SELECT clip_key, split, audio_dbfs FROM clips").to_dict("records")
     assert rows == [{"clip_key": "barking/a1", "split": "train", "audio_dbfs": -20.5}]
     assert cat.sql("SELECT name, shape FROM feature_sets")["shape"].tolist() == ["[18, 4]"]
@@ -149,7 +149,7 @@ def test_cli_upgrade_on_an_outdated_duckdb_catalog(tmp_path):
 
 
 def test_sequences_give_integer_keys(url):
-    cat = open_catalog(url)
+    cat = open_catalog(url, create=True)
     from vida.catalog.schema import RunMetric, Shard
 
     with cat.transaction() as session:
@@ -163,7 +163,7 @@ def test_sequences_give_integer_keys(url):
 
 def test_reals_are_double_precision_after_upgrade(url):
     """0004 widened REAL columns: a value keeps all its digits."""
-    cat = open_catalog(url)
+    cat = open_catalog(url, create=True)
     from vida.catalog.schema import FilterDecision
 
     with cat.transaction() as session:

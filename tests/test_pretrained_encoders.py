@@ -291,5 +291,5 @@ def test_encode_recomputes_flow_the_way_ingest_recorded_it(tmp_path):
     result = run_cli("ingest", str(tmp_path / "media"), "--flow", "dis", "--frames", "4",
                      "--workers", "1", "--no-progress", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    catalog = open_catalog(tmp_path / "catalog.db")
+    catalog = open_catalog(tmp_path / "catalog.db", create=True)
     assert recorded_flow_method(catalog, "rgb/hog-color") == "dis"

@@ -58,7 +58,7 @@ def _snapshot(cat) -> tuple:
 def cat(request, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # relative file names in the statements land here
     url = str(tmp_path / "c.db") if request.param == "duckdb" else request.getfixturevalue("pg_url")
-    catalog = open_catalog(url)
+    catalog = open_catalog(url, create=True)
     _seed(catalog)
     return catalog
 
@@ -93,7 +93,7 @@ def test_the_connection_itself_is_read_only(cat):
 
 
 def test_cli_sql_formats_and_refusal(tmp_path):
-    cat = open_catalog(tmp_path / "catalog.db")
+    cat = open_catalog(tmp_path / "catalog.db", create=True)
     _seed(cat)
     cat.dispose()
     q = "SELECT clip_key, class_name, split FROM clips"

@@ -24,7 +24,7 @@ def sql(catalog_path: Path, query: str) -> pd.DataFrame:
     """Read the catalog as a notebook does, from this process and this folder."""
     from vida import open_catalog
 
-    catalog = open_catalog(catalog_path)
+    catalog = open_catalog(catalog_path, create=True)
     try:
         return catalog.sql(query)
     finally:

@@ -22,7 +22,7 @@ QUERY = ("SELECT clip_key, class_name, split FROM clips "
 
 
 def _open(work):
-    catalog = open_catalog(work / "catalog.db")
+    catalog = open_catalog(work / "catalog.db", create=True)
     return catalog, FeatureStore(catalog, work / "store")
 
 
@@ -50,7 +50,7 @@ def test_per_class_mean_iou_on_the_study_data_matches_an_independent_computation
         ious[cls].append(len(mine & dic) / len(mine | dic))
     expected = {c: sum(v) / len(v) for c, v in ious.items()}
 
-    cat = open_catalog(tmp_path / "catalog.db")
+    cat = open_catalog(tmp_path / "catalog.db", create=True)
     got = cat.sql("SELECT split_part(clip_key, '/', 1) AS cls, avg(iou) AS mean_iou, "
                   "count(*) AS n, sum(CASE WHEN keep THEN 1 ELSE 0 END) AS kept "
                   "FROM filter_decisions WHERE filter_name = 'per-clip' GROUP BY 1")
@@ -71,7 +71,7 @@ def test_dictionary_built_with_the_bundled_minilm(tmp_path):
     result = run_cli("dictionary", "build", "--class", "drilling", "--class", "applauding",
                      "--class", "bouncing+ball", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    cat = open_catalog(tmp_path / "catalog.db")
+    cat = open_catalog(tmp_path / "catalog.db", create=True)
     top = cat.sql("SELECT class_name, audio_label, similarity FROM dictionary_entries "
                   "WHERE rank = 1 ORDER BY class_name")
     assert top["audio_label"].tolist() == ["Clapping", "Bouncing", "Drill"]

@@ -20,7 +20,7 @@ PROGRESS_BAR = re.compile(r"^[\w-]+: +\d+%\|")
 def _damage(synthetic, catalog_url: str, feature_set: str) -> tuple[str, set[str]]:
     """Flip 64 bytes in the middle of the first chunk of the set's first shard; its
     path (relative to the store) and the clips whose rows it holds."""
-    cat = open_catalog(catalog_url)
+    cat = open_catalog(catalog_url, create=True)
     shard = cat.sql("SELECT id, path FROM shards WHERE feature_set = :f ORDER BY id LIMIT 1",
                     {"f": feature_set}).iloc[0]
     lost = set(cat.sql("SELECT clip_key FROM features WHERE shard_id = :s",
@@ -49,7 +49,7 @@ def _named_in_one_line(done, catalog_url: str, kind: str, path: str, lost: set[s
     message = lines[0]
     assert path in message and "fsck --repair" in message
     assert any(key in message for key in lost)
-    cat = open_catalog(catalog_url)
+    cat = open_catalog(catalog_url, create=True)
     run = cat.sql("SELECT status, error FROM runs WHERE kind = :k ORDER BY started_at DESC",
                   {"k": kind}).iloc[0]
     cat.dispose()
@@ -72,7 +72,7 @@ def test_a_damaged_shard_is_named_quarantined_and_recomputed(synthetic, catalog_
                     cwd=synthetic, env=env)
     assert again.returncode == 0, again.stderr
     assert f"{len(lost)} ok" in again.stdout and f"{40 - len(lost)} skipped" in again.stdout
-    cat = open_catalog(catalog_url)
+    cat = open_catalog(catalog_url, create=True)
     per_set = cat.sql("SELECT feature_set, count(*) AS n, count(DISTINCT clip_key) AS d "
                       "FROM features GROUP BY 1")
     assert set(per_set["n"]) == {40} and set(per_set["d"]) == {40}
@@ -97,7 +97,7 @@ def test_prototypes_from_a_damaged_audio_shard_name_it_and_fail_their_run(synthe
     done = run_cli("prototypes", "--from-catalog", "--tags", "synth-ref", "--name", "p",
                    cwd=synthetic)
     _named_in_one_line(done, url, "prototypes", path, lost)
-    cat = open_catalog(url)
+    cat = open_catalog(url, create=True)
     assert cat.sql("SELECT count(*) AS n FROM feature_sets WHERE name = 'prototype/p'"
                    )["n"][0] == 0
     cat.dispose()
@@ -143,7 +143,7 @@ def test_tagging_a_damaged_generated_set_names_it_and_fails_its_run(synthetic, t
     done = run_cli("tag", "--model", str(tiny_ast), "--on", f"generated/{run_id}",
                    "--source", "g", cwd=synthetic)
     _named_in_one_line(done, url, "tag", path, lost)
-    cat = open_catalog(url)
+    cat = open_catalog(url, create=True)
     tagged = set(cat.sql("SELECT DISTINCT clip_key FROM audio_tags WHERE source = 'g'"
                          )["clip_key"])
     cat.dispose()

@@ -44,7 +44,7 @@ def test_a_full_store_disk_stops_the_job_and_a_rerun_finishes_it(small_disk, tmp
     assert len(lines) == 1, full.stderr
     assert "no space left on the disk of" in lines[0] and str(store) in lines[0]
     assert "MB free" in lines[0]
-    cat = open_catalog(empty_catalog_url)
+    cat = open_catalog(empty_catalog_url, create=True)
     clips = cat.sql("SELECT status, count(*) AS n FROM clips GROUP BY 1")
     assert "failed" not in set(clips["status"])  # no clip blamed for the disk
     committed = int(clips["n"].sum())
@@ -57,7 +57,7 @@ def test_a_full_store_disk_stops_the_job_and_a_rerun_finishes_it(small_disk, tmp
     again = run_cli(*args, cwd=tmp_path, env=env, timeout=600)
     assert again.returncode == 0, again.stderr
     assert f"{committed} skipped" in again.stdout
-    cat = open_catalog(empty_catalog_url)
+    cat = open_catalog(empty_catalog_url, create=True)
     counts = cat.sql("SELECT count(*) AS n, count(DISTINCT clip_key) AS d, "
                      "sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) AS ok FROM clips")
     assert counts.to_dict("records") == [{"n": 24, "d": 24, "ok": 24}]

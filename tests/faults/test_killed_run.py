@@ -26,7 +26,7 @@ def test_a_killed_training_is_shown_abandoned_with_when_it_was_last_seen(synthet
     while time.monotonic() < deadline and not running:
         time.sleep(0.5)
         try:
-            cat = open_catalog(catalog_url)
+            cat = open_catalog(catalog_url, create=True)
             running = cat.sql("SELECT run_id, pid FROM runs WHERE kind = 'train-classifier' "
                               "AND status = 'running'").to_dict("records")
             cat.dispose()
@@ -42,7 +42,7 @@ def test_a_killed_training_is_shown_abandoned_with_when_it_was_last_seen(synthet
     assert result.returncode == 0, result.stderr
     listed = result.stdout.split("runs not finished")[1]
     assert running[0]["run_id"] in listed and "abandoned" in listed
-    row = open_catalog(catalog_url).sql(
+    row = open_catalog(catalog_url, create=True).sql(
         "SELECT status, error, heartbeat_at FROM runs WHERE run_id = :r",
         {"r": running[0]["run_id"]}).iloc[0]
     assert row["status"] == "abandoned"
@@ -73,7 +73,7 @@ def test_a_killed_encode_is_abandoned_and_its_rerun_encodes_every_clip_once(synt
     while time.monotonic() < deadline and not running and proc.poll() is None:
         time.sleep(0.2)
         try:
-            cat = open_catalog(url)
+            cat = open_catalog(url, create=True)
             running = cat.sql("SELECT run_id FROM runs WHERE kind = 'encode' "
                               "AND status = 'running'")["run_id"].tolist()
             cat.dispose()
@@ -87,7 +87,7 @@ def test_a_killed_encode_is_abandoned_and_its_rerun_encodes_every_clip_once(synt
     assert run_cli("status", cwd=synthetic).returncode == 0  # finds the dead run
     again = run_cli(*args, cwd=synthetic)
     assert again.returncode == 0, again.stderr
-    cat = open_catalog(url)
+    cat = open_catalog(url, create=True)
     runs = cat.sql("SELECT run_id, status FROM runs WHERE kind = 'encode' ORDER BY started_at")
     assert runs["status"].tolist() == ["abandoned", "finished"]
     assert runs["run_id"].tolist()[0] == running[0]
@@ -125,7 +125,7 @@ def test_killed_prototypes_and_condition_are_abandoned_and_their_reruns_write_on
         assert run_cli("status", cwd=synthetic).returncode == 0  # finds the dead run
         again = run_cli(*args, cwd=synthetic)
         assert again.returncode == 0, again.stderr
-        cat = open_catalog(url)
+        cat = open_catalog(url, create=True)
         runs = cat.sql("SELECT status FROM runs WHERE kind = :k ORDER BY started_at",
                        {"k": kind})["status"].tolist()
         rows = cat.sql("SELECT count(*) AS n, count(DISTINCT clip_key) AS d FROM features "
@@ -133,7 +133,7 @@ def test_killed_prototypes_and_condition_are_abandoned_and_their_reruns_write_on
         cat.dispose()
         assert runs == ["abandoned", "finished"], (kind, runs)
         assert rows["n"] == rows["d"] == (20 if kind == "prototypes" else 40), kind
-    cat = open_catalog(url)
+    cat = open_catalog(url, create=True)
     labelled = cat.sql("SELECT count(DISTINCT clip_key) AS n FROM condition_labels "
                        "WHERE condition_set = 'condition/c'")["n"][0]
     store = FeatureStore(cat, synthetic / "store")

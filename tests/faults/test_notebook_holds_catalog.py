@@ -117,7 +117,7 @@ def test_ingest_waits_for_a_reader_and_loses_nothing(tmp_path):
     assert 1 <= len(said) <= 2, err  # said once (and once that the work goes on)
     assert "Traceback" not in err
     assert "36 clips: 36 ok" in out
-    cat = open_catalog(tmp_path / "catalog.db")
+    cat = open_catalog(tmp_path / "catalog.db", create=True)
     counts = cat.sql("SELECT count(*) AS n, count(DISTINCT clip_key) AS d, "
                      "sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) AS ok FROM clips")
     assert counts.to_dict("records") == [{"n": 36, "d": 36, "ok": 36}]

@@ -27,7 +27,7 @@ JOBS = {
 
 
 def _done(url: str, sql: str) -> int:
-    cat = open_catalog(url)
+    cat = open_catalog(url, create=True)
     try:
         return int(cat.sql(sql)["n"][0])
     finally:
@@ -101,7 +101,7 @@ def test_a_row_job_killed_midway_resumes_and_two_at_once_share(
     waited = [err for _, err in outputs if f"another {job}-" in err]
     assert len(waited) == 1, outputs  # one waited for the other, and said so
 
-    cat = open_catalog(catalog_url)
+    cat = open_catalog(catalog_url, create=True)
     runs = cat.sql(f"SELECT run_id, status FROM runs WHERE kind = '{job}' ORDER BY started_at")
     new = [float(cat.sql("SELECT value FROM run_metrics WHERE run_id = :r AND name IN "
                          "('clips_tagged', 'clips', 'frames_captioned')",

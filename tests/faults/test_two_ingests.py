@@ -33,7 +33,7 @@ def test_two_ingests_at_once_encode_each_clip_once(tmp_path, empty_catalog_url):
     assert len(said) == 1, (err1, err2)  # the one that waited said so, once
     outs = sorted([out1, out2], key=lambda o: "12 skipped" in o)
     assert "12 ok" in outs[0] and "12 skipped" in outs[1]
-    cat = open_catalog(empty_catalog_url)
+    cat = open_catalog(empty_catalog_url, create=True)
     rows = cat.sql("SELECT feature_set, sum(n_rows) AS rows FROM shards GROUP BY 1")
     assert set(rows["rows"]) == {12}  # 12 rows per set: nothing encoded twice
     report = fsck(FeatureStore(cat, tmp_path / "store"))

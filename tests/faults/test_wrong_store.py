@@ -10,7 +10,7 @@ from vida import open_catalog
 
 
 def feature_rows(work) -> int:
-    catalog = open_catalog(work / "catalog.db")
+    catalog = open_catalog(work / "catalog.db", create=True)
     try:
         return int(catalog.sql("SELECT count(*) AS n FROM features")["n"][0])
     finally:

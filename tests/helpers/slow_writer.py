@@ -17,7 +17,7 @@ from vida.store import FeatureStore
 
 def main() -> None:
     catalog_path, store_root, n_rows, per_shard, sleep_s = sys.argv[1:6]
-    store = FeatureStore(open_catalog(catalog_path), store_root)
+    store = FeatureStore(open_catalog(catalog_path, create=True), store_root)
     store.register("rgb/slow", modality="rgb", encoder="test", shape=(18, 32))
     done = set(store.keys("rgb/slow"))
     writer = store.writer("rgb/slow", rows_per_shard=int(per_shard))

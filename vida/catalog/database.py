@@ -92,7 +92,7 @@ class Catalog:
     """A VIDA catalog at a SQLAlchemy URL (DuckDB file or PostgreSQL server)."""
 
     def __init__(self, url: str, *, check: bool = True, media_root: str | None = None,
-                 create: bool = True) -> None:
+                 create: bool = False) -> None:
         self.url = url
         # where this catalog's media is on this machine, when not where it was recorded
         # (a cluster that mounts the data elsewhere); ``VIDA_MEDIA_ROOT`` says the same
@@ -333,14 +333,15 @@ class Catalog:
 
 def open_catalog(
     path_or_url: str | os.PathLike[str] | None = None, *, check: bool = True,
-    media_root: str | os.PathLike[str] | None = None, create: bool = True,
+    media_root: str | os.PathLike[str] | None = None, create: bool = False,
 ) -> Catalog:
-    """Open (creating on first use) the catalog at a path or SQLAlchemy URL.
+    """Open the catalog at a path or SQLAlchemy URL.
 
-    ``check=False`` skips the revision check (for ``vida-batch upgrade``);
-    ``media_root`` is where the catalog's media is mounted on this machine, when that
-    is not the folder the catalog recorded; ``create=False`` (for reading) refuses a
-    DuckDB file that does not exist instead of creating it.
+    A DuckDB file that does not exist is refused in one line (a typo must not leave
+    an empty catalog behind); ``create=True`` creates it, as ``vida-batch init`` and
+    the writing jobs do.  ``check=False`` skips the revision check (for ``vida-batch
+    upgrade``); ``media_root`` is where the catalog's media is mounted on this
+    machine, when that is not the folder the catalog recorded.
     """
     return Catalog(resolve_url(path_or_url), check=check,
                    media_root=str(media_root) if media_root else None, create=create)

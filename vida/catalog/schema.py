@@ -294,6 +294,26 @@ class CatalogSetting(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class QuarantinedShard(Base):
+    """A shard ``fsck --repair`` moved to ``quarantine/``, with the feature rows
+    (``[[clip_key, row], ...]``) and clip content hashes it removed from the catalog,
+    so that ``fsck --restore`` can put an intact one back."""
+
+    __tablename__ = "quarantined_shards"
+
+    shard_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    feature_set: Mapped[str] = mapped_column(String)
+    path: Mapped[str] = mapped_column(String)
+    n_rows: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String)
+    sealed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    problem: Mapped[str] = mapped_column(String)
+    features: Mapped[Any] = mapped_column(JSONText, nullable=False)
+    cleared_hashes: Mapped[Any] = mapped_column(JSONText, nullable=False)
+    quarantined_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    restored_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
 def model_of(table: Any) -> type[Base]:
     """The ORM class of a table given by name (``"clips"``) or already as its class:
     records built in workers name their table, so that workers need no schema."""

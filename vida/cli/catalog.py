@@ -74,6 +74,10 @@ def status(obj: Context) -> None:
 @click.option("--repair", is_flag=True,
               help="Remove orphan and partial shard files; quarantine damaged or missing "
                    "shards (their clips are recomputed by the next ingest/encode/generate).")
+@click.option("--restore", "do_restore", is_flag=True,
+              help="Put back every quarantined shard whose file is still there and intact, "
+                   "with its catalog rows (undoes --repair, e.g. after a folder is mounted "
+                   "again).")
 @click.option("--compact", "do_compact", is_flag=True,
               help="Rewrite shards holding dead rows with their live rows (reclaims space).")
 @click.option("--no-checksums", is_flag=True, help="Skip SHA-256 verification (faster).")
@@ -82,11 +86,14 @@ def status(obj: Context) -> None:
                    "quarantined at once.")
 @click.pass_obj
 @friendly_errors
-def fsck_command(obj: Context, repair: bool, do_compact: bool, no_checksums: bool,
-                 force: bool) -> None:
+def fsck_command(obj: Context, repair: bool, do_restore: bool, do_compact: bool,
+                 no_checksums: bool, force: bool) -> None:
     """Check the catalog against the store: missing, orphan, damaged shards; dead rows."""
-    from vida.store.integrity import compact
+    from vida.store.integrity import compact, restore
 
+    if do_restore:
+        _echo_restore(restore(obj.store(create=False)))
+        return
     report = fsck(obj.store(create=repair), repair=repair, verify_checksums=not no_checksums,
                   force=force)
     for path in report.repaired:
@@ -106,6 +113,14 @@ def fsck_command(obj: Context, repair: bool, do_compact: bool, no_checksums: boo
     )
     if not report.clean:
         sys.exit(1)
+
+
+def _echo_restore(report) -> None:
+    for path, rows in report.restored:
+        click.echo(f"restored {path} ({rows} feature rows)")
+    for path, why in report.left:
+        click.echo(f"left in quarantine {path}: {why}")
+    click.echo(f"{len(report.restored)} shard(s) restored, {len(report.left)} left")
 
 
 @click.command()
@@ -149,7 +164,7 @@ def copy_command(source: str, target: str) -> None:
     from vida.catalog.copy import copy_catalog
     from vida.catalog.database import open_catalog
 
-    src, dst = open_catalog(source), open_catalog(target)
+    src, dst = open_catalog(source), open_catalog(target, create=True)
     copied = copy_catalog(src, dst, log=click.echo)
     click.echo(f"copied {sum(copied.values())} rows in {len(copied)} tables to {dst.url}")
 

@@ -69,7 +69,7 @@ def run_demo(workdir: Path, options: DemoOptions | None = None,
     start = time.monotonic()
     workdir.mkdir(parents=True, exist_ok=True)
     runs = str(workdir / "runs")
-    catalog = open_catalog(workdir / "catalog.db")
+    catalog = open_catalog(workdir / "catalog.db", create=True)
     store = FeatureStore(catalog, workdir / "store")
 
     def step(message: str) -> None:

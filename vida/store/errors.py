@@ -23,6 +23,14 @@ class ShardDamaged(StoreError):
     """A sealed shard's bytes no longer match what was written."""
 
 
+class ShardMissing(StoreError):
+    """A shard the catalog indexes is not in its (reachable) store."""
+
+
+class StoreUnreachable(StoreError):
+    """The store was there when the job began and is not now (unmounted, NFS down)."""
+
+
 def is_disk_full(exc: BaseException) -> bool:
     """ENOSPC, whether raised by the OS or reported in h5py's or DuckDB's message."""
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):

@@ -16,6 +16,7 @@ with the same id at its root.  Opening a store checks them against each other:
 from __future__ import annotations
 
 import json
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -26,7 +27,7 @@ from vida.catalog.database import Catalog
 from vida.catalog.records.settings import get_setting, put_setting
 from vida.catalog.schema import Shard
 from vida.clock import utcnow
-from vida.store.errors import StoreError
+from vida.store.errors import ShardDamaged, ShardMissing, StoreError, StoreUnreachable
 
 MARKER = "VIDA_STORE.json"
 STORE_ID = "store_id"
@@ -112,3 +113,25 @@ def _another(catalog: Catalog, root: Path, found: str) -> StoreMismatch:
     return StoreMismatch(f"store {root} belongs to another catalog (its store id {found} is "
                          f"not catalog {catalog.path or catalog.url}'s): check --store / "
                          "VIDA_STORE (nothing was changed)")
+
+
+def shard_read_failure(root: Path, shard: Path, name: str, clip: str, detail: str
+                       ) -> StoreError:
+    """The error for a shard that could not be read, told apart by what is on disk:
+    the store gone (no repair: remount), the shard alone gone (repair only if it is
+    truly lost), the file unreadable (permissions), or its bytes damaged (repair)."""
+    where = f"shard {shard} of {name} (clip {clip})"
+    if not (root / MARKER).is_file():
+        return StoreUnreachable(f"store {root} is no longer reachable ({where} and the store's "
+                                f"{MARKER} are gone): remount it and rerun the command; "
+                                "nothing was changed, do not run fsck --repair")
+    if not shard.exists():
+        return ShardMissing(f"{where} is missing from store {root}, which is mounted: if it "
+                            "was moved, put it back; if it is lost, `vida-batch fsck --repair` "
+                            "drops its rows and the job that made the set recomputes them")
+    if not os.access(shard, os.R_OK):
+        return StoreError(f"{where} cannot be read (permission denied): fix the file's "
+                          "permissions and rerun; the shard is not damaged")
+    return ShardDamaged(f"{where} is damaged ({detail}): run `vida-batch fsck --repair` to "
+                        "quarantine it, then the job that made the set (ingest, encode, "
+                        "generate) to recompute its clips")

@@ -22,8 +22,7 @@ from sqlalchemy import select
 from vida.catalog.database import Catalog, CatalogError
 from vida.catalog.records.features import locate_many
 from vida.catalog.schema import MODALITIES, Feature, FeatureSet
-from vida.store.errors import ShardDamaged
-from vida.store.identity import bind_store
+from vida.store.identity import bind_store, shard_read_failure
 from vida.store.reader import DamagedRead, ShardHandles, read_located
 from vida.store.writers import BundleWriter, FeatureWriter
 
@@ -224,11 +223,8 @@ class FeatureStore:
                                       "data" if extra is None else f"extras/{extra}")
             except DamagedRead as exc:
                 clip = list(keys)[int(exc.positions[0])]
-                raise ShardDamaged(
-                    f"shard {exc.path} of {name} is damaged ({exc.detail}; clip {clip} and "
-                    f"{len(exc.positions) - 1} more asked of it): run `vida-batch fsck "
-                    "--repair` to quarantine it, then the job that made the set (ingest, "
-                    "encode, generate) to recompute its clips") from None
+                raise shard_read_failure(self.root, Path(exc.path), name, clip,
+                                         exc.detail) from None
             if values is None:
                 info = self.info(name)
                 values = np.empty((0, *info.shape), dtype=info.dtype)
