@@ -83,6 +83,25 @@ def _is_unreachable(exc: BaseException) -> bool:
         "connection" in str(exc).lower() and not _is_lock_error(exc))
 
 
+def _unopenable_file(path: Path | None, exc: BaseException) -> CatalogError | None:
+    """One line for a DuckDB file that DuckDB will not open: not a database, written
+    by a newer DuckDB, or damaged; None for any other error."""
+    message = str(getattr(exc, "orig", exc))
+    if "not a valid DuckDB database file" in message:
+        return CatalogError(f"catalog {path} is not a DuckDB database: check --catalog / "
+                            "VIDA_CATALOG (a catalog is the .db file `vida-batch init` made)")
+    if "newer version of DuckDB" in message or "can only read versions" in message:
+        import duckdb
+
+        return CatalogError(f"catalog {path} was written by a newer DuckDB than this one "
+                            f"({duckdb.__version__}): upgrade it (`pip install -U duckdb`) "
+                            "or open the catalog where it was written; the file is unchanged")
+    if "Corrupt database file" in message:
+        return CatalogError(f"catalog {path} is damaged ({_first_line(exc)}): restore it "
+                            "from a backup (`vida-batch catalog copy` makes one)")
+    return None
+
+
 def lock_timeout() -> float:
     """Seconds to wait for a DuckDB lock (``$VIDA_LOCK_TIMEOUT``, default 30)."""
     return float(os.environ.get("VIDA_LOCK_TIMEOUT", "30"))
@@ -179,6 +198,8 @@ class Catalog:
             except DBAPIError as exc:
                 if not self.is_duckdb and _is_unreachable(exc):
                     raise self._unreachable(exc) from None
+                if self.is_duckdb and (refused := _unopenable_file(self.path, exc)):
+                    raise refused from None
                 if not _is_lock_error(exc):
                     raise
                 holder = _lock_holder(str(exc)) or "another process"

@@ -76,17 +76,20 @@ def caption(obj: Context, import_path: Path | None, model: str | None, captioner
 @click.option("--audio", default="audio/ast-fbank", show_default=True)
 @click.option("--tags", "tag_source", default=None, help="Tag source (with --from-catalog).")
 @click.option("--name", default=None, help="Stored as prototype/NAME.")
+@click.option("--strict", is_flag=True,
+              help="Stop at a damaged TFRecord file (default: skip it and say so).")
 @click.pass_obj
 @friendly_errors
 def prototypes(obj: Context, audioset_tfrecords: Path | None, labels_csv: str | None,
                segments: Path | None, from_catalog: bool, audio: str, tag_source: str | None,
-               name: str | None) -> None:
+               name: str | None, strict: bool) -> None:
     """One prototype vector per AudioSet label, as a feature set of modality prototype."""
     from vida.jobs.prototypes import prototypes_job
 
     set_name, n = prototypes_job(obj.catalog(), obj.store(), tfrecords=audioset_tfrecords,
                                  labels_csv=labels_csv, segments=segments, audio=audio,
-                                 tags=tag_source, name=name)
+                                 tags=tag_source, name=name, strict=strict,
+                                 warn=lambda line: click.echo(f"warning: {line}", err=True))
     click.echo(f"{n} label prototypes in {set_name}")
 
 

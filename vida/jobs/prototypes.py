@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +47,12 @@ def store_prototypes(store: FeatureStore, name: str, protos: dict[str, np.ndarra
 def prototypes_job(catalog: Catalog, store: FeatureStore, *, tfrecords: Path | None = None,
                    labels_csv: str | None = None, segments: Path | None = None,
                    audio: str = "audio/ast-fbank", tags: str | None = None,
-                   name: str | None = None) -> tuple[str, int]:
-    """AudioSet TFRecords, or else the catalog's tagged train clips -> (set name, labels)."""
+                   name: str | None = None, strict: bool = False,
+                   warn: Callable[[str], None] = print) -> tuple[str, int]:
+    """AudioSet TFRecords, or else the catalog's tagged train clips -> (set name, labels).
+
+    A damaged TFRecord file is skipped, said once through ``warn`` and listed in the
+    run's metrics; with ``strict`` it fails the job before anything is stored."""
     if tfrecords is not None:
         name = name or "audioset"
         params = {"source": "audioset-tfrecords", "path": str(tfrecords),
@@ -60,7 +65,13 @@ def prototypes_job(catalog: Catalog, store: FeatureStore, *, tfrecords: Path | N
     with job_lock(store.root, f"prototypes-{name}"), recorded(
             catalog, "prototypes", {"name": name, **params}) as run:
         if tfrecords is not None:
-            protos = prototypes_from_tfrecords(tfrecords, labels_csv, segments)
+            read = prototypes_from_tfrecords(tfrecords, labels_csv, segments, strict)
+            for damaged in read.skipped:
+                warn(f"skipped {damaged}")
+            if not read.prototypes and read.skipped:
+                raise read.skipped[0]
+            protos = read.prototypes
+            run.metrics["skipped_files"] = len(read.skipped)
         else:
             protos = prototypes_from_catalog(catalog, store, audio, tags)
         set_name = store_prototypes(store, name, protos, params)

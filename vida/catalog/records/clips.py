@@ -52,10 +52,28 @@ def resolve_sources(catalog: Catalog, frame: pd.DataFrame) -> pd.DataFrame:
     root = media_root(catalog)
     if root is None:
         _warn_unrooted(catalog, frame["source_uri"])
+    else:
+        _check_mounted(catalog, root, frame["source_uri"])
     frame = frame.copy()
     frame["source_uri"] = [None if u is None else resolve_uri(u, root)
                            for u in frame["source_uri"]]
     return frame
+
+
+class MediaNotMounted(FileNotFoundError):
+    """The media root is missing or empty while clips' media is recorded under it."""
+
+
+def _check_mounted(catalog: Catalog, root: str, uris: pd.Series) -> None:
+    """Refuse the whole job in one line, before any clip is tried, when the media
+    root is a folder that is not there or empty (a file system not mounted)."""
+    under = sum(isinstance(u, str) and not os.path.isabs(u) for u in uris)
+    if under and not (os.path.isdir(root) and any(os.scandir(root))):
+        state = "is empty" if os.path.isdir(root) else "does not exist"
+        raise MediaNotMounted(
+            f"media root {root} {state} (not mounted?), and {under} clips' media are under "
+            "it: mount it, or give where the media is with --media-root / VIDA_MEDIA_ROOT "
+            "(`vida-batch catalog relocate` if it moved for good); nothing was changed")
 
 
 def _warn_unrooted(catalog: Catalog, uris: pd.Series) -> None:
@@ -65,11 +83,6 @@ def _warn_unrooted(catalog: Catalog, uris: pd.Series) -> None:
         print(f"vida: this catalog records its media relative to the folder its ingest ran "
               f"in (e.g. {relative[0]}), so it works only from there; run `vida-batch catalog "
               "relocate INGEST_FOLDER WHERE_THE_MEDIA_IS` once to fix it", file=sys.stderr)
-
-
-def source_uri_for(catalog: Catalog, path: str) -> str:
-    """How ingest records the media at ``path``."""
-    return stored_uri(path, media_root(catalog))
 
 
 def record_media_root(catalog: Catalog, root: str) -> None:
