@@ -76,43 +76,82 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[str]:
-    """A throwaway PostgreSQL server on a loopback port; yields its base URL."""
+class PgServer:
+    """A throwaway PostgreSQL server on a loopback port, in its own temp dir, that a
+    test may stop and start again (a server going away under a job)."""
+
+    def __init__(self) -> None:
+        self.base = Path(tempfile.mkdtemp(prefix="vida-pg-"))
+        self.data = self.base / "data"
+        self.as_postgres: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses to run as root
+            shutil.chown(self.base, "postgres")
+            self.as_postgres = ["runuser", "-u", "postgres", "--"]
+        self.port = _free_port()
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}"
+        subprocess.run([*self.as_postgres, _pg_bin("initdb"), "-D", str(self.data), "-U",
+                        "postgres", "--auth=trust", "-E", "UTF8"], check=True,
+                       capture_output=True)
+        self.start()
+
+    def _ctl(self, *args: str) -> None:
+        subprocess.run([*self.as_postgres, _pg_bin("pg_ctl"), "-D", str(self.data), *args],
+                       check=True, capture_output=True)
+
+    def start(self) -> None:
+        self._ctl("-l", str(self.base / "log"), "-w", "-o",
+                  f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off",
+                  "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._ctl("-m", mode, "-w", "stop")
+
+    def new_database(self) -> str:
+        import psycopg
+
+        name = f"vida_{int(time.time() * 1e6)}"
+        conninfo = self.url.replace("postgresql+psycopg", "postgresql") + "/postgres"
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return f"{self.url}/{name}"
+
+    def remove(self) -> None:
+        subprocess.run([*self.as_postgres, _pg_bin("pg_ctl"), "-D", str(self.data), "-m",
+                        "immediate", "stop"], capture_output=True)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _postgres_wanted() -> None:
     if os.environ.get("VIDA_SKIP_POSTGRES") == "1":
         pytest.skip("VIDA_SKIP_POSTGRES=1")
-    base = Path(tempfile.mkdtemp(prefix="vida-pg-"))
-    data = base / "data"
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        shutil.chown(base, "postgres")
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
-    subprocess.run([*as_postgres, _pg_bin("initdb"), "-D", str(data), "-U", "postgres",
-                    "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)
-    subprocess.run(
-        [*as_postgres, _pg_bin("pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-w",
-         "-o", f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
-        check=True, capture_output=True,
-    )
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """The session's PostgreSQL server (each test gets a database of its own)."""
+    _postgres_wanted()
+    server = PgServer()
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+        yield server
     finally:
-        subprocess.run([*as_postgres, _pg_bin("pg_ctl"), "-D", str(data), "-m", "immediate",
-                        "stop"], capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
+        server.remove()
 
 
 @pytest.fixture
-def pg_url(pg_server: str) -> Iterator[str]:
-    """A fresh, empty database on the session's server."""
-    import psycopg
+def own_pg_server() -> Iterator[PgServer]:
+    """A server of this test's own, which it may stop and start."""
+    _postgres_wanted()
+    server = PgServer()
+    try:
+        yield server
+    finally:
+        server.remove()
 
-    name = f"vida_{int(time.time() * 1e6)}"
-    conninfo = pg_server.replace("postgresql+psycopg", "postgresql") + "/postgres"
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    yield f"{pg_server}/{name}"
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> str:
+    """A fresh, empty database on the session's server."""
+    return pg_server.new_database()
 
 
 # -- a small synthetic dataset, ingested once per session ---------------------

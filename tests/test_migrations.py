@@ -63,8 +63,8 @@ def test_opening_a_catalog_does_not_import_alembic_and_a_worker_no_catalog(tmp_p
     from tests.helpers.imports import imported_after
 
     open_catalog(tmp_path / "c.db", create=True)
-    opened = (f"from vida.catalog import open_catalog; open_catalog({str(tmp_path / 'c.db')!r}, create=True)"
-              "\nimport vida.jobs.ingest_map")
+    opened = ("from vida.catalog import open_catalog; "
+              f"open_catalog({str(tmp_path / 'c.db')!r})\nimport vida.jobs.ingest_map")
     assert imported_after(opened, ("alembic", "mako", "torch", "transformers")) == []
     assert imported_after("import vida.jobs.ingest_map",
                           ("sqlalchemy", "duckdb", "alembic", "pandas")) == []

@@ -232,6 +232,10 @@ class Catalog:
             if read_only and not self.is_duckdb:
                 conn = conn.execution_options(postgresql_readonly=True)
             yield conn
+        except DBAPIError as exc:  # a server that went away mid-transaction: one line
+            if self.is_duckdb or not (exc.connection_invalidated or _is_unreachable(exc)):
+                raise
+            raise self._unreachable(exc) from None
         finally:
             conn.close()
 
