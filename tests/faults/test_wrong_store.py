@@ -22,8 +22,9 @@ def catalog_state(url: str) -> tuple[int, int, int, int]:
 
 
 def store_files(root) -> list[tuple[str, int, int]]:
+    """Every file of the store with its size and time, but the jobs' lock files."""
     return sorted((p.relative_to(root).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
-                  for p in root.rglob("*") if p.is_file())
+                  for p in root.rglob("*") if p.is_file() and p.parent.name != ".locks")
 
 
 def one_line(result) -> str:

@@ -135,7 +135,8 @@ class Catalog:
         where = f"{url.host or 'localhost'}:{url.port or 5432}/{url.database}"
         cause = _first_line(getattr(exc, "orig", exc)).replace("connection failed: ", "")
         return CatalogError(f"cannot reach the catalog's server {where} ({cause}): check that "
-                            "it is running and the URL's host, port and user")
+                            "it is running and the URL's host, port and user, then rerun "
+                            "the command (what was committed is kept)")
 
     # -- engines ---------------------------------------------------------
     @property

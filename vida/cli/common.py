@@ -4,6 +4,7 @@ one-line error for expected failures, and the printers for tables and experiment
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,14 @@ def _expected_errors() -> tuple[type[Exception], ...]:
             StoreError)
 
 
+def _close_progress_bars() -> None:
+    """End the line of a bar a failing job left open, so that its one-line error
+    starts a line of its own."""
+    if "tqdm" in sys.modules:
+        for bar in list(getattr(sys.modules["tqdm"].tqdm, "_instances", ())):
+            bar.close()
+
+
 def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn expected failures into one-line messages (exit 1), not tracebacks."""
 
@@ -66,6 +75,7 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
+            _close_progress_bars()
             if isinstance(exc, _expected_errors()):
                 message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
                 raise click.ClickException(str(message)) from None
