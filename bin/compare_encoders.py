@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vida import open_catalog  # noqa: E402
 from vida.jobs.classifier import ClassifierSpec, train_classifier  # noqa: E402
 from vida.jobs.encode import encode_clips  # noqa: E402
-from vida.jobs.experiment import DEFAULT_QUERY, test_correctness  # noqa: E402
+from vida.jobs.experiment import DEFAULT_QUERY  # noqa: E402
+from vida.jobs.experiment_driver import correct_on_test  # noqa: E402
 from vida.jobs.ingest import ingest  # noqa: E402
 from vida.jobs.split import assign_splits  # noqa: E402
 from vida.stats import accuracy_interval, paired_difference  # noqa: E402
@@ -62,7 +63,7 @@ def main() -> int:
             run_id, _ = train_classifier(catalog, store, DEFAULT_QUERY,
                                          ClassifierSpec(rgb=rgb, flow=flow, seed=seed),
                                          runs=str(args.workdir / "runs"), progress=False)
-            rows.append(test_correctness(catalog, run_id))
+            rows.append(correct_on_test(catalog, run_id))
         correct[name] = np.stack(rows)
     base, other = correct.values()
     for name, matrix in correct.items():

@@ -131,3 +131,13 @@ def test_audio_follows_the_visual_events(tmp_path):
     events = event_times(scene)
     assert all(np.min(np.abs(events - t)) < 0.1 for t in loud)
     assert all(np.min(np.abs(loud - e)) < 0.1 for e in events if e < 2.9)
+
+
+def test_two_worker_processes_make_the_same_clips(tmp_path):
+    from vida.jobs.executor import ordered_mapper
+
+    alone = synthesize(tmp_path / "one", 3, 2, seed=5).root
+    with ordered_mapper(2) as mapper:
+        shared = synthesize(tmp_path / "two", 3, 2, seed=5, mapper=mapper).root
+    _assert_same_media(alone, shared)
+    assert _digest(alone) == _digest(shared)

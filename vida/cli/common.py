@@ -106,9 +106,12 @@ def table_or(frame: pd.DataFrame, empty: str) -> str:
 
 
 def print_experiment(result: Any) -> None:
-    """An experiment's table(s), then where its plot and CSV are."""
+    """An experiment's table(s), then where its plot and CSV are (nothing for a dry
+    run, whose plan was printed)."""
     from vida.views import experiment_table, label_efficiency_table, verdicts
 
+    if result is None:
+        return
     click.echo(experiment_table(result.table))
     for line in verdicts(result.table):
         click.echo(f"  {line}")

@@ -24,9 +24,12 @@ def synth(obj: Context, out: Path, n_classes: int, clips_per_class: int, seed: i
     Clips come with reference AudioSet tags (ast_tags.json) and per-frame captions
     (captions/*.json) standing in for AST and BLIP, so the whole method runs offline.
     """
+    from vida.jobs.executor import ordered_mapper
     from vida.synth import synthesize
 
-    result = synthesize(out, n_classes, clips_per_class, seed, progress=True)
+    with ordered_mapper() as mapper:  # the same clips on any number of cores
+        result = synthesize(out, n_classes, clips_per_class, seed, progress=True,
+                            mapper=mapper)
     click.echo(f"{result.n_clips} clips of {len(result.classes)} classes in {out}")
     click.echo(f"tags     {result.tags_file}")
     click.echo(f"captions {result.captions_dir}")

@@ -38,7 +38,8 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: Path | None)
     """Options from a TOML file become the command's defaults: flags still override."""
     if value is None:
         return
-    names = {p.name: p.name for p in ctx.command.params if p.name not in ("config", "runs")}
+    names = {p.name: p.name for p in ctx.command.params
+             if p.name not in ("config", "runs", "dry_run", "no_progress")}
     for p in ctx.command.params:
         names.update({o.lstrip("-").replace("-", "_"): p.name for o in p.opts
                       if p.name in names})
@@ -93,8 +94,34 @@ def experiment_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def running_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """How an experiment runs, not what it computes (so not part of its spec)."""
+    options = [
+        click.option("--workers", type=int, default=None,
+                     help="Trainings side by side, one thread each [every core]; with "
+                          "--executor dask://HOST:PORT, the cluster's workers run them."),
+        click.option("--dry-run", is_flag=True,
+                     help="Print the plan (trainings per kind) and stop."),
+        click.option("--no-progress", is_flag=True),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+                     show_default=True, help="Where trainings run (auto: CUDA where it is; "
+                                             "on Dask, one GPU per training)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _options(workers: int | None, dry_run: bool, no_progress: bool, device: str) -> Any:
+    from vida.jobs.experiment import ExperimentOptions
+
+    return ExperimentOptions(workers=workers, dry_run=dry_run, progress=not no_progress,
+                             device=device)
+
+
 @experiment.command("svdmap")
 @experiment_options
+@running_options
 @click.option("--tags", required=True, help="Tag source of the clips' real audio.")
 @click.option("--dictionary", required=True, help="Semantic dictionary name.")
 @click.option("--min-iou", default=0.2, show_default=True)
@@ -104,26 +131,31 @@ def experiment_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--top-classes", default=5, show_default=True)
 @click.pass_obj
 @friendly_errors
-def experiment_svdmap(obj: Context, runs: str | None, **options: Any) -> None:
+def experiment_svdmap(obj: Context, runs: str | None, workers: int | None, dry_run: bool,
+                      no_progress: bool, device: str, **options: Any) -> None:
     """Vision only / + real / + generated / + filtered generated audio."""
     from vida.jobs.experiment import svdmap_experiment
 
     print_experiment(svdmap_experiment(obj.catalog(), obj.store(), **options, runs=runs,
-                                       log=click.echo))
+                                       log=click.echo,
+                                       options=_options(workers, dry_run, no_progress, device)))
 
 
 @experiment.command("cafmap")
 @experiment_options
+@running_options
 @click.option("--condition", required=True, help="Condition feature set (`condition`).")
 @click.option("--arch", type=click.Choice(["mlp", "lstm"]), default="mlp", show_default=True)
 @click.pass_obj
 @friendly_errors
-def experiment_cafmap(obj: Context, runs: str | None, **options: Any) -> None:
+def experiment_cafmap(obj: Context, runs: str | None, workers: int | None, dry_run: bool,
+                      no_progress: bool, device: str, **options: Any) -> None:
     """Vision only / + real audio / + audio generated from caption conditions."""
     from vida.jobs.experiment import cafmap_experiment
 
     print_experiment(cafmap_experiment(obj.catalog(), obj.store(), **options, runs=runs,
-                                       log=click.echo))
+                                       log=click.echo,
+                                       options=_options(workers, dry_run, no_progress, device)))
 
 
 @experiment.command("rerun")

@@ -8,6 +8,7 @@ confusion-matrix PNG next to the checkpoint.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import datetime
 
 import numpy as np
 import torch
@@ -17,19 +18,21 @@ from torch import nn
 from vida.catalog.database import Catalog
 from vida.catalog.schema import Prediction
 from vida.catalog.writes import upsert
-from vida.jobs.runs import failure_recorded, finish_run, log_metrics, start_run
+from vida.clock import utcnow
+from vida.jobs.runs import failure_recorded, finish_run, log_epochs, log_metrics, start_run
 from vida.jobs.training import (
     Standardizer,
-    epoch_logger,
+    checkpoint_bytes,
     fit,
     load_clips,
-    load_inputs,
     loader,
     runs_root,
-    save_checkpoint,
     seed_everything,
+    torch_threads,
+    write_checkpoint,
 )
 from vida.models import build_classifier
+from vida.store.located import Located, locate, read_concatenated, read_rows
 from vida.store.store import FeatureStore
 
 DEFAULTS = {"lstm": {"lr": 1e-3, "batch_size": 16}, "mlp": {"lr": 1e-4, "batch_size": 32}}
@@ -71,31 +74,10 @@ class ClassifierSpec:
                                                                    else [])
 
 
-def _audio_swaps(store: FeatureStore, spec: ClassifierSpec, parts: dict,
-                 x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Modality dropout on the train clips, and the test-time stand-in for audio."""
-    if not (spec.test_audio or spec.audio_dropout):
-        return x
-    width = store.info(spec.audio).shape[-1]  # the audio block is the last one
-    if spec.test_audio == "zeros":
-        x["test"][:, :, -width:] = 0.0
-    elif spec.test_audio == "train-mean":  # the real train audio's mean, before any dropout
-        x["test"][:, :, -width:] = x["train"][:, :, -width:].mean(axis=0)
-    elif spec.test_audio:
-        x["test"][:, :, -width:] = store.read(spec.test_audio, parts["test"]["clip_key"].tolist())
-    if spec.audio_dropout:
-        keys = parts["train"]["clip_key"].tolist()
-        swap = np.random.default_rng(spec.seed + 11).random(len(keys)) < spec.dropout_p
-        if swap.any():
-            chosen = [k for k, s in zip(keys, swap, strict=True) if s]
-            x["train"][swap, :, -width:] = store.read(spec.audio_dropout, chosen)
-    return x
-
-
-def _predict(model: nn.Module, x: np.ndarray) -> np.ndarray:
+def _predict(model: nn.Module, x: np.ndarray, device: str = "cpu") -> np.ndarray:
     model.eval()
     with torch.no_grad():
-        return torch.softmax(model(torch.from_numpy(x)), dim=-1).numpy()
+        return torch.softmax(model(torch.from_numpy(x).to(device)), dim=-1).cpu().numpy()
 
 
 def _accuracy(model: nn.Module, data) -> dict[str, float]:
@@ -131,9 +113,48 @@ def confusion_png(matrix: np.ndarray, classes: list[str], path, title: str) -> N
     plt.close(fig)
 
 
-def train_classifier(catalog: Catalog, store: FeatureStore, query: str, spec: ClassifierSpec,
-                     *, classes: list[str] | None = None, experiment_id: str | None = None,
-                     runs: str | None = None, progress: bool = True) -> tuple[str, dict]:
+@dataclass(frozen=True)
+class ClassifierTask:
+    """One classifier training, ready to run anywhere: its clips, their labels and
+    where their features are (located in the driver; the worker reads no catalog)."""
+
+    spec: ClassifierSpec
+    classes: tuple[str, ...]
+    keys: dict[str, tuple[str, ...]]  # split -> clip keys, in clip_key order
+    labels: dict[str, np.ndarray]  # split -> class indices
+    inputs: dict[str, tuple[Located, ...]]  # split -> the input sets' rows
+    test_audio: Located | None = None  # the stand-in for audio at test time
+    dropout: tuple[np.ndarray, Located] | None = None  # swapped train rows, their audio
+    audio_width: int = 0  # D of the audio block (the last of the inputs)
+    threads: int = 1
+    device: str = "cpu"  # fixed, so that a training gives the same numbers wherever it runs
+
+
+@dataclass
+class ClassifierResult:
+    """What a classifier training hands back to the driver to commit."""
+
+    epochs: list[tuple[int, dict[str, float], dict[str, float]]]
+    metrics: dict[str, float]
+    per_class: dict[str, float]
+    probs: np.ndarray  # test clips x classes
+    truth: np.ndarray  # test clips' class indices
+    matrix: np.ndarray
+    checkpoint: bytes
+    config: dict
+    started_at: datetime
+    finished_at: datetime
+
+    @property
+    def correct(self) -> np.ndarray:
+        """Per test clip (clip_key order), 1 where the prediction was right."""
+        return (self.probs.argmax(-1) == self.truth).astype(float)
+
+
+def plan_classifier(catalog: Catalog, store: FeatureStore, query: str, spec: ClassifierSpec,
+                    classes: list[str] | None = None, threads: int = 1,
+                    device: str = "cpu") -> ClassifierTask:
+    """The driver's half before training: choose the clips, locate their features."""
     clips = load_clips(catalog, query)
     classes = classes or sorted(clips["class_name"].unique())
     index = {c: i for i, c in enumerate(classes)}
@@ -141,53 +162,144 @@ def train_classifier(catalog: Catalog, store: FeatureStore, query: str, spec: Cl
     for split, part in parts.items():
         if len(part) == 0:
             raise ValueError(f"the query has no {split} clips: run `vida-batch split`")
-    g = seed_everything(spec.seed)
-    run_id = start_run(catalog, kind="train-classifier", arch=spec.arch,
-                       params={**asdict(spec), "classes": classes}, query=query,
-                       feature_sets=spec.input_sets, seed=spec.seed, experiment_id=experiment_id)
-    on_epoch = epoch_logger(catalog, run_id, spec.epochs, progress,
-                            lambda t, v: f"train loss {t['loss']:.3f} val top-1 {v['top1']:.3f}")
+    keys = {s: tuple(p["clip_key"]) for s, p in parts.items()}
+    try:
+        inputs = {s: tuple(locate(store, name, k) for name in spec.input_sets)
+                  for s, k in keys.items()}
+    except KeyError as exc:
+        raise ValueError(f"{exc.args[0].split(';')[0]}; restrict the --query to clips that "
+                         "have it") from None
+    test_audio = (locate(store, spec.test_audio, keys["test"])
+                  if spec.test_audio and spec.test_audio not in STAND_INS else None)
+    dropout = None
+    if spec.audio_dropout:
+        swap = np.random.default_rng(spec.seed + 11).random(len(keys["train"])) < spec.dropout_p
+        chosen = [k for k, s in zip(keys["train"], swap, strict=True) if s]
+        dropout = (swap, locate(store, spec.audio_dropout, chosen)) if chosen else None
+    width = store.info(spec.audio).shape[-1] if spec.audio else 0
+    return ClassifierTask(spec, tuple(classes), keys,
+                          {s: p["class_name"].map(index).to_numpy(np.int64)
+                           for s, p in parts.items()}, inputs, test_audio, dropout, width,
+                          threads, device)
 
-    with failure_recorded(catalog, run_id):  # a damaged shard fails the run, recorded
-        x = {s: load_inputs(store, p["clip_key"].tolist(), spec.input_sets)
-             for s, p in parts.items()}
-        x = _audio_swaps(store, spec, parts, x)
-        y = {s: p["class_name"].map(index).to_numpy(np.int64) for s, p in parts.items()}
+
+STAND_INS = ("zeros", "train-mean")
+
+
+def fit_classifier(task: ClassifierTask) -> ClassifierResult:
+    """Train on train, select on val, predict test: the map of a classifier item (it
+    runs in any process and touches no catalog)."""
+    started = utcnow()
+    spec = task.spec
+    with torch_threads(task.threads):
+        g = seed_everything(spec.seed)
+        x = {s: read_concatenated(parts) for s, parts in task.inputs.items()}
+        x = _swap_audio(task, x)
+        y = task.labels
         norm = Standardizer.fit(x["train"])
         x = {s: norm(v) for s, v in x.items()}
-        model = build_classifier(spec.arch, x["train"].shape[-1], len(classes))
+        model = build_classifier(spec.arch, x["train"].shape[-1], len(task.classes))
+        model.to(task.device)
+        epochs: list = []
         state, best_epoch = fit(
-            model, loader(x["train"], y["train"], spec.batch_size, True, g),
-            loader(x["val"], y["val"], 256, False), nn.CrossEntropyLoss(), epochs=spec.epochs,
+            model, loader(x["train"], y["train"], spec.batch_size, True, g, task.device),
+            loader(x["val"], y["val"], 256, False, device=task.device), nn.CrossEntropyLoss(),
+            epochs=spec.epochs,
             lr=spec.lr, score=_accuracy, better=lambda a, b: a["top1"] > b["top1"],
-            on_epoch=on_epoch)
+            on_epoch=lambda e, t, v: epochs.append((e, t, v)))
         model.load_state_dict(state)
-        probs = _predict(model, x["test"])
-        pred = probs.argmax(-1)
-        truth = y["test"]
-        top5 = np.argsort(-probs, axis=1)[:, :5]
-        matrix = confusion_matrix(truth, pred, labels=list(range(len(classes))))
-        metrics = {
-            "top1": float((pred == truth).mean()),
-            "top5": float(np.mean([t in row for t, row in zip(truth, top5, strict=True)])),
-            "macro_f1": float(f1_score(truth, pred, average="macro",
-                                       labels=list(range(len(classes))), zero_division=0)),
-            "best_epoch": float(best_epoch),
-            "n_test": float(len(truth)),
-        }
-        per_class = {f"acc/{c}": float(matrix[i, i] / matrix[i].sum())
-                     for i, c in enumerate(classes) if matrix[i].sum()}
-        folder = runs_root(runs) / run_id
-        path = save_checkpoint(folder, model, state, {"input_norm": norm.state()},
-                               {"arch": spec.arch, "spec": asdict(spec), "classes": classes})
-        confusion_png(matrix, classes, folder / "confusion.png",
-                      f"{spec.variant or spec.arch}: test top-1 {metrics['top1']:.3f}")
-        log_metrics(catalog, run_id, {**metrics, **per_class}, split="test")
-        rows = [{"run_id": run_id, "clip_key": k, "split": "test", "true_class": classes[t],
-                 "pred_class": classes[p], "score": float(probs[i, p])}
-                for i, (k, t, p) in enumerate(zip(parts["test"]["clip_key"], truth, pred,
-                                                  strict=True))]
-        with catalog.transaction() as session:
-            upsert(session, Prediction, rows, key=("run_id", "clip_key"))
+        probs = _predict(model, x["test"], task.device)
+    metrics, per_class, matrix = _test_metrics(probs, y["test"], list(task.classes), best_epoch)
+    blob = checkpoint_bytes(state, {"input_norm": norm.state()})
+    config = {"model": model.config, "arch": spec.arch, "spec": asdict(spec),
+              "classes": list(task.classes)}
+    return ClassifierResult(epochs, metrics, per_class, probs, y["test"], matrix, blob, config,
+                            started, utcnow())
+
+
+def _swap_audio(task: ClassifierTask, x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Modality dropout on the train clips, and the test-time stand-in for audio (the
+    audio block is the last one of the inputs)."""
+    spec = task.spec
+    if not (spec.test_audio or spec.audio_dropout):
+        return x
+    width = task.audio_width
+    if spec.test_audio == "zeros":
+        x["test"][:, :, -width:] = 0.0
+    elif spec.test_audio == "train-mean":  # the real train audio's mean, before any dropout
+        x["test"][:, :, -width:] = x["train"][:, :, -width:].mean(axis=0)
+    elif task.test_audio is not None:
+        x["test"][:, :, -width:] = read_rows(task.test_audio)
+    if task.dropout is not None:
+        swap, audio = task.dropout
+        x["train"][swap, :, -width:] = read_rows(audio)
+    return x
+
+
+def _test_metrics(probs: np.ndarray, truth: np.ndarray, classes: list[str], best_epoch: int
+                  ) -> tuple[dict[str, float], dict[str, float], np.ndarray]:
+    pred = probs.argmax(-1)
+    top5 = np.argsort(-probs, axis=1)[:, :5]
+    labels = list(range(len(classes)))
+    matrix = confusion_matrix(truth, pred, labels=labels)
+    metrics = {
+        "top1": float((pred == truth).mean()),
+        "top5": float(np.mean([t in row for t, row in zip(truth, top5, strict=True)])),
+        "macro_f1": float(f1_score(truth, pred, average="macro", labels=labels,
+                                   zero_division=0)),
+        "best_epoch": float(best_epoch),
+        "n_test": float(len(truth)),
+    }
+    per_class = {f"acc/{c}": float(matrix[i, i] / matrix[i].sum())
+                 for i, c in enumerate(classes) if matrix[i].sum()}
+    return metrics, per_class, matrix
+
+
+def record_classifier(catalog: Catalog, task: ClassifierTask, result: ClassifierResult,
+                      run_id: str, runs: str | None) -> None:
+    """The driver's half after training: checkpoint, confusion PNG, epoch and test
+    metrics, every test prediction; the run finished."""
+    folder = runs_root(runs) / run_id
+    path = write_checkpoint(folder, result.checkpoint, result.config)
+    spec = task.spec
+    confusion_png(result.matrix, list(task.classes), folder / "confusion.png",
+                  f"{spec.variant or spec.arch}: test top-1 {result.metrics['top1']:.3f}")
+    pred = result.probs.argmax(-1)
+    rows = [{"run_id": run_id, "clip_key": k, "split": "test",
+             "true_class": task.classes[t], "pred_class": task.classes[p],
+             "score": float(result.probs[i, p])}
+            for i, (k, t, p) in enumerate(zip(task.keys["test"], result.truth, pred,
+                                              strict=True))]
+    log_epochs(catalog, run_id, result.epochs)
+    log_metrics(catalog, run_id, {**result.metrics, **result.per_class}, split="test")
+    with catalog.transaction() as session:
+        upsert(session, Prediction, rows, key=("run_id", "clip_key"))
     finish_run(catalog, run_id, checkpoint=str(path))
-    return run_id, metrics
+
+
+def classifier_run_params(task: ClassifierTask) -> dict:
+    return {**asdict(task.spec), "classes": list(task.classes)}
+
+
+def start_classifier_run(catalog: Catalog, task: ClassifierTask, query: str,
+                         experiment_id: str | None = None, **params: object) -> str:
+    spec = task.spec
+    return start_run(catalog, kind="train-classifier", arch=spec.arch,
+                     params={**classifier_run_params(task), **params}, query=query,
+                     feature_sets=spec.input_sets, seed=spec.seed, experiment_id=experiment_id)
+
+
+def train_classifier(catalog: Catalog, store: FeatureStore, query: str, spec: ClassifierSpec,
+                     *, classes: list[str] | None = None, experiment_id: str | None = None,
+                     runs: str | None = None, progress: bool = True) -> tuple[str, dict]:
+    """Plan, fit and record one classifier in this process; returns (run id, metrics)."""
+    task = plan_classifier(catalog, store, query, spec, classes, threads=0)
+    run_id = start_classifier_run(catalog, task, query, experiment_id)
+    with failure_recorded(catalog, run_id):  # a damaged shard fails the run, recorded
+        result = fit_classifier(task)
+        if progress:
+            for epoch, train, val in result.epochs:
+                print(f"  {run_id} epoch {epoch}/{spec.epochs}: train loss "
+                      f"{train['loss']:.3f} val top-1 {val['top1']:.3f}", flush=True)
+        record_classifier(catalog, task, result, run_id, runs)
+    return run_id, result.metrics

@@ -17,6 +17,7 @@ from pathlib import Path
 from vida.catalog.database import open_catalog
 from vida.jobs.cafmap import build_conditions, find_representative_frames, import_captions
 from vida.jobs.dictionary import build_dictionary_job
+from vida.jobs.executor import ordered_mapper
 from vida.jobs.experiment import ExperimentResult, cafmap_experiment, svdmap_experiment
 from vida.jobs.ingest import ingest
 from vida.jobs.prototypes import prototypes_from_catalog, store_prototypes
@@ -76,7 +77,9 @@ def run_demo(workdir: Path, options: DemoOptions | None = None,
         log(f"[{time.monotonic() - start:5.0f} s] {message}")
 
     step(f"synthesising {options.classes} classes x {options.clips_per_class} clips")
-    data = synthesize(workdir / "data", options.classes, options.clips_per_class, options.seed)
+    with ordered_mapper(options.workers) as mapper:
+        data = synthesize(workdir / "data", options.classes, options.clips_per_class,
+                          options.seed, mapper=mapper)
     step("ingesting (decode, flow, encoders)")
     summary = ingest(catalog, store, data.manifest, workers=options.workers or os.cpu_count(),
                      progress=False)

@@ -201,9 +201,11 @@ def one_blas_thread() -> Iterator[None]:
 class Pool:
     """An open executor: ``submit`` items, ``restart`` after a lost worker."""
 
-    def __init__(self, spec: ExecutorSpec, prepare: Callable[[], None] | None = None) -> None:
+    def __init__(self, spec: ExecutorSpec, prepare: Callable[[], None] | None = None,
+                 resources: dict[str, float] | None = None) -> None:
         self.spec = spec
         self.prepare = prepare
+        self.resources = resources  # Dask: what each item holds on its worker (GPU=1)
         self._client: Any = None
         self._cluster: Any = None
         self.executor: Executor | None = None
@@ -241,7 +243,7 @@ class Pool:
                 self._cluster = LocalCluster(n_workers=self.spec.workers, threads_per_worker=1,
                                              processes=True, dashboard_address=None)
                 self._client = Client(self._cluster)
-            self.executor = self._client.get_executor(pure=False)
+            self.executor = self._client.get_executor(pure=False, resources=self.resources)
 
     def submit(self, work: Callable[[Item], Result], item: Item) -> Future:
         if self.executor is None:  # serial: run now, hand back a finished future
@@ -288,12 +290,13 @@ class Pool:
 
 
 def open_pool(executor: str | ExecutorSpec | None, workers: int | None = None,
-              prepare: Callable[[], None] | None = None) -> Pool:
+              prepare: Callable[[], None] | None = None,
+              resources: dict[str, float] | None = None) -> Pool:
     """Open the executor.  ``prepare`` (picklable, no arguments) warms a local worker
     as it starts -- loads the job's models -- while the driver still plans; Dask
     workers warm on their first item and stay warm across jobs."""
     spec = executor if isinstance(executor, ExecutorSpec) else parse_executor(executor, workers)
-    return Pool(spec, prepare)
+    return Pool(spec, prepare, resources)
 
 
 def map_ordered(pool: Pool, work: Callable[[Item], Result], items: Iterable[Item],
@@ -346,3 +349,11 @@ def map_as_completed(pool: Pool, work: Callable[[Item], Result], items: Iterable
                 running.pop(future)
                 yield item, None, WorkerLost("the worker pool broke while this ran")
             pool.restart()
+
+
+@contextmanager
+def ordered_mapper(workers: int | None = None) -> Iterator[Callable[..., Iterator]]:
+    """``mapper(fn, items)`` over local worker processes (every core by default),
+    results in the order of ``items``: for code outside ``jobs`` that takes a map."""
+    with open_pool(LOCAL, workers) as pool:
+        yield lambda work, items: map_ordered(pool, work, items)

@@ -10,7 +10,7 @@ carry the id in ``experiment_id``), printed, and plotted.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,29 @@ from vida.catalog.records import json_column
 from vida.catalog.records.dictionaries import load_dictionary
 from vida.catalog.records.filters import store_decisions
 from vida.catalog.records.tags import load_tags
-from vida.jobs.classifier import ClassifierSpec, train_classifier
-from vida.jobs.generator import GeneratorSpec, cross_fit_generate, generate, train_generator
-from vida.jobs.label_efficiency import parse_labels, plot_label_efficiency, run_label_efficiency
-from vida.jobs.runs import finish_run, log_metrics, new_run_id, start_run
-from vida.jobs.training import runs_root
+from vida.jobs.classifier import ClassifierSpec
+from vida.jobs.executor import current_executor, parse_executor
+from vida.jobs.experiment_driver import PlanRunner
+from vida.jobs.experiment_plan import (
+    Plan,
+    classifier_step,
+    generated,
+    generator_steps,
+    label_efficiency_steps,
+    missing_audio_steps,
+)
+from vida.jobs.generator import GeneratorSpec
+from vida.jobs.label_efficiency import parse_labels, plot_label_efficiency
+from vida.jobs.runs import (
+    failure_recorded,
+    finish_run,
+    log_metrics,
+    mark_abandoned,
+    new_run_id,
+    reopen_run,
+    start_run,
+)
+from vida.jobs.training import runs_root, training_device
 from vida.semantics.iou_filter import clip_ious, decide
 from vida.stats import accuracy_interval, paired_difference
 from vida.store.store import FeatureStore
@@ -75,7 +93,8 @@ def check_feature_sets(store: FeatureStore, sets: dict[str, str]) -> None:
 
 def experiment_spec(arguments: dict[str, Any]) -> dict[str, Any]:
     """An experiment's own arguments (what ``experiment rerun`` calls it with again)."""
-    return {k: v for k, v in arguments.items() if k not in ("catalog", "store", "log", "runs")}
+    return {k: v for k, v in arguments.items()
+            if k not in ("catalog", "store", "log", "runs", "options")}
 
 
 def rerun_experiment(catalog: Catalog, store: FeatureStore, run_id: str, *,
@@ -92,13 +111,6 @@ def rerun_experiment(catalog: Catalog, store: FeatureStore, run_id: str, *,
                          "it again with its options")
     run = {"svdmap": svdmap_experiment, "cafmap": cafmap_experiment}[frame["arch"][0]]
     return run(catalog, store, **spec, runs=runs, log=log)
-
-
-def test_correctness(catalog: Catalog, run_id: str) -> np.ndarray:
-    """A classifier run's test clips, in clip_key order: 1 where it was right."""
-    frame = catalog.sql("SELECT clip_key, pred_class = true_class AS ok FROM predictions "
-                        "WHERE run_id = :r AND split = 'test' ORDER BY clip_key", {"r": run_id})
-    return frame["ok"].to_numpy(dtype=float)
 
 
 def summarise(results: dict[str, list[dict]],
@@ -156,21 +168,11 @@ def plot_results(table: pd.DataFrame, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def missing_audio(classify: Callable[..., None], seed: int, audio: str, generated: str) -> None:
-    """The deployment case: trained with real audio, tested without it.  Generated audio
-    in its place (after plain or modality-dropout training), beside the stand-ins peers
-    use: zeros, and the train clips' mean audio."""
-    classify("real-trained, generated at test", seed, audio, test_audio=generated)
-    classify("dropout-trained, generated at test", seed, audio, test_audio=generated,
-             audio_dropout=generated)
-    classify("real-trained, zeros at test", seed, audio, test_audio="zeros")
-    classify("real-trained, mean at test", seed, audio, test_audio="train-mean")
-
-
-def _record(catalog: Catalog, experiment_id: str, kind: str, params: dict, query: str,
-            table: pd.DataFrame, runs: str | None, title: str,
-            study: pd.DataFrame | None = None, labels: pd.DataFrame | None = None
-            ) -> ExperimentResult:
+def _record(catalog: Catalog, experiment_id: str, query: str, table: pd.DataFrame,
+            runs: str | None, title: str, study: pd.DataFrame | None = None,
+            labels: pd.DataFrame | None = None) -> ExperimentResult:
+    """Tables, CSVs and plots of the finished plan; the experiment's metrics; its run
+    finished."""
     folder = runs_root(runs) / experiment_id
     folder.mkdir(parents=True, exist_ok=True)
     csv = folder / "results.csv"
@@ -188,45 +190,144 @@ def _record(catalog: Catalog, experiment_id: str, kind: str, params: dict, query
         plot_label_efficiency(labels, label_plot, title + " - label efficiency")
         frames += [(group, f"labels={n}/") for n, group in labels.groupby("labels_per_class",
                                                                             sort=False)]
-    start_run(catalog, kind="experiment", arch=kind, params=params, query=query,
-              experiment_id=experiment_id, run_id=experiment_id)
     for frame, prefix in frames:
-        if frame is None:
-            continue
-        extra = [c for c in ("top1_ci_low", "top1_ci_high", "delta_vs_vision", "delta_ci_low",
-                             "delta_ci_high", "p_vs_vision") if c in frame]
-        for row in frame.to_dict("records"):
-            values = {f"{prefix}{row['variant']}/{m}_{s}": row[f"{m}_{s}"]
-                      for m in METRICS for s in ("mean", "std")}
-            values.update({f"{prefix}{row['variant']}/{c}": row[c] for c in extra
-                           if pd.notna(row[c])})
-            log_metrics(catalog, experiment_id, values, split="test")
+        if frame is not None:
+            log_metrics(catalog, experiment_id, _table_metrics(frame, prefix), split="test")
     finish_run(catalog, experiment_id, checkpoint=str(csv))
     return ExperimentResult(experiment_id, table, plot, csv, study, label_table=labels,
                             label_plot=label_plot)
 
 
-def _label_efficiency(catalog: Catalog, store: FeatureStore, labels: str | None, *, base: str,
-                      classes: list[str], seeds: int, generated: dict[int, str], audio: str,
-                      spec: dict, experiment_id: str, runs: str | None,
-                      log: Callable[[str], None], known: tuple[dict, dict]
-                      ) -> pd.DataFrame | None:
-    counts = parse_labels(labels)
-    if not counts:
+def _table_metrics(frame: pd.DataFrame, prefix: str) -> dict[str, float]:
+    extra = [c for c in ("top1_ci_low", "top1_ci_high", "delta_vs_vision", "delta_ci_low",
+                         "delta_ci_high", "p_vs_vision") if c in frame]
+    values: dict[str, float] = {}
+    for row in frame.to_dict("records"):
+        values.update({f"{prefix}{row['variant']}/{m}_{s}": row[f"{m}_{s}"]
+                       for m in METRICS for s in ("mean", "std")})
+        values.update({f"{prefix}{row['variant']}/{c}": row[c] for c in extra
+                       if pd.notna(row[c])})
+    return values
+
+
+@dataclass
+class ExperimentOptions:
+    """How an experiment runs (not what it computes: the numbers do not depend on it)."""
+
+    workers: int | None = None  # trainings side by side [every core]
+    dry_run: bool = False
+    progress: bool = True
+    device: str = "auto"  # auto: CUDA where it is
+
+
+def open_experiment(catalog: Catalog, kind: str, spec: dict, log: Callable[[str], None]
+                    ) -> str:
+    """The experiment's run, opened before any training: an unfinished one with the
+    same spec (killed, failed) is resumed under its id; otherwise a new one."""
+    mark_abandoned(catalog)
+    frame = catalog.sql("SELECT run_id, params FROM runs WHERE kind = 'experiment' AND "
+                        "arch = :a AND status IN ('abandoned', 'failed') "
+                        "ORDER BY started_at DESC", {"a": kind})
+    for run_id, params in frame.itertuples(index=False):
+        if json_column(params).get("spec") == spec:
+            reopen_run(catalog, run_id)
+            log(f"experiment {run_id}: resumed (same spec, did not finish)")
+            return run_id
+    return new_run_id(kind)
+
+
+def _start_experiment(catalog: Catalog, experiment_id: str, kind: str, params: dict,
+                      query: str) -> None:
+    if not catalog.sql("SELECT run_id FROM runs WHERE run_id = :r", {"r": experiment_id}).empty:
+        return  # resumed: reopened by open_experiment
+    start_run(catalog, kind="experiment", arch=kind, params=params, query=query,
+              experiment_id=experiment_id, run_id=experiment_id)
+
+
+def run_experiment_plan(catalog: Catalog, store: FeatureStore, plan: Plan, *, kind: str,
+                        experiment_id: str, params: dict, query: str, runs: str | None,
+                        options: ExperimentOptions, log: Callable[[str], None]
+                        ) -> dict[str, Any] | None:
+    """Record the plan with the experiment's run, then run what is not done yet;
+    None for a dry run (the plan is printed, nothing trained)."""
+    device = training_device(options.device)
+    counts = plan.counts()
+    log(f"experiment {experiment_id}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    if options.dry_run:
         return None
-    log("label efficiency: vision only / + generated / + real audio / generated audio only")
-    return run_label_efficiency(
-        catalog, store, base=base, classes=classes, labels=counts, seeds=seeds,
-        # "generated audio only": the generator as a learned representation of the
-        # frames (it predicts the sound, which it learned from every clip with audio),
-        # to see whether that representation needs fewer labels than the frames do
-        variants={"vision only": lambda seed: {"audio": None},
-                  "+ generated audio": lambda seed: {"audio": generated[seed]},
-                  "+ real audio": lambda seed: {"audio": audio},
-                  "generated audio only": lambda seed: {"audio": generated[seed],
-                                                        "vision": False}},
-        spec=spec, experiment_id=experiment_id, runs=runs, summarise=summarise,
-        correctness=test_correctness, log=log, known=known)
+    _start_experiment(catalog, experiment_id, kind, {**params, "plan": counts,
+                                                     "steps": plan.describe()}, query)
+    runner = PlanRunner(catalog, store, plan, experiment_id=experiment_id, runs=runs,
+                        log=log, progress=options.progress,
+                        device=device)
+    with failure_recorded(catalog, experiment_id):
+        reused = runner.resume()
+        if reused:
+            log(f"  {reused} trainings finished before are reused")
+        executor = parse_executor(current_executor(), options.workers)
+        return runner.run(executor)
+
+
+def tables_of(plan: Plan, outcomes: dict[str, Any], table: str) -> pd.DataFrame | None:
+    """The summary of one table of the plan (its variants in plan order)."""
+    rows = plan.tables.get(table)
+    if not rows:
+        return None
+    results = {v: [outcomes[k].metrics for k in keys] for v, keys in rows.items()}
+    correct = {v: [outcomes[k].correct for k in keys] for v, keys in rows.items()}
+    return summarise(results, correct)
+
+
+def label_table(plan: Plan, outcomes: dict[str, Any], log: Callable[[str], None]
+                ) -> pd.DataFrame | None:
+    tables = []
+    for name in [t for t in plan.tables if t.startswith("labels=")]:
+        table = tables_of(plan, outcomes, name)
+        n = name.split("=", 1)[1]
+        log(f"  {n} labels/class: " + ", ".join(
+            f"{row.variant} {row.top1_mean:.3f}" for row in table.itertuples()))
+        table.insert(0, "labels_per_class", n)
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True) if tables else None
+
+
+def _svdmap_plan(catalog: Catalog, *, seeds: int, base: str, gen_base: str, kept_query: str,
+                 classes: list[str], gspec: GeneratorSpec, cspec: ClassifierSpec, audio: str,
+                 cross_fit: int, in_sample_ablation: bool, labels: list[int | str]) -> Plan:
+    plan = Plan()
+    generated_by_seed = {}
+    for seed in range(seeds):
+        g = replace(gspec, seed=seed)
+        gen_all = generator_steps(plan, catalog, "all", seed, gen_base, g, cross_fit, base)
+        gen_kept = generator_steps(plan, catalog, "kept", seed, kept_query, g, cross_fit, base)
+        generated_by_seed[seed] = gen_all
+        for variant, fields in (("vision only", {"audio": None}),
+                                ("+ real audio", {"audio": audio}),
+                                ("+ generated audio", {"audio": generated(gen_all)}),
+                                ("+ filtered generated audio", {"audio": generated(gen_kept)})):
+            classifier_step(plan, "main", variant, seed, base, replace(cspec, **fields), classes)
+        missing_audio_steps(plan, seed, base, cspec, audio, gen_all, classes)
+        if in_sample_ablation and cross_fit:
+            in_sample = generator_steps(plan, catalog, "all", seed, gen_base, g, cross_fit,
+                                        base, in_sample=True)
+            classifier_step(plan, "main", "+ generated audio (in-sample)", seed, base,
+                            replace(cspec, audio=generated(in_sample)), classes)
+    label_efficiency_steps(plan, catalog, labels, base=base, seeds=seeds, spec=cspec,
+                           audio=audio, generated_by_seed=generated_by_seed, classes=classes)
+    return plan
+
+
+def _study_steps(plan: Plan, catalog: Catalog, *, seeds: int, study_query: str,
+                 kept_classes: list[str], gspec: GeneratorSpec, cspec: ClassifierSpec,
+                 top_classes: int) -> None:
+    """The study's own protocol: generator and classifiers on its top classes only."""
+    for seed in range(seeds):
+        g = replace(gspec, seed=seed, lr=None, batch_size=None)
+        gen = generator_steps(plan, catalog, "study", seed, study_query, g, 0, study_query)
+        for variant, audio in ((f"study {top_classes} classes: vision", None),
+                               (f"study {top_classes} classes: filtered gen.", generated(gen))):
+            classifier_step(plan, "study", variant, seed, study_query,
+                            replace(cspec, audio=audio), kept_classes, prefix="study/")
 
 
 def svdmap_experiment(
@@ -237,8 +338,8 @@ def svdmap_experiment(
     cross_fit: int = 3, in_sample_ablation: bool = False, generator_query: str | None = None,
     labels_per_class: str | None = None, generator_batch_size: int | None = None,
     generator_lr: float | None = None, runs: str | None = None,
-    log: Callable[[str], None] = print,
-) -> ExperimentResult:
+    log: Callable[[str], None] = print, options: ExperimentOptions | None = None,
+) -> ExperimentResult | None:
     """Vision only / + real audio / + generated / + filtered generated, same test clips.
 
     The generators learn from ``generator_query``'s clips (any clips with audio; by
@@ -250,8 +351,9 @@ def svdmap_experiment(
     select training data.
     """
     spec = experiment_spec(locals())
+    options = options or ExperimentOptions()
     check_feature_sets(store, {"rgb": rgb, "flow": flow, "audio": audio})
-    experiment_id = new_run_id("svdmap")
+    experiment_id = open_experiment(catalog, "svdmap", spec, log)
     base = with_features(query, [rgb, flow, audio])
     gen_base = with_features(generator_query, [rgb, flow, audio]) if generator_query else base
     decisions = decide(clip_ious(load_tags(catalog, tags), load_dictionary(catalog, dictionary)),
@@ -265,85 +367,37 @@ def svdmap_experiment(
         raise ValueError(f"the IoU filter (>= {min_iou}) keeps no train clip; lower --min-iou")
     log(f"experiment {experiment_id}: filter keeps {n_kept} train clips")
     classes = sorted(catalog.sql(base)["class_name"].unique())
-    results: dict[str, list[dict]] = {}
-    correct: dict[str, list[np.ndarray]] = {}
-
-    def classify(variant: str, seed: int, audio_set: str | None, q: str = base,
-                 cls: list[str] = classes, **missing: str) -> None:
-        spec = ClassifierSpec(arch=arch, rgb=rgb, flow=flow, audio=audio_set, epochs=epochs,
-                              seed=seed, variant=variant, **missing)
-        run_id, metrics = train_classifier(catalog, store, q, spec, classes=cls,
-                                           experiment_id=experiment_id, runs=runs,
-                                           progress=False)
-        results.setdefault(variant, []).append(metrics)
-        correct.setdefault(variant, []).append(test_correctness(catalog, run_id))
-        log(f"  seed {seed} {variant:<28} test top-1 {metrics['top1']:.3f}")
-
-    generated_sets: dict[int, str] = {}
-
-    def generated(run_id: str) -> str:
-        """Cross-fitted generations for the train clips (the default), or in-sample."""
-        if cross_fit:
-            return cross_fit_generate(catalog, store, run_id, cross_fit, base, runs=runs,
-                                      experiment_id=experiment_id)
-        return generate(catalog, store, run_id, base)
-
-    for seed in range(seeds):
-        gspec = GeneratorSpec(arch="svdmap", rgb=rgb, flow=flow, audio=audio,
-                              epochs=generator_epochs, seed=seed, lr=generator_lr,
-                              batch_size=generator_batch_size)
-        g_all = train_generator(catalog, store, gen_base, gspec, experiment_id=experiment_id,
-                                runs=runs, progress=False)
-        g_kept = train_generator(catalog, store, kept_query, gspec, experiment_id=experiment_id,
-                                 runs=runs, progress=False)
-        gen_all = generated(g_all)
-        gen_kept = generated(g_kept)
-        generated_sets[seed] = gen_all
-        classify("vision only", seed, None)
-        classify("+ real audio", seed, audio)
-        classify("+ generated audio", seed, gen_all)
-        classify("+ filtered generated audio", seed, gen_kept)
-        missing_audio(classify, seed, audio, gen_all)
-        if in_sample_ablation and cross_fit:
-            classify("+ generated audio (in-sample)", seed, generate(catalog, store, g_all, base))
-
-    study = None
+    gspec = GeneratorSpec(arch="svdmap", rgb=rgb, flow=flow, audio=audio,
+                          epochs=generator_epochs, lr=generator_lr,
+                          batch_size=generator_batch_size)
+    cspec = ClassifierSpec(arch=arch, rgb=rgb, flow=flow, epochs=epochs)
+    plan = _svdmap_plan(catalog, seeds=seeds, base=base, gen_base=gen_base,
+                        kept_query=kept_query, classes=classes, gspec=gspec, cspec=cspec,
+                        audio=audio, cross_fit=cross_fit,
+                        in_sample_ablation=in_sample_ablation,
+                        labels=parse_labels(labels_per_class))
     if study_variant:
         class_level = decide(decisions.decisions[["clip_key", "class_name", "iou"]],
                              mode="class", top_classes=top_classes)
         kept_classes = sorted(class_level.class_means.index[:top_classes])
         in_classes = ", ".join(f"'{c}'" for c in kept_classes)
-        study_query = f"{base} AND class_name IN ({in_classes})"
-        study_results, results_main = {}, results
-        study_correct, correct_main = {}, correct
-        results, correct = study_results, study_correct
-        for seed in range(seeds):
-            gspec = GeneratorSpec(arch="svdmap", rgb=rgb, flow=flow, audio=audio,
-                                  epochs=generator_epochs, seed=seed)
-            g = train_generator(catalog, store, study_query, gspec, experiment_id=experiment_id,
-                                runs=runs, progress=False)
-            gen = generate(catalog, store, g, study_query)
-            classify(f"study {top_classes} classes: vision", seed, None, study_query,
-                     kept_classes)
-            classify(f"study {top_classes} classes: filtered gen.", seed, gen, study_query,
-                     kept_classes)
-        study = summarise(study_results, study_correct)
-        results, correct = results_main, correct_main
-    table = summarise(results, correct)
-    label_table = _label_efficiency(
-        catalog, store, labels_per_class, base=base, classes=classes, seeds=seeds,
-        generated=generated_sets, audio=audio, experiment_id=experiment_id, runs=runs, log=log,
-        spec={"arch": arch, "rgb": rgb, "flow": flow, "epochs": epochs},
-        known=(results, correct))
+        _study_steps(plan, catalog, seeds=seeds, study_query=f"{base} AND class_name IN "
+                     f"({in_classes})", kept_classes=kept_classes, gspec=gspec, cspec=cspec,
+                     top_classes=top_classes)
     params = {"seeds": seeds, "tags": tags, "dictionary": dictionary, "min_iou": min_iou,
               "generator_query": generator_query, "labels_per_class": labels_per_class,
               "generator_batch_size": generator_batch_size, "generator_lr": generator_lr,
               "arch": arch, "epochs": epochs, "generator_epochs": generator_epochs,
               "cross_fit": cross_fit, "in_sample_ablation": in_sample_ablation,
               "filter": filter_name, "feature_sets": [rgb, flow, audio], "spec": spec}
-    return _record(catalog, experiment_id, "svdmap", params, base, table, runs,
-                   f"SVDMap {experiment_id} ({seeds} seeds, same test clips)", study,
-                   label_table)
+    outcomes = run_experiment_plan(catalog, store, plan, kind="svdmap",
+                                   experiment_id=experiment_id, params=params, query=base,
+                                   runs=runs, options=options, log=log)
+    if outcomes is None:
+        return None
+    return _record(catalog, experiment_id, base, tables_of(plan, outcomes, "main"), runs,
+                   f"SVDMap {experiment_id} ({seeds} seeds, same test clips)",
+                   tables_of(plan, outcomes, "study"), label_table(plan, outcomes, log))
 
 
 def cafmap_experiment(
@@ -354,61 +408,63 @@ def cafmap_experiment(
     cross_fit: int = 3, in_sample_ablation: bool = False, generator_query: str | None = None,
     labels_per_class: str | None = None, generator_batch_size: int | None = None,
     runs: str | None = None, log: Callable[[str], None] = print,
-) -> ExperimentResult:
+    options: ExperimentOptions | None = None,
+) -> ExperimentResult | None:
     """Vision only / + real audio / + audio generated from caption conditions
     (cross-fitted for the train clips unless ``cross_fit`` is 0)."""
     spec = experiment_spec(locals())
+    options = options or ExperimentOptions()
     check_feature_sets(store, {"rgb": rgb, "flow": flow, "audio": audio,
                                "condition": condition})
-    experiment_id = new_run_id("cafmap")
+    experiment_id = open_experiment(catalog, "cafmap", spec, log)
     base = with_features(query, [rgb, flow, audio, condition])
     gen_base = (with_features(generator_query, [rgb, flow, audio, condition])
                 if generator_query else base)
     classes = sorted(catalog.sql(base)["class_name"].unique())
-    generated_sets: dict[int, str] = {}
-    results: dict[str, list[dict]] = {}
-    correct: dict[str, list[np.ndarray]] = {}
     log(f"experiment {experiment_id}: {len(catalog.sql(base))} clips")
-
-    def classify(variant: str, seed: int, audio_set: str | None, **missing: str) -> None:
-        spec = ClassifierSpec(arch=arch, rgb=rgb, flow=flow, audio=audio_set, epochs=epochs,
-                              seed=seed, variant=variant, lr=classifier_lr, **missing)
-        run_id, metrics = train_classifier(catalog, store, base, spec, classes=classes,
-                                           experiment_id=experiment_id, runs=runs,
-                                           progress=False)
-        results.setdefault(variant, []).append(metrics)
-        correct.setdefault(variant, []).append(test_correctness(catalog, run_id))
-        log(f"  seed {seed} {variant:<22} test top-1 {metrics['top1']:.3f}")
-
-    for seed in range(seeds):
-        gspec = GeneratorSpec(arch="cafmap", condition=condition, audio=audio,
-                              epochs=generator_epochs, seed=seed, lr=generator_lr,
-                              batch_size=generator_batch_size)
-        generator = train_generator(catalog, store, gen_base, gspec,
-                                    experiment_id=experiment_id, runs=runs, progress=False)
-        generated = (cross_fit_generate(catalog, store, generator, cross_fit, base, runs=runs,
-                                        experiment_id=experiment_id)
-                     if cross_fit else generate(catalog, store, generator, base))
-        generated_sets[seed] = generated
-        classify("vision only", seed, None)
-        classify("+ real audio", seed, audio)
-        classify("+ generated audio", seed, generated)
-        missing_audio(classify, seed, audio, generated)
-        if in_sample_ablation and cross_fit:
-            classify("+ generated audio (in-sample)", seed,
-                     generate(catalog, store, generator, base))
-    table = summarise(results, correct)
-    label_table = _label_efficiency(
-        catalog, store, labels_per_class, base=base, classes=classes, seeds=seeds,
-        generated=generated_sets, audio=audio, experiment_id=experiment_id, runs=runs, log=log,
-        spec={"arch": arch, "rgb": rgb, "flow": flow, "epochs": epochs, "lr": classifier_lr},
-        known=(results, correct))
+    gspec = GeneratorSpec(arch="cafmap", condition=condition, audio=audio,
+                          epochs=generator_epochs, lr=generator_lr,
+                          batch_size=generator_batch_size)
+    cspec = ClassifierSpec(arch=arch, rgb=rgb, flow=flow, epochs=epochs, lr=classifier_lr)
+    plan = _cafmap_plan(catalog, seeds=seeds, base=base, gen_base=gen_base, classes=classes,
+                        gspec=gspec, cspec=cspec, audio=audio, cross_fit=cross_fit,
+                        in_sample_ablation=in_sample_ablation,
+                        labels=parse_labels(labels_per_class))
     params = {"seeds": seeds, "condition": condition, "generator_query": generator_query,
               "labels_per_class": labels_per_class, "arch": arch, "epochs": epochs,
               "generator_epochs": generator_epochs, "generator_lr": generator_lr,
               "generator_batch_size": generator_batch_size, "cross_fit": cross_fit,
               "in_sample_ablation": in_sample_ablation, "feature_sets": [rgb, flow, audio],
               "classifier_lr": classifier_lr, "spec": spec}
-    return _record(catalog, experiment_id, "cafmap", params, base, table, runs,
+    outcomes = run_experiment_plan(catalog, store, plan, kind="cafmap",
+                                   experiment_id=experiment_id, params=params, query=base,
+                                   runs=runs, options=options, log=log)
+    if outcomes is None:
+        return None
+    return _record(catalog, experiment_id, base, tables_of(plan, outcomes, "main"), runs,
                    f"CAFMap {experiment_id} ({seeds} seeds, same test clips)",
-                   labels=label_table)
+                   labels=label_table(plan, outcomes, log))
+
+
+def _cafmap_plan(catalog: Catalog, *, seeds: int, base: str, gen_base: str,
+                 classes: list[str], gspec: GeneratorSpec, cspec: ClassifierSpec, audio: str,
+                 cross_fit: int, in_sample_ablation: bool, labels: list[int | str]) -> Plan:
+    plan = Plan()
+    generated_by_seed = {}
+    for seed in range(seeds):
+        g = replace(gspec, seed=seed)
+        gen = generator_steps(plan, catalog, "all", seed, gen_base, g, cross_fit, base)
+        generated_by_seed[seed] = gen
+        for variant, fields in (("vision only", {"audio": None}),
+                                ("+ real audio", {"audio": audio}),
+                                ("+ generated audio", {"audio": generated(gen)})):
+            classifier_step(plan, "main", variant, seed, base, replace(cspec, **fields), classes)
+        missing_audio_steps(plan, seed, base, cspec, audio, gen, classes)
+        if in_sample_ablation and cross_fit:
+            in_sample = generator_steps(plan, catalog, "all", seed, gen_base, g, cross_fit,
+                                        base, in_sample=True)
+            classifier_step(plan, "main", "+ generated audio (in-sample)", seed, base,
+                            replace(cspec, audio=generated(in_sample)), classes)
+    label_efficiency_steps(plan, catalog, labels, base=base, seeds=seeds, spec=cspec,
+                           audio=audio, generated_by_seed=generated_by_seed, classes=classes)
+    return plan

@@ -7,7 +7,7 @@ seeded N(0, 1) noise elsewhere, target audio.  MSE, Adam, best epoch on val.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -19,21 +19,23 @@ from torch import nn
 from vida.catalog.database import Catalog, CatalogError
 from vida.catalog.records import json_column
 from vida.catalog.schema import Run
-from vida.jobs.runs import failure_recorded, finish_run, start_run
+from vida.jobs.runs import failure_recorded, finish_run, log_epochs, start_run
 from vida.jobs.shape import map_items, recorded
 from vida.jobs.training import (
     Standardizer,
-    epoch_logger,
+    checkpoint_bytes,
     fit,
     load_checkpoint,
     load_clips,
     load_inputs,
     loader,
     runs_root,
-    save_checkpoint,
     seed_everything,
+    torch_threads,
+    write_checkpoint,
 )
 from vida.models import LSTMGenerator
+from vida.store.located import Located, locate, read_concatenated, read_rows
 from vida.store.locks import job_lock
 from vida.store.store import FeatureStore
 
@@ -70,12 +72,111 @@ class GeneratorSpec:
 def generator_inputs(store: FeatureStore, spec: GeneratorSpec, keys: list[str],
                      noise_seed: int) -> np.ndarray:
     """The generator's input for ``keys`` (CAFMap: condition, noise where the mask is off)."""
-    x = load_inputs(store, keys, spec.input_sets)
-    if spec.arch == "cafmap":
-        mask = store.read(spec.condition, keys, extra="mask").astype(bool)
-        noise = np.random.default_rng(noise_seed).standard_normal(x.shape).astype(np.float32)
-        x = np.where(mask[..., None], x, noise)
-    return x
+    return _with_noise(spec, load_inputs(store, keys, spec.input_sets),
+                       lambda: store.read(spec.condition, keys, extra="mask"), noise_seed)
+
+
+def _with_noise(spec: GeneratorSpec, x: np.ndarray, mask: Callable[[], np.ndarray],
+                noise_seed: int) -> np.ndarray:
+    if spec.arch != "cafmap":
+        return x
+    on = mask().astype(bool)
+    noise = np.random.default_rng(noise_seed).standard_normal(x.shape).astype(np.float32)
+    return np.where(on[..., None], x, noise)
+
+
+@dataclass(frozen=True)
+class GeneratorTask:
+    """One generator training, ready to run anywhere (see :class:`ClassifierTask`)."""
+
+    spec: GeneratorSpec
+    inputs: dict[str, tuple[Located, ...]]  # train/val -> the input sets' rows
+    masks: dict[str, Located | None]  # CAFMap: the condition's mask rows
+    targets: dict[str, Located]  # train/val -> the audio rows
+    threads: int = 1
+    device: str = "cpu"
+
+
+@dataclass
+class GeneratorResult:
+    epochs: list[tuple[int, dict[str, float], dict[str, float]]]
+    best_epoch: int
+    best_val_loss: float
+    checkpoint: bytes
+    config: dict
+
+
+def plan_generator(catalog: Catalog, store: FeatureStore, query: str, spec: GeneratorSpec,
+                   exclude: Sequence[str] = (), threads: int = 1, device: str = "cpu"
+                   ) -> GeneratorTask:
+    """The query's train clips (less ``exclude``: a cross-fitting fold) and val clips,
+    located."""
+    clips = load_clips(catalog, query)
+    if exclude:
+        clips = clips[~clips["clip_key"].isin(set(exclude))]
+    parts = {s: clips.loc[clips["split"] == s, "clip_key"].tolist() for s in ("train", "val")}
+    if not parts["train"] or not parts["val"]:
+        raise ValueError("the query has no train or no val clips: run `vida-batch split` and "
+                         "select clip_key, class_name, split")
+    try:
+        inputs = {s: tuple(locate(store, n, k) for n in spec.input_sets) for s, k in parts.items()}
+        targets = {s: locate(store, spec.audio, k) for s, k in parts.items()}
+    except KeyError as exc:
+        raise ValueError(f"{exc.args[0].split(';')[0]}; restrict the --query to clips that "
+                         "have it") from None
+    masks = {s: locate(store, spec.condition, k, extra="mask") if spec.arch == "cafmap"
+             else None for s, k in parts.items()}
+    return GeneratorTask(spec, inputs, masks, targets, threads, device)
+
+
+def fit_generator(task: GeneratorTask) -> GeneratorResult:
+    """Train, select the best epoch on val: the map of a generator item."""
+    spec = task.spec
+    with torch_threads(task.threads):
+        g = seed_everything(spec.seed)
+        x = {s: _with_noise(spec, read_concatenated(parts),
+                            lambda s=s: read_rows(task.masks[s]), spec.seed + i)
+             for i, (s, parts) in enumerate(task.inputs.items())}
+        y = {s: read_rows(t).astype(np.float32) for s, t in task.targets.items()}
+        norm = Standardizer.fit(x["train"])
+        model = LSTMGenerator(x["train"].shape[-1], y["train"].shape[-1], hidden=spec.hidden)
+        model.to(task.device)
+        mse = nn.MSELoss()
+        val = loader(norm(x["val"]), y["val"], 256, False, device=task.device)
+
+        def score(m: nn.Module, data) -> dict[str, float]:
+            m.eval()
+            with torch.no_grad():
+                losses = [float(mse(m(xb), yb)) * len(xb) for xb, yb in data]
+            return {"loss": sum(losses) / len(data.dataset)}
+
+        epochs: list = []
+        state, best_epoch = fit(
+            model, loader(norm(x["train"]), y["train"], spec.batch_size, True, g, task.device),
+            val, mse, epochs=spec.epochs, lr=spec.lr, score=score,
+            better=lambda a, b: a["loss"] < b["loss"],
+            on_epoch=lambda e, t, v: epochs.append((e, t, v)))
+        model.load_state_dict(state)
+        best = score(model, val)["loss"]
+    return GeneratorResult(epochs, best_epoch, best,
+                           checkpoint_bytes(state, {"input_norm": norm.state()}),
+                           {"model": model.config, "arch": spec.arch, "spec": asdict(spec)})
+
+
+def start_generator_run(catalog: Catalog, spec: GeneratorSpec, query: str, *,
+                        experiment_id: str | None = None, **params: object) -> str:
+    return start_run(catalog, kind="train-generator", arch=spec.arch,
+                     params={**asdict(spec), **params}, query=query,
+                     feature_sets=[*spec.input_sets, spec.audio], seed=spec.seed,
+                     experiment_id=experiment_id)
+
+
+def record_generator(catalog: Catalog, result: GeneratorResult, run_id: str,
+                     runs: str | None) -> None:
+    path = write_checkpoint(runs_root(runs) / run_id, result.checkpoint, result.config)
+    log_epochs(catalog, run_id, result.epochs)
+    finish_run(catalog, run_id, checkpoint=str(path),
+               metrics={"best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss})
 
 
 def train_generator(catalog: Catalog, store: FeatureStore, query: str, spec: GeneratorSpec,
@@ -83,49 +184,17 @@ def train_generator(catalog: Catalog, store: FeatureStore, query: str, spec: Gen
                     progress: bool = True, exclude: Sequence[str] = (),
                     fold: str | None = None) -> str:
     """Train on the query's train clips (less ``exclude``: a cross-fitting fold), select
-    the best epoch on its val clips; returns the run id."""
-    clips = load_clips(catalog, query)
-    if exclude:
-        clips = clips[~clips["clip_key"].isin(set(exclude))]
-    parts = {s: clips[clips["split"] == s] for s in ("train", "val")}
-    if len(parts["train"]) == 0 or len(parts["val"]) == 0:
-        raise ValueError("the query has no train or no val clips: run `vida-batch split` and "
-                         "select clip_key, class_name, split")
-    g = seed_everything(spec.seed)
-    params = {**asdict(spec), **({"fold": fold, "excluded_clips": len(exclude)} if fold else {})}
-    run_id = start_run(catalog, kind="train-generator", arch=spec.arch, params=params,
-                       query=query, feature_sets=[*spec.input_sets, spec.audio], seed=spec.seed,
-                       experiment_id=experiment_id)
+    the best epoch on its val clips, in this process; returns the run id."""
+    task = plan_generator(catalog, store, query, spec, exclude, threads=0)
+    extra = {"fold": fold, "excluded_clips": len(exclude)} if fold else {}
+    run_id = start_generator_run(catalog, spec, query, experiment_id=experiment_id, **extra)
     with failure_recorded(catalog, run_id):  # a damaged shard fails the run, recorded
-        x = {s: generator_inputs(store, spec, p["clip_key"].tolist(), spec.seed + i)
-             for i, (s, p) in enumerate(parts.items())}
-        y = {s: store.read(spec.audio, p["clip_key"].tolist()).astype(np.float32)
-             for s, p in parts.items()}
-    norm = Standardizer.fit(x["train"])
-    model = LSTMGenerator(x["train"].shape[-1], y["train"].shape[-1], hidden=spec.hidden)
-    mse = nn.MSELoss()
-
-    def score(m: nn.Module, data) -> dict[str, float]:
-        m.eval()
-        with torch.no_grad():
-            losses = [float(mse(m(xb), yb)) * len(xb) for xb, yb in data]
-        return {"loss": sum(losses) / len(data.dataset)}
-
-    on_epoch = epoch_logger(catalog, run_id, spec.epochs, progress,
-                            lambda t, v: f"train {t['loss']:.4f} val {v['loss']:.4f}")
-
-    with failure_recorded(catalog, run_id):
-        state, best_epoch = fit(
-            model, loader(norm(x["train"]), y["train"], spec.batch_size, True, g),
-            loader(norm(x["val"]), y["val"], 256, False), mse, epochs=spec.epochs, lr=spec.lr,
-            score=score, better=lambda a, b: a["loss"] < b["loss"], on_epoch=on_epoch)
-        model.load_state_dict(state)
-        best = score(model, loader(norm(x["val"]), y["val"], 256, False))["loss"]
-        path = save_checkpoint(runs_root(runs) / run_id, model, state,
-                               {"input_norm": norm.state()},
-                               {"arch": spec.arch, "spec": asdict(spec)})
-    finish_run(catalog, run_id, checkpoint=str(path),
-               metrics={"best_epoch": best_epoch, "best_val_loss": best})
+        result = fit_generator(task)
+        if progress:
+            for epoch, train, val in result.epochs:
+                print(f"  {run_id} epoch {epoch}/{spec.epochs}: train {train['loss']:.4f} "
+                      f"val {val['loss']:.4f}", flush=True)
+        record_generator(catalog, result, run_id, runs)
     return run_id
 
 
@@ -249,6 +318,17 @@ def cross_fit_generate(catalog: Catalog, store: FeatureStore, run_id: str, k: in
                                    batch)
 
 
+def cross_fit_folds(catalog: Catalog, query: str, seed: int, k: int) -> list[list[str]]:
+    """The query's train clips in ``k`` folds (seeded by the generator's seed)."""
+    train = load_clips(catalog, query)
+    train_keys = train.loc[train["split"] == "train", "clip_key"].tolist()
+    if len(train_keys) < k:
+        raise ValueError(f"--cross-fit {k}: the generator's query has {len(train_keys)} train "
+                         "clips; use fewer folds")
+    order = np.random.default_rng(seed).permutation(len(train_keys))
+    return [sorted(train_keys[i] for i in part) for part in np.array_split(order, k)]
+
+
 def _cross_fit_generate(catalog: Catalog, store: FeatureStore, run_id: str, k: int,
                         query: str | None, runs: str | None, experiment_id: str | None,
                         batch: int) -> str:
@@ -256,15 +336,7 @@ def _cross_fit_generate(catalog: Catalog, store: FeatureStore, run_id: str, k: i
     _, spec, _ = load_generator(checkpoint)
     with catalog.reading() as session:
         trained_on = session.get(Run, run_id).query
-    train = load_clips(catalog, trained_on)
-    train_keys = train.loc[train["split"] == "train", "clip_key"].tolist()
-    if len(train_keys) < k:
-        raise ValueError(f"--cross-fit {k}: the generator's query has {len(train_keys)} train "
-                         "clips; use fewer folds")
-    order = np.random.default_rng(spec.seed).permutation(len(train_keys))
-    folds = [sorted(train_keys[i] for i in part) for part in np.array_split(order, k)]
-    keys = sorted(catalog.sql(query or _default_query(spec))["clip_key"])
-    name = f"generated/{run_id}-xf{k}"
+    folds = cross_fit_folds(catalog, trained_on, spec.seed, k)
     # a rerun (after a kill) reuses the folds already trained, so the set it resumes
     # keeps the generators it was registered with
     done = _finished_folds(catalog, run_id, k)
@@ -272,13 +344,25 @@ def _cross_fit_generate(catalog: Catalog, store: FeatureStore, run_id: str, k: i
         catalog, store, trained_on, spec, experiment_id=experiment_id, runs=runs,
         progress=False, exclude=fold, fold=f"{i + 1}/{k} of {run_id}")
         for i, fold in enumerate(folds)]
+    return write_cross_fitted(catalog, store, run_id, folds, fold_runs, query, batch)
+
+
+def write_cross_fitted(catalog: Catalog, store: FeatureStore, run_id: str,
+                       folds: list[list[str]], fold_runs: list[str], query: str | None,
+                       batch: int = 256) -> str:
+    """``generated/<run>-xf<k>`` from the run's generator and its trained folds."""
+    checkpoint = _finished_generator(catalog, run_id)
+    _, spec, _ = load_generator(checkpoint)
+    k = len(folds)
+    keys = sorted(catalog.sql(query or _default_query(spec))["clip_key"])
+    name = f"generated/{run_id}-xf{k}"
     in_fold = {key: i for i, fold in enumerate(folds) for key in fold}
     if store.exists(name):  # resuming: what is there was made by these same generators
         have = set(store.keys(name))
         keys = [key for key in keys if key not in have]
     params = {"generator_run": run_id, "set": name, "cross_fit": k, "fold_runs": fold_runs}
-    with recorded(catalog, "generate", params, query=query,
-                  feature_sets=spec.input_sets) as run:
+    with job_lock(store.root, f"generate-{run_id}-xf{k}-write"), recorded(
+            catalog, "generate", params, query=query, feature_sets=spec.input_sets) as run:
         _register_generated(store, name, spec, run_id, cross_fit=k, fold_runs=fold_runs)
         with store.writer(name) as writer:
             for i, fold_run in enumerate(fold_runs):

@@ -17,14 +17,12 @@ was told.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from vida.catalog.database import Catalog
-from vida.jobs.classifier import ClassifierSpec, train_classifier
 from vida.jobs.training import load_clips
 
 ALL = "all"
@@ -66,55 +64,6 @@ def equal_step_epochs(epochs: int, batch_size: int, n_all: int, n_labelled: int)
     ``epochs`` give ``n_all`` (batches of ``batch_size``; the last batch may be short)."""
     steps = epochs * math.ceil(n_all / batch_size)
     return max(epochs, math.ceil(steps / math.ceil(max(n_labelled, 1) / batch_size)))
-
-
-def run_label_efficiency(
-    catalog: Catalog, store, *, base: str, classes: list[str], labels: list[int | str],
-    seeds: int, variants: dict[str, Callable[[int], dict]], spec: dict,
-    experiment_id: str, runs: str | None, summarise: Callable, correctness: Callable,
-    log: Callable[[str], None], known: tuple[dict, dict] | None = None,
-) -> pd.DataFrame:
-    """Train every variant ({name: seed -> ClassifierSpec fields, e.g. the audio set})
-    at every label count; returns the summary table with a ``labels_per_class``
-    column.  ``known`` (results, correctness) of the experiment's own runs stand for
-    ``all`` labels where they have the variant: the same classifiers on the same
-    clips, so they are not trained twice."""
-    tables = []
-    for n in labels:
-        results: dict[str, list[dict]] = {}
-        correct: dict[str, list[np.ndarray]] = {}
-        reused = set(variants) & set(known[0]) if n == ALL and known is not None else set()
-        for v in variants:
-            if v in reused:
-                results[v], correct[v] = known[0][v], known[1][v]
-        todo = [v for v in variants if v not in reused]
-        for seed in range(seeds if todo else 0):
-            query = labelled_query(catalog, base, n, seed)
-            epochs = _epochs_for(catalog, base, query, ClassifierSpec(**spec))
-            for variant in todo:
-                cspec = ClassifierSpec(**{**spec, "epochs": epochs, **variants[variant](seed)},
-                                       seed=seed, variant=f"{variant} @ {n} labels/class")
-                run_id, metrics = train_classifier(catalog, store, query, cspec, classes=classes,
-                                                   experiment_id=experiment_id, runs=runs,
-                                                   progress=False)
-                results.setdefault(variant, []).append(metrics)
-                correct.setdefault(variant, []).append(correctness(catalog, run_id))
-        results = {v: results[v] for v in variants}  # the variants' order, reused or not
-        correct = {v: correct[v] for v in variants}
-        log(f"  {n} labels/class: " + ", ".join(
-            f"{v} {np.mean([r['top1'] for r in rs]):.3f}" for v, rs in results.items()))
-        table = summarise(results, correct)
-        table.insert(0, "labels_per_class", str(n))
-        tables.append(table)
-    return pd.concat(tables, ignore_index=True)
-
-
-def _epochs_for(catalog: Catalog, base: str, query: str, spec: ClassifierSpec) -> int:
-    def n_train(q: str) -> int:
-        return int((load_clips(catalog, q)["split"] == "train").sum())
-
-    assert spec.batch_size is not None  # set by ClassifierSpec.__post_init__
-    return equal_step_epochs(spec.epochs, spec.batch_size, n_train(base), n_train(query))
 
 
 def plot_label_efficiency(table: pd.DataFrame, path: Path, title: str) -> None:

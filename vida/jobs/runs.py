@@ -55,6 +55,15 @@ def start_run(catalog: Catalog, *, kind: str, params: dict[str, Any], arch: str 
     return run_id
 
 
+def reopen_run(catalog: Catalog, run_id: str) -> None:
+    """A run that did not finish (its process killed, or failed) taken up again by
+    this process: running, here, now."""
+    with catalog.transaction() as session:
+        run = session.get(Run, run_id)
+        run.status, run.error, run.finished_at = "running", None, None
+        run.host, run.pid, run.heartbeat_at = socket.gethostname(), os.getpid(), utcnow()
+
+
 # A run's process writes its heartbeat whenever it logs (at most every few seconds
 # while training, at every commit while mapping).  A run not seen for this long, on
 # a host where its pid cannot be checked, is taken for abandoned.
@@ -114,6 +123,13 @@ def log_metric_rows(catalog: Catalog,
             for run_id, epoch, split, metrics in rows for name, value in metrics.items()
         )
         _beat(session, {r[0] for r in rows})
+
+
+def log_epochs(catalog: Catalog, run_id: str,
+               epochs: list[tuple[int, dict[str, float], dict[str, float]]]) -> None:
+    """A training's (epoch, train metrics, val metrics), in one transaction."""
+    log_metric_rows(catalog, [row for epoch, train, val in epochs for row in (
+        (run_id, epoch, "train", train), (run_id, epoch, "val", val))])
 
 
 def heartbeat(catalog: Catalog, run_id: str) -> None:

@@ -7,8 +7,8 @@ import io
 import json
 import os
 import random
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,6 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from vida.catalog.database import Catalog, CatalogError
-from vida.jobs.runs import log_metric_rows
 from vida.store.atomic import write_whole
 from vida.store.errors import disk_full, is_disk_full
 from vida.store.store import FeatureStore
@@ -115,36 +114,27 @@ class Standardizer:
 
 
 def loader(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool,
-           generator: torch.Generator | None = None) -> DataLoader:
+           generator: torch.Generator | None = None, device: str = "cpu") -> DataLoader:
+    """Batches of (x, y), on ``device`` (the whole split moves there once: an
+    experiment's features are small next to a GPU's memory)."""
     # pandas 3 hands out read-only arrays; torch needs writable ones (copied only if not)
     x, y = (np.require(a, requirements=["W"]) for a in (x, y))
-    return DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
+    return DataLoader(TensorDataset(torch.from_numpy(x).to(device),
+                                    torch.from_numpy(y).to(device)),
                       batch_size=batch_size, shuffle=shuffle, generator=generator)
 
 
-def epoch_logger(catalog: Catalog, run_id: str, epochs: int, progress: bool,
-                 describe: Callable[[dict[str, float], dict[str, float]], str],
-                 every_s: float = 5.0
-                 ) -> Callable[[int, dict[str, float], dict[str, float]], None]:
-    """``fit``'s ``on_epoch``: train and val metrics into run_metrics, a line if asked.
-
-    Epochs are written together, at most every ``every_s`` seconds and after the last
-    one: a commit per epoch made the many short trainings of an experiment spend
-    more time committing than training, while a long training still shows up in
-    ``run_metrics`` as it goes."""
-    pending: list[tuple[str, int | None, str, dict[str, float]]] = []
-    last = [time.monotonic()]
-
-    def on_epoch(epoch: int, train: dict[str, float], val: dict[str, float]) -> None:
-        pending.extend([(run_id, epoch, "train", train), (run_id, epoch, "val", val)])
-        if epoch >= epochs or time.monotonic() - last[0] >= every_s:
-            log_metric_rows(catalog, pending)
-            pending.clear()
-            last[0] = time.monotonic()
-        if progress:
-            print(f"  {run_id} epoch {epoch}/{epochs}: {describe(train, val)}", flush=True)
-
-    return on_epoch
+def training_device(name: str) -> str:
+    """``auto`` -> ``cuda`` where CUDA is, else ``cpu``; ``cuda`` without it is refused
+    in one line."""
+    available = torch.cuda.is_available()
+    if name == "auto":
+        return "cuda" if available else "cpu"
+    if name == "cuda" and not available:
+        built = f"with CUDA {torch.version.cuda}" if torch.version.cuda else "for the CPU only"
+        raise ValueError(f"--device cuda: no CUDA device here (torch {torch.__version__}, "
+                         f"built {built}); use --device cpu")
+    return name
 
 
 def fit(model: nn.Module, train: DataLoader, val: DataLoader, loss_fn: nn.Module, *,
@@ -170,25 +160,43 @@ def fit(model: nn.Module, train: DataLoader, val: DataLoader, loss_fn: nn.Module
         on_epoch(epoch, train_metrics, val_metrics)
         if best is None or better(val_metrics, best):
             best, best_epoch = val_metrics, epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_state = {k: v.detach().to("cpu", copy=True)
+                          for k, v in model.state_dict().items()}
     assert best_state is not None, "epochs must be >= 1"
     return best_state, best_epoch
 
 
-def save_checkpoint(folder: Path, model: nn.Module, state: dict[str, torch.Tensor],
-                    extra: dict[str, Any], meta: dict[str, Any]) -> Path:
-    """``model.pt`` (tensors only: loads with ``weights_only=True``) + ``config.json``.
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Train on ``n`` threads (0: leave torch's own count): a training's float sums
+    depend on how they are split over threads, so an experiment fixes the count to
+    give the same numbers in one process, in local workers and on Dask."""
+    if n <= 0:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
-    Serialised in memory, then written with plain file I/O under a temporary name
-    and renamed: a full disk is then a clean ``OSError`` (ENOSPC) that the CLI says
-    in one line (torch's own writer reports it as "basic_ios::clear: iostream
-    error"), and a checkpoint is never left half written."""
-    folder.mkdir(parents=True, exist_ok=True)
+
+def checkpoint_bytes(state: dict[str, torch.Tensor], extra: dict[str, Any]) -> bytes:
+    """``model.pt``'s bytes (tensors only: loads with ``weights_only=True``)."""
     buffer = io.BytesIO()
     torch.save({"state_dict": state, **extra}, buffer)
-    files = {folder / "model.pt": buffer.getvalue(),
-             folder / "config.json": json.dumps({"model": model.config, **meta},
-                                                indent=1).encode()}
+    return buffer.getvalue()
+
+
+def write_checkpoint(folder: Path, blob: bytes, config: dict[str, Any]) -> Path:
+    """``model.pt`` + ``config.json``, each written whole under a temporary name and
+    renamed: a full disk is then a clean ``OSError`` (ENOSPC) that the CLI says in
+    one line (torch's own writer reports it as "basic_ios::clear: iostream error"),
+    and a checkpoint is never left half written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {folder / "model.pt": blob,
+             folder / "config.json": json.dumps(config, indent=1).encode()}
     for target, data in files.items():
         try:
             write_whole(target, data)
@@ -197,6 +205,13 @@ def save_checkpoint(folder: Path, model: nn.Module, state: dict[str, torch.Tenso
                 raise disk_full(folder) from None
             raise
     return folder / "model.pt"
+
+
+def save_checkpoint(folder: Path, model: nn.Module, state: dict[str, torch.Tensor],
+                    extra: dict[str, Any], meta: dict[str, Any]) -> Path:
+    """A model's checkpoint under ``folder`` (see :func:`write_checkpoint`)."""
+    return write_checkpoint(folder, checkpoint_bytes(state, extra),
+                            {"model": model.config, **meta})
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,44 +79,65 @@ def grid_captions(cls: SynthClass, color_name: str, scene_events: np.ndarray,
     return out
 
 
+@dataclass(frozen=True)
+class SynthClip:
+    """The map of ``synthesize``: one clip (its video written, its tags and captions
+    returned), from its own seeded streams, so that any process makes the same clip."""
+
+    out: Path
+    n_classes: int
+    seed: int
+
+    def __call__(self, where: tuple[int, int]) -> tuple[tuple[str, str, str], str, dict,
+                                                        str, list[dict]]:
+        ci, i = where
+        cls = classes(self.n_classes)[ci]
+        clip_id = f"{cls.name.replace('+', '_')}_{i:04d}"
+        rng = _clip_rng(self.seed, ci, i, 0)
+        color_names = sorted(COLORS)
+        color_name = color_names[int(rng.integers(len(color_names)))]
+        scene = sample_scene(cls.visual, COLORS[color_name], rng, cls.cue)
+        frames = [draw_frame(scene, f / FPS, rng) for f in range(int(SECONDS * FPS))]
+        audio = make_audio(scene, cls.sound, _clip_rng(self.seed, ci, i, 1))
+        path = self.out / "training" / cls.name / f"{clip_id}.mp4"
+        write_video(path, frames, fps=FPS, audio=audio[None], audio_rate=RATE)
+        tags = reference_tags(cls, scene.audio_noise, _clip_rng(self.seed, ci, i, 2))
+        events = event_times(scene) if cls.visual in ("bounce", "strike", "tap") \
+            else np.array([])
+        captions = grid_captions(cls, color_name, events, _clip_rng(self.seed, ci, i, 3))
+        return ((path.relative_to(self.out).as_posix(), cls.name, "training"),
+                f"{cls.name}|{clip_id}", tags, clip_id, captions)
+
+
 def synthesize(out: Path, n_classes: int = 6, clips_per_class: int = 30, seed: int = 0,
-               progress: bool = False) -> SynthResult:
+               progress: bool = False, mapper: Callable[..., Iterable] = map) -> SynthResult:
+    """The synthetic dataset under ``out``.  ``mapper(fn, items)`` runs :class:`SynthClip`
+    over the clips, in order (the jobs pass one over worker processes); the clips are
+    the same whatever runs them: each has its own seeded streams."""
     from tqdm import tqdm
 
     chosen = classes(n_classes)
     if clips_per_class < 1:
         raise ValueError("--clips-per-class must be at least 1")
     out.mkdir(parents=True, exist_ok=True)
-    tags: dict[str, dict] = {}
-    manifest_rows = []
     captions_dir = out / "captions"
     captions_dir.mkdir(exist_ok=True)
-    color_names = sorted(COLORS)
-    bar = tqdm(total=len(chosen) * clips_per_class, unit="clip", desc="synth",
-               disable=not progress)
-    for ci, cls in enumerate(chosen):
-        folder = out / "training" / cls.name
-        folder.mkdir(parents=True, exist_ok=True)
-        captions: dict[str, list[dict]] = {}
-        for i in range(clips_per_class):
-            clip_id = f"{cls.name.replace('+', '_')}_{i:04d}"
-            rng = _clip_rng(seed, ci, i, 0)
-            color_name = color_names[int(rng.integers(len(color_names)))]
-            scene = sample_scene(cls.visual, COLORS[color_name], rng, cls.cue)
-            frames = [draw_frame(scene, f / FPS, rng) for f in range(int(SECONDS * FPS))]
-            audio = make_audio(scene, cls.sound, _clip_rng(seed, ci, i, 1))
-            path = folder / f"{clip_id}.mp4"
-            write_video(path, frames, fps=FPS, audio=audio[None], audio_rate=RATE)
-            manifest_rows.append((path.relative_to(out).as_posix(), cls.name, "training"))
-            tags[f"{cls.name}|{clip_id}"] = reference_tags(cls, scene.audio_noise,
-                                                           _clip_rng(seed, ci, i, 2))
-            events = event_times(scene) if cls.visual in ("bounce", "strike", "tap") \
-                else np.array([])
-            captions[clip_id] = grid_captions(cls, color_name, events, _clip_rng(seed, ci, i, 3))
+    for cls in chosen:
+        (out / "training" / cls.name).mkdir(parents=True, exist_ok=True)
+    tags: dict[str, dict] = {}
+    manifest_rows = []
+    captions: dict[str, dict[str, list[dict]]] = {cls.name: {} for cls in chosen}
+    where = [(ci, i) for ci in range(len(chosen)) for i in range(clips_per_class)]
+    with tqdm(total=len(where), unit="clip", desc="synth", disable=not progress) as bar:
+        for row, tag_key, tag, clip_id, caption in mapper(SynthClip(out, n_classes, seed),
+                                                          where):
+            manifest_rows.append(row)
+            tags[tag_key] = tag
+            captions[row[1]][clip_id] = caption
             bar.update(1)
-        (captions_dir / f"training_{cls.name}_captions.json").write_text(
-            json.dumps(captions, indent=1, sort_keys=True))
-    bar.close()
+    for name, by_clip in captions.items():
+        (captions_dir / f"training_{name}_captions.json").write_text(
+            json.dumps(by_clip, indent=1, sort_keys=True))
     tags_file = out / "ast_tags.json"
     tags_file.write_text(json.dumps(tags, indent=1, sort_keys=True))
     manifest = out / "manifest.csv"

@@ -1,0 +1,72 @@
+"""An experiment is a plan of trainings mapped over the executor: the same table from
+one process, two local workers and a Dask cluster; a killed driver is resumed by the
+same command, which trains only what is missing; a dry run prints the plan."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import run_cli
+from vida import open_catalog
+
+SVDMAP = ["experiment", "svdmap", "--tags", "synth-ref", "--dictionary", "d", "--min-iou",
+          "0", "--seeds", "2", "--epochs", "1", "--generator-epochs", "1", "--cross-fit", "2",
+          "--labels-per-class", "2", "--no-progress"]
+CAFMAP = ["experiment", "cafmap", "--condition", "condition/c", "--seeds", "1", "--epochs",
+          "1", "--generator-epochs", "1", "--cross-fit", "2", "--no-progress"]
+
+
+def prepare(workdir, arch: str, env: dict[str, str] | None = None) -> list[str]:
+    steps = ([["dictionary", "build", "--name", "d", "--top-n", "3"]] if arch == "svdmap" else
+             [["frames"], ["caption", "--import", str(workdir / "data" / "captions")],
+              ["prototypes", "--from-catalog", "--tags", "synth-ref", "--name", "p"],
+              ["condition", "--prototypes", "prototype/p", "--name", "c"]])
+    for args in steps:
+        done = run_cli(*args, cwd=workdir, env=env)
+        assert done.returncode == 0, (args, done.stderr)
+    return SVDMAP if arch == "svdmap" else CAFMAP
+
+
+def results_csv(stdout: str) -> str:
+    """The results table an experiment printed the path of."""
+    with open(stdout.split("\ntable ", 1)[1].split()[0]) as fh:
+        return fh.read()
+
+
+@pytest.mark.parametrize("arch", ["svdmap", "cafmap"])
+def test_the_same_table_in_one_process_two_workers_and_on_dask(synthetic, arch):
+    args = prepare(synthetic, arch)
+    tables = {}
+    for how in (["--workers", "1"], ["--workers", "2"]):
+        done = run_cli(*args, *how, cwd=synthetic, timeout=900)
+        assert done.returncode == 0, done.stderr
+        tables[how[1]] = results_csv(done.stdout)
+    on_dask = run_cli("--executor", "dask-local:2", *args, cwd=synthetic, timeout=900)
+    assert on_dask.returncode == 0, on_dask.stderr
+    tables["dask"] = results_csv(on_dask.stdout)
+    assert tables["1"] == tables["2"] == tables["dask"]
+    assert "vision only" in tables["1"] and "+ generated audio" in tables["1"]
+
+
+def test_a_dry_run_prints_the_plan_and_trains_nothing(synthetic):
+    args = prepare(synthetic, "svdmap")
+    planned = run_cli(*args, "--dry-run", cwd=synthetic)
+    assert planned.returncode == 0, planned.stderr
+    # per seed: 2 generators + 2 x 2 folds; 8 main classifiers; 4 at 2 labels/class
+    assert "12 generator, 4 generate, 24 classifier" in planned.stdout
+    runs = open_catalog(synthetic / "catalog.db").sql("SELECT count(*) AS n FROM runs WHERE "
+                                                      "kind LIKE 'train-%'")
+    assert int(runs["n"][0]) == 0
+
+
+def test_training_on_cuda_where_there_is_none_says_so(synthetic):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the refusal is for machines without it")
+    args = prepare(synthetic, "svdmap")
+    refused = run_cli(*args, "--device", "cuda", cwd=synthetic)
+    assert refused.returncode == 1
+    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--device cuda: no CUDA device here" in lines[0], refused.stderr
+    assert "use --device cpu" in lines[0]

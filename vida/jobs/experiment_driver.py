@@ -1,0 +1,226 @@
+"""Running an experiment's plan: its trainings mapped over the executor, committed by
+the driver as they finish.
+
+* **plan**  the steps (``experiment_plan``), stored with the experiment's run;
+* **map**   each training is located here (``plan_classifier``/``plan_generator``)
+  and fitted anywhere (``fit_classifier``/``fit_generator``: a local worker process, a
+  Dask worker, or this process with one worker); it reads the store, never the
+  catalog, and fixes its seed and thread count, so it gives the same numbers
+  wherever it runs;
+* **commit** the driver opens each child run as it hands the training out and records
+  its result (checkpoint, epoch and test metrics, predictions) as it comes back;
+  generate steps write their sets here, once their generators are in;
+* **resume** a step whose run finished under this experiment before (a killed
+  driver, a failed training) is not trained again: its outcome is read back.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from vida.catalog.database import Catalog
+from vida.catalog.records import json_column
+from vida.jobs.classifier import (
+    ClassifierSpec,
+    fit_classifier,
+    plan_classifier,
+    record_classifier,
+    start_classifier_run,
+)
+from vida.jobs.executor import ExecutorSpec, open_pool
+from vida.jobs.experiment_plan import GENERATE, GENERATED, GENERATOR, Plan, Step
+from vida.jobs.generator import (
+    fit_generator,
+    generate,
+    plan_generator,
+    record_generator,
+    start_generator_run,
+    write_cross_fitted,
+)
+from vida.jobs.runs import finish_run
+from vida.store.store import FeatureStore
+
+
+@dataclass
+class Trained:
+    """A finished classifier step: its run, test metrics and per-clip correctness."""
+
+    run_id: str
+    metrics: dict[str, float]
+    correct: np.ndarray
+
+
+def finished_steps(catalog: Catalog, experiment_id: str) -> dict[str, str]:
+    """plan key -> run id of the child runs of the experiment that finished."""
+    frame = catalog.sql("SELECT run_id, params FROM runs WHERE experiment_id = :e AND "
+                        "status = 'finished' ORDER BY started_at", {"e": experiment_id})
+    return {json_column(p).get("plan_key"): r for r, p in frame.itertuples(index=False)
+            if json_column(p).get("plan_key")}
+
+
+def correct_on_test(catalog: Catalog, run_id: str) -> np.ndarray:
+    """A classifier run's test clips, in clip_key order: 1 where it was right."""
+    frame = catalog.sql("SELECT pred_class = true_class AS ok FROM predictions WHERE "
+                        "run_id = :r AND split = 'test' ORDER BY clip_key", {"r": run_id})
+    return frame["ok"].to_numpy(dtype=float)
+
+
+def _trained_from_catalog(catalog: Catalog, run_id: str) -> Trained:
+    metrics = catalog.sql("SELECT name, value FROM run_metrics WHERE run_id = :r AND "
+                          "split = 'test' AND epoch IS NULL", {"r": run_id})
+    return Trained(run_id, dict(metrics.itertuples(index=False)),
+                   correct_on_test(catalog, run_id))
+
+
+class PlanRunner:
+    """The driver's state while a plan runs: what is done, what is in flight."""
+
+    def __init__(self, catalog: Catalog, store: FeatureStore, plan: Plan, *,
+                 experiment_id: str, runs: str | None, log: Callable[[str], None],
+                 progress: bool = True, device: str = "cpu") -> None:
+        self.catalog, self.store, self.plan = catalog, store, plan
+        self.experiment_id, self.runs, self.log = experiment_id, runs, log
+        self.outcomes: dict[str, Any] = {}
+        self.progress, self.device = progress, device
+
+    def resume(self) -> int:
+        """Take the outcomes of steps finished before; returns how many trainings."""
+        done = finished_steps(self.catalog, self.experiment_id)
+        reused = 0
+        for step in self.plan.steps:
+            if step.trains and step.key in done:
+                run_id = done[step.key]
+                self.outcomes[step.key] = (run_id if step.kind == GENERATOR
+                                           else _trained_from_catalog(self.catalog, run_id))
+                reused += 1
+        return reused
+
+    def _ready(self, pending: list[Step]) -> list[Step]:
+        return [s for s in pending if all(n in self.outcomes for n in s.needs)]
+
+    def _resolve(self, spec: ClassifierSpec) -> ClassifierSpec:
+        """The spec with each ``@step`` replaced by the set that step wrote."""
+        fields = {f: self.outcomes[getattr(spec, f)[len(GENERATED):]]
+                  for f in ("audio", "test_audio", "audio_dropout")
+                  if isinstance(getattr(spec, f), str) and getattr(spec, f).startswith(GENERATED)}
+        return replace(spec, **fields) if fields else spec
+
+    def _generate(self, step: Step) -> str:
+        source = self.outcomes[step.source]
+        if not step.folds:
+            return generate(self.catalog, self.store, source, step.query)
+        by_key = {s.key: s for s in self.plan.steps}
+        folds = [list(by_key[key].exclude) for key in step.folds]
+        return write_cross_fitted(self.catalog, self.store, source, folds,
+                                  [self.outcomes[k] for k in step.folds], step.query)
+
+    def _dispatch(self, step: Step) -> tuple[Any, str, Callable]:
+        """Locate the step's clips, open its run; (task, run id, map function)."""
+        params = {"plan_key": step.key}
+        if step.kind == GENERATOR:
+            task = plan_generator(self.catalog, self.store, step.query, step.spec,
+                                  step.exclude, device=self.device)
+            if step.fold:
+                params.update(fold=f"{step.fold} of {step.key.rsplit('/', 1)[0]}",
+                              excluded_clips=len(step.exclude))
+            run_id = start_generator_run(self.catalog, step.spec, step.query,
+                                         experiment_id=self.experiment_id, **params)
+            return task, run_id, fit_generator
+        task = plan_classifier(self.catalog, self.store, step.query,
+                               self._resolve(step.spec), list(step.classes),
+                               device=self.device)
+        run_id = start_classifier_run(self.catalog, task, step.query, self.experiment_id,
+                                      **params)
+        return task, run_id, fit_classifier
+
+    def _commit(self, step: Step, task: Any, run_id: str, result: Any) -> None:
+        if step.kind == GENERATOR:
+            record_generator(self.catalog, result, run_id, self.runs)
+            self.outcomes[step.key] = run_id
+            return
+        record_classifier(self.catalog, task, result, run_id, self.runs)
+        self.outcomes[step.key] = Trained(run_id, result.metrics, result.correct)
+        self.log(f"  seed {step.seed} {step.spec.variant:<28} test top-1 "
+                 f"{result.metrics['top1']:.3f}")
+
+    def run(self, executor: ExecutorSpec) -> dict[str, Any]:
+        """Every step not done yet, trainings side by side, in dependency order."""
+        from tqdm import tqdm
+
+        pending = [s for s in self.plan.steps if s.key not in self.outcomes]
+        trainings = sum(s.trains for s in self.plan.steps)
+        bar = tqdm(total=trainings, initial=trainings - sum(s.trains for s in pending),
+                   unit="training", desc="experiment", disable=not self.progress,
+                   file=sys.stderr)
+        running: dict[Future, tuple[Step, Any, str]] = {}
+        try:
+            # one GPU per training on a Dask cluster whose workers declare GPU=1
+            resources = {"GPU": 1} if self.device == "cuda" and executor.remote else None
+            with open_pool(executor, resources=resources) as pool:
+                while pending or running:
+                    self._hand_out(pending, running, pool, bar)
+                    if not running:
+                        if pending:
+                            raise RuntimeError("plan steps wait on steps that never run: "
+                                               + ", ".join(s.key for s in pending[:3]))
+                        break
+                    pending += self._collect(running, pool, bar)
+        except BaseException as exc:
+            for _, _, run_id in running.values():
+                finish_run(self.catalog, run_id, status="failed",
+                           error=f"stopped: {type(exc).__name__}: {exc}")
+            raise
+        finally:
+            bar.close()
+        return self.outcomes
+
+    def _hand_out(self, pending: list[Step], running: dict, pool: Any, bar: Any) -> None:
+        while True:
+            ready = self._ready(pending)
+            generate_now = [s for s in ready if s.kind == GENERATE]
+            for step in generate_now:  # in the driver: it writes the store
+                pending.remove(step)
+                self.outcomes[step.key] = self._generate(step)
+            trainings = [s for s in ready if s.trains]
+            room = max(pool.spec.workers, 1) - len(running)
+            for step in trainings[:room]:
+                pending.remove(step)
+                task, run_id, work = self._dispatch(step)
+                running[pool.submit(work, task)] = (step, task, run_id)
+            bar.set_postfix_str(", ".join(s.key for s, _, _ in running.values())[:60])
+            if not generate_now:
+                return
+
+    def _collect(self, running: dict, pool: Any, bar: Any) -> list[Step]:
+        """Commit what finished; returns the steps whose worker was lost (to redo)."""
+        done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+        again = []
+        for future in done:
+            step, task, run_id = running.pop(future)
+            exc = future.exception()
+            if exc is not None and pool.lost(exc):  # a killed worker: trained elsewhere
+                finish_run(self.catalog, run_id, status="failed",
+                           error=f"worker lost ({exc}); trained again")
+                again.append(step)
+            elif exc is not None:
+                finish_run(self.catalog, run_id, status="failed",
+                           error=f"{type(exc).__name__}: {exc}")
+                raise exc
+            else:
+                self._commit(step, task, run_id, future.result())
+                bar.update(1)
+        if again:
+            self.log(f"  a worker was lost: {len(again)} training(s) handed out again")
+            for other in list(running) if pool.spec.kind == "local" else ():
+                step, _, run_id = running.pop(other)  # a broken pool takes them along
+                finish_run(self.catalog, run_id, status="failed", error="worker pool restarted")
+                again.append(step)
+            pool.restart()
+        return again
+

@@ -1,0 +1,158 @@
+"""An experiment as a plan of trainings: what to train, on which clips, after what.
+
+A :class:`Step` is one generator training, one generated set, or one classifier
+training.  Its key names it for good (``s0/generator/all``,
+``labels=2/s1/classifier/vision only``): a rerun after a kill finds its finished
+steps by key.  A classifier that learns from generated audio names the generate step
+that makes it (``"@s0/generate/all"`` in its spec) and lists it in ``needs``.
+
+:class:`Plan` also says which steps make which row of which table, so that the
+summary reads the same whether the steps ran one after another or side by side.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from vida.catalog.database import Catalog
+from vida.jobs.classifier import ClassifierSpec
+from vida.jobs.generator import GeneratorSpec, cross_fit_folds
+from vida.jobs.label_efficiency import ALL, equal_step_epochs, labelled_query
+from vida.jobs.training import load_clips
+
+GENERATOR, GENERATE, CLASSIFIER = "generator", "generate", "classifier"
+GENERATED = "@"  # a spec field naming a generate step's set
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    kind: str
+    query: str
+    spec: ClassifierSpec | GeneratorSpec | None = None
+    needs: tuple[str, ...] = ()
+    seed: int = 0
+    classes: tuple[str, ...] = ()  # classifier: the experiment's classes
+    exclude: tuple[str, ...] = ()  # generator: a cross-fitting fold's clips, left out
+    fold: str | None = None  # generator: "2/3" of a cross-fitting
+    source: str | None = None  # generate: the generator step
+    folds: tuple[str, ...] = ()  # generate: its cross-fitting generator steps
+
+    @property
+    def trains(self) -> bool:
+        return self.kind != GENERATE
+
+
+@dataclass
+class Plan:
+    steps: list[Step] = field(default_factory=list)
+    # table -> variant -> the step keys of its seeds, in seed order
+    tables: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+
+    def add(self, step: Step, table: str | None = None, variant: str | None = None) -> Step:
+        if all(s.key != step.key for s in self.steps):
+            self.steps.append(step)
+        if table is not None and variant is not None:
+            self.tables.setdefault(table, {}).setdefault(variant, []).append(step.key)
+        return step
+
+    def counts(self) -> dict[str, int]:
+        """Steps per kind (for ``--dry-run`` and the experiment's params)."""
+        return dict(Counter(step.kind for step in self.steps))
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [{"key": s.key, "kind": s.kind, "needs": list(s.needs)} for s in self.steps]
+
+
+def generated(step: Step) -> str:
+    return GENERATED + step.key
+
+
+def generator_steps(plan: Plan, catalog: Catalog, name: str, seed: int, query: str,
+                    spec: GeneratorSpec, cross_fit: int, base: str, in_sample: bool = False
+                    ) -> Step:
+    """A generator, its cross-fitting folds, and the step that writes its set for the
+    ``base`` clips; returns that generate step."""
+    trained = plan.add(Step(f"s{seed}/generator/{name}", GENERATOR, query, spec, seed=seed))
+    folds: list[Step] = []
+    if cross_fit and not in_sample:
+        for i, excluded in enumerate(cross_fit_folds(catalog, query, spec.seed, cross_fit)):
+            folds.append(plan.add(Step(f"{trained.key}/fold{i + 1}of{cross_fit}", GENERATOR,
+                                       query, spec, seed=seed, exclude=tuple(excluded),
+                                       fold=f"{i + 1}/{cross_fit}")))
+    suffix = "/in-sample" if in_sample else ""
+    return plan.add(Step(f"s{seed}/generate/{name}{suffix}", GENERATE, base,
+                         needs=(trained.key, *(f.key for f in folds)), seed=seed,
+                         source=trained.key, folds=tuple(f.key for f in folds)))
+
+
+def classifier_step(plan: Plan, table: str, variant: str, seed: int, query: str,
+                    spec: ClassifierSpec, classes: list[str], prefix: str = "") -> Step:
+    needs = tuple(dict.fromkeys(
+        v[len(GENERATED):] for v in (spec.audio, spec.test_audio, spec.audio_dropout)
+        if isinstance(v, str) and v.startswith(GENERATED)))
+    return plan.add(Step(f"{prefix}s{seed}/classifier/{variant}", CLASSIFIER, query,
+                         replace(spec, seed=seed, variant=variant), needs=needs, seed=seed,
+                         classes=tuple(classes)), table, variant)
+
+
+def missing_audio_steps(plan: Plan, seed: int, query: str, spec: ClassifierSpec,
+                        audio: str, gen: Step, classes: list[str]) -> None:
+    """The deployment case: trained with real audio, tested without it.  Generated audio
+    in its place (after plain or modality-dropout training), beside the stand-ins peers
+    use: zeros, and the train clips' mean audio."""
+    for variant, fields in (
+            ("real-trained, generated at test", {"test_audio": generated(gen)}),
+            ("dropout-trained, generated at test", {"test_audio": generated(gen),
+                                                    "audio_dropout": generated(gen)}),
+            ("real-trained, zeros at test", {"test_audio": "zeros"}),
+            ("real-trained, mean at test", {"test_audio": "train-mean"})):
+        classifier_step(plan, "main", variant, seed, query,
+                        replace(spec, audio=audio, **fields), classes)
+
+
+LABEL_VARIANTS = ("vision only", "+ generated audio", "+ real audio", "generated audio only")
+
+
+def label_efficiency_steps(plan: Plan, catalog: Catalog, counts: list[int | str], *,
+                           base: str, seeds: int, spec: ClassifierSpec, audio: str,
+                           generated_by_seed: dict[int, Step], classes: list[str]) -> None:
+    """Every label-efficiency variant at every label count; at ``all`` labels the
+    experiment's own classifiers stand in where they are the same training.
+
+    "Generated audio only": the generator as a learned representation of the frames
+    (it predicts the sound, which it learned from every clip with audio), to see
+    whether that representation needs fewer labels than the frames do."""
+    n_all = _n_train(catalog, base)
+    for n in counts:
+        table = f"labels={n}"
+        for seed in range(seeds):
+            query = labelled_query(catalog, base, n, seed)
+            assert spec.batch_size is not None  # set by ClassifierSpec.__post_init__
+            epochs = equal_step_epochs(spec.epochs, spec.batch_size, n_all,
+                                       _n_train(catalog, query))
+            gen = generated(generated_by_seed[seed])
+            fields = {"vision only": {"audio": None}, "+ generated audio": {"audio": gen},
+                      "+ real audio": {"audio": audio},
+                      "generated audio only": {"audio": gen, "vision": False}}
+            for variant in LABEL_VARIANTS:
+                main = plan.tables.get("main", {}).get(variant)
+                if n == ALL and main and len(main) > seed:
+                    plan.tables.setdefault(table, {}).setdefault(variant, []).append(main[seed])
+                    continue
+                cspec = replace(spec, epochs=epochs, **fields[variant])
+                step = classifier_step(plan, table, variant, seed, query, cspec, classes,
+                                       prefix=f"{table}/")
+                _relabel(plan, step, f"{variant} @ {n} labels/class")
+
+
+def _relabel(plan: Plan, step: Step, variant: str) -> None:
+    """The run's variant label says its label count (the table row keeps the name)."""
+    index = plan.steps.index(step)
+    plan.steps[index] = replace(step, spec=replace(step.spec, variant=variant))
+
+
+def _n_train(catalog: Catalog, query: str) -> int:
+    return int((load_clips(catalog, query)["split"] == "train").sum())
