@@ -126,11 +126,13 @@ def test_mit_with_pretrained_models_from_another_folder(mit, tmp_path, tiny_vit,
     params = sql(db, "SELECT params FROM runs WHERE kind = 'tag' ORDER BY started_at DESC")
     assert json.loads(params["params"][0])["model"] == str(tiny_ast)
 
-    # 6. media moved away: a job that decodes again fails, non-zero, in one line
+    # 6. media moved away: a job that decodes again refuses, non-zero, in one line,
+    # before trying any clip (its media root is gone)
     data.rename(tmp_path / "MiT-moved")
     gone = cli("encode", "--encoder", f"rgb=hf-image:{tiny_vit}?pooling=mean", "--no-progress")
     assert gone.returncode != 0
-    assert "every one of 24 clips failed" in gone.stderr and "relocate" in gone.stderr
+    assert f"media root {data} does not exist" in gone.stderr and "relocate" in gone.stderr
+    assert "24 clips' media are under it" in gone.stderr
     # ... until the catalog is told where the media went, without ingesting again
     ok(cli("catalog", "relocate", str(data), str(tmp_path / "MiT-moved")))
     again = ok(cli("encode", "--encoder", f"rgb=hf-image:{tiny_vit}?pooling=mean",
