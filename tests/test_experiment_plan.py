@@ -10,8 +10,8 @@ from tests.conftest import run_cli
 from vida import open_catalog
 
 SVDMAP = ["experiment", "svdmap", "--tags", "synth-ref", "--dictionary", "d", "--min-iou",
-          "0", "--seeds", "2", "--epochs", "1", "--generator-epochs", "1", "--cross-fit", "2",
-          "--labels-per-class", "2", "--no-progress"]
+          "0", "--seeds", "1", "--epochs", "1", "--generator-epochs", "1", "--cross-fit", "2",
+          "--no-progress"]
 CAFMAP = ["experiment", "cafmap", "--condition", "condition/c", "--seeds", "1", "--epochs",
           "1", "--generator-epochs", "1", "--cross-fit", "2", "--no-progress"]
 
@@ -50,7 +50,8 @@ def test_the_same_table_in_one_process_two_workers_and_on_dask(synthetic, arch):
 
 def test_a_dry_run_prints_the_plan_and_trains_nothing(synthetic):
     args = prepare(synthetic, "svdmap")
-    planned = run_cli(*args, "--dry-run", cwd=synthetic)
+    planned = run_cli(*args, "--seeds", "2", "--labels-per-class", "2", "--dry-run",
+                      cwd=synthetic)
     assert planned.returncode == 0, planned.stderr
     # per seed: 2 generators + 2 x 2 folds; 8 main classifiers; 4 at 2 labels/class
     assert "12 generator, 4 generate, 24 classifier" in planned.stdout

@@ -1,4 +1,4 @@
-"""A killed experiment driver (SIGKILL after its fifth committed training): its run,
+"""A killed experiment driver (SIGKILL after its fourth committed training): its run,
 opened first, shows abandoned; the same command resumes it, trains only what is
 missing and ends with the table of an unbroken run; no child run ever points at an
 experiment run that does not exist.  On DuckDB and PostgreSQL."""
@@ -24,7 +24,7 @@ def _orphans(url: str) -> int:
 def test_a_killed_experiment_is_resumed_by_the_same_command(synthetic, catalog_url):
     env = {"VIDA_CATALOG": catalog_url}
     args = prepare(synthetic, "svdmap", env)
-    killed = subprocess.run([sys.executable, "-m", "tests.helpers.die_after_trainings", "5",
+    killed = subprocess.run([sys.executable, "-m", "tests.helpers.die_after_trainings", "4",
                              *args, "--workers", "2"], cwd=synthetic,
                             env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
                             capture_output=True, text=True, timeout=900,
@@ -40,7 +40,7 @@ def test_a_killed_experiment_is_resumed_by_the_same_command(synthetic, catalog_u
     resumed = run_cli(*args, "--workers", "2", cwd=synthetic, env=env, timeout=900)
     assert resumed.returncode == 0, resumed.stderr
     assert f"experiment {experiment['run_id'][0]}: resumed" in resumed.stdout
-    assert "5 trainings finished before are reused" in resumed.stdout
+    assert "4 trainings finished before are reused" in resumed.stdout
     unbroken = run_cli(*args, "--workers", "1", cwd=synthetic, env=env, timeout=900)
     assert unbroken.returncode == 0, unbroken.stderr
     assert results_csv(resumed.stdout) == results_csv(unbroken.stdout)
