@@ -87,6 +87,11 @@ def experiment_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Generator Adam learning rate [default: the study's, per arch]."),
         click.option("--generator-batch-size", type=int, default=None,
                      help="Generator batch size [default: the study's, per arch]."),
+        click.option("--generator-hidden", type=int, default=512, show_default=True,
+                     help="The generator LSTM's width (the study's is 512)."),
+        click.option("--classifier-hidden", type=int, default=None,
+                     help="The classifier's width [default: the study's: LSTM 256, MLP "
+                          "512]."),
         _runs_option,
     ]
     for option in reversed(options):

@@ -19,12 +19,18 @@ from vida.catalog.database import Catalog
 from vida.catalog.schema import Prediction
 from vida.catalog.writes import upsert
 from vida.clock import utcnow
-from vida.jobs.runs import failure_recorded, finish_run, log_epochs, log_metrics, start_run
+from vida.jobs.plan_reads import PlanReads
+from vida.jobs.runs import (
+    add_metric_rows,
+    close_run,
+    epoch_rows,
+    failure_recorded,
+    start_run,
+)
 from vida.jobs.training import (
     Standardizer,
     checkpoint_bytes,
     fit,
-    load_clips,
     loader,
     runs_root,
     seed_everything,
@@ -32,7 +38,8 @@ from vida.jobs.training import (
     write_checkpoint,
 )
 from vida.models import build_classifier
-from vida.store.located import Located, locate, read_concatenated, read_rows
+from vida.store.atomic import write_whole
+from vida.store.located import Located, read_concatenated, read_rows
 from vida.store.store import FeatureStore
 
 DEFAULTS = {"lstm": {"lr": 1e-3, "batch_size": 16}, "mlp": {"lr": 1e-4, "batch_size": 32}}
@@ -49,6 +56,7 @@ class ClassifierSpec:
     lr: float | None = None
     batch_size: int | None = None
     seed: int = 0
+    hidden: int | None = None  # the model's width [None: the study's, per arch]
     variant: str | None = None  # label within an experiment
     # audio missing at test time: test with this set in place of ``audio``, or with
     # "zeros" or "train-mean" (the train clips' mean audio feature)
@@ -90,7 +98,10 @@ def _accuracy(model: nn.Module, data) -> dict[str, float]:
     return {"top1": correct / max(total, 1)}
 
 
-def confusion_png(matrix: np.ndarray, classes: list[str], path, title: str) -> None:
+def confusion_png(matrix: np.ndarray, classes: list[str], title: str) -> bytes:
+    """The confusion matrix as a PNG (drawn where the training ran: it is work too)."""
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -109,8 +120,10 @@ def confusion_png(matrix: np.ndarray, classes: list[str], path, title: str) -> N
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
+    return buffer.getvalue()
 
 
 @dataclass(frozen=True)
@@ -144,6 +157,7 @@ class ClassifierResult:
     config: dict
     started_at: datetime
     finished_at: datetime
+    confusion: bytes = b""  # the confusion matrix's PNG
 
     @property
     def correct(self) -> np.ndarray:
@@ -153,9 +167,11 @@ class ClassifierResult:
 
 def plan_classifier(catalog: Catalog, store: FeatureStore, query: str, spec: ClassifierSpec,
                     classes: list[str] | None = None, threads: int = 1,
-                    device: str = "cpu") -> ClassifierTask:
-    """The driver's half before training: choose the clips, locate their features."""
-    clips = load_clips(catalog, query)
+                    device: str = "cpu", reads: PlanReads | None = None) -> ClassifierTask:
+    """The driver's half before training: choose the clips, locate their features
+    (through ``reads``, which an experiment shares between its trainings)."""
+    reads = reads or PlanReads(catalog, store)
+    clips = reads.clips(query)
     classes = classes or sorted(clips["class_name"].unique())
     index = {c: i for i, c in enumerate(classes)}
     parts = {s: clips[clips["split"] == s] for s in ("train", "val", "test")}
@@ -164,19 +180,19 @@ def plan_classifier(catalog: Catalog, store: FeatureStore, query: str, spec: Cla
             raise ValueError(f"the query has no {split} clips: run `vida-batch split`")
     keys = {s: tuple(p["clip_key"]) for s, p in parts.items()}
     try:
-        inputs = {s: tuple(locate(store, name, k) for name in spec.input_sets)
+        inputs = {s: tuple(reads.locate(name, k) for name in spec.input_sets)
                   for s, k in keys.items()}
     except KeyError as exc:
         raise ValueError(f"{exc.args[0].split(';')[0]}; restrict the --query to clips that "
                          "have it") from None
-    test_audio = (locate(store, spec.test_audio, keys["test"])
+    test_audio = (reads.locate(spec.test_audio, keys["test"])
                   if spec.test_audio and spec.test_audio not in STAND_INS else None)
     dropout = None
     if spec.audio_dropout:
         swap = np.random.default_rng(spec.seed + 11).random(len(keys["train"])) < spec.dropout_p
         chosen = [k for k, s in zip(keys["train"], swap, strict=True) if s]
-        dropout = (swap, locate(store, spec.audio_dropout, chosen)) if chosen else None
-    width = store.info(spec.audio).shape[-1] if spec.audio else 0
+        dropout = (swap, reads.locate(spec.audio_dropout, chosen)) if chosen else None
+    width = reads.info(spec.audio).shape[-1] if spec.audio else 0
     return ClassifierTask(spec, tuple(classes), keys,
                           {s: p["class_name"].map(index).to_numpy(np.int64)
                            for s, p in parts.items()}, inputs, test_audio, dropout, width,
@@ -198,7 +214,8 @@ def fit_classifier(task: ClassifierTask) -> ClassifierResult:
         y = task.labels
         norm = Standardizer.fit(x["train"])
         x = {s: norm(v) for s, v in x.items()}
-        model = build_classifier(spec.arch, x["train"].shape[-1], len(task.classes))
+        model = build_classifier(spec.arch, x["train"].shape[-1], len(task.classes),
+                                 spec.hidden)
         model.to(task.device)
         epochs: list = []
         state, best_epoch = fit(
@@ -213,8 +230,10 @@ def fit_classifier(task: ClassifierTask) -> ClassifierResult:
     blob = checkpoint_bytes(state, {"input_norm": norm.state()})
     config = {"model": model.config, "arch": spec.arch, "spec": asdict(spec),
               "classes": list(task.classes)}
+    png = confusion_png(matrix, list(task.classes),
+                        f"{spec.variant or spec.arch}: test top-1 {metrics['top1']:.3f}")
     return ClassifierResult(epochs, metrics, per_class, probs, y["test"], matrix, blob, config,
-                            started, utcnow())
+                            started, utcnow(), png)
 
 
 def _swap_audio(task: ClassifierTask, x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -261,20 +280,18 @@ def record_classifier(catalog: Catalog, task: ClassifierTask, result: Classifier
     metrics, every test prediction; the run finished."""
     folder = runs_root(runs) / run_id
     path = write_checkpoint(folder, result.checkpoint, result.config)
-    spec = task.spec
-    confusion_png(result.matrix, list(task.classes), folder / "confusion.png",
-                  f"{spec.variant or spec.arch}: test top-1 {result.metrics['top1']:.3f}")
+    write_whole(folder / "confusion.png", result.confusion)
     pred = result.probs.argmax(-1)
     rows = [{"run_id": run_id, "clip_key": k, "split": "test",
              "true_class": task.classes[t], "pred_class": task.classes[p],
              "score": float(result.probs[i, p])}
             for i, (k, t, p) in enumerate(zip(task.keys["test"], result.truth, pred,
                                               strict=True))]
-    log_epochs(catalog, run_id, result.epochs)
-    log_metrics(catalog, run_id, {**result.metrics, **result.per_class}, split="test")
     with catalog.transaction() as session:
+        add_metric_rows(session, [*epoch_rows(run_id, result.epochs),
+                                  (run_id, None, "test", {**result.metrics, **result.per_class})])
         upsert(session, Prediction, rows, key=("run_id", "clip_key"))
-    finish_run(catalog, run_id, checkpoint=str(path))
+        close_run(session, run_id, checkpoint=str(path))
 
 
 def classifier_run_params(task: ClassifierTask) -> dict:
@@ -282,11 +299,13 @@ def classifier_run_params(task: ClassifierTask) -> dict:
 
 
 def start_classifier_run(catalog: Catalog, task: ClassifierTask, query: str,
-                         experiment_id: str | None = None, **params: object) -> str:
+                         experiment_id: str | None = None, sweep: bool = True,
+                         **params: object) -> str:
     spec = task.spec
     return start_run(catalog, kind="train-classifier", arch=spec.arch,
                      params={**classifier_run_params(task), **params}, query=query,
-                     feature_sets=spec.input_sets, seed=spec.seed, experiment_id=experiment_id)
+                     feature_sets=spec.input_sets, seed=spec.seed, experiment_id=experiment_id,
+                     sweep=sweep)
 
 
 def train_classifier(catalog: Catalog, store: FeatureStore, query: str, spec: ClassifierSpec,

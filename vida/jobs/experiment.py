@@ -337,7 +337,8 @@ def svdmap_experiment(
     audio: str = "audio/ast-fbank", study_variant: bool = False, top_classes: int = 5,
     cross_fit: int = 3, in_sample_ablation: bool = False, generator_query: str | None = None,
     labels_per_class: str | None = None, generator_batch_size: int | None = None,
-    generator_lr: float | None = None, runs: str | None = None,
+    generator_lr: float | None = None, generator_hidden: int = 512,
+    classifier_hidden: int | None = None, runs: str | None = None,
     log: Callable[[str], None] = print, options: ExperimentOptions | None = None,
 ) -> ExperimentResult | None:
     """Vision only / + real audio / + generated / + filtered generated, same test clips.
@@ -369,8 +370,9 @@ def svdmap_experiment(
     classes = sorted(catalog.sql(base)["class_name"].unique())
     gspec = GeneratorSpec(arch="svdmap", rgb=rgb, flow=flow, audio=audio,
                           epochs=generator_epochs, lr=generator_lr,
-                          batch_size=generator_batch_size)
-    cspec = ClassifierSpec(arch=arch, rgb=rgb, flow=flow, epochs=epochs)
+                          batch_size=generator_batch_size, hidden=generator_hidden)
+    cspec = ClassifierSpec(arch=arch, rgb=rgb, flow=flow, epochs=epochs,
+                           hidden=classifier_hidden)
     plan = _svdmap_plan(catalog, seeds=seeds, base=base, gen_base=gen_base,
                         kept_query=kept_query, classes=classes, gspec=gspec, cspec=cspec,
                         audio=audio, cross_fit=cross_fit,
@@ -389,6 +391,7 @@ def svdmap_experiment(
               "generator_batch_size": generator_batch_size, "generator_lr": generator_lr,
               "arch": arch, "epochs": epochs, "generator_epochs": generator_epochs,
               "cross_fit": cross_fit, "in_sample_ablation": in_sample_ablation,
+              "generator_hidden": generator_hidden, "classifier_hidden": classifier_hidden,
               "filter": filter_name, "feature_sets": [rgb, flow, audio], "spec": spec}
     outcomes = run_experiment_plan(catalog, store, plan, kind="svdmap",
                                    experiment_id=experiment_id, params=params, query=base,
@@ -407,6 +410,7 @@ def cafmap_experiment(
     classifier_lr: float | None = None, generator_lr: float | None = None,
     cross_fit: int = 3, in_sample_ablation: bool = False, generator_query: str | None = None,
     labels_per_class: str | None = None, generator_batch_size: int | None = None,
+    generator_hidden: int = 512, classifier_hidden: int | None = None,
     runs: str | None = None, log: Callable[[str], None] = print,
     options: ExperimentOptions | None = None,
 ) -> ExperimentResult | None:
@@ -424,8 +428,9 @@ def cafmap_experiment(
     log(f"experiment {experiment_id}: {len(catalog.sql(base))} clips")
     gspec = GeneratorSpec(arch="cafmap", condition=condition, audio=audio,
                           epochs=generator_epochs, lr=generator_lr,
-                          batch_size=generator_batch_size)
-    cspec = ClassifierSpec(arch=arch, rgb=rgb, flow=flow, epochs=epochs, lr=classifier_lr)
+                          batch_size=generator_batch_size, hidden=generator_hidden)
+    cspec = ClassifierSpec(arch=arch, rgb=rgb, flow=flow, epochs=epochs, lr=classifier_lr,
+                           hidden=classifier_hidden)
     plan = _cafmap_plan(catalog, seeds=seeds, base=base, gen_base=gen_base, classes=classes,
                         gspec=gspec, cspec=cspec, audio=audio, cross_fit=cross_fit,
                         in_sample_ablation=in_sample_ablation,
@@ -435,7 +440,8 @@ def cafmap_experiment(
               "generator_epochs": generator_epochs, "generator_lr": generator_lr,
               "generator_batch_size": generator_batch_size, "cross_fit": cross_fit,
               "in_sample_ablation": in_sample_ablation, "feature_sets": [rgb, flow, audio],
-              "classifier_lr": classifier_lr, "spec": spec}
+              "classifier_lr": classifier_lr, "generator_hidden": generator_hidden,
+              "classifier_hidden": classifier_hidden, "spec": spec}
     outcomes = run_experiment_plan(catalog, store, plan, kind="cafmap",
                                    experiment_id=experiment_id, params=params, query=base,
                                    runs=runs, options=options, log=log)

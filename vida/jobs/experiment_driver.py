@@ -43,6 +43,7 @@ from vida.jobs.generator import (
     start_generator_run,
     write_cross_fitted,
 )
+from vida.jobs.plan_reads import PlanReads
 from vida.jobs.runs import finish_run
 from vida.store.store import FeatureStore
 
@@ -88,6 +89,7 @@ class PlanRunner:
         self.experiment_id, self.runs, self.log = experiment_id, runs, log
         self.outcomes: dict[str, Any] = {}
         self.progress, self.device = progress, device
+        self.reads = PlanReads(catalog, store)
 
     def resume(self) -> int:
         """Take the outcomes of steps finished before; returns how many trainings."""
@@ -125,18 +127,19 @@ class PlanRunner:
         params = {"plan_key": step.key}
         if step.kind == GENERATOR:
             task = plan_generator(self.catalog, self.store, step.query, step.spec,
-                                  step.exclude, device=self.device)
+                                  step.exclude, device=self.device, reads=self.reads)
             if step.fold:
                 params.update(fold=f"{step.fold} of {step.key.rsplit('/', 1)[0]}",
                               excluded_clips=len(step.exclude))
             run_id = start_generator_run(self.catalog, step.spec, step.query,
-                                         experiment_id=self.experiment_id, **params)
+                                         experiment_id=self.experiment_id, sweep=False,
+                                         **params)
             return task, run_id, fit_generator
         task = plan_classifier(self.catalog, self.store, step.query,
                                self._resolve(step.spec), list(step.classes),
-                               device=self.device)
+                               device=self.device, reads=self.reads)
         run_id = start_classifier_run(self.catalog, task, step.query, self.experiment_id,
-                                      **params)
+                                      sweep=False, **params)
         return task, run_id, fit_classifier
 
     def _commit(self, step: Step, task: Any, run_id: str, result: Any) -> None:
@@ -188,7 +191,7 @@ class PlanRunner:
                 pending.remove(step)
                 self.outcomes[step.key] = self._generate(step)
             trainings = [s for s in ready if s.trains]
-            room = max(pool.spec.workers, 1) - len(running)
+            room = _queue_depth(pool.spec.workers) - len(running)
             for step in trainings[:room]:
                 pending.remove(step)
                 task, run_id, work = self._dispatch(step)
@@ -224,3 +227,9 @@ class PlanRunner:
             pool.restart()
         return again
 
+
+
+def _queue_depth(workers: int) -> int:
+    """Trainings handed out at once: one more than the workers, so that a worker
+    that finishes starts its next training while the driver commits the last one."""
+    return workers + 1 if workers > 1 else 1

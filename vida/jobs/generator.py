@@ -19,7 +19,8 @@ from torch import nn
 from vida.catalog.database import Catalog, CatalogError
 from vida.catalog.records import json_column
 from vida.catalog.schema import Run
-from vida.jobs.runs import failure_recorded, finish_run, log_epochs, start_run
+from vida.jobs.plan_reads import PlanReads
+from vida.jobs.runs import add_metric_rows, close_run, epoch_rows, failure_recorded, start_run
 from vida.jobs.shape import map_items, recorded
 from vida.jobs.training import (
     Standardizer,
@@ -35,7 +36,7 @@ from vida.jobs.training import (
     write_checkpoint,
 )
 from vida.models import LSTMGenerator
-from vida.store.located import Located, locate, read_concatenated, read_rows
+from vida.store.located import Located, read_concatenated, read_rows
 from vida.store.locks import job_lock
 from vida.store.store import FeatureStore
 
@@ -107,11 +108,12 @@ class GeneratorResult:
 
 
 def plan_generator(catalog: Catalog, store: FeatureStore, query: str, spec: GeneratorSpec,
-                   exclude: Sequence[str] = (), threads: int = 1, device: str = "cpu"
-                   ) -> GeneratorTask:
+                   exclude: Sequence[str] = (), threads: int = 1, device: str = "cpu",
+                   reads: PlanReads | None = None) -> GeneratorTask:
     """The query's train clips (less ``exclude``: a cross-fitting fold) and val clips,
-    located."""
-    clips = load_clips(catalog, query)
+    located (see :func:`~vida.jobs.classifier.plan_classifier` for ``reads``)."""
+    reads = reads or PlanReads(catalog, store)
+    clips = reads.clips(query)
     if exclude:
         clips = clips[~clips["clip_key"].isin(set(exclude))]
     parts = {s: clips.loc[clips["split"] == s, "clip_key"].tolist() for s in ("train", "val")}
@@ -119,12 +121,13 @@ def plan_generator(catalog: Catalog, store: FeatureStore, query: str, spec: Gene
         raise ValueError("the query has no train or no val clips: run `vida-batch split` and "
                          "select clip_key, class_name, split")
     try:
-        inputs = {s: tuple(locate(store, n, k) for n in spec.input_sets) for s, k in parts.items()}
-        targets = {s: locate(store, spec.audio, k) for s, k in parts.items()}
+        inputs = {s: tuple(reads.locate(n, k) for n in spec.input_sets)
+                  for s, k in parts.items()}
+        targets = {s: reads.locate(spec.audio, k) for s, k in parts.items()}
     except KeyError as exc:
         raise ValueError(f"{exc.args[0].split(';')[0]}; restrict the --query to clips that "
                          "have it") from None
-    masks = {s: locate(store, spec.condition, k, extra="mask") if spec.arch == "cafmap"
+    masks = {s: reads.locate(spec.condition, k, extra="mask") if spec.arch == "cafmap"
              else None for s, k in parts.items()}
     return GeneratorTask(spec, inputs, masks, targets, threads, device)
 
@@ -164,19 +167,24 @@ def fit_generator(task: GeneratorTask) -> GeneratorResult:
 
 
 def start_generator_run(catalog: Catalog, spec: GeneratorSpec, query: str, *,
-                        experiment_id: str | None = None, **params: object) -> str:
+                        experiment_id: str | None = None, sweep: bool = True,
+                        **params: object) -> str:
     return start_run(catalog, kind="train-generator", arch=spec.arch,
                      params={**asdict(spec), **params}, query=query,
                      feature_sets=[*spec.input_sets, spec.audio], seed=spec.seed,
-                     experiment_id=experiment_id)
+                     experiment_id=experiment_id, sweep=sweep)
 
 
 def record_generator(catalog: Catalog, result: GeneratorResult, run_id: str,
                      runs: str | None) -> None:
+    """Checkpoint, epochs and best-epoch metrics, and the run finished, in one
+    transaction."""
     path = write_checkpoint(runs_root(runs) / run_id, result.checkpoint, result.config)
-    log_epochs(catalog, run_id, result.epochs)
-    finish_run(catalog, run_id, checkpoint=str(path),
-               metrics={"best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss})
+    best = {"best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss}
+    with catalog.transaction() as session:
+        add_metric_rows(session, [*epoch_rows(run_id, result.epochs), (run_id, None, "all",
+                                                                       best)])
+        close_run(session, run_id, checkpoint=str(path))
 
 
 def train_generator(catalog: Catalog, store: FeatureStore, query: str, spec: GeneratorSpec,

@@ -44,9 +44,12 @@ def new_run_id(kind: str) -> str:
 def start_run(catalog: Catalog, *, kind: str, params: dict[str, Any], arch: str | None = None,
               query: str | None = None, feature_sets: list[str] | None = None,
               seed: int | None = None, experiment_id: str | None = None,
-              run_id: str | None = None) -> str:
+              run_id: str | None = None, sweep: bool = True) -> str:
+    """A new run, ``running`` in this process; ``sweep``: first mark the runs whose
+    process is gone abandoned (a driver opening many child runs did it once)."""
     run_id = run_id or new_run_id(kind)
-    mark_abandoned(catalog)
+    if sweep:
+        mark_abandoned(catalog)
     with catalog.transaction() as session:
         session.add(Run(run_id=run_id, kind=kind, arch=arch, params=params, query=query,
                         feature_sets=feature_sets or [], seed=seed, status="running",
@@ -118,18 +121,30 @@ def log_metric_rows(catalog: Catalog,
     if not rows:
         return
     with catalog.transaction() as session:
-        session.add_all(
-            RunMetric(run_id=run_id, epoch=epoch, split=split, name=name, value=float(value))
-            for run_id, epoch, split, metrics in rows for name, value in metrics.items()
-        )
-        _beat(session, {r[0] for r in rows})
+        add_metric_rows(session, rows)
+
+
+def add_metric_rows(session: Session,
+                    rows: list[tuple[str, int | None, str, dict[str, float]]]) -> None:
+    """:func:`log_metric_rows` inside a transaction the caller holds."""
+    session.add_all(
+        RunMetric(run_id=run_id, epoch=epoch, split=split, name=name, value=float(value))
+        for run_id, epoch, split, metrics in rows for name, value in metrics.items()
+    )
+    _beat(session, {r[0] for r in rows})
+
+
+def epoch_rows(run_id: str, epochs: list[tuple[int, dict[str, float], dict[str, float]]]
+               ) -> list[tuple[str, int | None, str, dict[str, float]]]:
+    """A training's (epoch, train metrics, val metrics) as metric rows."""
+    return [row for epoch, train, val in epochs
+            for row in ((run_id, epoch, "train", train), (run_id, epoch, "val", val))]
 
 
 def log_epochs(catalog: Catalog, run_id: str,
                epochs: list[tuple[int, dict[str, float], dict[str, float]]]) -> None:
-    """A training's (epoch, train metrics, val metrics), in one transaction."""
-    log_metric_rows(catalog, [row for epoch, train, val in epochs for row in (
-        (run_id, epoch, "train", train), (run_id, epoch, "val", val))])
+    """A training's epochs, in one transaction."""
+    log_metric_rows(catalog, epoch_rows(run_id, epochs))
 
 
 def heartbeat(catalog: Catalog, run_id: str) -> None:
@@ -159,12 +174,19 @@ def finish_run(catalog: Catalog, run_id: str, *, status: str = "finished",
     if metrics:
         log_metrics(catalog, run_id, metrics)
     with catalog.transaction() as session:
-        run = session.get(Run, run_id)
-        run.status = status
-        run.finished_at = utcnow()
-        run.error = error
-        if checkpoint is not None:
-            run.checkpoint = checkpoint
+        close_run(session, run_id, status=status, error=error, checkpoint=checkpoint)
+
+
+def close_run(session: Session, run_id: str, *, status: str = "finished",
+              error: str | None = None, checkpoint: str | None = None) -> None:
+    """:func:`finish_run` inside a transaction the caller holds (a training's results
+    and its end then commit together: a run is finished exactly when they are in)."""
+    run = session.get(Run, run_id)
+    run.status = status
+    run.finished_at = utcnow()
+    run.error = error
+    if checkpoint is not None:
+        run.checkpoint = checkpoint
 
 
 def earlier_params(catalog: Catalog, kind: str, key: str, value: Any) -> dict[str, Any] | None:
