@@ -243,7 +243,8 @@ def test_encode_adds_sets_fits_the_projection_on_train_only_and_tags_by_the_head
     assert again.returncode == 0, again.stderr
     assert "0 clips encoded" in again.stdout and f"{n_clips} already done" in again.stdout
 
-    from vida.jobs.generator import GeneratorSpec, generate, train_generator
+    from vida.jobs.generated import generate
+    from vida.jobs.generator import GeneratorSpec, train_generator
 
     run_id = train_generator(catalog, store, "SELECT clip_key, class_name, split FROM clips "
                              "WHERE split IS NOT NULL", GeneratorSpec(audio=projected, epochs=1,

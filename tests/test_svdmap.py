@@ -14,7 +14,8 @@ import torch
 from tests.conftest import run_cli
 from vida import open_catalog
 from vida.jobs.classifier import ClassifierSpec, train_classifier
-from vida.jobs.generator import GeneratorSpec, generate, train_generator
+from vida.jobs.generated import generate
+from vida.jobs.generator import GeneratorSpec, train_generator
 from vida.store import FeatureStore
 
 QUERY = ("SELECT clip_key, class_name, split FROM clips "
@@ -204,8 +205,9 @@ def test_experiment_svdmap_end_to_end(synthetic):
                    f"'{experiment_id}' GROUP BY 1 ORDER BY 1").set_index("kind")["n"]
     # 2 seeds x (2 generators, each with 3 cross-fitting folds, + 4 classifiers + 4 with
     # audio missing at test) + 2 seeds x (1 generator + 2 classifiers) for the study's
-    # variant + 1 experiment
-    assert runs.to_dict() == {"experiment": 1, "train-classifier": 20, "train-generator": 18}
+    # variant + 1 experiment; and the 3 generated sets of each seed (all, kept, study)
+    assert runs.to_dict() == {"experiment": 1, "generate": 6, "train-classifier": 20,
+                              "train-generator": 18}
     tests = cat.sql(f"SELECT r.params, count(p.clip_key) AS n FROM runs r JOIN predictions p "
                     f"ON p.run_id = r.run_id WHERE r.experiment_id = '{experiment_id}' "
                     "GROUP BY 1")
@@ -275,7 +277,7 @@ def test_results_do_not_depend_on_the_order_the_catalog_returns_rows(synthetic):
 
 
 def test_cross_fitted_generation_never_shows_a_train_clip_its_own_generator(synthetic):
-    from vida.jobs.generator import cross_fit_generate
+    from vida.jobs.generated import cross_fit_generate
 
     catalog, store = _open(synthetic)
     runs = str(synthetic / "runs")

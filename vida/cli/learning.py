@@ -85,8 +85,8 @@ def train_classifier_command(obj: Context, arch: str, audio: str, query: str, rg
 def generate(obj: Context, run_id: str, query: str | None, cross_fit: int,
              runs: str | None) -> None:
     """Write a generator run's audio features as the feature set generated/<run>."""
-    from vida.jobs.generator import cross_fit_generate
-    from vida.jobs.generator import generate as run_generate
+    from vida.jobs.generated import cross_fit_generate
+    from vida.jobs.generated import generate as run_generate
 
     name = (cross_fit_generate(obj.catalog(), obj.store(), run_id, cross_fit, query, runs=runs)
             if cross_fit else run_generate(obj.catalog(), obj.store(), run_id, query))

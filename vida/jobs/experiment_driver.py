@@ -9,7 +9,8 @@ the driver as they finish.
   wherever it runs;
 * **commit** the driver opens each child run as it hands the training out and records
   its result (checkpoint, epoch and test metrics, predictions) as it comes back;
-  generate steps write their sets here, once their generators are in;
+  a generate step is mapped too (:func:`~vida.jobs.generated.generate_rows` seals
+  its shards in the worker) and committed here, once its generators are in;
 * **resume** a step whose run finished under this experiment before (a killed
   driver, a failed training) is not trained again: its outcome is read back.
 """
@@ -35,13 +36,18 @@ from vida.jobs.classifier import (
 )
 from vida.jobs.executor import ExecutorSpec, open_pool
 from vida.jobs.experiment_plan import GENERATE, GENERATED, GENERATOR, Plan, Step
+from vida.jobs.generated import (
+    PlannedGenerate,
+    generate_rows,
+    plan_generate,
+    record_generate,
+    start_generate_run,
+)
 from vida.jobs.generator import (
     fit_generator,
-    generate,
     plan_generator,
     record_generator,
     start_generator_run,
-    write_cross_fitted,
 )
 from vida.jobs.plan_reads import PlanReads
 from vida.jobs.runs import finish_run
@@ -90,6 +96,7 @@ class PlanRunner:
         self.outcomes: dict[str, Any] = {}
         self.progress, self.device = progress, device
         self.reads = PlanReads(catalog, store)
+        self.by_key = {s.key: s for s in plan.steps}
 
     def resume(self) -> int:
         """Take the outcomes of steps finished before; returns how many trainings."""
@@ -113,18 +120,19 @@ class PlanRunner:
                   if isinstance(getattr(spec, f), str) and getattr(spec, f).startswith(GENERATED)}
         return replace(spec, **fields) if fields else spec
 
-    def _generate(self, step: Step) -> str:
-        source = self.outcomes[step.source]
-        if not step.folds:
-            return generate(self.catalog, self.store, source, step.query)
-        by_key = {s.key: s for s in self.plan.steps}
-        folds = [list(by_key[key].exclude) for key in step.folds]
-        return write_cross_fitted(self.catalog, self.store, source, folds,
-                                  [self.outcomes[k] for k in step.folds], step.query)
+    def _plan_generate(self, step: Step) -> PlannedGenerate:
+        folds = [list(self.by_key[key].exclude) for key in step.folds]
+        return plan_generate(self.catalog, self.store, self.outcomes[step.source], step.query,
+                             folds, [self.outcomes[k] for k in step.folds], reads=self.reads)
 
     def _dispatch(self, step: Step) -> tuple[Any, str, Callable]:
         """Locate the step's clips, open its run; (task, run id, map function)."""
         params = {"plan_key": step.key}
+        if step.kind == GENERATE:
+            planned = self._plan_generate(step)
+            run_id = start_generate_run(self.catalog, planned, step.query,
+                                        experiment_id=self.experiment_id, sweep=False)
+            return planned, run_id, generate_rows
         if step.kind == GENERATOR:
             task = plan_generator(self.catalog, self.store, step.query, step.spec,
                                   step.exclude, device=self.device, reads=self.reads)
@@ -143,6 +151,10 @@ class PlanRunner:
         return task, run_id, fit_classifier
 
     def _commit(self, step: Step, task: Any, run_id: str, result: Any) -> None:
+        if step.kind == GENERATE:
+            record_generate(self.catalog, task, result, run_id)
+            self.outcomes[step.key] = task.name
+            return
         if step.kind == GENERATOR:
             record_generator(self.catalog, result, run_id, self.runs)
             self.outcomes[step.key] = run_id
@@ -167,7 +179,8 @@ class PlanRunner:
             resources = {"GPU": 1} if self.device == "cuda" and executor.remote else None
             with open_pool(executor, resources=resources) as pool:
                 while pending or running:
-                    self._hand_out(pending, running, pool, bar)
+                    while self._hand_out(pending, running, pool, bar):
+                        pass  # a set done in place made more steps ready
                     if not running:
                         if pending:
                             raise RuntimeError("plan steps wait on steps that never run: "
@@ -183,22 +196,23 @@ class PlanRunner:
             bar.close()
         return self.outcomes
 
-    def _hand_out(self, pending: list[Step], running: dict, pool: Any, bar: Any) -> None:
-        while True:
-            ready = self._ready(pending)
-            generate_now = [s for s in ready if s.kind == GENERATE]
-            for step in generate_now:  # in the driver: it writes the store
-                pending.remove(step)
-                self.outcomes[step.key] = self._generate(step)
-            trainings = [s for s in ready if s.trains]
-            room = _queue_depth(pool.spec.workers) - len(running)
-            for step in trainings[:room]:
-                pending.remove(step)
-                task, run_id, work = self._dispatch(step)
-                running[pool.submit(work, task)] = (step, task, run_id)
-            bar.set_postfix_str(", ".join(s.key for s, _, _ in running.values())[:60])
-            if not generate_now:
-                return
+    def _hand_out(self, pending: list[Step], running: dict, pool: Any, bar: Any) -> bool:
+        """Hand out what is ready, generate steps first (classifiers wait on them).  A
+        generated set that has every clip already is done here and now: True then."""
+        ready = sorted(self._ready(pending), key=lambda s: s.kind != GENERATE)
+        room = _queue_depth(pool.spec.workers) - len(running)
+        done_here = False
+        for step in ready[:room]:
+            pending.remove(step)
+            task, run_id, work = self._dispatch(step)
+            if step.kind == GENERATE and task.task is None:
+                self._commit(step, task, run_id, None)
+                done_here = True
+                continue
+            running[pool.submit(work, task.task if step.kind == GENERATE else task)] = (
+                step, task, run_id)
+        bar.set_postfix_str(", ".join(s.key for s, _, _ in running.values())[:60])
+        return done_here
 
     def _collect(self, running: dict, pool: Any, bar: Any) -> list[Step]:
         """Commit what finished; returns the steps whose worker was lost (to redo)."""
@@ -217,7 +231,7 @@ class PlanRunner:
                 raise exc
             else:
                 self._commit(step, task, run_id, future.result())
-                bar.update(1)
+                bar.update(int(step.trains))
         if again:
             self.log(f"  a worker was lost: {len(again)} training(s) handed out again")
             for other in list(running) if pool.spec.kind == "local" else ():

@@ -17,18 +17,15 @@ import torch
 from torch import nn
 
 from vida.catalog.database import Catalog, CatalogError
-from vida.catalog.records import json_column
 from vida.catalog.schema import Run
 from vida.jobs.plan_reads import PlanReads
 from vida.jobs.runs import add_metric_rows, close_run, epoch_rows, failure_recorded, start_run
-from vida.jobs.shape import map_items, recorded
 from vida.jobs.training import (
     Standardizer,
     checkpoint_bytes,
     fit,
     load_checkpoint,
     load_clips,
-    load_inputs,
     loader,
     runs_root,
     seed_everything,
@@ -37,7 +34,6 @@ from vida.jobs.training import (
 )
 from vida.models import LSTMGenerator
 from vida.store.located import Located, read_concatenated, read_rows
-from vida.store.locks import job_lock
 from vida.store.store import FeatureStore
 
 ARCHS = ("svdmap", "cafmap")
@@ -70,14 +66,7 @@ class GeneratorSpec:
         return [self.rgb, self.flow] if self.arch == "svdmap" else [self.condition]
 
 
-def generator_inputs(store: FeatureStore, spec: GeneratorSpec, keys: list[str],
-                     noise_seed: int) -> np.ndarray:
-    """The generator's input for ``keys`` (CAFMap: condition, noise where the mask is off)."""
-    return _with_noise(spec, load_inputs(store, keys, spec.input_sets),
-                       lambda: store.read(spec.condition, keys, extra="mask"), noise_seed)
-
-
-def _with_noise(spec: GeneratorSpec, x: np.ndarray, mask: Callable[[], np.ndarray],
+def with_noise(spec: GeneratorSpec, x: np.ndarray, mask: Callable[[], np.ndarray],
                 noise_seed: int) -> np.ndarray:
     if spec.arch != "cafmap":
         return x
@@ -137,8 +126,8 @@ def fit_generator(task: GeneratorTask) -> GeneratorResult:
     spec = task.spec
     with torch_threads(task.threads):
         g = seed_everything(spec.seed)
-        x = {s: _with_noise(spec, read_concatenated(parts),
-                            lambda s=s: read_rows(task.masks[s]), spec.seed + i)
+        x = {s: with_noise(spec, read_concatenated(parts),
+                           lambda s=s: read_rows(task.masks[s]), spec.seed + i)
              for i, (s, parts) in enumerate(task.inputs.items())}
         y = {s: read_rows(t).astype(np.float32) for s, t in task.targets.items()}
         norm = Standardizer.fit(x["train"])
@@ -216,19 +205,7 @@ def load_generator(checkpoint: str) -> tuple[LSTMGenerator, GeneratorSpec, Stand
     return model, GeneratorSpec(**config["spec"]), Standardizer.from_state(blob["input_norm"])
 
 
-@dataclass(frozen=True)
-class GenerateBatch:
-    """The map of ``generate``: normalised inputs ``[B, T, D]`` -> audio ``[B, T, D_a]``."""
-
-    checkpoint: str
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        model = load_generator(self.checkpoint)[0]
-        with torch.no_grad():
-            return model(torch.from_numpy(x)).numpy()
-
-
-def _finished_generator(catalog: Catalog, run_id: str) -> str:
+def finished_generator(catalog: Catalog, run_id: str) -> str:
     with catalog.reading() as session:
         run = session.get(Run, run_id)
         if run is None or run.kind != "train-generator":
@@ -240,92 +217,6 @@ def _finished_generator(catalog: Catalog, run_id: str) -> str:
         return str(run.checkpoint)
 
 
-def _default_query(spec: GeneratorSpec) -> str:
-    have = " AND ".join(f"clip_key IN (SELECT clip_key FROM features WHERE feature_set = "
-                        f"'{s}')" for s in spec.input_sets)
-    return f"SELECT clip_key, class_name, split FROM clips WHERE {have}"
-
-
-def _finished_folds(catalog: Catalog, run_id: str, k: int) -> dict[str, str]:
-    """Finished cross-fitting generators of ``run_id`` with ``k`` folds, by fold label
-    (the latest of each)."""
-    frame = catalog.sql("SELECT run_id, params FROM runs WHERE kind = 'train-generator' AND "
-                        "status = 'finished' ORDER BY started_at")
-    out = {}
-    for fold_run, params in frame.itertuples(index=False):
-        fold = json_column(params).get("fold")
-        if fold and fold.endswith(f"/{k} of {run_id}"):
-            out[fold] = fold_run
-    return out
-
-
-def _register_generated(store: FeatureStore, name: str, spec: GeneratorSpec, run_id: str,
-                        **extra: object) -> None:
-    target = store.info(spec.audio)
-    grid = {k: target.params[k] for k in ("n_frames", "fps") if k in target.params}
-    store.register(name, modality="generated", encoder=f"{spec.arch}-generator",
-                   shape=target.shape, params={"run": run_id, "target": spec.audio, **grid,
-                                               **extra}, produced_by_run=run_id)
-
-
-def _generate_into(writer: object, store: FeatureStore, checkpoint: str, keys: list[str],
-                   batch: int, total: int | None = None) -> None:
-    """The generator's output for ``keys``, added to ``writer`` in batches."""
-    _, spec, norm = load_generator(checkpoint)
-    chunks = [keys[start:start + batch] for start in range(0, len(keys), batch)]
-    inputs = (norm(generator_inputs(store, spec, chunk, noise_seed=spec.seed + 7))
-              for chunk in chunks)
-    for chunk, out in zip(chunks, map_items(GenerateBatch(checkpoint), inputs, desc="generate",
-                                            total=total or len(keys), progress=False,
-                                            size=len), strict=True):
-        for key, value in zip(chunk, out, strict=True):
-            writer.add(key, value)
-
-
-def generate(catalog: Catalog, store: FeatureStore, run_id: str, query: str | None = None,
-             batch: int = 256) -> str:
-    """Write the run's generated audio for the query's clips as ``generated/<run_id>``."""
-    with job_lock(store.root, f"generate-{run_id}"):  # a second waits, then finds it done
-        return _generate(catalog, store, run_id, query, batch)
-
-
-def _generate(catalog: Catalog, store: FeatureStore, run_id: str, query: str | None,
-              batch: int) -> str:
-    checkpoint = _finished_generator(catalog, run_id)
-    _, spec, _ = load_generator(checkpoint)
-    query = query or _default_query(spec)
-    keys = sorted(catalog.sql(query)["clip_key"])  # plan (sorted: see load_clips)
-    name = f"generated/{run_id}"
-    if store.exists(name):  # a rerun resumes: the same generator made what is there
-        have = set(store.keys(name))
-        keys = [key for key in keys if key not in have]
-    with recorded(catalog, "generate", {"generator_run": run_id, "set": name}, query=query,
-                  feature_sets=spec.input_sets) as run:
-        _register_generated(store, name, spec, run_id)
-        with store.writer(name) as writer:  # commit: sealed shards
-            _generate_into(writer, store, checkpoint, keys, batch)
-        run.metrics["clips"] = len(keys)
-    return name
-
-
-def cross_fit_generate(catalog: Catalog, store: FeatureStore, run_id: str, k: int,
-                       query: str | None = None, *, runs: str | None = None,
-                       experiment_id: str | None = None, batch: int = 256) -> str:
-    """``generated/<run>-xf<k>``: every *train* clip's features come from a generator
-    trained on the other k-1 folds of the run's train clips (same spec, same val
-    clips for early stopping); every other clip's from the run's own generator.
-
-    Without this, a classifier learns from in-sample generations (close to the real
-    audio the generator memorised) and is tested on out-of-sample ones: it learns to
-    trust a signal that is worse at test time.
-    """
-    if k < 2:
-        raise ValueError(f"--cross-fit {k}: give 2 or more folds")
-    with job_lock(store.root, f"generate-{run_id}-xf{k}"):  # a second waits, then resumes
-        return _cross_fit_generate(catalog, store, run_id, k, query, runs, experiment_id,
-                                   batch)
-
-
 def cross_fit_folds(catalog: Catalog, query: str, seed: int, k: int) -> list[list[str]]:
     """The query's train clips in ``k`` folds (seeded by the generator's seed)."""
     train = load_clips(catalog, query)
@@ -335,49 +226,3 @@ def cross_fit_folds(catalog: Catalog, query: str, seed: int, k: int) -> list[lis
                          "clips; use fewer folds")
     order = np.random.default_rng(seed).permutation(len(train_keys))
     return [sorted(train_keys[i] for i in part) for part in np.array_split(order, k)]
-
-
-def _cross_fit_generate(catalog: Catalog, store: FeatureStore, run_id: str, k: int,
-                        query: str | None, runs: str | None, experiment_id: str | None,
-                        batch: int) -> str:
-    checkpoint = _finished_generator(catalog, run_id)
-    _, spec, _ = load_generator(checkpoint)
-    with catalog.reading() as session:
-        trained_on = session.get(Run, run_id).query
-    folds = cross_fit_folds(catalog, trained_on, spec.seed, k)
-    # a rerun (after a kill) reuses the folds already trained, so the set it resumes
-    # keeps the generators it was registered with
-    done = _finished_folds(catalog, run_id, k)
-    fold_runs = [done.get(f"{i + 1}/{k} of {run_id}") or train_generator(
-        catalog, store, trained_on, spec, experiment_id=experiment_id, runs=runs,
-        progress=False, exclude=fold, fold=f"{i + 1}/{k} of {run_id}")
-        for i, fold in enumerate(folds)]
-    return write_cross_fitted(catalog, store, run_id, folds, fold_runs, query, batch)
-
-
-def write_cross_fitted(catalog: Catalog, store: FeatureStore, run_id: str,
-                       folds: list[list[str]], fold_runs: list[str], query: str | None,
-                       batch: int = 256) -> str:
-    """``generated/<run>-xf<k>`` from the run's generator and its trained folds."""
-    checkpoint = _finished_generator(catalog, run_id)
-    _, spec, _ = load_generator(checkpoint)
-    k = len(folds)
-    keys = sorted(catalog.sql(query or _default_query(spec))["clip_key"])
-    name = f"generated/{run_id}-xf{k}"
-    in_fold = {key: i for i, fold in enumerate(folds) for key in fold}
-    if store.exists(name):  # resuming: what is there was made by these same generators
-        have = set(store.keys(name))
-        keys = [key for key in keys if key not in have]
-    params = {"generator_run": run_id, "set": name, "cross_fit": k, "fold_runs": fold_runs}
-    with job_lock(store.root, f"generate-{run_id}-xf{k}-write"), recorded(
-            catalog, "generate", params, query=query, feature_sets=spec.input_sets) as run:
-        _register_generated(store, name, spec, run_id, cross_fit=k, fold_runs=fold_runs)
-        with store.writer(name) as writer:
-            for i, fold_run in enumerate(fold_runs):
-                mine = [key for key in keys if in_fold.get(key) == i]
-                _generate_into(writer, store, _finished_generator(catalog, fold_run), mine,
-                               batch)
-            rest = [key for key in keys if key not in in_fold]
-            _generate_into(writer, store, checkpoint, rest, batch)
-        run.metrics.update(clips=len(keys), cross_fitted=sum(k_ in in_fold for k_ in keys))
-    return name
