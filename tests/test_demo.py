@@ -40,11 +40,13 @@ def test_reduced_demo_is_complete(tmp_path):
     per_kind = cat.sql("SELECT r.arch, r.kind, count(*) AS n FROM runs r WHERE r.experiment_id "
                        "IS NOT NULL AND r.kind <> 'experiment' GROUP BY 1, 2 ORDER BY 1, 2")
     assert per_kind.values.tolist() == [
+        ["cafmap", "generate", 2],  # per seed: the cross-fitted set
         ["cafmap", "train-generator", 2 + 2 * 3],
         # + 4 variants x 2 seeds at 2 labels/class, and at "all" labels the one variant
         # the main table has not ("generated audio only"; the others are its own runs)
         ["lstm", "train-classifier", 2 * (4 + 4) + 4 * 2 + 2],
         ["mlp", "train-classifier", 2 * (3 + 4) + 4 * 2 + 2],
+        ["svdmap", "generate", 2 * 2],  # per seed: full and filtered, cross-fitted
         ["svdmap", "train-generator", 4 + 4 * 3]]  # 3 cross-fitting folds each
     summary = cat.sql("SELECT run_id, count(*) AS n FROM run_metrics WHERE run_id IN "
                       "(SELECT run_id FROM runs WHERE kind = 'experiment') GROUP BY 1")

@@ -66,6 +66,7 @@ class PlannedGenerate:
     params: dict[str, Any]
     metrics: dict[str, float]
     input_sets: list[str] = field(default_factory=list)
+    arch: str | None = None  # the generator's
 
 
 def _chunks(where: Located, size: int) -> list[Located]:
@@ -153,13 +154,13 @@ def plan_generate(catalog: Catalog, store: FeatureStore, run_id: str, query: str
         metrics["cross_fitted"] = sum(key in in_fold for key in keys)
     task = GenerateTask(layout, str(store.root), tuple(parts), batch, threads=threads)
     return PlannedGenerate(name, task if parts else None, {**params, **extra}, metrics,
-                           spec.input_sets)
+                           spec.input_sets, spec.arch)
 
 
 def start_generate_run(catalog: Catalog, planned: PlannedGenerate, query: str | None, *,
                        experiment_id: str | None = None, sweep: bool = True) -> str:
-    return start_run(catalog, kind="generate", params=planned.params, query=query,
-                     feature_sets=planned.input_sets, experiment_id=experiment_id,
+    return start_run(catalog, kind="generate", params=planned.params, arch=planned.arch,
+                     query=query, feature_sets=planned.input_sets, experiment_id=experiment_id,
                      sweep=sweep)
 
 
