@@ -51,3 +51,64 @@ def test_a_killed_experiment_is_resumed_by_the_same_command(synthetic, catalog_u
     assert _orphans(catalog_url) == 0
 
 
+
+
+def _trainings(url: str) -> dict[str, list[int]]:
+    """Per experiment: its training runs by status (finished, others)."""
+    runs = open_catalog(url).sql(
+        "SELECT experiment_id, count(*) FILTER (WHERE status = 'finished') AS done, "
+        "count(*) FILTER (WHERE status <> 'finished') AS other FROM runs WHERE kind IN "
+        "('train-classifier', 'train-generator') GROUP BY 1 ORDER BY 1")
+    return {row.experiment_id: [int(row.done), int(row.other)] for row in runs.itertuples()}
+
+
+def _helper(when: str, args: list[str], cwd, env: dict[str, str], **kw):
+    return subprocess.Popen([sys.executable, "-m", "tests.helpers.die_after_trainings", when,
+                             *args], cwd=cwd, env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def test_a_dask_worker_killed_mid_training_has_it_redone_elsewhere(synthetic, catalog_url):
+    env = {"VIDA_CATALOG": catalog_url}
+    args = prepare(synthetic, "svdmap", env)
+    job = _helper("kill-worker:2", ["--executor", "dask-local:2", *args], synthetic, env)
+    out, err = job.communicate(timeout=900)
+    assert job.returncode == 0, err
+    assert "killed a worker running" in out, out
+    unbroken = run_cli(*args, "--workers", "1", cwd=synthetic, env=env, timeout=900)
+    assert unbroken.returncode == 0, unbroken.stderr
+    assert results_csv(out) == results_csv(unbroken.stdout)
+    counts = list(_trainings(catalog_url).values())
+    # each training once, none failed or left running: the redone one counted once
+    assert len(counts) == 2 and counts[0] == counts[1] and counts[0][1] == 0, counts
+    assert _orphans(catalog_url) == 0
+
+
+def test_a_postgresql_server_restarted_mid_experiment(synthetic, own_pg_server):
+    """The server stops while trainings run: the driver stops in one line naming it;
+    restarted, the same command resumes and ends with an unbroken run's table."""
+    url = own_pg_server.new_database()
+    assert run_cli("catalog", "copy", str(synthetic / "catalog.db"), url).returncode == 0
+    env = {"VIDA_CATALOG": url}
+    args = prepare(synthetic, "svdmap", env)
+    job = _helper("pause:3", [*args, "--workers", "2"], synthetic, env, stdin=subprocess.PIPE)
+    while (line := job.stdout.readline()) and line.strip() != "paused":
+        pass
+    assert line.strip() == "paused", job.stderr.read()
+    own_pg_server.stop()
+    _, err = job.communicate("go on\n", timeout=300)
+    assert job.returncode == 1, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert f"127.0.0.1:{own_pg_server.port}" in lines[0] and "catalog's server" in lines[0]
+
+    own_pg_server.start()
+    resumed = run_cli(*args, "--workers", "2", cwd=synthetic, env=env, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed" in resumed.stdout and "3 trainings finished before are reused" in \
+        resumed.stdout, resumed.stdout
+    unbroken = run_cli(*args, "--workers", "1", cwd=synthetic, env=env, timeout=900)
+    assert results_csv(resumed.stdout) == results_csv(unbroken.stdout)
+    finished = [done for done, _ in _trainings(url).values()]
+    assert len(finished) == 2 and finished[0] == finished[1]  # nothing lost, none twice
+    assert _orphans(url) == 0

@@ -235,3 +235,35 @@ def test_open_catalog_in_python_reads_and_never_creates(tmp_path):
     assert list(tmp_path.iterdir()) == []
     open_catalog(tmp_path / "new.db", create=True).dispose()
     assert open_catalog(tmp_path / "new.db").sql("SELECT count(*) AS n FROM clips")["n"][0] == 0
+
+
+def test_a_postgresql_server_stopped_under_a_running_ingest(tmp_path, own_pg_server):
+    """ingest commits its first chunk, pauses, the server stops: one line naming the
+    server; restarted, the rerun ingests the rest, each clip once."""
+    from tests.media_factory import write_class_folders
+
+    url = own_pg_server.new_database()
+    root = write_class_folders(tmp_path / "v", per_class=4)
+    args = ["ingest", str(root), "--workers", "1", "--rows-per-shard", "2", "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "VIDA_CATALOG": url}
+    job = subprocess.Popen([sys.executable, "-m", "tests.helpers.die_after_commits",
+                            "pause:told", *args], cwd=tmp_path, env=env,
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    assert job.stdout.readline().strip() == "paused"
+    own_pg_server.stop()
+    _, err = job.communicate("go on\n", timeout=300)
+    assert job.returncode == 1, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert f"127.0.0.1:{own_pg_server.port}" in lines[0] and "catalog's server" in lines[0]
+
+    own_pg_server.start()
+    clips = "SELECT count(*) AS n FROM clips"
+    assert int(open_catalog(url).sql(clips)["n"][0]) == 2  # the chunk committed before
+    again = run_cli(*args, cwd=tmp_path, env={"VIDA_CATALOG": url})
+    assert again.returncode == 0, again.stderr
+    assert "10 ok" in again.stdout and "2 skipped" in again.stdout, again.stdout
+    rows = open_catalog(url).sql("SELECT feature_set, sum(n_rows) AS rows FROM shards "
+                                 "GROUP BY 1")
+    assert set(rows["rows"]) == {12}  # every clip once, in every set

@@ -1,5 +1,6 @@
 """Run one ``vida-batch`` command that SIGKILLs its own process right after its N-th
-commit of results, for the resume tests of the row jobs (tag, frames, caption).
+commit of results, for the resume tests of the row jobs (tag, frames, caption) and of
+ingest (a commit there is one sealed chunk).
 
 Usage: python -m tests.helpers.die_after_commits N <vida-batch arguments...>
        python -m tests.helpers.die_after_commits pause:S <vida-batch arguments...>
@@ -21,6 +22,7 @@ import sys
 import time
 
 import vida.jobs.cafmap
+import vida.jobs.ingest
 import vida.jobs.tagging
 from vida.cli import main as cli_main
 from vida.jobs.shape import commit_as_you_go
@@ -32,23 +34,33 @@ def main() -> None:
     n_commits = 1 if pause is not None else int(when)
     made = [0]
 
+    def after_a_commit() -> None:
+        made[0] += 1
+        if made[0] == n_commits and pause is not None:
+            print("paused", flush=True)
+            if pause == "told":
+                sys.stdin.readline()
+            else:
+                time.sleep(float(pause))
+        elif made[0] == n_commits:
+            os.kill(os.getpid(), signal.SIGKILL)
+
     def dying(results, commit, **_):
         def commit_then_die(batch):
             commit(batch)
-            made[0] += 1
-            if made[0] == n_commits and pause is not None:
-                print("paused", flush=True)
-                if pause == "told":
-                    sys.stdin.readline()
-                else:
-                    time.sleep(float(pause))
-            elif made[0] == n_commits:
-                os.kill(os.getpid(), signal.SIGKILL)
+            after_a_commit()
 
         return commit_as_you_go(results, commit_then_die, every_n=2, every_s=1e9)
 
+    commit_sealed = vida.jobs.ingest.commit_sealed
+
+    def commit_sealed_then_die(*a, **k):
+        commit_sealed(*a, **k)
+        after_a_commit()
+
     vida.jobs.tagging.commit_as_you_go = dying
     vida.jobs.cafmap.commit_as_you_go = dying
+    vida.jobs.ingest.commit_sealed = commit_sealed_then_die
     cli_main(args=args, prog_name="vida-batch")
 
 
