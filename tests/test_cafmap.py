@@ -170,7 +170,9 @@ def test_cafmap_generator_and_experiment(synthetic):
                    f"'{experiment_id}' AND kind <> 'generate' GROUP BY 1, 2 ORDER BY 1")
     assert runs.to_dict("records") == [
         {"kind": "experiment", "arch": "cafmap", "n": 1},
-        {"kind": "train-classifier", "arch": "mlp", "n": 2 * (3 + 4)},  # + audio missing
+        # the "+ real audio" model tested with generated audio, zeros and the mean
+        {"kind": "test-classifier", "arch": "mlp", "n": 2 * 3},
+        {"kind": "train-classifier", "arch": "mlp", "n": 2 * (3 + 1)},  # + dropout-trained
         {"kind": "train-generator", "arch": "cafmap", "n": 2 + 2 * 3},  # + cross-fit folds
     ]
     generator_queries = cat.sql(f"SELECT DISTINCT query FROM runs WHERE experiment_id = "

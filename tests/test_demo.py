@@ -44,8 +44,11 @@ def test_reduced_demo_is_complete(tmp_path):
         ["cafmap", "train-generator", 2 + 2 * 3],
         # + 4 variants x 2 seeds at 2 labels/class, and at "all" labels the one variant
         # the main table has not ("generated audio only"; the others are its own runs)
-        ["lstm", "train-classifier", 2 * (4 + 4) + 4 * 2 + 2],
-        ["mlp", "train-classifier", 2 * (3 + 4) + 4 * 2 + 2],
+        # the 3 "real-trained" variants per seed test the "+ real audio" model
+        ["lstm", "test-classifier", 2 * 3],
+        ["lstm", "train-classifier", 2 * (4 + 1) + 4 * 2 + 2],
+        ["mlp", "test-classifier", 2 * 3],
+        ["mlp", "train-classifier", 2 * (3 + 1) + 4 * 2 + 2],
         ["svdmap", "generate", 2 * 2],  # per seed: full and filtered, cross-fitted
         ["svdmap", "train-generator", 4 + 4 * 3]]  # 3 cross-fitting folds each
     summary = cat.sql("SELECT run_id, count(*) AS n FROM run_metrics WHERE run_id IN "
@@ -68,3 +71,20 @@ def test_reduced_demo_is_complete(tmp_path):
     for arch, params in few.itertuples(index=False):
         spec = json.loads(params)
         assert spec["epochs"] == equal_step_epochs(2, spec["batch_size"], n_train, 2 * 4), arch
+
+    # the README's section is printed from this catalog: the numbers of the printed tables
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    section = subprocess.run([sys.executable, str(ROOT / "bin" / "demo_section"), str(work)],
+                             capture_output=True, text=True, timeout=120, check=True).stdout
+    for name, printed in (("SVDMap (LSTM)", svd), ("CAFMap (MLP)", caf)):
+        table = section.split(f"| {name} | top-1")[1].split("\n\n")[0]
+        for variant in ("vision only", "+ real audio", "+ generated audio"):
+            row = next(line for line in printed.splitlines()
+                       if line.strip().startswith(variant + " "))
+            top1 = row.split(variant, 1)[1].split()[1]  # "n_test top-1 ± ..."
+            assert f"| {variant} | {top1} |" in table, (variant, table)
+    assert "Machine: " in section and "```" in section

@@ -53,8 +53,9 @@ def test_a_dry_run_prints_the_plan_and_trains_nothing(synthetic):
     planned = run_cli(*args, "--seeds", "2", "--labels-per-class", "2", "--dry-run",
                       cwd=synthetic)
     assert planned.returncode == 0, planned.stderr
-    # per seed: 2 generators + 2 x 2 folds; 8 main classifiers; 4 at 2 labels/class
-    assert "12 generator, 4 generate, 24 classifier" in planned.stdout
+    # per seed: 2 generators + 2 x 2 folds; 8 main classifiers, 3 of which only test
+    # the "+ real audio" model under other test-time audio; 4 at 2 labels/class
+    assert "12 generator, 4 generate, 18 classifier, 6 test-only" in planned.stdout
     runs = open_catalog(synthetic / "catalog.db").sql("SELECT count(*) AS n FROM runs WHERE "
                                                       "kind LIKE 'train-%'")
     assert int(runs["n"][0]) == 0
@@ -71,3 +72,28 @@ def test_training_on_cuda_where_there_is_none_says_so(synthetic):
     lines = [line for line in refused.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "--device cuda: no CUDA device here" in lines[0], refused.stderr
     assert "use --device cpu" in lines[0]
+
+
+def test_testing_a_trained_twin_gives_what_training_again_gives(synthetic):
+    """A "real-trained, zeros at test" step tests the "+ real audio" model instead of
+    training the same seeded model again: the same test probabilities either way."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from vida.jobs.classifier import ClassifierSpec, fit_classifier, plan_classifier
+    from vida.store import FeatureStore
+
+    catalog = open_catalog(synthetic / "catalog.db")
+    store = FeatureStore(catalog, synthetic / "store")
+    query = "SELECT clip_key, class_name, split FROM clips"
+    real = ClassifierSpec(audio="audio/ast-fbank", epochs=3, seed=1)
+    twin = fit_classifier(plan_classifier(catalog, store, query, real))
+    for stand_in in ("zeros", "train-mean"):
+        task = plan_classifier(catalog, store, query, replace(real, test_audio=stand_in))
+        again = fit_classifier(task)
+        tested = fit_classifier(replace(task, trained=(twin.checkpoint,
+                                                       int(twin.metrics["best_epoch"]))))
+        np.testing.assert_array_equal(tested.probs, again.probs)
+        assert tested.metrics == again.metrics and tested.epochs == []
+        assert not np.array_equal(tested.probs, twin.probs)  # the stand-in did change them

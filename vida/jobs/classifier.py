@@ -7,6 +7,7 @@ confusion-matrix PNG next to the checkpoint.
 
 from __future__ import annotations
 
+import io
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -141,6 +142,9 @@ class ClassifierTask:
     audio_width: int = 0  # D of the audio block (the last of the inputs)
     threads: int = 1
     device: str = "cpu"  # fixed, so that a training gives the same numbers wherever it runs
+    # a trained twin's checkpoint and best epoch: this item only tests that model (the
+    # same training, another test-time input), it does not train again
+    trained: tuple[bytes, int] | None = None
 
 
 @dataclass
@@ -204,13 +208,13 @@ STAND_INS = ("zeros", "train-mean")
 
 def fit_classifier(task: ClassifierTask) -> ClassifierResult:
     """Train on train, select on val, predict test: the map of a classifier item (it
-    runs in any process and touches no catalog)."""
+    runs in any process and touches no catalog).  With ``task.trained``, only test
+    that model."""
     started = utcnow()
     spec = task.spec
     with torch_threads(task.threads):
         g = seed_everything(spec.seed)
-        x = {s: read_concatenated(parts) for s, parts in task.inputs.items()}
-        x = _swap_audio(task, x)
+        x = _swap_audio(task, {s: read_concatenated(parts) for s, parts in task.inputs.items()})
         y = task.labels
         norm = Standardizer.fit(x["train"])
         x = {s: norm(v) for s, v in x.items()}
@@ -218,12 +222,17 @@ def fit_classifier(task: ClassifierTask) -> ClassifierResult:
                                  spec.hidden)
         model.to(task.device)
         epochs: list = []
-        state, best_epoch = fit(
-            model, loader(x["train"], y["train"], spec.batch_size, True, g, task.device),
-            loader(x["val"], y["val"], 256, False, device=task.device), nn.CrossEntropyLoss(),
-            epochs=spec.epochs,
-            lr=spec.lr, score=_accuracy, better=lambda a, b: a["top1"] > b["top1"],
-            on_epoch=lambda e, t, v: epochs.append((e, t, v)))
+        if task.trained is not None:
+            blob, best_epoch = task.trained
+            state = torch.load(io.BytesIO(blob), weights_only=True,
+                               map_location="cpu")["state_dict"]
+        else:
+            state, best_epoch = fit(
+                model, loader(x["train"], y["train"], spec.batch_size, True, g, task.device),
+                loader(x["val"], y["val"], 256, False, device=task.device),
+                nn.CrossEntropyLoss(), epochs=spec.epochs, lr=spec.lr, score=_accuracy,
+                better=lambda a, b: a["top1"] > b["top1"],
+                on_epoch=lambda e, t, v: epochs.append((e, t, v)))
         model.load_state_dict(state)
         probs = _predict(model, x["test"], task.device)
     metrics, per_class, matrix = _test_metrics(probs, y["test"], list(task.classes), best_epoch)
@@ -301,8 +310,11 @@ def classifier_run_params(task: ClassifierTask) -> dict:
 def start_classifier_run(catalog: Catalog, task: ClassifierTask, query: str,
                          experiment_id: str | None = None, sweep: bool = True,
                          **params: object) -> str:
+    """A ``train-classifier`` run, or a ``test-classifier`` one for a task that tests
+    a trained twin's model."""
     spec = task.spec
-    return start_run(catalog, kind="train-classifier", arch=spec.arch,
+    kind = "train-classifier" if task.trained is None else "test-classifier"
+    return start_run(catalog, kind=kind, arch=spec.arch,
                      params={**classifier_run_params(task), **params}, query=query,
                      feature_sets=spec.input_sets, seed=spec.seed, experiment_id=experiment_id,
                      sweep=sweep)

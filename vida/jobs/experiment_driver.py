@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -78,6 +79,16 @@ def correct_on_test(catalog: Catalog, run_id: str) -> np.ndarray:
     return frame["ok"].to_numpy(dtype=float)
 
 
+def checkpoint_of(catalog: Catalog, run_id: str) -> bytes:
+    """A finished training's checkpoint, as bytes to hand to a worker."""
+    found = catalog.sql("SELECT checkpoint FROM runs WHERE run_id = :r", {"r": run_id})
+    path = Path(str(found["checkpoint"][0]))
+    if not path.is_file():
+        raise ValueError(f"checkpoint {path} of run {run_id} is missing (was runs/ moved?): "
+                         "restore it, or rerun the experiment with a new --runs")
+    return path.read_bytes()
+
+
 def _trained_from_catalog(catalog: Catalog, run_id: str) -> Trained:
     metrics = catalog.sql("SELECT name, value FROM run_metrics WHERE run_id = :r AND "
                           "split = 'test' AND epoch IS NULL", {"r": run_id})
@@ -103,11 +114,11 @@ class PlanRunner:
         done = finished_steps(self.catalog, self.experiment_id)
         reused = 0
         for step in self.plan.steps:
-            if step.trains and step.key in done:
+            if step.kind != GENERATE and step.key in done:
                 run_id = done[step.key]
                 self.outcomes[step.key] = (run_id if step.kind == GENERATOR
                                            else _trained_from_catalog(self.catalog, run_id))
-                reused += 1
+                reused += step.trains
         return reused
 
     def _ready(self, pending: list[Step]) -> list[Step]:
@@ -146,6 +157,11 @@ class PlanRunner:
         task = plan_classifier(self.catalog, self.store, step.query,
                                self._resolve(step.spec), list(step.classes),
                                device=self.device, reads=self.reads)
+        if step.trained_by:
+            twin = self.outcomes[step.trained_by]
+            task = replace(task, trained=(checkpoint_of(self.catalog, twin.run_id),
+                                          int(twin.metrics["best_epoch"])))
+            params["trained_by"] = twin.run_id
         run_id = start_classifier_run(self.catalog, task, step.query, self.experiment_id,
                                       sweep=False, **params)
         return task, run_id, fit_classifier

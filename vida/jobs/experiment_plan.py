@@ -39,10 +39,17 @@ class Step:
     fold: str | None = None  # generator: "2/3" of a cross-fitting
     source: str | None = None  # generate: the generator step
     folds: tuple[str, ...] = ()  # generate: its cross-fitting generator steps
+    # classifier: the step whose trained model this one tests (another test-time input)
+    trained_by: str | None = None
 
     @property
     def trains(self) -> bool:
-        return self.kind != GENERATE
+        return self.kind != GENERATE and self.trained_by is None
+
+    @property
+    def counted_as(self) -> str:
+        """Its kind in the plan's counts: a classifier that only tests is "test-only"."""
+        return "test-only" if self.trained_by else self.kind
 
 
 @dataclass
@@ -60,7 +67,7 @@ class Plan:
 
     def counts(self) -> dict[str, int]:
         """Steps per kind (for ``--dry-run`` and the experiment's params)."""
-        return dict(Counter(step.kind for step in self.steps))
+        return dict(Counter(step.counted_as for step in self.steps))
 
     def describe(self) -> list[dict[str, Any]]:
         return [{"key": s.key, "kind": s.kind, "needs": list(s.needs)} for s in self.steps]
@@ -90,12 +97,30 @@ def generator_steps(plan: Plan, catalog: Catalog, name: str, seed: int, query: s
 
 def classifier_step(plan: Plan, table: str, variant: str, seed: int, query: str,
                     spec: ClassifierSpec, classes: list[str], prefix: str = "") -> Step:
+    """A classifier training, or, when the plan already trains the same model and only
+    the test-time audio differs, a step that tests that model (it needs it)."""
+    spec = replace(spec, seed=seed, variant=variant)
+    twin = _trained_twin(plan, query, spec, tuple(classes))
     needs = tuple(dict.fromkeys(
-        v[len(GENERATED):] for v in (spec.audio, spec.test_audio, spec.audio_dropout)
-        if isinstance(v, str) and v.startswith(GENERATED)))
-    return plan.add(Step(f"{prefix}s{seed}/classifier/{variant}", CLASSIFIER, query,
-                         replace(spec, seed=seed, variant=variant), needs=needs, seed=seed,
-                         classes=tuple(classes)), table, variant)
+        [v[len(GENERATED):] for v in (spec.audio, spec.test_audio, spec.audio_dropout)
+         if isinstance(v, str) and v.startswith(GENERATED)] + ([twin] if twin else [])))
+    return plan.add(Step(f"{prefix}s{seed}/classifier/{variant}", CLASSIFIER, query, spec,
+                         needs=needs, seed=seed, classes=tuple(classes), trained_by=twin),
+                    table, variant)
+
+
+def _trained_twin(plan: Plan, query: str, spec: ClassifierSpec, classes: tuple[str, ...]
+                  ) -> str | None:
+    """The key of a planned training that is ``spec``'s own training: same clips, same
+    spec but for the label and the test-time audio (seeded, so the same weights)."""
+    if spec.test_audio is None:
+        return None
+    same = replace(spec, variant=None, test_audio=None)
+    for step in plan.steps:
+        if (step.kind == CLASSIFIER and step.trains and step.query == query
+                and step.classes == classes and replace(step.spec, variant=None) == same):
+            return step.key
+    return None
 
 
 def missing_audio_steps(plan: Plan, seed: int, query: str, spec: ClassifierSpec,
