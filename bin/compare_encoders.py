@@ -63,7 +63,7 @@ def main() -> int:
             run_id, _ = train_classifier(catalog, store, DEFAULT_QUERY,
                                          ClassifierSpec(rgb=rgb, flow=flow, seed=seed),
                                          runs=str(args.workdir / "runs"), progress=False)
-            rows.append(correct_on_test(catalog, run_id))
+            rows.append(correct_on_test(catalog, run_id)[0])
         correct[name] = np.stack(rows)
     base, other = correct.values()
     for name, matrix in correct.items():

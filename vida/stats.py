@@ -7,10 +7,16 @@ have) and the seeds (the training randomness).  A variant's 95 % interval is the
 2.5 and 97.5 percentiles of its resampled accuracy; its comparison with a
 baseline uses the **same** resampled clips and seeds for both (a paired
 bootstrap), and the p-value is twice the smaller tail of the difference around 0.
+
+How much of real audio's gain a generated variant recovers is the ratio of two paired
+differences, ``(variant - vision) / (real - vision)``, resampled together; and the
+p-values of one experiment are adjusted as one family (Benjamini-Hochberg), since an
+experiment prints a verdict for each of its comparisons.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,3 +79,51 @@ def paired_difference(variant: np.ndarray, baseline: np.ndarray, resamples: int 
     p = min(1.0, 2 * min((diff <= 0).mean(), (diff >= 0).mean()))
     low, high = np.percentile(diff, [2.5, 97.5])
     return Paired(Interval(observed, float(low), float(high)), float(max(p, 1 / resamples)))
+
+
+def recovered_share(variant: np.ndarray, baseline: np.ndarray, reference: np.ndarray,
+                    resamples: int = RESAMPLES, seed: int = 0) -> Interval | None:
+    """The share of ``reference``'s gain over ``baseline`` that ``variant`` recovers,
+    ``(variant - baseline) / (reference - baseline)``, with its 95 % interval from a
+    paired bootstrap that draws the same clips and seeds for both differences.
+
+    None when the reference's own gain is not significant (its 95 % interval reaches
+    0): there is then no gain to recover, and a ratio of noise would read as a number.
+    Resamples in which the reference gains nothing are left out of the interval."""
+    v, b, r = (np.asarray(a, float) for a in (variant, baseline, reference))
+    if not paired_difference(r, b, resamples, seed).difference.low > 0:
+        return None
+    seeds, clips = _indices(*b.shape, resamples, seed)
+    gain = _resampled(r - b, seeds, clips)
+    share = _resampled(v - b, seeds, clips)
+    ratios = share[gain > 0] / gain[gain > 0]
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return Interval(float((v - b).mean() / (r - b).mean()), float(low), float(high))
+
+
+def adjusted_p_values(p_values: Sequence[float]) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values of one family of comparisons: rejecting
+    where they are below 0.05 keeps the expected share of false "wins" at 5 %."""
+    from scipy.stats import false_discovery_control
+
+    p = np.asarray(p_values, dtype=float)
+    return false_discovery_control(p, method="bh") if len(p) else p
+
+
+def rank_correlation(x: Sequence[float], y: Sequence[float], resamples: int = RESAMPLES,
+                     seed: int = 0) -> Interval | None:
+    """Spearman's rank correlation of paired values (one pair per class) with a 95 %
+    bootstrap interval over the pairs; None with fewer than 3 pairs or a constant side.
+    Resamples whose ranks are all tied (no correlation defined) are left out."""
+    from scipy.stats import rankdata, spearmanr
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    draws = np.random.default_rng(seed).integers(0, len(x), (resamples, len(x)))
+    rx, ry = rankdata(x[draws], axis=1), rankdata(y[draws], axis=1)
+    rx, ry = rx - rx.mean(1, keepdims=True), ry - ry.mean(1, keepdims=True)
+    norm = np.sqrt((rx ** 2).sum(1) * (ry ** 2).sum(1))
+    values = (rx * ry).sum(1)[norm > 0] / norm[norm > 0]  # Pearson of the ranks
+    low, high = np.percentile(values, [2.5, 97.5])
+    return Interval(float(spearmanr(x, y).statistic), float(low), float(high))

@@ -34,28 +34,66 @@ def experiment_table(table: pd.DataFrame) -> str:
                                              strict=True)])
     if "delta_vs_vision" in table:
         shown["vs vision only (95% CI), p"] = [
-            "" if pd.isna(d) else f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}], p={p:.3g}"
-            for d, lo, hi, p in zip(table["delta_vs_vision"], table["delta_ci_low"],
-                                    table["delta_ci_high"], table["p_vs_vision"], strict=True)]
+            "" if pd.isna(row["delta_vs_vision"]) else _difference(row)
+            for row in table.to_dict("records")]
+    if "recovery" in table:
+        shown["of real audio's gain (95% CI)"] = [_recovery(row)
+                                                  for row in table.to_dict("records")]
     return format_frame(shown, "table")
 
 
+def _difference(row: dict) -> str:
+    text = (f"{row['delta_vs_vision']:+.3f} [{row['delta_ci_low']:+.3f}, "
+            f"{row['delta_ci_high']:+.3f}], p={row['p_vs_vision']:.3g}")
+    q = row.get("p_adjusted")
+    return text if q is None or pd.isna(q) else f"{text} (adj. {q:.3g})"
+
+
+def _recovery(row: dict) -> str:
+    if isinstance(row.get("recovery_note"), str):
+        return "undefined"
+    if pd.isna(row.get("recovery")):
+        return ""
+    return (f"{row['recovery']:+.0%} [{row['recovery_ci_low']:+.0%}, "
+            f"{row['recovery_ci_high']:+.0%}]")
+
+
 def verdicts(table: pd.DataFrame) -> list[str]:
-    """One line per variant compared with vision only, read off the intervals."""
+    """One line per variant compared with vision only.  Where the experiment adjusted
+    its p-values as one family (Benjamini-Hochberg), the adjusted p decides (below
+    0.05); otherwise the 95 % interval of the difference does (it excludes 0)."""
     lines = []
     for row in table.to_dict("records"):
         if pd.isna(row.get("delta_vs_vision", float("nan"))):
             continue
-        if row["delta_ci_low"] > 0:
+        q = row.get("p_adjusted", float("nan"))
+        found = q < 0.05 if pd.notna(q) else (row["delta_ci_low"] > 0
+                                             or row["delta_ci_high"] < 0)
+        if found and row["delta_vs_vision"] > 0:
             verdict = "beats vision only"
-        elif row["delta_ci_high"] < 0:
+        elif found:
             verdict = "is worse than vision only"
         else:
             verdict = "cannot be told from vision only"
+        adjusted = "" if pd.isna(q) else f", adjusted p={q:.3g}"
         lines.append(f"{row['variant']} {verdict}: {row['delta_vs_vision']:+.3f} top-1, "
                      f"95% CI [{row['delta_ci_low']:+.3f}, {row['delta_ci_high']:+.3f}], "
-                     f"p={row['p_vs_vision']:.3g}")
+                     f"p={row['p_vs_vision']:.3g}{adjusted}")
     return lines
+
+
+def recovery_table(table: pd.DataFrame) -> str:
+    """Per label count (rows) and generated variant (columns): the share of real
+    audio's gain over vision only that it recovers, with its 95 % CI."""
+    rows = table[table["recovery"].notna() | table.get("recovery_note", pd.Series(
+        dtype=object)).notna()] if "recovery" in table else table.iloc[:0]
+    if rows.empty:
+        return "(no generated variant)"
+    cells = rows.assign(cell=[_recovery(row) for row in rows.to_dict("records")])
+    wide = cells.pivot(index="labels_per_class", columns="variant", values="cell")
+    wide = wide.loc[list(dict.fromkeys(rows["labels_per_class"])),
+                    list(dict.fromkeys(rows["variant"]))]
+    return format_frame(wide.reset_index(), "table")
 
 
 def label_efficiency_table(table: pd.DataFrame) -> str:
@@ -67,3 +105,25 @@ def label_efficiency_table(table: pd.DataFrame) -> str:
     wide = wide.loc[list(dict.fromkeys(table["labels_per_class"])),
                     list(dict.fromkeys(table["variant"]))]
     return format_frame(wide.reset_index(), "table")
+
+
+def per_class_gains(table: pd.DataFrame) -> str:
+    """Per class (rows) and variant (columns): the gain over vision only on the class's
+    test clips, with its 95 % CI."""
+    rows = table[table["variant"] != "vision only"]
+    cells = rows.assign(cell=[f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for d, lo, hi in
+                              zip(rows["delta_vs_vision"], rows["delta_ci_low"],
+                                  rows["delta_ci_high"], strict=True)])
+    wide = cells.pivot(index="class_name", columns="variant", values="cell")
+    return format_frame(wide[list(dict.fromkeys(rows["variant"]))].reset_index(), "table")
+
+
+def correlation_lines(found: dict) -> list[str]:
+    """One line per rank correlation across classes, or why there is none."""
+    lines = []
+    for name, interval in found.items():
+        variant, what = name.split("/", 1)
+        value = ("undefined (fewer than 3 classes, or one side constant)" if interval is None
+                 else f"{interval.mean:+.2f}, 95% CI [{interval.low:+.2f}, {interval.high:+.2f}]")
+        lines.append(f"rank correlation across classes of {variant}'s gain {what}: {value}")
+    return lines

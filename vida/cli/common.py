@@ -108,7 +108,14 @@ def table_or(frame: pd.DataFrame, empty: str) -> str:
 def print_experiment(result: Any) -> None:
     """An experiment's table(s), then where its plot and CSV are (nothing for a dry
     run, whose plan was printed)."""
-    from vida.views import experiment_table, label_efficiency_table, verdicts
+    from vida.views import (
+        correlation_lines,
+        experiment_table,
+        label_efficiency_table,
+        per_class_gains,
+        recovery_table,
+        verdicts,
+    )
 
     if result is None:
         return
@@ -122,9 +129,20 @@ def print_experiment(result: Any) -> None:
     if result.label_table is not None:
         click.echo("\nlabel efficiency (classifiers on N labelled train clips per class)")
         click.echo(label_efficiency_table(result.label_table))
+        if "recovery" in result.label_table:
+            click.echo("\nshare of real audio's gain over vision only that generated audio "
+                       "recovers (95% CI)")
+            click.echo(recovery_table(result.label_table))
+    if result.per_class is not None:
+        click.echo("\nper class: gain over vision only on the class's test clips (95% CI)")
+        click.echo(per_class_gains(result.per_class))
+        for line in correlation_lines(result.correlations):
+            click.echo(f"  {line}")
     click.echo(f"\nexperiment {result.experiment_id}\nplot  {result.plot}\ntable {result.csv}")
     if result.label_plot is not None:
         click.echo(f"labels {result.label_plot}")
+    if result.per_class is not None:
+        click.echo(f"per class {result.csv.parent / 'per_class.png'}")
 
 
 def exit_for_failures(done: int, failed: int, commonest: str, what: str = "clips",

@@ -62,7 +62,9 @@ def demo(workdir: Path, classes: int, clips_per_class: int, seeds: int, epochs: 
     print_experiment(result.svdmap)
     click.echo("\n== CAFMap ==")
     print_experiment(result.cafmap)
-    click.echo("\n== What beats vision only (95 % CI of the paired difference excludes 0) ==")
+    click.echo("\n== What beats vision only (Benjamini-Hochberg adjusted p < 0.05 over "
+               f"each experiment's comparisons: SVDMap {result.svdmap.comparisons}, CAFMap "
+               f"{result.cafmap.comparisons}) ==")
     for name, experiment in (("SVDMap", result.svdmap), ("CAFMap", result.cafmap)):
         tables = [experiment.table] + ([] if experiment.label_table is None else [
             group.assign(variant=group["variant"] + f" @ {n} labels/class")

@@ -34,7 +34,20 @@ from vida.jobs.experiment_plan import (
     missing_audio_steps,
 )
 from vida.jobs.generator import GeneratorSpec
-from vida.jobs.label_efficiency import parse_labels, plot_label_efficiency
+from vida.jobs.label_efficiency import (
+    ALL,
+    parse_labels,
+    plot_label_efficiency,
+    plot_recovery,
+)
+from vida.jobs.per_class import (
+    BASELINE,
+    REAL,
+    correlations,
+    per_class_metrics,
+    per_class_table,
+    plot_gains,
+)
 from vida.jobs.runs import (
     failure_recorded,
     finish_run,
@@ -46,7 +59,12 @@ from vida.jobs.runs import (
 )
 from vida.jobs.training import runs_root, training_device
 from vida.semantics.iou_filter import clip_ious, decide
-from vida.stats import accuracy_interval, paired_difference
+from vida.stats import (
+    accuracy_interval,
+    adjusted_p_values,
+    paired_difference,
+    recovered_share,
+)
 from vida.store.store import FeatureStore
 
 DEFAULT_QUERY = ("SELECT clip_key, class_name, split FROM clips "
@@ -64,6 +82,9 @@ class ExperimentResult:
     notes: list[str] = field(default_factory=list)
     label_table: pd.DataFrame | None = None  # accuracy vs labelled clips per class
     label_plot: Path | None = None
+    comparisons: int = 0  # with vision only, adjusted as one family
+    per_class: pd.DataFrame | None = None  # the main table, class by class
+    correlations: dict[str, Any] = field(default_factory=dict)  # across classes
 
 
 def with_features(query: str, sets: list[str]) -> str:
@@ -74,7 +95,7 @@ def with_features(query: str, sets: list[str]) -> str:
     return f"SELECT clip_key, class_name, split FROM ({inner}) AS q WHERE {have}"
 
 
-BASELINE = "vision only"
+UNDEFINED = "undefined: real audio gains nothing significant"
 
 
 def check_feature_sets(store: FeatureStore, sets: dict[str, str]) -> None:
@@ -135,8 +156,54 @@ def summarise(results: dict[str, list[dict]],
                 row.update(delta_vs_vision=paired.difference.mean,
                            delta_ci_low=paired.difference.low,
                            delta_ci_high=paired.difference.high, p_vs_vision=paired.p_value)
+            if baseline is not None and REAL in correct and is_generated(variant):
+                row.update(_recovery(matrix, baseline, np.stack(correct[REAL])))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def is_generated(variant: str) -> bool:
+    """A variant that uses generated audio (whose recovery of real audio's gain counts)."""
+    return "generated" in variant
+
+
+def _recovery(matrix: np.ndarray, baseline: np.ndarray, real: np.ndarray) -> dict[str, float]:
+    """The share of real audio's gain recovered; NaN (reported as undefined) where real
+    audio's own gain is not significant."""
+    share = recovered_share(matrix, baseline, real)
+    if share is None:
+        return {"recovery": float("nan"), "recovery_ci_low": float("nan"),
+                "recovery_ci_high": float("nan"), "recovery_note": UNDEFINED}
+    return {"recovery": share.mean, "recovery_ci_low": share.low,
+            "recovery_ci_high": share.high}
+
+
+def adjust_as_one_family(tables: dict[str, pd.DataFrame | None]
+                         ) -> tuple[dict[str, pd.DataFrame | None], int]:
+    """Every comparison with vision only that the experiment prints (``tables``: its
+    main table, the study's, the label counts'), adjusted together (Benjamini-Hochberg)
+    as ``p_adjusted``.  A label count's "all" row of a main-table variant is that
+    variant's own runs, and counts once.  Returns the tables and the family's size."""
+    keys = {name: [_comparison(name, row) for row in frame.to_dict("records")]
+            for name, frame in tables.items() if frame is not None}
+    p_of: dict[str, float] = {}
+    for name, frame_keys in keys.items():
+        frame = tables[name]
+        for key, p in zip(frame_keys, frame.get("p_vs_vision", [None] * len(frame)),
+                          strict=True):
+            if p is not None and pd.notna(p):
+                p_of.setdefault(key, float(p))
+    adjusted = dict(zip(p_of, adjusted_p_values(list(p_of.values())), strict=True))
+    return {name: None if frame is None else
+            frame.assign(p_adjusted=[adjusted.get(k, float("nan")) for k in keys[name]])
+            for name, frame in tables.items()}, len(p_of)
+
+
+def _comparison(table: str, row: dict) -> str:
+    n = row.get("labels_per_class")
+    if table == "labels" and n != ALL:
+        return f"labels={n}/{row['variant']}"
+    return row["variant"] if table != "study" else f"study/{row['variant']}"
 
 
 def plot_results(table: pd.DataFrame, path: Path, title: str) -> None:
@@ -170,11 +237,15 @@ def plot_results(table: pd.DataFrame, path: Path, title: str) -> None:
 
 def _record(catalog: Catalog, experiment_id: str, query: str, table: pd.DataFrame,
             runs: str | None, title: str, study: pd.DataFrame | None = None,
-            labels: pd.DataFrame | None = None) -> ExperimentResult:
+            labels: pd.DataFrame | None = None,
+            per_class: tuple[pd.DataFrame, dict[str, Any]] | None = None) -> ExperimentResult:
     """Tables, CSVs and plots of the finished plan; the experiment's metrics; its run
     finished."""
     folder = runs_root(runs) / experiment_id
     folder.mkdir(parents=True, exist_ok=True)
+    adjusted, comparisons = adjust_as_one_family({"main": table, "study": study,
+                                                  "labels": labels})
+    table, study, labels = adjusted["main"], adjusted["study"], adjusted["labels"]
     csv = folder / "results.csv"
     table.to_csv(csv, index=False)
     plot = folder / "results.png"
@@ -188,19 +259,27 @@ def _record(catalog: Catalog, experiment_id: str, query: str, table: pd.DataFram
         labels.to_csv(folder / "label_efficiency.csv", index=False)
         label_plot = folder / "label_efficiency.png"
         plot_label_efficiency(labels, label_plot, title + " - label efficiency")
+        plot_recovery(labels, folder / "recovery.png", title + " - real audio's gain recovered")
         frames += [(group, f"labels={n}/") for n, group in labels.groupby("labels_per_class",
                                                                             sort=False)]
     for frame, prefix in frames:
         if frame is not None:
             log_metrics(catalog, experiment_id, _table_metrics(frame, prefix), split="test")
+    by_class, found = per_class if per_class is not None else (None, {})
+    if by_class is not None:
+        by_class.to_csv(folder / "per_class.csv", index=False)
+        plot_gains(by_class, folder / "per_class.png", title + " - per class")
+        log_metrics(catalog, experiment_id, per_class_metrics(by_class, found), split="test")
     finish_run(catalog, experiment_id, checkpoint=str(csv))
     return ExperimentResult(experiment_id, table, plot, csv, study, label_table=labels,
-                            label_plot=label_plot)
+                            label_plot=label_plot, comparisons=comparisons,
+                            per_class=by_class, correlations=found)
 
 
 def _table_metrics(frame: pd.DataFrame, prefix: str) -> dict[str, float]:
     extra = [c for c in ("top1_ci_low", "top1_ci_high", "delta_vs_vision", "delta_ci_low",
-                         "delta_ci_high", "p_vs_vision") if c in frame]
+                         "delta_ci_high", "p_vs_vision", "p_adjusted", "recovery",
+                         "recovery_ci_low", "recovery_ci_high") if c in frame]
     values: dict[str, float] = {}
     for row in frame.to_dict("records"):
         values.update({f"{prefix}{row['variant']}/{m}_{s}": row[f"{m}_{s}"]
@@ -266,6 +345,17 @@ def run_experiment_plan(catalog: Catalog, store: FeatureStore, plan: Plan, *, ki
             log(f"  {reused} trainings finished before are reused")
         executor = parse_executor(current_executor(), options.workers)
         return runner.run(executor)
+
+
+def per_class_of(plan: Plan, outcomes: dict[str, Any], class_iou: pd.Series | None = None
+                 ) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    """The main table class by class, and the rank correlations across classes."""
+    rows = plan.tables.get("main", {})
+    if BASELINE not in rows or REAL not in rows:
+        return None
+    correct = {v: np.stack([outcomes[k].correct for k in keys]) for v, keys in rows.items()}
+    table = per_class_table(correct, outcomes[rows[BASELINE][0]].truth)
+    return table, correlations(table, class_iou)
 
 
 def tables_of(plan: Plan, outcomes: dict[str, Any], table: str) -> pd.DataFrame | None:
@@ -400,7 +490,8 @@ def svdmap_experiment(
         return None
     return _record(catalog, experiment_id, base, tables_of(plan, outcomes, "main"), runs,
                    f"SVDMap {experiment_id} ({seeds} seeds, same test clips)",
-                   tables_of(plan, outcomes, "study"), label_table(plan, outcomes, log))
+                   tables_of(plan, outcomes, "study"), label_table(plan, outcomes, log),
+                   per_class_of(plan, outcomes, decisions.class_means))
 
 
 def cafmap_experiment(
@@ -449,7 +540,8 @@ def cafmap_experiment(
         return None
     return _record(catalog, experiment_id, base, tables_of(plan, outcomes, "main"), runs,
                    f"CAFMap {experiment_id} ({seeds} seeds, same test clips)",
-                   labels=label_table(plan, outcomes, log))
+                   labels=label_table(plan, outcomes, log),
+                   per_class=per_class_of(plan, outcomes))
 
 
 def _cafmap_plan(catalog: Catalog, *, seeds: int, base: str, gen_base: str,

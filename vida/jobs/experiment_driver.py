@@ -62,6 +62,7 @@ class Trained:
     run_id: str
     metrics: dict[str, float]
     correct: np.ndarray
+    truth: np.ndarray | None = None  # per test clip (clip_key order), its class's name
 
 
 def finished_steps(catalog: Catalog, experiment_id: str) -> dict[str, str]:
@@ -72,11 +73,12 @@ def finished_steps(catalog: Catalog, experiment_id: str) -> dict[str, str]:
             if json_column(p).get("plan_key")}
 
 
-def correct_on_test(catalog: Catalog, run_id: str) -> np.ndarray:
-    """A classifier run's test clips, in clip_key order: 1 where it was right."""
-    frame = catalog.sql("SELECT pred_class = true_class AS ok FROM predictions WHERE "
-                        "run_id = :r AND split = 'test' ORDER BY clip_key", {"r": run_id})
-    return frame["ok"].to_numpy(dtype=float)
+def correct_on_test(catalog: Catalog, run_id: str) -> tuple[np.ndarray, np.ndarray]:
+    """A classifier run's test clips, in clip_key order: 1 where it was right, and
+    each clip's class."""
+    frame = catalog.sql("SELECT pred_class = true_class AS ok, true_class FROM predictions "
+                        "WHERE run_id = :r AND split = 'test' ORDER BY clip_key", {"r": run_id})
+    return frame["ok"].to_numpy(dtype=float), frame["true_class"].to_numpy(dtype=object)
 
 
 def checkpoint_of(catalog: Catalog, run_id: str) -> bytes:
@@ -93,7 +95,7 @@ def _trained_from_catalog(catalog: Catalog, run_id: str) -> Trained:
     metrics = catalog.sql("SELECT name, value FROM run_metrics WHERE run_id = :r AND "
                           "split = 'test' AND epoch IS NULL", {"r": run_id})
     return Trained(run_id, dict(metrics.itertuples(index=False)),
-                   correct_on_test(catalog, run_id))
+                   *correct_on_test(catalog, run_id))
 
 
 class PlanRunner:
@@ -176,7 +178,8 @@ class PlanRunner:
             self.outcomes[step.key] = run_id
             return
         record_classifier(self.catalog, task, result, run_id, self.runs)
-        self.outcomes[step.key] = Trained(run_id, result.metrics, result.correct)
+        self.outcomes[step.key] = Trained(run_id, result.metrics, result.correct,
+                                          np.array(task.classes, dtype=object)[result.truth])
         self.log(f"  seed {step.seed} {step.spec.variant:<28} test top-1 "
                  f"{result.metrics['top1']:.3f}")
 

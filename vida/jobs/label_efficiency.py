@@ -89,3 +89,48 @@ def plot_label_efficiency(table: pd.DataFrame, path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_recovery(table: pd.DataFrame, path: Path, title: str) -> bool:
+    """The share of real audio's gain recovered (95 % CI bars) per generated variant and
+    label count; an undefined share (real audio gains nothing significant) is marked,
+    never drawn as a number.  False when no variant has a share to draw."""
+    rows = table[table["recovery"].notna() | table["recovery_note"].notna()] \
+        if {"recovery", "recovery_note"} <= set(table) else table.iloc[:0]
+    if rows.empty:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    order = list(dict.fromkeys(rows["labels_per_class"]))
+    variants = list(dict.fromkeys(rows["variant"]))
+    width = 0.8 / len(variants)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, variant in enumerate(variants):
+        group = rows[rows["variant"] == variant].set_index("labels_per_class")
+        for j, n in enumerate(order):
+            x = j + (i - (len(variants) - 1) / 2) * width
+            if n not in group.index or pd.isna(group.loc[n, "recovery"]):
+                ax.text(x, 0.02, "undefined", rotation=90, ha="center", fontsize=7)
+                continue
+            row = group.loc[n]
+            ax.bar(x, row["recovery"], width, color=plt.cm.tab10(i % 10),
+                   label=variant,
+                   yerr=[[row["recovery"] - row["recovery_ci_low"]],
+                         [row["recovery_ci_high"] - row["recovery"]]], capsize=3)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.axhline(1, color="grey", lw=0.8, ls="--")
+    ax.set_xticks(range(len(order)), order)
+    ax.set_xlabel("labelled train clips per class")
+    ax.set_ylabel("share of real audio's gain recovered")
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    if unique:
+        ax.legend(unique.values(), unique.keys(), fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True

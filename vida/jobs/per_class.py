@@ -1,0 +1,120 @@
+"""For which classes generated audio helps: an experiment's main table, class by class.
+
+Every main-table variant is tested on the same clips over the same seeds, so a
+class's clips are the same columns of every variant's ``[seeds, clips]`` correctness
+matrix: per class, each variant's top-1 and its paired difference from vision only
+on those clips.  Across classes, the rank correlation between the gain real audio
+brings a class and the gain generated audio brings it says whether the generator
+helps where audio helps; with tags and a dictionary, also whether it helps where
+the sound matches the action (the class's mean IoU).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vida.stats import Interval, accuracy_interval, paired_difference, rank_correlation
+
+BASELINE, REAL = "vision only", "+ real audio"
+
+
+def compared_variants(variants: list[str]) -> list[str]:
+    """Vision only, real audio and every generated-audio variant, in table order."""
+    return [v for v in variants if v in (BASELINE, REAL) or "generated" in v]
+
+
+def per_class_table(correct: dict[str, np.ndarray], truth: np.ndarray) -> pd.DataFrame:
+    """One row per class and variant: n_test, top-1 with its CI and, but for vision
+    only, the paired difference from vision only on the class's clips."""
+    rows = []
+    baseline = correct[BASELINE]
+    for cls in sorted(set(truth)):
+        columns = truth == cls
+        for variant in compared_variants(list(correct)):
+            matrix = correct[variant][:, columns]
+            ci = accuracy_interval(matrix)
+            row = {"class_name": cls, "variant": variant, "n_test": int(columns.sum()),
+                   "top1": ci.mean, "top1_ci_low": ci.low, "top1_ci_high": ci.high}
+            if variant != BASELINE:
+                paired = paired_difference(matrix, baseline[:, columns])
+                row.update(delta_vs_vision=paired.difference.mean,
+                           delta_ci_low=paired.difference.low,
+                           delta_ci_high=paired.difference.high, p_vs_vision=paired.p_value)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def correlations(table: pd.DataFrame, class_iou: pd.Series | None = None
+                 ) -> dict[str, Interval | None]:
+    """Across classes: for each generated variant, the rank correlation of its gain
+    with real audio's gain (``<variant>/with real audio's gain``) and, given each
+    class's mean IoU, with that (``<variant>/with mean IoU``; also real audio's)."""
+    gains = table.pivot(index="class_name", columns="variant", values="delta_vs_vision")
+    generated = [v for v in dict.fromkeys(table["variant"]) if "generated" in v]
+    out: dict[str, Interval | None] = {}
+    for variant in generated:
+        out[f"{variant}/with real audio's gain"] = rank_correlation(gains[REAL], gains[variant])
+    if class_iou is not None:
+        iou = class_iou.reindex(gains.index)
+        known = iou.notna()
+        for variant in [REAL, *generated]:
+            out[f"{variant}/with mean IoU"] = rank_correlation(iou[known],
+                                                               gains.loc[known, variant])
+    return out
+
+
+def per_class_metrics(table: pd.DataFrame, found: dict[str, Interval | None]
+                      ) -> dict[str, float]:
+    """``class=<c>/<variant>/<measure>`` and ``rank_correlation/<what>[_ci_low|_ci_high]``
+    names for ``run_metrics``, so that a SELECT finds the classes generated audio helps."""
+    values = {}
+    measures = ("top1", "top1_ci_low", "top1_ci_high", "delta_vs_vision", "delta_ci_low",
+                "delta_ci_high", "p_vs_vision")
+    for row in table.to_dict("records"):
+        values.update({f"class={row['class_name']}/{row['variant']}/{m}": row[m]
+                       for m in measures if m in row and pd.notna(row[m])})
+    for name, interval in found.items():
+        if interval is not None:
+            values.update({f"rank_correlation/{name}": interval.mean,
+                           f"rank_correlation/{name}_ci_low": interval.low,
+                           f"rank_correlation/{name}_ci_high": interval.high})
+    return values
+
+
+def plot_gains(table: pd.DataFrame, path: Path, title: str) -> None:
+    """Per class: real audio's gain over vision only (x) against each generated
+    variant's (y), with 95 % CI bars, each point named by its class."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    real = table[table["variant"] == REAL].set_index("class_name")
+    fig, ax = plt.subplots(figsize=(6, 5))
+    generated = [v for v in dict.fromkeys(table["variant"]) if "generated" in v]
+    for i, variant in enumerate(generated):
+        rows = table[table["variant"] == variant].set_index("class_name").loc[real.index]
+        ax.errorbar(real["delta_vs_vision"], rows["delta_vs_vision"],
+                    xerr=[real["delta_vs_vision"] - real["delta_ci_low"],
+                          real["delta_ci_high"] - real["delta_vs_vision"]],
+                    yerr=[rows["delta_vs_vision"] - rows["delta_ci_low"],
+                          rows["delta_ci_high"] - rows["delta_vs_vision"]],
+                    fmt="o", capsize=2, alpha=0.8, color=plt.cm.tab10(i % 10), label=variant)
+        if i == 0:
+            for cls, x, y in zip(real.index, real["delta_vs_vision"], rows["delta_vs_vision"],
+                                 strict=True):
+                ax.annotate(cls, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    lims = [min(ax.get_xlim()[0], ax.get_ylim()[0]), max(ax.get_xlim()[1], ax.get_ylim()[1])]
+    ax.plot(lims, lims, color="grey", lw=0.8, ls="--")  # generated recovers all of it
+    ax.axhline(0, color="black", lw=0.6)
+    ax.axvline(0, color="black", lw=0.6)
+    ax.set_xlabel("real audio's gain over vision only (top-1)")
+    ax.set_ylabel("generated audio's gain over vision only (top-1)")
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
