@@ -42,13 +42,14 @@ def test_reduced_demo_is_complete(tmp_path):
     assert per_kind.values.tolist() == [
         ["cafmap", "generate", 2],  # per seed: the cross-fitted set
         ["cafmap", "train-generator", 2 + 2 * 3],
-        # + 4 variants x 2 seeds at 2 labels/class, and at "all" labels the one variant
-        # the main table has not ("generated audio only"; the others are its own runs)
-        # the 3 "real-trained" variants per seed test the "+ real audio" model
+        # the 3 "real-trained" variants per seed test the "+ real audio" model;
+        # + 5 variants x 2 seeds at 2 labels/class, and at "all" labels the two the main
+        # table has not ("generated audio only" and its PCA control; the others are its
+        # own runs)
         ["lstm", "test-classifier", 2 * 3],
-        ["lstm", "train-classifier", 2 * (4 + 1) + 4 * 2 + 2],
+        ["lstm", "train-classifier", 2 * (4 + 1) + 5 * 2 + 2 * 2],
         ["mlp", "test-classifier", 2 * 3],
-        ["mlp", "train-classifier", 2 * (3 + 1) + 4 * 2 + 2],
+        ["mlp", "train-classifier", 2 * (3 + 1) + 5 * 2 + 2 * 2],
         ["svdmap", "generate", 2 * 2],  # per seed: full and filtered, cross-fitted
         ["svdmap", "train-generator", 4 + 4 * 3]]  # 3 cross-fitting folds each
     summary = cat.sql("SELECT run_id, count(*) AS n FROM run_metrics WHERE run_id IN "
@@ -57,7 +58,9 @@ def test_reduced_demo_is_complete(tmp_path):
                       "'rank_correlation/%' GROUP BY 1")
     # variants x (3 metrics x mean/std + the CI's two ends) + 5 paired numbers (with the
     # adjusted p) per variant other than vision only
-    labels = 2 * (4 * 8 + 3 * 5)  # per label count: 4 variants, 3 compared with vision only
+    # per label count: 5 variants, 4 compared with vision only, and generated audio
+    # alone with its control (5 numbers)
+    labels = 2 * (5 * 8 + 4 * 5 + 5)
     assert sorted(summary["n"]) == [7 * 8 + 6 * 5 + labels, 8 * 8 + 7 * 5 + labels]
     # a share of real audio's gain is stored only for generated variants, and only where
     # real audio gains significantly (else it is undefined, never a number)

@@ -54,8 +54,9 @@ def test_a_dry_run_prints_the_plan_and_trains_nothing(synthetic):
                       cwd=synthetic)
     assert planned.returncode == 0, planned.stderr
     # per seed: 2 generators + 2 x 2 folds; 8 main classifiers, 3 of which only test
-    # the "+ real audio" model under other test-time audio; 4 at 2 labels/class
-    assert "12 generator, 4 generate, 18 classifier, 6 test-only" in planned.stdout
+    # the "+ real audio" model under other test-time audio; 5 at 2 labels/class (with
+    # the PCA control)
+    assert "12 generator, 4 generate, 20 classifier, 6 test-only" in planned.stdout
     runs = open_catalog(synthetic / "catalog.db").sql("SELECT count(*) AS n FROM runs WHERE "
                                                       "kind LIKE 'train-%'")
     assert int(runs["n"][0]) == 0
@@ -97,3 +98,29 @@ def test_testing_a_trained_twin_gives_what_training_again_gives(synthetic):
         np.testing.assert_array_equal(tested.probs, again.probs)
         assert tested.metrics == again.metrics and tested.epochs == []
         assert not np.array_equal(tested.probs, twin.probs)  # the stand-in did change them
+
+
+def test_the_pca_control_classifies_the_frames_at_the_audios_width(synthetic):
+    """The control for "generated audio only": the frames, PCA-reduced (fitted on the
+    train clips only) to the audio's D, then classified alone."""
+    import io
+
+    import torch
+
+    from vida.jobs.classifier import ClassifierSpec, fit_classifier, plan_classifier
+    from vida.store import FeatureStore
+
+    catalog = open_catalog(synthetic / "catalog.db")
+    store = FeatureStore(catalog, synthetic / "store")
+    audio_d = store.info("audio/ast-fbank").shape[-1]
+    vision_d = store.info("rgb/hog-color").shape[-1] + store.info("flow/flow-hist").shape[-1]
+    query = "SELECT clip_key, class_name, split FROM clips"
+    task = plan_classifier(catalog, store, query,
+                           ClassifierSpec(epochs=1, vision_pca="audio/ast-fbank"))
+    assert task.pca_width == audio_d < vision_d
+    result = fit_classifier(task)
+    saved = torch.load(io.BytesIO(result.checkpoint), weights_only=True)
+    assert tuple(saved["input_pca"]["components"].shape) == (audio_d, vision_d)
+    assert tuple(saved["input_norm"]["mean"].shape) == (audio_d,)
+    with pytest.raises(ValueError, match="PCA of vision is a vision-only classifier"):
+        ClassifierSpec(audio="audio/ast-fbank", vision_pca="audio/ast-fbank")

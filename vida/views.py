@@ -127,3 +127,19 @@ def correlation_lines(found: dict) -> list[str]:
                  else f"{interval.mean:+.2f}, 95% CI [{interval.low:+.2f}, {interval.high:+.2f}]")
         lines.append(f"rank correlation across classes of {variant}'s gain {what}: {value}")
     return lines
+
+
+def control_lines(table: pd.DataFrame) -> list[str]:
+    """A variant against its control (generated audio alone against the frames reduced
+    to the audio's width), per label count, with the family-adjusted p."""
+    if "delta_vs_control" not in table:
+        return []
+    lines = []
+    for row in table[table["delta_vs_control"].notna()].to_dict("records"):
+        q = row.get("p_control_adjusted", float("nan"))
+        adjusted = "" if pd.isna(q) else f", adjusted p={q:.3g}"
+        lines.append(f"{row['variant']} @ {row['labels_per_class']} labels/class vs the "
+                     f"frames PCA-reduced to its width: {row['delta_vs_control']:+.3f} top-1, "
+                     f"95% CI [{row['control_ci_low']:+.3f}, {row['control_ci_high']:+.3f}], "
+                     f"p={row['p_vs_control']:.3g}{adjusted}")
+    return lines

@@ -109,6 +109,7 @@ def print_experiment(result: Any) -> None:
     """An experiment's table(s), then where its plot and CSV are (nothing for a dry
     run, whose plan was printed)."""
     from vida.views import (
+        control_lines,
         correlation_lines,
         experiment_table,
         label_efficiency_table,
@@ -129,6 +130,8 @@ def print_experiment(result: Any) -> None:
     if result.label_table is not None:
         click.echo("\nlabel efficiency (classifiers on N labelled train clips per class)")
         click.echo(label_efficiency_table(result.label_table))
+        for line in control_lines(result.label_table):
+            click.echo(f"  {line}")
         if "recovery" in result.label_table:
             click.echo("\nshare of real audio's gain over vision only that generated audio "
                        "recovers (95% CI)")

@@ -66,6 +66,9 @@ class ClassifierSpec:
     # ``dropout_p`` (seeded), by its features from this (generated) set
     audio_dropout: str | None = None
     dropout_p: float = 0.5
+    # vision alone, reduced by a PCA fitted on the train clips to this feature set's
+    # width: the control for a classifier on an input as small as the audio's
+    vision_pca: str | None = None
 
     def __post_init__(self) -> None:
         if self.arch not in DEFAULTS:
@@ -74,6 +77,8 @@ class ClassifierSpec:
             raise ValueError("a classifier needs vision features, audio features or both")
         if (self.test_audio or self.audio_dropout) and not self.audio:
             raise ValueError("test-time or dropout audio needs a classifier trained with audio")
+        if self.vision_pca and (self.audio or not self.vision):
+            raise ValueError("a PCA of vision is a vision-only classifier: no audio")
         self.lr = self.lr or DEFAULTS[self.arch]["lr"]
         self.batch_size = self.batch_size or DEFAULTS[self.arch]["batch_size"]
 
@@ -145,6 +150,7 @@ class ClassifierTask:
     # a trained twin's checkpoint and best epoch: this item only tests that model (the
     # same training, another test-time input), it does not train again
     trained: tuple[bytes, int] | None = None
+    pca_width: int = 0  # the vision block's PCA components (spec.vision_pca's width)
 
 
 @dataclass
@@ -197,10 +203,11 @@ def plan_classifier(catalog: Catalog, store: FeatureStore, query: str, spec: Cla
         chosen = [k for k, s in zip(keys["train"], swap, strict=True) if s]
         dropout = (swap, reads.locate(spec.audio_dropout, chosen)) if chosen else None
     width = reads.info(spec.audio).shape[-1] if spec.audio else 0
+    pca_width = reads.info(spec.vision_pca).shape[-1] if spec.vision_pca else 0
     return ClassifierTask(spec, tuple(classes), keys,
                           {s: p["class_name"].map(index).to_numpy(np.int64)
                            for s, p in parts.items()}, inputs, test_audio, dropout, width,
-                          threads, device)
+                          threads, device, pca_width=pca_width)
 
 
 STAND_INS = ("zeros", "train-mean")
@@ -215,6 +222,7 @@ def fit_classifier(task: ClassifierTask) -> ClassifierResult:
     with torch_threads(task.threads):
         g = seed_everything(spec.seed)
         x = _swap_audio(task, {s: read_concatenated(parts) for s, parts in task.inputs.items()})
+        x, reduction = _principal_components(x, task.pca_width)
         y = task.labels
         norm = Standardizer.fit(x["train"])
         x = {s: norm(v) for s, v in x.items()}
@@ -236,13 +244,30 @@ def fit_classifier(task: ClassifierTask) -> ClassifierResult:
         model.load_state_dict(state)
         probs = _predict(model, x["test"], task.device)
     metrics, per_class, matrix = _test_metrics(probs, y["test"], list(task.classes), best_epoch)
-    blob = checkpoint_bytes(state, {"input_norm": norm.state()})
+    blob = checkpoint_bytes(state, {"input_norm": norm.state(), **reduction})
     config = {"model": model.config, "arch": spec.arch, "spec": asdict(spec),
               "classes": list(task.classes)}
     png = confusion_png(matrix, list(task.classes),
                         f"{spec.variant or spec.arch}: test top-1 {metrics['top1']:.3f}")
     return ClassifierResult(epochs, metrics, per_class, probs, y["test"], matrix, blob, config,
                             started, utcnow(), png)
+
+
+def _principal_components(x: dict[str, np.ndarray], width: int
+                          ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+    """Each split's frames projected on the first ``width`` principal components of
+    the train clips' frames (none: ``x`` as it is), and the projection to keep."""
+    if not width:
+        return x, {}
+    from sklearn.decomposition import PCA
+
+    rows = x["train"].reshape(-1, x["train"].shape[-1])
+    pca = PCA(n_components=min(width, *rows.shape), svd_solver="full").fit(rows)
+    reduced = {s: pca.transform(v.reshape(-1, v.shape[-1])).reshape(*v.shape[:-1], -1)
+               .astype(np.float32) for s, v in x.items()}
+    return reduced, {"input_pca": {"mean": torch.from_numpy(pca.mean_.astype(np.float32)),
+                                   "components": torch.from_numpy(
+                                       pca.components_.astype(np.float32))}}
 
 
 def _swap_audio(task: ClassifierTask, x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -26,6 +26,7 @@ from vida.jobs.classifier import ClassifierSpec
 from vida.jobs.executor import current_executor, parse_executor
 from vida.jobs.experiment_driver import PlanRunner
 from vida.jobs.experiment_plan import (
+    PCA_CONTROL,
     Plan,
     classifier_step,
     generated,
@@ -158,8 +159,19 @@ def summarise(results: dict[str, list[dict]],
                            delta_ci_high=paired.difference.high, p_vs_vision=paired.p_value)
             if baseline is not None and REAL in correct and is_generated(variant):
                 row.update(_recovery(matrix, baseline, np.stack(correct[REAL])))
+            control = CONTROLS.get(variant)
+            if control in correct:
+                paired = paired_difference(matrix, np.stack(correct[control]))
+                row.update(delta_vs_control=paired.difference.mean,
+                           control_ci_low=paired.difference.low,
+                           control_ci_high=paired.difference.high, p_vs_control=paired.p_value)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# a variant -> its control, compared on the same clips and seeds: generated audio alone
+# is a smaller input than the frames, so it is also set against frames as small
+CONTROLS = {"generated audio only": PCA_CONTROL}
 
 
 def is_generated(variant: str) -> bool:
@@ -189,14 +201,20 @@ def adjust_as_one_family(tables: dict[str, pd.DataFrame | None]
     p_of: dict[str, float] = {}
     for name, frame_keys in keys.items():
         frame = tables[name]
-        for key, p in zip(frame_keys, frame.get("p_vs_vision", [None] * len(frame)),
-                          strict=True):
-            if p is not None and pd.notna(p):
-                p_of.setdefault(key, float(p))
+        for column, suffix in (("p_vs_vision", ""), ("p_vs_control", " vs control")):
+            for key, p in zip(frame_keys, frame.get(column, [None] * len(frame)), strict=True):
+                if p is not None and pd.notna(p):
+                    p_of.setdefault(key + suffix, float(p))
     adjusted = dict(zip(p_of, adjusted_p_values(list(p_of.values())), strict=True))
-    return {name: None if frame is None else
-            frame.assign(p_adjusted=[adjusted.get(k, float("nan")) for k in keys[name]])
-            for name, frame in tables.items()}, len(p_of)
+    out = {}
+    for name, frame in tables.items():
+        if frame is not None:
+            frame = frame.assign(p_adjusted=[adjusted.get(k, np.nan) for k in keys[name]])
+            if "p_vs_control" in frame:
+                frame["p_control_adjusted"] = [adjusted.get(k + " vs control", np.nan)
+                                               for k in keys[name]]
+        out[name] = frame
+    return out, len(p_of)
 
 
 def _comparison(table: str, row: dict) -> str:
@@ -279,7 +297,9 @@ def _record(catalog: Catalog, experiment_id: str, query: str, table: pd.DataFram
 def _table_metrics(frame: pd.DataFrame, prefix: str) -> dict[str, float]:
     extra = [c for c in ("top1_ci_low", "top1_ci_high", "delta_vs_vision", "delta_ci_low",
                          "delta_ci_high", "p_vs_vision", "p_adjusted", "recovery",
-                         "recovery_ci_low", "recovery_ci_high") if c in frame]
+                         "recovery_ci_low", "recovery_ci_high", "delta_vs_control",
+                         "control_ci_low", "control_ci_high", "p_vs_control",
+                         "p_control_adjusted") if c in frame]
     values: dict[str, float] = {}
     for row in frame.to_dict("records"):
         values.update({f"{prefix}{row['variant']}/{m}_{s}": row[f"{m}_{s}"]

@@ -138,7 +138,9 @@ def missing_audio_steps(plan: Plan, seed: int, query: str, spec: ClassifierSpec,
                         replace(spec, audio=audio, **fields), classes)
 
 
-LABEL_VARIANTS = ("vision only", "+ generated audio", "+ real audio", "generated audio only")
+PCA_CONTROL = "vision PCA to audio's D"
+LABEL_VARIANTS = ("vision only", "+ generated audio", "+ real audio", "generated audio only",
+                  PCA_CONTROL)
 
 
 def label_efficiency_steps(plan: Plan, catalog: Catalog, counts: list[int | str], *,
@@ -149,7 +151,9 @@ def label_efficiency_steps(plan: Plan, catalog: Catalog, counts: list[int | str]
 
     "Generated audio only": the generator as a learned representation of the frames
     (it predicts the sound, which it learned from every clip with audio), to see
-    whether that representation needs fewer labels than the frames do."""
+    whether that representation needs fewer labels than the frames do; and its control,
+    the frames reduced by a PCA to the audio's width, since with few labels a smaller
+    input may win whatever it encodes."""
     n_all = _n_train(catalog, base)
     for n in counts:
         table = f"labels={n}"
@@ -161,7 +165,8 @@ def label_efficiency_steps(plan: Plan, catalog: Catalog, counts: list[int | str]
             gen = generated(generated_by_seed[seed])
             fields = {"vision only": {"audio": None}, "+ generated audio": {"audio": gen},
                       "+ real audio": {"audio": audio},
-                      "generated audio only": {"audio": gen, "vision": False}}
+                      "generated audio only": {"audio": gen, "vision": False},
+                      PCA_CONTROL: {"audio": None, "vision_pca": audio}}
             for variant in LABEL_VARIANTS:
                 main = plan.tables.get("main", {}).get(variant)
                 if n == ALL and main and len(main) > seed:
