@@ -22,7 +22,8 @@ def test_reduced_demo_is_complete(tmp_path):
         return [row.split("  ")[0] for row in rows]
 
     missing = ["real-trained, generated at test", "dropout-trained, generated at test",
-               "real-trained, zeros at test", "real-trained, mean at test"]
+               "real-trained, zeros at test", "real-trained, mean at test",
+               "distilled from + real audio"]
     assert variants(svd) == ["vision only", "+ real audio", "+ generated audio",
                              "+ filtered generated audio", *missing]
     assert variants(caf) == ["vision only", "+ real audio", "+ generated audio", *missing]
@@ -42,14 +43,14 @@ def test_reduced_demo_is_complete(tmp_path):
     assert per_kind.values.tolist() == [
         ["cafmap", "generate", 2],  # per seed: the cross-fitted set
         ["cafmap", "train-generator", 2 + 2 * 3],
-        # the 3 "real-trained" variants per seed test the "+ real audio" model;
-        # + 5 variants x 2 seeds at 2 labels/class, and at "all" labels the two the main
-        # table has not ("generated audio only" and its PCA control; the others are its
-        # own runs)
+        # the 3 "real-trained" variants per seed test the "+ real audio" model; + the
+        # dropout-trained and the distilled student; + 6 variants x 2 seeds at 2
+        # labels/class, and at "all" labels the two the main table has not ("generated
+        # audio only" and its PCA control; the others are its own runs)
         ["lstm", "test-classifier", 2 * 3],
-        ["lstm", "train-classifier", 2 * (4 + 1) + 5 * 2 + 2 * 2],
+        ["lstm", "train-classifier", 2 * (4 + 2) + 6 * 2 + 2 * 2],
         ["mlp", "test-classifier", 2 * 3],
-        ["mlp", "train-classifier", 2 * (3 + 1) + 5 * 2 + 2 * 2],
+        ["mlp", "train-classifier", 2 * (3 + 2) + 6 * 2 + 2 * 2],
         ["svdmap", "generate", 2 * 2],  # per seed: full and filtered, cross-fitted
         ["svdmap", "train-generator", 4 + 4 * 3]]  # 3 cross-fitting folds each
     summary = cat.sql("SELECT run_id, count(*) AS n FROM run_metrics WHERE run_id IN "
@@ -60,8 +61,17 @@ def test_reduced_demo_is_complete(tmp_path):
     # adjusted p) per variant other than vision only
     # per label count: 5 variants, 4 compared with vision only, and generated audio
     # alone with its control (5 numbers)
-    labels = 2 * (5 * 8 + 4 * 5 + 5)
-    assert sorted(summary["n"]) == [7 * 8 + 6 * 5 + labels, 8 * 8 + 7 * 5 + labels]
+    labels = 2 * (6 * 8 + 5 * 5 + 5)
+    assert sorted(summary["n"]) == [8 * 8 + 7 * 5 + labels, 9 * 8 + 8 * 5 + labels]
+    # each distilled student names its teacher: the "+ real audio" run of its seed and
+    # label count, in its experiment
+    students = cat.sql(
+        "SELECT s.experiment_id, json_extract_string(s.params, '$.variant') AS variant, "
+        "json_extract_string(t.params, '$.variant') AS teacher FROM runs s JOIN runs t ON "
+        "t.run_id = json_extract_string(s.params, '$.teacher') WHERE s.experiment_id = "
+        "t.experiment_id AND s.seed = t.seed")
+    assert len(students) == 2 * 2 * 2  # 2 experiments x 2 seeds x (all, 2 labels/class)
+    assert set(students["teacher"]) == {"+ real audio", "+ real audio @ 2 labels/class"}
     # a share of real audio's gain is stored only for generated variants, and only where
     # real audio gains significantly (else it is undefined, never a number)
     metrics = cat.sql("SELECT m.run_id, m.name, m.value FROM run_metrics m JOIN runs r ON "

@@ -53,10 +53,10 @@ def test_a_dry_run_prints_the_plan_and_trains_nothing(synthetic):
     planned = run_cli(*args, "--seeds", "2", "--labels-per-class", "2", "--dry-run",
                       cwd=synthetic)
     assert planned.returncode == 0, planned.stderr
-    # per seed: 2 generators + 2 x 2 folds; 8 main classifiers, 3 of which only test
-    # the "+ real audio" model under other test-time audio; 5 at 2 labels/class (with
-    # the PCA control)
-    assert "12 generator, 4 generate, 20 classifier, 6 test-only" in planned.stdout
+    # per seed: 2 generators + 2 x 2 folds; 9 main classifiers, 3 of which only test
+    # the "+ real audio" model under other test-time audio; 6 at 2 labels/class (with
+    # the PCA control and the distilled student)
+    assert "12 generator, 4 generate, 24 classifier, 6 test-only" in planned.stdout
     runs = open_catalog(synthetic / "catalog.db").sql("SELECT count(*) AS n FROM runs WHERE "
                                                       "kind LIKE 'train-%'")
     assert int(runs["n"][0]) == 0
@@ -124,3 +124,50 @@ def test_the_pca_control_classifies_the_frames_at_the_audios_width(synthetic):
     assert tuple(saved["input_norm"]["mean"].shape) == (audio_d,)
     with pytest.raises(ValueError, match="PCA of vision is a vision-only classifier"):
         ClassifierSpec(audio="audio/ast-fbank", vision_pca="audio/ast-fbank")
+
+
+def test_a_distilled_student_learns_from_its_teacher_on_every_pool_clip(synthetic):
+    """With 1 labelled clip per class, the student distils on every train clip of the
+    pool, whose real audio the teacher hears; it is tested on vision alone."""
+    from dataclasses import replace
+
+    import torch
+
+    from vida.jobs.classifier import ClassifierSpec, fit_classifier, plan_classifier
+    from vida.jobs.distill import UNLABELLED, DistillLoss
+    from vida.jobs.plan_reads import PlanReads
+    from vida.store import FeatureStore
+
+    catalog = open_catalog(synthetic / "catalog.db")
+    store = FeatureStore(catalog, synthetic / "store")
+    pool = "SELECT clip_key, class_name, split FROM clips"
+    teacher_spec = ClassifierSpec(audio="audio/ast-fbank", epochs=3)
+    teacher = fit_classifier(plan_classifier(catalog, store, pool, teacher_spec))
+    one_each = ("SELECT clip_key, class_name, split FROM clips WHERE split <> 'train' OR "
+                "clip_key IN (SELECT min(clip_key) FROM clips WHERE split = 'train' "
+                "GROUP BY class_name)")
+    student = ClassifierSpec(epochs=3, distill_from="t", distill_pool=pool)
+    reads = PlanReads(catalog, store)
+    task = plan_classifier(catalog, store, one_each, student, reads=reads)
+    from vida.jobs.classifier import plan_teacher
+
+    task = replace(task, teacher=plan_teacher(reads, one_each, student, teacher_spec,
+                                              teacher.checkpoint))
+    assert len(task.keys["train"]) == 4 < len(task.teacher.keys)
+    assert set(task.keys["train"]) <= set(task.teacher.keys)
+    result = fit_classifier(task)
+    assert result.probs.shape == (len(task.keys["test"]), 4)
+    assert task.spec.input_sets == ["rgb/hog-color", "flow/flow-hist"]  # vision at test
+
+    # the loss: cross-entropy where a clip has a label, T^2 x KL to the soft outputs
+    logits, soft = torch.randn(4, 3), torch.softmax(torch.randn(4, 3), -1)
+    hard = torch.tensor([0.0, 2.0, UNLABELLED, UNLABELLED])
+    target = torch.cat([hard[:, None], soft], 1)
+    ce = torch.nn.functional.cross_entropy(logits[:2], hard[:2].long())
+    assert torch.isclose(DistillLoss(2.0, weight=0.0)(logits, target), ce)
+    kl = torch.nn.functional.kl_div(torch.log_softmax(logits / 2, -1), soft,
+                                    reduction="batchmean") * 4
+    assert torch.isclose(DistillLoss(2.0, weight=1.0)(logits, target), kl)
+    outside = replace(task, teacher=replace(task.teacher, keys=task.teacher.keys[:2]))
+    with pytest.raises(ValueError, match="labelled clips are not in the distillation pool"):
+        fit_classifier(outside)

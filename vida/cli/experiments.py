@@ -92,6 +92,9 @@ def experiment_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--classifier-hidden", type=int, default=None,
                      help="The classifier's width [default: the study's: LSTM 256, MLP "
                           "512]."),
+        click.option("--distill-temperature", type=float, default=2.0, show_default=True,
+                     help="Temperature of the distillation baseline: a vision-only student "
+                          "learns the + real audio teacher's outputs softened by it."),
         _runs_option,
     ]
     for option in reversed(options):

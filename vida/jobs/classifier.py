@@ -20,6 +20,7 @@ from vida.catalog.database import Catalog
 from vida.catalog.schema import Prediction
 from vida.catalog.writes import upsert
 from vida.clock import utcnow
+from vida.jobs.distill import DistillLoss, Teacher, distil_batches, soft_targets
 from vida.jobs.plan_reads import PlanReads
 from vida.jobs.runs import (
     add_metric_rows,
@@ -69,6 +70,12 @@ class ClassifierSpec:
     # vision alone, reduced by a PCA fitted on the train clips to this feature set's
     # width: the control for a classifier on an input as small as the audio's
     vision_pca: str | None = None
+    # cross-modal distillation: a vision-only student of the teacher run/step named
+    # here (vision + real audio), on cross-entropy plus KL to its soft outputs at this
+    # temperature, over the train clips of ``distill_pool`` (None: its own)
+    distill_from: str | None = None
+    temperature: float = 2.0
+    distill_pool: str | None = None
 
     def __post_init__(self) -> None:
         if self.arch not in DEFAULTS:
@@ -79,6 +86,8 @@ class ClassifierSpec:
             raise ValueError("test-time or dropout audio needs a classifier trained with audio")
         if self.vision_pca and (self.audio or not self.vision):
             raise ValueError("a PCA of vision is a vision-only classifier: no audio")
+        if self.distill_from and (self.audio or not self.vision):
+            raise ValueError("a distilled student is a vision-only classifier: no audio")
         self.lr = self.lr or DEFAULTS[self.arch]["lr"]
         self.batch_size = self.batch_size or DEFAULTS[self.arch]["batch_size"]
 
@@ -151,6 +160,7 @@ class ClassifierTask:
     # same training, another test-time input), it does not train again
     trained: tuple[bytes, int] | None = None
     pca_width: int = 0  # the vision block's PCA components (spec.vision_pca's width)
+    teacher: Teacher | None = None  # distillation: the teacher and its clips' inputs
 
 
 @dataclass
@@ -173,6 +183,16 @@ class ClassifierResult:
     def correct(self) -> np.ndarray:
         """Per test clip (clip_key order), 1 where the prediction was right."""
         return (self.probs.argmax(-1) == self.truth).astype(float)
+
+
+def plan_teacher(reads: PlanReads, query: str, spec: ClassifierSpec, teacher: ClassifierSpec,
+                 checkpoint: bytes) -> Teacher:
+    """Locate the distillation pool's train clips for the teacher's inputs."""
+    clips = reads.clips(spec.distill_pool or query)
+    keys = tuple(clips.loc[clips["split"] == "train", "clip_key"])
+    inputs = tuple(reads.locate(name, keys) for name in teacher.input_sets)
+    return Teacher(checkpoint, teacher.arch, teacher.hidden, inputs, keys,
+                   reads.info(teacher.audio).shape[-1])
 
 
 def plan_classifier(catalog: Catalog, store: FeatureStore, query: str, spec: ClassifierSpec,
@@ -224,7 +244,8 @@ def fit_classifier(task: ClassifierTask) -> ClassifierResult:
         x = _swap_audio(task, {s: read_concatenated(parts) for s, parts in task.inputs.items()})
         x, reduction = _principal_components(x, task.pca_width)
         y = task.labels
-        norm = Standardizer.fit(x["train"])
+        train_x, train_y, loss_fn = _training_set(task, x)
+        norm = Standardizer.fit(train_x)
         x = {s: norm(v) for s, v in x.items()}
         model = build_classifier(spec.arch, x["train"].shape[-1], len(task.classes),
                                  spec.hidden)
@@ -236,9 +257,9 @@ def fit_classifier(task: ClassifierTask) -> ClassifierResult:
                                map_location="cpu")["state_dict"]
         else:
             state, best_epoch = fit(
-                model, loader(x["train"], y["train"], spec.batch_size, True, g, task.device),
+                model, loader(norm(train_x), train_y, spec.batch_size, True, g, task.device),
                 loader(x["val"], y["val"], 256, False, device=task.device),
-                nn.CrossEntropyLoss(), epochs=spec.epochs, lr=spec.lr, score=_accuracy,
+                loss_fn, epochs=spec.epochs, lr=spec.lr, score=_accuracy,
                 better=lambda a, b: a["top1"] > b["top1"],
                 on_epoch=lambda e, t, v: epochs.append((e, t, v)))
         model.load_state_dict(state)
@@ -251,6 +272,19 @@ def fit_classifier(task: ClassifierTask) -> ClassifierResult:
                         f"{spec.variant or spec.arch}: test top-1 {metrics['top1']:.3f}")
     return ClassifierResult(epochs, metrics, per_class, probs, y["test"], matrix, blob, config,
                             started, utcnow(), png)
+
+
+def _training_set(task: ClassifierTask, x: dict[str, np.ndarray]
+                  ) -> tuple[np.ndarray, np.ndarray, nn.Module]:
+    """What the classifier trains on: its train clips and labels, or, for a distilled
+    student, every pool clip with the teacher's soft outputs (and its label where it
+    has one)."""
+    if task.teacher is None:
+        return x["train"], task.labels["train"], nn.CrossEntropyLoss()
+    pool_x, soft = soft_targets(task.teacher, len(task.classes), task.spec.temperature)
+    pool_x, target = distil_batches(task.labels["train"], task.keys["train"], pool_x, soft,
+                                    task.teacher.keys)
+    return pool_x, target, DistillLoss(task.spec.temperature)
 
 
 def _principal_components(x: dict[str, np.ndarray], width: int

@@ -29,6 +29,7 @@ from vida.jobs.experiment_plan import (
     PCA_CONTROL,
     Plan,
     classifier_step,
+    distillation_step,
     generated,
     generator_steps,
     label_efficiency_steps,
@@ -175,8 +176,10 @@ CONTROLS = {"generated audio only": PCA_CONTROL}
 
 
 def is_generated(variant: str) -> bool:
-    """A variant that uses generated audio (whose recovery of real audio's gain counts)."""
-    return "generated" in variant
+    """A variant that learns from the training audio without hearing it at test:
+    generated audio, or the distilled student (whose recovery of real audio's gain
+    counts)."""
+    return "generated" in variant or variant.startswith("distilled")
 
 
 def _recovery(matrix: np.ndarray, baseline: np.ndarray, real: np.ndarray) -> dict[str, float]:
@@ -417,13 +420,15 @@ def _svdmap_plan(catalog: Catalog, *, seeds: int, base: str, gen_base: str, kept
                                 ("+ filtered generated audio", {"audio": generated(gen_kept)})):
             classifier_step(plan, "main", variant, seed, base, replace(cspec, **fields), classes)
         missing_audio_steps(plan, seed, base, cspec, audio, gen_all, classes)
+        distillation_step(plan, seed, base, cspec, classes)
         if in_sample_ablation and cross_fit:
             in_sample = generator_steps(plan, catalog, "all", seed, gen_base, g, cross_fit,
                                         base, in_sample=True)
             classifier_step(plan, "main", "+ generated audio (in-sample)", seed, base,
                             replace(cspec, audio=generated(in_sample)), classes)
     label_efficiency_steps(plan, catalog, labels, base=base, seeds=seeds, spec=cspec,
-                           audio=audio, generated_by_seed=generated_by_seed, classes=classes)
+                           audio=audio, generated_by_seed=generated_by_seed, classes=classes,
+                           pool=gen_base)
     return plan
 
 
@@ -448,7 +453,8 @@ def svdmap_experiment(
     cross_fit: int = 3, in_sample_ablation: bool = False, generator_query: str | None = None,
     labels_per_class: str | None = None, generator_batch_size: int | None = None,
     generator_lr: float | None = None, generator_hidden: int = 512,
-    classifier_hidden: int | None = None, runs: str | None = None,
+    classifier_hidden: int | None = None, distill_temperature: float = 2.0,
+    runs: str | None = None,
     log: Callable[[str], None] = print, options: ExperimentOptions | None = None,
 ) -> ExperimentResult | None:
     """Vision only / + real audio / + generated / + filtered generated, same test clips.
@@ -482,7 +488,7 @@ def svdmap_experiment(
                           epochs=generator_epochs, lr=generator_lr,
                           batch_size=generator_batch_size, hidden=generator_hidden)
     cspec = ClassifierSpec(arch=arch, rgb=rgb, flow=flow, epochs=epochs,
-                           hidden=classifier_hidden)
+                           hidden=classifier_hidden, temperature=distill_temperature)
     plan = _svdmap_plan(catalog, seeds=seeds, base=base, gen_base=gen_base,
                         kept_query=kept_query, classes=classes, gspec=gspec, cspec=cspec,
                         audio=audio, cross_fit=cross_fit,
@@ -502,6 +508,7 @@ def svdmap_experiment(
               "arch": arch, "epochs": epochs, "generator_epochs": generator_epochs,
               "cross_fit": cross_fit, "in_sample_ablation": in_sample_ablation,
               "generator_hidden": generator_hidden, "classifier_hidden": classifier_hidden,
+              "distill_temperature": distill_temperature,
               "filter": filter_name, "feature_sets": [rgb, flow, audio], "spec": spec}
     outcomes = run_experiment_plan(catalog, store, plan, kind="svdmap",
                                    experiment_id=experiment_id, params=params, query=base,
@@ -522,6 +529,7 @@ def cafmap_experiment(
     cross_fit: int = 3, in_sample_ablation: bool = False, generator_query: str | None = None,
     labels_per_class: str | None = None, generator_batch_size: int | None = None,
     generator_hidden: int = 512, classifier_hidden: int | None = None,
+    distill_temperature: float = 2.0,
     runs: str | None = None, log: Callable[[str], None] = print,
     options: ExperimentOptions | None = None,
 ) -> ExperimentResult | None:
@@ -541,7 +549,7 @@ def cafmap_experiment(
                           epochs=generator_epochs, lr=generator_lr,
                           batch_size=generator_batch_size, hidden=generator_hidden)
     cspec = ClassifierSpec(arch=arch, rgb=rgb, flow=flow, epochs=epochs, lr=classifier_lr,
-                           hidden=classifier_hidden)
+                           hidden=classifier_hidden, temperature=distill_temperature)
     plan = _cafmap_plan(catalog, seeds=seeds, base=base, gen_base=gen_base, classes=classes,
                         gspec=gspec, cspec=cspec, audio=audio, cross_fit=cross_fit,
                         in_sample_ablation=in_sample_ablation,
@@ -552,7 +560,8 @@ def cafmap_experiment(
               "generator_batch_size": generator_batch_size, "cross_fit": cross_fit,
               "in_sample_ablation": in_sample_ablation, "feature_sets": [rgb, flow, audio],
               "classifier_lr": classifier_lr, "generator_hidden": generator_hidden,
-              "classifier_hidden": classifier_hidden, "spec": spec}
+              "classifier_hidden": classifier_hidden,
+              "distill_temperature": distill_temperature, "spec": spec}
     outcomes = run_experiment_plan(catalog, store, plan, kind="cafmap",
                                    experiment_id=experiment_id, params=params, query=base,
                                    runs=runs, options=options, log=log)
@@ -578,11 +587,13 @@ def _cafmap_plan(catalog: Catalog, *, seeds: int, base: str, gen_base: str,
                                 ("+ generated audio", {"audio": generated(gen)})):
             classifier_step(plan, "main", variant, seed, base, replace(cspec, **fields), classes)
         missing_audio_steps(plan, seed, base, cspec, audio, gen, classes)
+        distillation_step(plan, seed, base, cspec, classes)
         if in_sample_ablation and cross_fit:
             in_sample = generator_steps(plan, catalog, "all", seed, gen_base, g, cross_fit,
                                         base, in_sample=True)
             classifier_step(plan, "main", "+ generated audio (in-sample)", seed, base,
                             replace(cspec, audio=generated(in_sample)), classes)
     label_efficiency_steps(plan, catalog, labels, base=base, seeds=seeds, spec=cspec,
-                           audio=audio, generated_by_seed=generated_by_seed, classes=classes)
+                           audio=audio, generated_by_seed=generated_by_seed, classes=classes,
+                           pool=gen_base)
     return plan

@@ -32,6 +32,7 @@ from vida.jobs.classifier import (
     ClassifierSpec,
     fit_classifier,
     plan_classifier,
+    plan_teacher,
     record_classifier,
     start_classifier_run,
 )
@@ -164,6 +165,12 @@ class PlanRunner:
             task = replace(task, trained=(checkpoint_of(self.catalog, twin.run_id),
                                           int(twin.metrics["best_epoch"])))
             params["trained_by"] = twin.run_id
+        if step.spec.distill_from:
+            teacher = self.outcomes[step.spec.distill_from]
+            task = replace(task, teacher=plan_teacher(
+                self.reads, step.query, step.spec, self.by_key[step.spec.distill_from].spec,
+                checkpoint_of(self.catalog, teacher.run_id)))
+            params["teacher"] = teacher.run_id
         run_id = start_classifier_run(self.catalog, task, step.query, self.experiment_id,
                                       sweep=False, **params)
         return task, run_id, fit_classifier

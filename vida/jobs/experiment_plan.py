@@ -103,7 +103,8 @@ def classifier_step(plan: Plan, table: str, variant: str, seed: int, query: str,
     twin = _trained_twin(plan, query, spec, tuple(classes))
     needs = tuple(dict.fromkeys(
         [v[len(GENERATED):] for v in (spec.audio, spec.test_audio, spec.audio_dropout)
-         if isinstance(v, str) and v.startswith(GENERATED)] + ([twin] if twin else [])))
+         if isinstance(v, str) and v.startswith(GENERATED)]
+        + [key for key in (twin, spec.distill_from) if key]))
     return plan.add(Step(f"{prefix}s{seed}/classifier/{variant}", CLASSIFIER, query, spec,
                          needs=needs, seed=seed, classes=tuple(classes), trained_by=twin),
                     table, variant)
@@ -139,13 +140,24 @@ def missing_audio_steps(plan: Plan, seed: int, query: str, spec: ClassifierSpec,
 
 
 PCA_CONTROL = "vision PCA to audio's D"
+DISTILLED = "distilled from + real audio"
 LABEL_VARIANTS = ("vision only", "+ generated audio", "+ real audio", "generated audio only",
-                  PCA_CONTROL)
+                  PCA_CONTROL, DISTILLED)
+
+
+def distillation_step(plan: Plan, seed: int, query: str, spec: ClassifierSpec,
+                      classes: list[str]) -> None:
+    """The baseline beside generated audio: the seed's "+ real audio" classifier taught
+    to a vision-only student on the same clips."""
+    teacher = f"s{seed}/classifier/+ real audio"
+    classifier_step(plan, "main", DISTILLED, seed, query,
+                    replace(spec, audio=None, distill_from=teacher), classes)
 
 
 def label_efficiency_steps(plan: Plan, catalog: Catalog, counts: list[int | str], *,
                            base: str, seeds: int, spec: ClassifierSpec, audio: str,
-                           generated_by_seed: dict[int, Step], classes: list[str]) -> None:
+                           generated_by_seed: dict[int, Step], classes: list[str],
+                           pool: str | None = None) -> None:
     """Every label-efficiency variant at every label count; at ``all`` labels the
     experiment's own classifiers stand in where they are the same training.
 
@@ -153,7 +165,9 @@ def label_efficiency_steps(plan: Plan, catalog: Catalog, counts: list[int | str]
     (it predicts the sound, which it learned from every clip with audio), to see
     whether that representation needs fewer labels than the frames do; and its control,
     the frames reduced by a PCA to the audio's width, since with few labels a smaller
-    input may win whatever it encodes."""
+    input may win whatever it encodes.  The distilled student learns from the teacher
+    "+ real audio" of its label count, on every clip of the generator's ``pool`` (whose
+    audio the generator heard too), for the optimisation steps of the full set."""
     n_all = _n_train(catalog, base)
     for n in counts:
         table = f"labels={n}"
@@ -166,13 +180,15 @@ def label_efficiency_steps(plan: Plan, catalog: Catalog, counts: list[int | str]
             fields = {"vision only": {"audio": None}, "+ generated audio": {"audio": gen},
                       "+ real audio": {"audio": audio},
                       "generated audio only": {"audio": gen, "vision": False},
-                      PCA_CONTROL: {"audio": None, "vision_pca": audio}}
+                      PCA_CONTROL: {"audio": None, "vision_pca": audio},
+                      DISTILLED: {"audio": None, "epochs": spec.epochs, "distill_pool": pool,
+                                  "distill_from": f"{table}/s{seed}/classifier/+ real audio"}}
             for variant in LABEL_VARIANTS:
                 main = plan.tables.get("main", {}).get(variant)
                 if n == ALL and main and len(main) > seed:
                     plan.tables.setdefault(table, {}).setdefault(variant, []).append(main[seed])
                     continue
-                cspec = replace(spec, epochs=epochs, **fields[variant])
+                cspec = replace(spec, **{"epochs": epochs, **fields[variant]})
                 step = classifier_step(plan, table, variant, seed, query, cspec, classes,
                                        prefix=f"{table}/")
                 _relabel(plan, step, f"{variant} @ {n} labels/class")

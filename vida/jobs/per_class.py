@@ -22,8 +22,10 @@ BASELINE, REAL = "vision only", "+ real audio"
 
 
 def compared_variants(variants: list[str]) -> list[str]:
-    """Vision only, real audio and every generated-audio variant, in table order."""
-    return [v for v in variants if v in (BASELINE, REAL) or "generated" in v]
+    """Vision only, real audio, every generated-audio variant and the distilled
+    student, in table order."""
+    return [v for v in variants if v in (BASELINE, REAL) or "generated" in v
+            or v.startswith("distilled")]
 
 
 def per_class_table(correct: dict[str, np.ndarray], truth: np.ndarray) -> pd.DataFrame:
