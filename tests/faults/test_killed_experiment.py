@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 from tests.conftest import ROOT, run_cli
+from tests.faults.test_lost_paths import stop_server_under
 from tests.test_experiment_plan import prepare, results_csv
 from vida import open_catalog
 
@@ -95,12 +96,7 @@ def test_a_postgresql_server_restarted_mid_experiment(synthetic, own_pg_server):
     while (line := job.stdout.readline()) and line.strip() != "paused":
         pass
     assert line.strip() == "paused", job.stderr.read()
-    own_pg_server.stop()
-    _, err = job.communicate("go on\n", timeout=300)
-    assert job.returncode == 1, err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert f"127.0.0.1:{own_pg_server.port}" in lines[0] and "catalog's server" in lines[0]
+    stop_server_under(job, own_pg_server)
 
     own_pg_server.start()
     resumed = run_cli(*args, "--workers", "2", cwd=synthetic, env=env, timeout=900)

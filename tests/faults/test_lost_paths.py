@@ -92,6 +92,17 @@ def test_a_media_root_on_an_unmounted_file_system_is_one_line(synthetic, catalog
     assert int(frames["n"][0]) == 0
 
 
+def stop_server_under(job: subprocess.Popen, server) -> None:
+    """Stop ``server`` while ``job`` is paused, let the job go on: it must end in one
+    line naming the server (a progress bar ends its own line)."""
+    server.stop()
+    _, err = job.communicate("go on\n", timeout=300)
+    assert job.returncode == 1, err
+    lines = [line for line in err.splitlines() if line.strip() and not PROGRESS_BAR.match(line)]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert f"127.0.0.1:{server.port}" in lines[0] and "catalog's server" in lines[0]
+
+
 def test_a_postgresql_server_stopped_under_a_running_job(synthetic, own_pg_server):
     """frames commits, pauses, the server stops: the job ends in one line naming the
     server; restarted, the catalog holds what was committed and the rerun finishes."""
@@ -104,13 +115,7 @@ def test_a_postgresql_server_stopped_under_a_running_job(synthetic, own_pg_serve
                            stderr=subprocess.PIPE, text=True)
     assert job.stdout.readline().strip() == "paused"
     files = store_files(synthetic / "store")
-    own_pg_server.stop()
-    _, err = job.communicate("go on\n", timeout=300)
-    assert job.returncode == 1, err
-    lines = [line for line in err.splitlines()
-             if line.strip() and not PROGRESS_BAR.match(line)]  # the bar ends its own line
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert f"127.0.0.1:{own_pg_server.port}" in lines[0] and "catalog's server" in lines[0]
+    stop_server_under(job, own_pg_server)
 
     own_pg_server.start()
     assert store_files(synthetic / "store") == files
@@ -251,12 +256,7 @@ def test_a_postgresql_server_stopped_under_a_running_ingest(tmp_path, own_pg_ser
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
     assert job.stdout.readline().strip() == "paused"
-    own_pg_server.stop()
-    _, err = job.communicate("go on\n", timeout=300)
-    assert job.returncode == 1, err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert f"127.0.0.1:{own_pg_server.port}" in lines[0] and "catalog's server" in lines[0]
+    stop_server_under(job, own_pg_server)
 
     own_pg_server.start()
     clips = "SELECT count(*) AS n FROM clips"

@@ -46,6 +46,7 @@ from vida.jobs.per_class import (
     BASELINE,
     REAL,
     correlations,
+    learns_from_training_audio,
     per_class_metrics,
     per_class_table,
     plot_gains,
@@ -158,7 +159,7 @@ def summarise(results: dict[str, list[dict]],
                 row.update(delta_vs_vision=paired.difference.mean,
                            delta_ci_low=paired.difference.low,
                            delta_ci_high=paired.difference.high, p_vs_vision=paired.p_value)
-            if baseline is not None and REAL in correct and is_generated(variant):
+            if baseline is not None and REAL in correct and learns_from_training_audio(variant):
                 row.update(_recovery(matrix, baseline, np.stack(correct[REAL])))
             control = CONTROLS.get(variant)
             if control in correct:
@@ -173,13 +174,6 @@ def summarise(results: dict[str, list[dict]],
 # a variant -> its control, compared on the same clips and seeds: generated audio alone
 # is a smaller input than the frames, so it is also set against frames as small
 CONTROLS = {"generated audio only": PCA_CONTROL}
-
-
-def is_generated(variant: str) -> bool:
-    """A variant that learns from the training audio without hearing it at test:
-    generated audio, or the distilled student (whose recovery of real audio's gain
-    counts)."""
-    return "generated" in variant or variant.startswith("distilled")
 
 
 def _recovery(matrix: np.ndarray, baseline: np.ndarray, real: np.ndarray) -> dict[str, float]:
