@@ -22,6 +22,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/faults/ is a ``faults`` test (``-m faults``)."""
+    for item in items:
+        if "faults" in item.path.relative_to(ROOT).parts[:2]:
+            item.add_marker(pytest.mark.faults)
+
+
 @pytest.fixture
 def shared() -> Path:
     if not SHARED.is_dir():

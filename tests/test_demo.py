@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
+
+import pytest
 
 from tests.conftest import run_cli
 from vida import open_catalog
 
+pytestmark = pytest.mark.slow  # a whole pipeline through the CLI
 
-def test_reduced_demo_is_complete(tmp_path):
-    work = tmp_path / "demo"
+
+@pytest.fixture(scope="module")
+def reduced_demo(tmp_path_factory) -> tuple[Path, str]:
+    """A reduced `vida-batch demo`, run once for this module: its workdir and output."""
+    work = tmp_path_factory.mktemp("demo") / "demo"
     result = run_cli("demo", "--workdir", str(work), "--classes", "4", "--clips-per-class", "8",
                      "--seeds", "2", "--epochs", "2", "--generator-epochs", "1",
                      "--workers", "1", "--labels-per-class", "2,all", timeout=900)
     assert result.returncode == 0, result.stderr
-    out = result.stdout
+    return work, result.stdout
+
+
+def test_reduced_demo_is_complete(reduced_demo):
+    work, out = reduced_demo
     svd, caf = out.split("== SVDMap ==")[1].split("== CAFMap ==")
 
     def variants(table: str) -> list[str]:  # the first column of the results table rows
@@ -122,3 +134,81 @@ def test_reduced_demo_is_complete(tmp_path):
             top1 = row.split(variant, 1)[1].split()[1]  # "n_test top-1 ± ..."
             assert f"| {variant} | {top1} |" in table, (variant, table)
     assert "Machine: " in section and "```" in section
+
+
+def _browser(playwright):
+    """Debian's chromium, started here (no browser download: the project installs
+    the distribution's)."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert path, "the report test needs Debian's chromium: apt-get install chromium"
+    return playwright.chromium.launch(executable_path=path, args=[
+        "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"])
+
+
+def test_the_demo_writes_a_report_that_a_browser_shows(reduced_demo):
+    from playwright.sync_api import sync_playwright
+
+    work, out = reduced_demo
+    pages = [Path(line.split(maxsplit=1)[1]) for line in out.splitlines()
+             if line.startswith("report ")]
+    assert [p.name for p in pages] == ["report.html", "report.html"]
+    cat = open_catalog(work / "catalog.db")
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        for page_file in pages:
+            run_id = page_file.parent.name
+            page = browser.new_page()
+            page.goto(page_file.as_uri())
+            assert run_id in page.title()
+            # the tables: main, label efficiency, recovery, per class
+            assert page.locator("table").count() == 4
+            images = page.evaluate("() => [...document.images].map(i => [i.alt, i.complete "
+                                   "&& i.naturalWidth > 100 && i.src.startsWith('data:')])")
+            assert images == [["results", True], ["label efficiency", True],
+                              ["recovery", True], ["per class", True]]
+            # the main table's SQL, run as the page gives it, has the number the page shows
+            page.locator("details summary").first.click()  # a reader opens it
+            sql = page.locator("details pre").first.inner_text()
+            rows = cat.sql(sql.rstrip(";"))
+            real = rows.set_index("name")["value"]["+ real audio/top1_mean"]
+            cells = page.locator("table").first.locator("tr", has_text="+ real audio")
+            assert f"{real:.3f} ± " in cells.first.inner_text()
+            assert "(adj. " in page.locator("table").first.inner_text()  # adjusted p
+            assert '"seeds": 2' in page.locator("pre").last.inner_text()  # the spec
+            page.close()
+        browser.close()
+
+
+def test_the_example_notebook_runs_on_a_demo_catalog(reduced_demo, tmp_path, monkeypatch):
+    """docs/notebooks/experiment_analysis.ipynb, executed by a real Jupyter kernel from
+    another folder, reads the same numbers as the report does."""
+    import nbclient
+    import nbformat
+
+    from tests.conftest import ROOT
+    from vida.jobs.report import experiment_tables
+
+    work, _ = reduced_demo
+    monkeypatch.setenv("VIDA_CATALOG", str(work / "catalog.db"))
+    notebook = nbformat.read(ROOT / "docs" / "notebooks" / "experiment_analysis.ipynb", 4)
+    notebook.cells.append(nbformat.v4.new_code_cell(
+        "print(run_id); print(main.to_json(orient='records')); "
+        "print(per_class.to_json(orient='records'))"))
+    nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert any("image/png" in o.get("data", {}) for o in outputs)  # the plot
+    run_id, main, per_class = outputs[-1]["text"].splitlines()
+    tables = experiment_tables(open_catalog(work / "catalog.db"), run_id)
+    main = {row["variant"]: row for row in json.loads(main)}
+    assert list(main) == list(tables.main["variant"])
+    for row in tables.main.to_dict("records"):
+        assert main[row["variant"]]["top1_mean"] == pytest.approx(row["top1_mean"])
+    gains = {(r["class_name"], r["variant"]): r["delta_vs_vision"]
+             for r in json.loads(per_class)}
+    expected = tables.per_class.dropna(subset=["delta_vs_vision"])
+    assert len(gains) == len(expected) > 0
+    for row in expected.to_dict("records"):
+        assert gains[(row["class_name"], row["variant"])] == pytest.approx(
+            row["delta_vs_vision"])

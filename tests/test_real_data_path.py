@@ -14,6 +14,8 @@ import pytest
 from tests.conftest import run_cli
 from tests.helpers.mit_tree import mit_tree
 
+pytestmark = pytest.mark.slow  # a whole pipeline through the CLI
+
 
 def ok(result):
     assert result.returncode == 0, result.stdout + result.stderr

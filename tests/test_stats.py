@@ -131,3 +131,17 @@ def test_per_class_gains_name_the_class_that_audio_helps_and_correlate_across_cl
     metrics = per_class_metrics(table, found)
     assert metrics["class=a/+ generated audio/delta_ci_low"] > 0
     assert "rank_correlation/+ generated audio/with mean IoU_ci_low" in metrics
+
+
+def test_resampled_accuracies_equal_the_mean_of_each_drawn_block_to_the_bit():
+    """The blockwise resampling gives what indexing each resample and taking its mean
+    gives, for correctness and for paired differences, across block boundaries."""
+    from vida.stats import _BLOCK, _indices, _resampled
+
+    rng = np.random.default_rng(3)
+    correct = (rng.random((3, 37)) < 0.6).astype(float)
+    difference = correct - (rng.random((3, 37)) < 0.5)
+    seeds, clips = _indices(3, 37, 2 * _BLOCK + 7, seed=5)
+    for matrix in (correct, difference):
+        naive = [matrix[np.ix_(s, c)].mean() for s, c in zip(seeds, clips, strict=True)]
+        assert np.array_equal(_resampled(matrix, seeds, clips), np.array(naive))

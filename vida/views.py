@@ -21,17 +21,22 @@ def format_frame(frame: pd.DataFrame, fmt: str = "table") -> str:
 def experiment_table(table: pd.DataFrame) -> str:
     """An experiment's results: 'mean ± std' over seeds, and where per-clip results are
     known, top-1's 95 % CI and the paired difference from vision only with its p-value."""
+    return format_frame(experiment_frame(table), "table")
+
+
+def experiment_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`experiment_table`'s cells (``n_test`` where the table has it)."""
     shown = pd.DataFrame({
         "variant": table["variant"],
-        "n_test": table["n_test"],
+        **({"n_test": table["n_test"]} if "n_test" in table else {}),
         **{name: [f"{m:.3f} ± {s:.3f}" for m, s in
                   zip(table[f"{key}_mean"], table[f"{key}_std"], strict=True)]
            for name, key in (("top-1", "top1"), ("top-5", "top5"), ("macro-F1", "macro_f1"))},
     })
     if "top1_ci_low" in table:
-        shown.insert(3, "top-1 95% CI", [f"[{lo:.3f}, {hi:.3f}]" for lo, hi in
-                                         zip(table["top1_ci_low"], table["top1_ci_high"],
-                                             strict=True)])
+        shown.insert(shown.columns.get_loc("top-1") + 1, "top-1 95% CI",
+                     [f"[{lo:.3f}, {hi:.3f}]" for lo, hi in
+                      zip(table["top1_ci_low"], table["top1_ci_high"], strict=True)])
     if "delta_vs_vision" in table:
         shown["vs vision only (95% CI), p"] = [
             "" if pd.isna(row["delta_vs_vision"]) else _difference(row)
@@ -39,7 +44,7 @@ def experiment_table(table: pd.DataFrame) -> str:
     if "recovery" in table:
         shown["of real audio's gain (95% CI)"] = [_recovery(row)
                                                   for row in table.to_dict("records")]
-    return format_frame(shown, "table")
+    return shown
 
 
 def _difference(row: dict) -> str:
@@ -85,37 +90,53 @@ def verdicts(table: pd.DataFrame) -> list[str]:
 def recovery_table(table: pd.DataFrame) -> str:
     """Per label count (rows) and generated variant (columns): the share of real
     audio's gain over vision only that it recovers, with its 95 % CI."""
+    wide = recovery_frame(table)
+    return "(no generated variant)" if wide.empty else format_frame(wide, "table")
+
+
+def recovery_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`recovery_table`'s cells (no rows where no variant has a share)."""
     rows = table[table["recovery"].notna() | table.get("recovery_note", pd.Series(
         dtype=object)).notna()] if "recovery" in table else table.iloc[:0]
     if rows.empty:
-        return "(no generated variant)"
+        return pd.DataFrame()
     cells = rows.assign(cell=[_recovery(row) for row in rows.to_dict("records")])
     wide = cells.pivot(index="labels_per_class", columns="variant", values="cell")
     wide = wide.loc[list(dict.fromkeys(rows["labels_per_class"])),
                     list(dict.fromkeys(rows["variant"]))]
-    return format_frame(wide.reset_index(), "table")
+    return wide.reset_index().rename_axis(columns=None)
 
 
 def label_efficiency_table(table: pd.DataFrame) -> str:
     """Top-1 with its 95 % CI per variant (columns) and labels per class (rows)."""
+    return format_frame(label_efficiency_frame(table), "table")
+
+
+def label_efficiency_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`label_efficiency_table`'s cells."""
     cells = table.assign(cell=[f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in
                                zip(table["top1_mean"], table["top1_ci_low"],
                                    table["top1_ci_high"], strict=True)])
     wide = cells.pivot(index="labels_per_class", columns="variant", values="cell")
     wide = wide.loc[list(dict.fromkeys(table["labels_per_class"])),
                     list(dict.fromkeys(table["variant"]))]
-    return format_frame(wide.reset_index(), "table")
+    return wide.reset_index().rename_axis(columns=None)
 
 
 def per_class_gains(table: pd.DataFrame) -> str:
     """Per class (rows) and variant (columns): the gain over vision only on the class's
     test clips, with its 95 % CI."""
+    return format_frame(per_class_frame(table), "table")
+
+
+def per_class_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`per_class_gains`'s cells."""
     rows = table[table["variant"] != "vision only"]
     cells = rows.assign(cell=[f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for d, lo, hi in
                               zip(rows["delta_vs_vision"], rows["delta_ci_low"],
                                   rows["delta_ci_high"], strict=True)])
     wide = cells.pivot(index="class_name", columns="variant", values="cell")
-    return format_frame(wide[list(dict.fromkeys(rows["variant"]))].reset_index(), "table")
+    return wide[list(dict.fromkeys(rows["variant"]))].reset_index().rename_axis(columns=None)
 
 
 def correlation_lines(found: dict) -> list[str]:

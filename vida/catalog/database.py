@@ -125,6 +125,7 @@ class Catalog:
             self.path.parent.mkdir(parents=True, exist_ok=True)  # created on first use
         self._engine = self._make_engine(read_only=False)
         self._ro_engine: Engine | None = None
+        self._held: Connection | None = None  # see :meth:`held`
         if check:
             self.check_revision()
 
@@ -150,7 +151,7 @@ class Catalog:
 
     def change_stamp(self) -> tuple | None:
         """A value that changes whenever a transaction commits, read without opening
-        the database (a few ``stat`` calls, where a DuckDB connect costs ~12 ms); None
+        the database (a few ``stat`` calls, far cheaper than a DuckDB connect); None
         when there is no such value (a server catalog) or the files changed too
         recently to trust it.
 
@@ -221,7 +222,12 @@ class Catalog:
     def connect(self, *, read_only: bool = False, wait: float | None = None
                 ) -> Iterator[Connection]:
         """A connection held only for the ``with`` block (releases the file lock);
-        ``wait``: how long to wait for a lock held elsewhere (see :meth:`_retry`)."""
+        ``wait``: how long to wait for a lock held elsewhere (see :meth:`_retry`).
+        Inside :meth:`held`, the held connection (reads too: DuckDB refuses a second
+        connection of another configuration to a file this process has open)."""
+        if self._held is not None:
+            yield from self._reuse_held()
+            return
         if read_only and self.is_duckdb:
             if self._ro_engine is None:
                 self._ro_engine = self._make_engine(read_only=True)
@@ -239,6 +245,39 @@ class Catalog:
             raise self._unreachable(exc) from None
         finally:
             conn.close()
+
+    def _reuse_held(self) -> Iterator[Connection]:
+        """The held connection for one block; a read's implicit transaction is ended
+        with it, as closing a connection of its own would have ended it."""
+        conn = self._held
+        assert conn is not None
+        began = conn.in_transaction()
+        try:
+            yield conn
+        finally:
+            if not began and conn.in_transaction():
+                conn.rollback()
+
+    @contextmanager
+    def held(self, wait: float | None = None) -> Iterator[None]:
+        """One connection for every transaction and read of the block.
+
+        A DuckDB connection costs an open and, at its close, a checkpoint; a driver
+        that commits a burst of results (an experiment between two waits on its
+        workers) pays them once per burst instead of once per transaction.  The file
+        is released when the block ends, so a reader elsewhere waits for one burst at
+        most; a job holds no connection while it waits on its workers."""
+        if self._held is not None:
+            yield
+            return
+        if wait is None:
+            wait = float(os.environ.get("VIDA_LOCK_TIMEOUT", "inf"))
+        with self.connect(wait=wait) as conn:
+            self._held = conn
+            try:
+                yield
+            finally:
+                self._held = None
 
     @contextmanager
     def transaction(self, wait: float | None = None) -> Iterator[Session]:

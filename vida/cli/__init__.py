@@ -8,8 +8,8 @@ group; what they share (context, one-line errors, printers) is in
 Commands load lazily (click's documented ``LazyGroup`` pattern): a command imports
 only what it uses, and so does every worker process a local pool starts, since a
 worker runs the ``vida-batch`` script's imports again as it starts (``multiprocessing``
-prepares its ``__main__``; importing every command module cost each worker 0.6 s:
-pandas, SQLAlchemy, DuckDB, Alembic).
+prepares its ``__main__``, and importing every command module would load pandas,
+SQLAlchemy, DuckDB and Alembic into each worker).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ LAZY_COMMANDS = {
     "train": "vida.cli.learning:train",
     "generate": "vida.cli.learning:generate",
     "experiment": "vida.cli.experiments:experiment",
+    "report": "vida.cli.experiments:report",
     "synth": "vida.cli.data:synth",
     "demo": "vida.cli.data:demo",
 }
@@ -67,7 +68,7 @@ class LazyGroup(click.Group):
 def skip_final_collection() -> None:
     """Freeze the heap as the command exits, so the interpreter's last garbage
     collections do not walk the 1,000-odd modules a job imports (pandas, SQLAlchemy,
-    DuckDB, PyAV): 0.2 s off every command.  Nothing is skipped that a command
+    DuckDB, PyAV).  Nothing is skipped that a command
     needs: each job closes its catalog and shards itself, atexit handlers still
     run, and objects still die by reference counting."""
     atexit.unregister(gc.freeze)  # once, however often ``main`` runs in a process

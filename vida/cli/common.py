@@ -14,7 +14,7 @@ import click
 from vida.store.errors import StoreError, disk_full, is_disk_full
 
 if TYPE_CHECKING:  # imported where used: a command that starts workers first (ingest)
-    # starts them before the catalog's 0.3 s of imports
+    # starts them before the catalog's imports
     import pandas as pd
 
     from vida.catalog.database import Catalog
@@ -93,7 +93,7 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def echo_table(frame: pd.DataFrame, fmt: str = "table") -> None:
     """Print a DataFrame as an aligned table, CSV or JSON."""
-    from vida.views import format_frame  # pandas: 0.3 s, only for commands that print tables
+    from vida.views import format_frame  # pandas: only for commands that print tables
 
     click.echo(format_frame(frame, fmt), nl=fmt != "csv")
 

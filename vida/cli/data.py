@@ -74,6 +74,8 @@ def demo(workdir: Path, classes: int, clips_per_class: int, seeds: int, epochs: 
         for line in wins or ["no variant: every difference from vision only is within noise "
                              "or negative"]:
             click.echo(f"{name}: {line}")
+    for page in result.reports:
+        click.echo(f"report {page}")
     click.echo(f"\ndone in {result.seconds:.0f} s; explore with: "
                f"vida-batch --catalog {workdir}/catalog.db --store {workdir}/store status")
 

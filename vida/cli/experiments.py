@@ -180,4 +180,21 @@ def experiment_rerun(obj: Context, run_id: str, runs: str | None) -> None:
                                       log=click.echo))
 
 
-COMMANDS = [experiment]
+@click.command()
+@click.argument("experiment_id")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where the page goes [report-EXPERIMENT_ID.html].")
+@click.pass_obj
+@friendly_errors
+def report(obj: Context, experiment_id: str, output: Path | None) -> None:
+    """Write experiment EXPERIMENT_ID's results as one self-contained HTML page: its
+    tables with CIs and adjusted p-values, its plots, its spec and the SQL behind each
+    table."""
+    from vida.jobs.report import write_report
+
+    out = write_report(obj.catalog(), experiment_id,
+                       output or Path(f"report-{experiment_id}.html"))
+    click.echo(f"report {out}")
+
+
+COMMANDS = [experiment, report]

@@ -32,10 +32,11 @@ import numpy as np
 from vida.encoders.builtin import segment_of_frames
 from vida.encoders.pretrained import from_pretrained, model_revision, slug
 from vida.encoders.runtime import in_batches, resolve_device, resolve_dtype
+from vida.media.decode import AUDIO_RATE
 
 DEFAULT_AST = "MIT/ast-finetuned-audioset-10-10-0.4593"
 POOLINGS = ("pooled", "cls", "mean")
-RATE = 16_000
+RATE = AUDIO_RATE  # AST's input rate: what decoding gives every clip
 
 
 @lru_cache(maxsize=2)

@@ -22,6 +22,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from vida.media.decode import AUDIO_RATE
+
 HOG_SIZE = 128
 AST_MEAN, AST_STD = -4.2677393, 4.5689974  # ASTFeatureExtractor's normalisation
 
@@ -114,12 +116,12 @@ class AstFbankEncoder:
 
     def __init__(self, n_frames: int = 18, **_: Any) -> None:
         self.shape = (n_frames, 128)
-        self.params = {"sampling_rate": 16000, "num_mel_bins": 128, "window_ms": 25,
+        self.params = {"sampling_rate": AUDIO_RATE, "num_mel_bins": 128, "window_ms": 25,
                        "hop_ms": 10, "normalised_like": "ASTFeatureExtractor",
                        "segments": n_frames}
 
     def warm(self) -> None:
-        """Import transformers' audio code and build the filters now (0.6 s): a
+        """Import transformers' audio code and build the filters now: a
         worker does it as it starts, while the driver plans."""
         self._filters()
 
@@ -135,7 +137,7 @@ class AstFbankEncoder:
             warnings.simplefilter("ignore", UserWarning)
             filters = mel_filter_bank(num_frequency_bins=257, num_mel_filters=128,
                                       min_frequency=20, max_frequency=8000,
-                                      sampling_rate=16000, norm=None, mel_scale="kaldi",
+                                      sampling_rate=AUDIO_RATE, norm=None, mel_scale="kaldi",
                                       triangularize_in_mel_space=True)
         return filters, window_function(400, "hann", periodic=False)
 
@@ -146,7 +148,7 @@ class AstFbankEncoder:
         The same computation as transformers' ``ASTFeatureExtractor`` (its path
         without torchaudio: the same ``audio_utils`` calls, the same padding and
         normalisation; ``tests/test_encoder_plugins.py`` holds them equal) without importing
-        its module, which imports torch: 2.2 s of every worker's start-up."""
+        its module, which imports torch into every worker's start-up."""
         from transformers.audio_utils import spectrogram
 
         filters, window = cls._filters()

@@ -22,6 +22,7 @@ from vida.catalog.writes import upsert
 from vida.clock import utcnow
 from vida.jobs.distill import DistillLoss, Teacher, distil_batches, soft_targets
 from vida.jobs.plan_reads import PlanReads
+from vida.jobs.plots import figure, save_png
 from vida.jobs.runs import (
     add_metric_rows,
     close_run,
@@ -114,16 +115,14 @@ def _accuracy(model: nn.Module, data) -> dict[str, float]:
 
 
 def confusion_png(matrix: np.ndarray, classes: list[str], title: str) -> bytes:
-    """The confusion matrix as a PNG (drawn where the training ran: it is work too)."""
-    import io
+    """The confusion matrix as a PNG (drawn where the training ran: it is work too).
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    A bare ``Figure`` with fixed margins: no pyplot figure manager and no
+    ``tight_layout`` (which draws the figure twice), since every training of an
+    experiment draws one."""
     size = max(4.0, 0.45 * len(classes) + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig, ax = figure(size, size)
+    ax.set_position((0.3, 0.3, 0.65, 0.6))  # room for rotated class names
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(len(classes)), classes, fontsize=8)
@@ -134,10 +133,8 @@ def confusion_png(matrix: np.ndarray, classes: list[str], title: str) -> bytes:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
+    save_png(fig, buffer, tight=False)
     return buffer.getvalue()
 
 

@@ -21,6 +21,7 @@ from vida.jobs.executor import ordered_mapper
 from vida.jobs.experiment import ExperimentResult, cafmap_experiment, svdmap_experiment
 from vida.jobs.ingest import ingest
 from vida.jobs.prototypes import prototypes_from_catalog, store_prototypes
+from vida.jobs.report import write_report
 from vida.jobs.split import assign_splits
 from vida.jobs.tagging import import_tags
 from vida.store.store import FeatureStore
@@ -67,6 +68,7 @@ class DemoResult:
     svdmap: ExperimentResult
     cafmap: ExperimentResult
     seconds: float
+    reports: list[Path]  # one HTML page per experiment
 
 
 def run_demo(workdir: Path, options: DemoOptions | None = None,
@@ -117,5 +119,7 @@ def run_demo(workdir: Path, options: DemoOptions | None = None,
                             cross_fit=options.cross_fit,
                             labels_per_class=options.labels_per_class,
                             generator_hidden=options.generator_hidden)
+    reports = [write_report(catalog, result.experiment_id, result.csv.parent / "report.html")
+               for result in (svd, caf)]
     catalog.dispose()
-    return DemoResult(workdir, svd, caf, time.monotonic() - start)
+    return DemoResult(workdir, svd, caf, time.monotonic() - start, reports)

@@ -38,7 +38,7 @@ from vida.encoders import Encoder, get_encoder
 from vida.encoders.audio import Projection
 from vida.jobs.executor import map_ordered, open_pool, parse_executor, remote_spec
 from vida.jobs.shape import recorded
-from vida.media.decode import MediaError, clip_waveform, decode_clip, fit_audio
+from vida.media.decode import AUDIO_RATE, MediaError, clip_waveform, decode_clip, fit_audio
 from vida.media.flow import flow_sequence
 from vida.media.frames import read_frames
 from vida.store.locks import job_lock
@@ -77,7 +77,7 @@ class DecodeForEncode:
             if "audio" in self.modalities:
                 if audio is None:
                     return key, None, "no_audio: the clip has no audio track"
-                out["audio"] = fit_audio(audio, int(round(seconds * 16000)))
+                out["audio"] = fit_audio(audio, int(round(seconds * AUDIO_RATE)))
             return key, out, None
         except MediaError as exc:
             return key, None, str(exc)
@@ -112,9 +112,8 @@ class EncodeSummary:
 def default_workers(device: str) -> int:
     """Decoding processes for ``encode``: on a GPU, every core decodes while the GPU
     encodes; on the CPU the model already uses every core, so decoding runs in this
-    process between batches (measured by ``bin/bench_encoders.py``: pipeline at
-    0.99-1.01 of forward-only with one process, 0.70-0.85 with two decode workers
-    competing with the model on 2 cores)."""
+    process between batches: decode workers would compete with the model for the
+    cores (``bin/bench_encoders.py`` measures both)."""
     import os
 
     from vida.encoders.runtime import resolve_device

@@ -109,10 +109,10 @@ def _context() -> mp.context.BaseContext:
     """How local workers start: forked from a server process (``forkserver``) where
     the platform has one, else spawned.
 
-    A spawned worker is a fresh interpreter that imports the job's modules again
-    (0.6 s a worker for ingest); a forkserver imports them once, and a worker is a
-    fork of it.  Never a fork of the driver itself, which holds threads (BLAS,
-    DuckDB) and open connections."""
+    A spawned worker is a fresh interpreter that imports the job's modules again; a
+    forkserver imports them once, and a worker is a fork of it (``bin/bench``'s
+    "ingest of 0 clips" rows measure the start-up).  Never a fork of the driver
+    itself, which holds threads (BLAS, DuckDB) and open connections."""
     return mp.get_context("forkserver" if _has_forkserver() else "spawn")
 
 
@@ -170,7 +170,7 @@ def _one_thread_per_process() -> None:
 
     Through the environment for torch and BLAS (read when they are first imported),
     so that a worker whose job never needs torch (ingest with the default encoders)
-    does not pay 1.5 s to import it just to set its thread count."""
+    does not import it just to set its thread count."""
     import sys
 
     from threadpoolctl import threadpool_limits
@@ -190,8 +190,8 @@ def one_blas_thread() -> Iterator[None]:
     """numpy's BLAS on one thread, for maps that run clip by clip in the driver.
 
     OpenBLAS threads spin between the small matrix products of per-clip features
-    (the fbank's mel filters) and doubled a clip's CPU time for no gain (ingest,
-    480x360 clips: 150 ms of CPU per clip, 77 ms on one thread, same wall time)."""
+    (the fbank's mel filters): CPU spent for no gain in wall time (``bin/bench``'s
+    ingest rows run with one thread)."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1, user_api="blas"):

@@ -51,6 +51,7 @@ from vida.jobs.per_class import (
     per_class_table,
     plot_gains,
 )
+from vida.jobs.plots import color, figure, save_png
 from vida.jobs.runs import (
     failure_recorded,
     finish_run,
@@ -222,12 +223,7 @@ def _comparison(table: str, row: dict) -> str:
 
 
 def plot_results(table: pd.DataFrame, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(1.6 * len(table) + 2, 4))
+    fig, ax = figure(1.6 * len(table) + 2, 4)
     x = np.arange(len(table))
     has_ci = "top1_ci_low" in table
     if has_ci:  # 95 % bootstrap intervals over test clips and seeds
@@ -237,7 +233,7 @@ def plot_results(table: pd.DataFrame, path: Path, title: str) -> None:
     else:
         err, top = table["top1_std"], table["top1_mean"] + table["top1_std"]
     ax.bar(x, table["top1_mean"], yerr=err, capsize=4,
-           color=plt.cm.tab10(np.arange(len(table)) % 10))
+           color=[color(i) for i in range(len(table))])
     for i, (m, t) in enumerate(zip(table["top1_mean"], top, strict=True)):
         ax.text(i, t + 0.01, f"{m:.3f}", ha="center", fontsize=8)
     ax.set_xticks(x, table["variant"], rotation=15, ha="right", fontsize=8)
@@ -245,9 +241,7 @@ def plot_results(table: pd.DataFrame, path: Path, title: str) -> None:
                   else "test top-1 accuracy (mean ± std over seeds)")
     ax.set_ylim(0, 1.05)
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def _record(catalog: Catalog, experiment_id: str, query: str, table: pd.DataFrame,

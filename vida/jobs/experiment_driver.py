@@ -204,15 +204,19 @@ class PlanRunner:
             # one GPU per training on a Dask cluster whose workers declare GPU=1
             resources = {"GPU": 1} if self.device == "cuda" and executor.remote else None
             with open_pool(executor, resources=resources) as pool:
-                while pending or running:
-                    while self._hand_out(pending, running, pool, bar):
-                        pass  # a set done in place made more steps ready
+                done: set[Future] = set()
+                while pending or running or done:
+                    # one connection for the burst of writes between two waits
+                    with self.catalog.held():
+                        pending += self._commit_done(done, running, pool, bar)
+                        while self._hand_out(pending, running, pool, bar):
+                            pass  # a set done in place made more steps ready
                     if not running:
                         if pending:
                             raise RuntimeError("plan steps wait on steps that never run: "
                                                + ", ".join(s.key for s in pending[:3]))
                         break
-                    pending += self._collect(running, pool, bar)
+                    done = wait(list(running), return_when=FIRST_COMPLETED).done
         except BaseException as exc:
             for _, _, run_id in running.values():
                 finish_run(self.catalog, run_id, status="failed",
@@ -240,9 +244,9 @@ class PlanRunner:
         bar.set_postfix_str(", ".join(s.key for s, _, _ in running.values())[:60])
         return done_here
 
-    def _collect(self, running: dict, pool: Any, bar: Any) -> list[Step]:
+    def _commit_done(self, done: set[Future], running: dict, pool: Any, bar: Any
+                     ) -> list[Step]:
         """Commit what finished; returns the steps whose worker was lost (to redo)."""
-        done, _ = wait(list(running), return_when=FIRST_COMPLETED)
         again = []
         for future in done:
             step, task, run_id = running.pop(future)

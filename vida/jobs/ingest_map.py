@@ -3,7 +3,7 @@
 Apart from :mod:`vida.jobs.ingest` (the driver: plan, commit, record) so that a
 worker process imports only media, encoders and the shard writer: unpickling
 :class:`IngestChunk` imports this module, and this module imports nothing of the
-catalog (SQLAlchemy, DuckDB, Alembic, pandas: about 0.6 s a process).
+catalog (SQLAlchemy, DuckDB, Alembic, pandas).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 from vida.clock import utcnow
 from vida.encoders import get_encoder, preload_modules
 from vida.jobs.executor import one_blas_thread
-from vida.media.decode import MediaError, decode_audio, decode_clip, fit_audio
+from vida.media.decode import AUDIO_RATE, MediaError, decode_audio, decode_clip, fit_audio
 from vida.media.flow import METHODS, flow_sequence
 from vida.media.frames import read_frames
 from vida.media.loudness import dbfs
@@ -138,7 +138,7 @@ class ClipProcessor:
             if source.audio_path:
                 raw = decode_audio(Path(source.audio_path), seconds=window)
                 audio = None if raw is None or raw.size == 0 else fit_audio(
-                    raw, int(round(window * 16000)))
+                    raw, int(round(window * AUDIO_RATE)))
             padded = found < o.n_frames
             row.update(fps=o.fps, width=width, height=height, duration_s=found / o.fps,
                        n_frames=found)
@@ -192,7 +192,7 @@ def worker_modules(options: IngestOptions) -> tuple[str, ...]:
 
 def prepare_worker(options: IngestOptions) -> None:
     """A worker's warm-up (``open_pool(prepare=...)``): build the encoders and load
-    what their first clip would (ast-fbank imports transformers' audio code: 0.6 s)."""
+    what their first clip would (ast-fbank imports transformers' audio code)."""
     _processor(options).warm()
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from vida.catalog.database import Catalog
+from vida.jobs.plots import color, figure, save_png
 from vida.jobs.training import load_clips
 
 ALL = "all"
@@ -68,14 +69,9 @@ def equal_step_epochs(epochs: int, batch_size: int, n_all: int, n_labelled: int)
 
 def plot_label_efficiency(table: pd.DataFrame, path: Path, title: str) -> None:
     """Top-1 (with 95 % CI bands) against labelled clips per class, one line per variant."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     order = list(dict.fromkeys(table["labels_per_class"]))
     x = np.arange(len(order))
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = figure(6, 4)
     for variant, group in table.groupby("variant", sort=False):
         group = group.set_index("labels_per_class").loc[order]
         ax.plot(x, group["top1_mean"], marker="o", label=variant)
@@ -86,9 +82,7 @@ def plot_label_efficiency(table: pd.DataFrame, path: Path, title: str) -> None:
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def plot_recovery(table: pd.DataFrame, path: Path, title: str) -> bool:
@@ -99,15 +93,10 @@ def plot_recovery(table: pd.DataFrame, path: Path, title: str) -> bool:
         if {"recovery", "recovery_note"} <= set(table) else table.iloc[:0]
     if rows.empty:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     order = list(dict.fromkeys(rows["labels_per_class"]))
     variants = list(dict.fromkeys(rows["variant"]))
     width = 0.8 / len(variants)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = figure(6, 4)
     for i, variant in enumerate(variants):
         group = rows[rows["variant"] == variant].set_index("labels_per_class")
         for j, n in enumerate(order):
@@ -116,7 +105,7 @@ def plot_recovery(table: pd.DataFrame, path: Path, title: str) -> bool:
                 ax.text(x, 0.02, "undefined", rotation=90, ha="center", fontsize=7)
                 continue
             row = group.loc[n]
-            ax.bar(x, row["recovery"], width, color=plt.cm.tab10(i % 10),
+            ax.bar(x, row["recovery"], width, color=color(i),
                    label=variant,
                    yerr=[[row["recovery"] - row["recovery_ci_low"]],
                          [row["recovery_ci_high"] - row["recovery"]]], capsize=3)
@@ -130,7 +119,5 @@ def plot_recovery(table: pd.DataFrame, path: Path, title: str) -> bool:
     if unique:
         ax.legend(unique.values(), unique.keys(), fontsize=8)
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path)
     return True

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vida.jobs.plots import color, figure, save_png
 from vida.stats import Interval, accuracy_interval, paired_difference, rank_correlation
 
 BASELINE, REAL = "vision only", "+ real audio"
@@ -95,13 +96,8 @@ def per_class_metrics(table: pd.DataFrame, found: dict[str, Interval | None]
 def plot_gains(table: pd.DataFrame, path: Path, title: str) -> None:
     """Per class: real audio's gain over vision only (x) against each generated
     variant's (y), with 95 % CI bars, each point named by its class."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     real = table[table["variant"] == REAL].set_index("class_name")
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig, ax = figure(6, 5)
     generated = [v for v in dict.fromkeys(table["variant"]) if "generated" in v]
     for i, variant in enumerate(generated):
         rows = table[table["variant"] == variant].set_index("class_name").loc[real.index]
@@ -110,7 +106,7 @@ def plot_gains(table: pd.DataFrame, path: Path, title: str) -> None:
                           real["delta_ci_high"] - real["delta_vs_vision"]],
                     yerr=[rows["delta_vs_vision"] - rows["delta_ci_low"],
                           rows["delta_ci_high"] - rows["delta_vs_vision"]],
-                    fmt="o", capsize=2, alpha=0.8, color=plt.cm.tab10(i % 10), label=variant)
+                    fmt="o", capsize=2, alpha=0.8, color=color(i), label=variant)
         if i == 0:
             for cls, x, y in zip(real.index, real["delta_vs_vision"], rows["delta_vs_vision"],
                                  strict=True):
@@ -123,6 +119,4 @@ def plot_gains(table: pd.DataFrame, path: Path, title: str) -> None:
     ax.set_ylabel("generated audio's gain over vision only (top-1)")
     ax.legend(fontsize=7)
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path)

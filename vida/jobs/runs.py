@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from vida.catalog.database import Catalog
@@ -109,6 +109,9 @@ def mark_abandoned(catalog: Catalog) -> list[str]:
     return [g[0] for g in gone]
 
 
+_ROWS_PER_INSERT = 500  # bound parameters per statement stay within any driver's limit
+
+
 def log_metrics(catalog: Catalog, run_id: str, metrics: dict[str, float], *,
                 split: str = "all", epoch: int | None = None) -> None:
     log_metric_rows(catalog, [(run_id, epoch, split, metrics)])
@@ -126,11 +129,13 @@ def log_metric_rows(catalog: Catalog,
 
 def add_metric_rows(session: Session,
                     rows: list[tuple[str, int | None, str, dict[str, float]]]) -> None:
-    """:func:`log_metric_rows` inside a transaction the caller holds."""
-    session.add_all(
-        RunMetric(run_id=run_id, epoch=epoch, split=split, name=name, value=float(value))
-        for run_id, epoch, split, metrics in rows for name, value in metrics.items()
-    )
+    """:func:`log_metric_rows` inside a transaction the caller holds: multi-row
+    INSERTs (an executemany runs row by row on DuckDB), ids from the sequence."""
+    values = [{"run_id": run_id, "epoch": epoch, "split": split, "name": name,
+               "value": float(value)}
+              for run_id, epoch, split, metrics in rows for name, value in metrics.items()]
+    for start in range(0, len(values), _ROWS_PER_INSERT):
+        session.execute(insert(RunMetric).values(values[start:start + _ROWS_PER_INSERT]))
     _beat(session, {r[0] for r in rows})
 
 

@@ -14,7 +14,7 @@ from vida.catalog.records.clips import select_clips
 from vida.catalog.records.tags import add_tags, store_tags, tagged_clips_in_catalog, tagged_keys
 from vida.jobs.runs import earlier_params
 from vida.jobs.shape import commit_as_you_go, map_items, recorded, recorded_write
-from vida.media.decode import clip_waveform
+from vida.media.decode import AUDIO_RATE, clip_waveform
 from vida.semantics.tagger import head_tags, load_tagger
 from vida.semantics.tags import read_tag_json
 from vida.store.locks import job_lock
@@ -42,7 +42,7 @@ class TagBatch:
         tagger = load_tagger(self.model)  # once per process (cached)
         if isinstance(item, tuple):
             keys, features = item
-            n_samples = int(round(self.seconds * 16000))
+            n_samples = int(round(self.seconds * AUDIO_RATE))
             return list(zip(keys, tagger.tag_features(features, n_samples, self.top_k),
                             strict=True))
         waves, keys, missing = [], [], []

@@ -121,8 +121,8 @@ def decode_clip(path: Path, n_frames: int = 18, fps: float = 6.0, size: int = 12
 
     ``threads``: FFmpeg decoder threads.  One by default: jobs run clips in parallel
     (one worker per core), and on short clips FFmpeg's frame threads cost more than
-    they give (a 3 s 480x360 H.264 clip: 11 ms on one thread, 15 ms with "AUTO" on
-    two cores, which then also fight the other worker for them)."""
+    they give and fight the other workers for the cores (``bin/bench``'s ingest
+    rows run with one)."""
     with _open(path) as container:
         if not container.streams.video:
             kind = "audio only" if container.streams.audio else "no streams"
@@ -228,4 +228,6 @@ def clip_waveform(source_uri: str, class_name: str, clip_id: str, seconds: float
     if not path.exists():
         return None
     wave = decode_audio(path, seconds=seconds)
-    return None if wave is None or wave.size == 0 else fit_audio(wave, int(round(seconds * 16000)))
+    if wave is None or wave.size == 0:
+        return None
+    return fit_audio(wave, int(round(seconds * AUDIO_RATE)))

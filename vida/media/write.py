@@ -12,6 +12,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from vida.media.decode import AUDIO_RATE
+
 # x264's AVX-512 kernels (used for macroblock-tree rate control on CPUs that have
 # AVX-512, e.g. AMD Zen 4) give different bitstreams for the same frames from one
 # call to the next in the same process, and its SSE4/AVX2 kernels give a bitstream
@@ -39,7 +41,7 @@ def write_video(
     *,
     fps: Fraction | int = 30,
     audio: np.ndarray | None = None,  # [channels, n] float32
-    audio_rate: int = 16000,
+    audio_rate: int = AUDIO_RATE,
     audio_layout: str = "mono",
     audio_codec: str = "aac",
     pts_seconds: list[float] | None = None,  # variable frame rate: one time per frame

@@ -27,6 +27,7 @@ import torch
 
 from vida.encoders.builtin import segment_of_frames
 from vida.encoders.pretrained import from_pretrained
+from vida.media.decode import AUDIO_RATE
 
 DEFAULT_AST = "MIT/ast-finetuned-audioset-10-10-0.4593"
 
@@ -61,7 +62,7 @@ class Tagger:
     def tag_waveforms(self, waves: list[np.ndarray], k: int = 5) -> list[list[tuple[str, float]]]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # AST's own empty mel filter
-            inputs = self.extractor(waves, sampling_rate=16000, return_tensors="pt")
+            inputs = self.extractor(waves, sampling_rate=AUDIO_RATE, return_tensors="pt")
         return self._top_k(inputs["input_values"], k)
 
     def render(self, features: np.ndarray, n_samples: int) -> np.ndarray:

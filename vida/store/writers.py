@@ -29,7 +29,7 @@ def commit_sealed(catalog: Catalog, bundle: SealedBundle, wait: float | None = N
     with catalog.transaction(wait) as session:
         # Four statements whatever the bundle holds (ids, shards, features, each
         # table's records): the driver commits for every worker, and on DuckDB each
-        # statement is a round trip of milliseconds (a row-by-row flush was 10).
+        # statement is a round trip (a row-by-row flush is one per row).
         if bundle.shards:
             ids = session.execute(
                 select(shard_id_seq.next_value())

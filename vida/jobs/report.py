@@ -1,0 +1,265 @@
+"""An experiment's results read back from the catalog, and its report: one HTML page.
+
+The record step of an experiment writes its tables to ``run_metrics``
+(:func:`vida.jobs.experiment._record`); here they become the same tables again
+(:func:`experiment_tables`), so that the report, ``bin/demo_section`` and a notebook
+all show the catalog's numbers, never a copy of them.  The page is self-contained
+(styles inline, plots as ``data:`` images, no script): it can be mailed or archived
+and opens without the catalog, the runs folder or a network.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from vida.catalog.database import Catalog
+from vida.catalog.records.results import (
+    ExperimentRun,
+    experiment_run,
+    query_text,
+    summary_rows,
+)
+from vida.jobs.experiment import UNDEFINED, adjust_as_one_family, plot_results
+from vida.jobs.label_efficiency import plot_label_efficiency, plot_recovery
+from vida.jobs.per_class import REAL, learns_from_training_audio, plot_gains
+from vida.stats import Interval
+from vida.views import (
+    control_lines,
+    correlation_lines,
+    experiment_frame,
+    label_efficiency_frame,
+    per_class_frame,
+    recovery_frame,
+    verdicts,
+)
+
+NAMES = {"svdmap": "SVDMap", "cafmap": "CAFMap"}
+
+
+@dataclass
+class ExperimentTables:
+    """An experiment's tables as its record step wrote them (columns as ``summarise``
+    names them); a table the experiment did not make is None."""
+
+    run: ExperimentRun
+    main: pd.DataFrame
+    study: pd.DataFrame | None = None
+    labels: pd.DataFrame | None = None
+    per_class: pd.DataFrame | None = None
+    correlations: dict[str, Interval | None] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        return f"{NAMES.get(self.run.arch, self.run.arch)} experiment {self.run.run_id}"
+
+
+def _wide(rows: pd.DataFrame, key: str) -> pd.DataFrame:
+    """(group, measure, value) rows -> one row per group (in the order written), a
+    column per measure; the group in column ``key``."""
+    order = list(dict.fromkeys(rows["group"]))
+    wide = rows.pivot_table(index="group", columns="measure", values="value",
+                            aggfunc="first").reindex(order)
+    wide.columns.name = None
+    return wide.rename_axis(key).reset_index()
+
+
+def _mark_undefined(table: pd.DataFrame, real_gains: pd.Series) -> pd.DataFrame:
+    """Where a variant that learns from the training audio has no share of real
+    audio's gain because real audio gains nothing significant, say so (as the
+    experiment did) rather than leave a blank."""
+    if "recovery" not in table:  # no share was defined: none was written
+        table = table.assign(recovery=float("nan"), recovery_ci_low=float("nan"),
+                             recovery_ci_high=float("nan"))
+    undefined = [learns_from_training_audio(v) and not gains and pd.isna(r) for v, gains, r
+                 in zip(table["variant"], real_gains, table["recovery"], strict=True)]
+    return table.assign(recovery_note=[UNDEFINED if u else None for u in undefined])
+
+
+def _main(catalog: Catalog, run_id: str, table: str) -> pd.DataFrame | None:
+    rows = summary_rows(catalog, run_id, table)
+    if rows.empty:
+        return None
+    if table == "study":
+        rows = rows.assign(group=rows["group"].str.removeprefix("study/"))
+    frame = _wide(rows, "variant")
+    real = frame.set_index("variant")["delta_ci_low"].get(REAL, float("nan")) \
+        if "delta_ci_low" in frame else float("nan")
+    return _mark_undefined(frame, pd.Series([real > 0] * len(frame)))
+
+
+def _labels(catalog: Catalog, run_id: str) -> pd.DataFrame | None:
+    rows = summary_rows(catalog, run_id, "labels")
+    if rows.empty:
+        return None
+    frame = _wide(rows, "group")
+    count, variant = frame["group"].str.split("/", n=1, expand=True).T.to_numpy()
+    frame = frame.drop(columns="group")
+    frame.insert(0, "variant", variant)
+    frame.insert(0, "labels_per_class", [c.removeprefix("labels=") for c in count])
+    real = frame[frame["variant"] == REAL].set_index("labels_per_class")["delta_ci_low"]
+    return _mark_undefined(frame, frame["labels_per_class"].map(real > 0).fillna(False))
+
+
+def _per_class(catalog: Catalog, run_id: str) -> pd.DataFrame | None:
+    rows = summary_rows(catalog, run_id, "per_class")
+    if rows.empty:
+        return None
+    frame = _wide(rows, "group")
+    name, variant = frame["group"].str.split("/", n=1, expand=True).T.to_numpy()
+    frame = frame.drop(columns="group")
+    frame.insert(0, "variant", variant)
+    frame.insert(0, "class_name", [n.removeprefix("class=") for n in name])
+    return frame
+
+
+def _correlations(catalog: Catalog, run_id: str) -> dict[str, Interval | None]:
+    rows = summary_rows(catalog, run_id, "correlations")
+    value = {(g, m): v for g, m, v in rows.itertuples(index=False)}
+    found: dict[str, Interval | None] = {}
+    for group, measure in value:
+        if not measure.endswith(("_ci_low", "_ci_high")):
+            found[f"{group.removeprefix('rank_correlation/')}/{measure}"] = Interval(
+                value[(group, measure)], value[(group, measure + "_ci_low")],
+                value[(group, measure + "_ci_high")])
+    return found
+
+
+def experiment_tables(catalog: Catalog, run_id: str) -> ExperimentTables:
+    """The experiment's tables, from its run's metrics; a one-line error for an id that
+    names no experiment or one that has not finished."""
+    run = experiment_run(catalog, run_id)
+    main = _main(catalog, run_id, "main")
+    if main is None:
+        raise ValueError(f"experiment {run_id} is {run.status} and has no results yet"
+                         + (f" ({run.error})" if run.error else "")
+                         + "; run the same command again to finish it")
+    return ExperimentTables(run=run, main=main, study=_main(catalog, run_id, "study"),
+                            labels=_labels(catalog, run_id),
+                            per_class=_per_class(catalog, run_id),
+                            correlations=_correlations(catalog, run_id))
+
+
+# --- the page ---------------------------------------------------------------------
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
+th { background: #f2f2f2; }
+img { max-width: 100%; border: 1px solid #eee; }
+pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; font-size: 0.85em; }
+li { margin: 0.15em 0; }
+"""
+
+
+def _png(draw: Callable[[Path], object]) -> str | None:
+    """A plot drawn by ``draw(path)`` as a ``data:`` URI (None if it drew nothing)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "plot.png"
+        if draw(path) is False or not path.exists():
+            return None
+        return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def _table(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, border=0, na_rep="", escape=True)
+
+
+def _lines(lines: list[str]) -> str:
+    return "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>"
+
+
+def _sql(tables: ExperimentTables, *names: str) -> str:
+    text = "\n\n".join(query_text(name, tables.run.run_id) + ";" for name in names)
+    return ("<details><summary>the SQL behind this table (<code>vida-batch sql</code>, "
+            "or DuckDB in a notebook); each row is <code>&lt;row&gt;/&lt;measure&gt;"
+            f"</code></summary><pre>{html.escape(text)}</pre></details>")
+
+
+def _figure(uri: str | None, alt: str) -> str:
+    return "" if uri is None else f'<p><img src="{uri}" alt="{html.escape(alt)}"></p>'
+
+
+def _main_section(tables: ExperimentTables) -> str:
+    title = tables.title
+    parts = ["<h2>Main table</h2>", _table(experiment_frame(tables.main)),
+             _lines(verdicts(tables.main)), _sql(tables, "main"),
+             _figure(_png(lambda p: plot_results(tables.main, p, title)), "results")]
+    if tables.study is not None:
+        parts += ["<h2>The study's class-level filter</h2><p>Other classes and other test "
+                  "clips: not comparable with the main table.</p>",
+                  _table(experiment_frame(tables.study)), _sql(tables, "study")]
+    return "\n".join(parts)
+
+
+def _labels_section(tables: ExperimentTables) -> str:
+    labels = tables.labels
+    if labels is None:
+        return ""
+    title = tables.title
+    learns = any(map(learns_from_training_audio, labels["variant"]))
+    verdict_rows = labels.assign(variant=labels["variant"] + " @ "
+                                 + labels["labels_per_class"] + " labels/class")
+    return "\n".join([
+        "<h2>Label efficiency</h2><p>Classifiers on N labelled train clips per class; top-1 "
+        "with its 95 % CI.</p>", _table(label_efficiency_frame(labels)),
+        _lines(verdicts(verdict_rows) + control_lines(labels)), _sql(tables, "labels"),
+        _figure(_png(lambda p: plot_label_efficiency(labels, p, title)), "label efficiency"),
+        "<h2>Share of real audio's gain recovered</h2>", _table(recovery_frame(labels))
+        if learns else "<p>No variant learns from the training audio.</p>",
+        _figure(_png(lambda p: plot_recovery(labels, p, title)), "recovery")])
+
+
+def _per_class_section(tables: ExperimentTables) -> str:
+    by_class = tables.per_class
+    if by_class is None:
+        return ""
+    title = tables.title
+    return "\n".join([
+        "<h2>Per class</h2><p>The gain over vision only on each class's test clips "
+        "(95 % CI).</p>", _table(per_class_frame(by_class)),
+        _lines(correlation_lines(tables.correlations)), _sql(tables, "per_class",
+                                                              "correlations"),
+        _figure(_png(lambda p: plot_gains(by_class, p, title)), "per class")])
+
+
+def report_html(tables: ExperimentTables) -> str:
+    """The whole page."""
+    run = tables.run
+    spec = run.params.get("spec", run.params)
+    took = ("" if run.finished_at is None else
+            f", finished {run.finished_at:%Y-%m-%d %H:%M} UTC in "
+            f"{(run.finished_at - run.started_at).total_seconds():.0f} s")
+    _, comparisons = adjust_as_one_family({"main": tables.main, "study": tables.study,
+                                           "labels": tables.labels})
+    head = (f"<h1>{html.escape(tables.title)}</h1><p>Status {html.escape(run.status)}"
+            f"{took}. Intervals are 95 % bootstrap intervals over test clips and seeds; "
+            "\"vs vision only\" is the paired difference on the same clips and seeds, with "
+            "its raw p and its Benjamini-Hochberg adjusted p over every comparison the "
+            f"experiment makes ({comparisons} of them).</p>")
+    plan = run.params.get("plan", {})
+    return "\n".join([
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(tables.title)}</title><style>{STYLE}</style></head><body>",
+        head, _main_section(tables), _labels_section(tables), _per_class_section(tables),
+        "<h2>Spec</h2><p>Rerun it with <code>vida-batch experiment rerun "
+        f"{html.escape(run.run_id)}</code>. Its plan: "
+        + html.escape(", ".join(f"{n} {kind}" for kind, n in plan.items())) + ".</p>",
+        f"<pre>{html.escape(json.dumps(spec, indent=2, sort_keys=True))}</pre>",
+        "</body></html>"])
+
+
+def write_report(catalog: Catalog, run_id: str, out: Path) -> Path:
+    """The experiment's report, written to ``out``."""
+    page = report_html(experiment_tables(catalog, run_id))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    return out
