@@ -19,6 +19,12 @@ def clip_key(class_name: str, clip_id: str) -> str:
     return f"{class_name}/{clip_id}"
 
 
+# The clips a training job takes unless told otherwise (``--query``): every clip with a
+# split whose media could be read.
+SPLIT_CLIPS = ("SELECT clip_key, class_name, split FROM clips "
+               "WHERE split IS NOT NULL AND status <> 'failed'")
+
+
 def class_of(key: str) -> str:
     """The class part of a clip key (everything before the last '/')."""
     return key.rsplit("/", 1)[0]

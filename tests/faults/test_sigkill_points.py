@@ -61,5 +61,19 @@ def test_generate_and_experiment_survive_sigkill_at_random_moments(synthetic):
                    "WHERE feature_set = :s", {"s": name})
     assert rows.to_dict("records") == [{"n": 40, "d": 40}]
     assert not len(cat.sql("SELECT run_id FROM runs WHERE status = 'running'"))
+    # the killed experiment: its run shown abandoned, every child pointing at it
+    killed = cat.sql("SELECT run_id, status FROM runs WHERE kind = 'experiment'")
+    assert killed["status"].tolist() == ["abandoned"], killed
+    orphans = cat.sql("SELECT run_id FROM runs WHERE experiment_id IS NOT NULL AND "
+                      "experiment_id NOT IN (SELECT run_id FROM runs WHERE kind = 'experiment')")
+    assert orphans.empty, orphans
+    cat.dispose()
+    # the same command again takes the experiment up where it stopped and finishes it
+    again = run_cli(*experiment, cwd=synthetic, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert f"experiment {killed['run_id'][0]}: resumed" in again.stdout
+    cat = open_catalog(synthetic / "catalog.db")
+    assert cat.sql("SELECT status FROM runs WHERE kind = 'experiment'")["status"].tolist() == [
+        "finished"]
     report = fsck(FeatureStore(cat, synthetic / "store"), repair=True)
     assert report.clean, report.problems

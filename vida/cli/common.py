@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from vida.keys import SPLIT_CLIPS
 from vida.store.errors import StoreError, disk_full, is_disk_full
 
 if TYPE_CHECKING:  # imported where used: a command that starts workers first (ingest)
@@ -20,8 +21,7 @@ if TYPE_CHECKING:  # imported where used: a command that starts workers first (i
     from vida.catalog.database import Catalog
     from vida.store import FeatureStore
 
-DEFAULT_CLIPS = ("SELECT clip_key, class_name, split FROM clips "
-                 "WHERE split IS NOT NULL AND status <> 'failed'")
+DEFAULT_CLIPS = SPLIT_CLIPS
 QUERY_HELP = "Read-only SELECT returning clip_key, class_name, split [default: all split clips]."
 
 

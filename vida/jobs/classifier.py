@@ -33,6 +33,7 @@ from vida.jobs.runs import (
 from vida.jobs.training import (
     Standardizer,
     checkpoint_bytes,
+    fill_arch_defaults,
     fit,
     loader,
     runs_root,
@@ -89,8 +90,7 @@ class ClassifierSpec:
             raise ValueError("a PCA of vision is a vision-only classifier: no audio")
         if self.distill_from and (self.audio or not self.vision):
             raise ValueError("a distilled student is a vision-only classifier: no audio")
-        self.lr = self.lr or DEFAULTS[self.arch]["lr"]
-        self.batch_size = self.batch_size or DEFAULTS[self.arch]["batch_size"]
+        fill_arch_defaults(self, DEFAULTS)
 
     @property
     def input_sets(self) -> list[str]:

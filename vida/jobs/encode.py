@@ -188,29 +188,24 @@ def encode_clips(catalog: Catalog, store: FeatureStore, *, encoders: dict[str, s
                              rows_per_shard=rows_per_shard, progress=progress)
 
 
-def _encode_clips(catalog: Catalog, store: FeatureStore, *, encoders: dict[str, str],
-                  query: str | None, grid_from: str, flow_method: str | None, device: str,
-                  dtype: str, batch_size: int, workers: int, project: int | None,
-                  retry_failed: bool, rows_per_shard: int, progress: bool) -> EncodeSummary:
-    from tqdm import tqdm
-
+def _built_encoders(encoders: dict[str, str], options: dict[str, Any]) -> dict[str, Any]:
+    """Each modality's encoder, refused in one line if it encodes another modality."""
     if not encoders:
         raise ValueError("name at least one encoder, e.g. --encoder rgb=hf-image:DIR")
-    grid_params = store.info(grid_from).params
-    n = int(grid_params.get("n_frames", 18))
-    fps, size = float(grid_params.get("fps", 6.0)), int(grid_params.get("frame_size", 128))
-    flow_method = flow_method or recorded_flow_method(catalog, grid_from)
-    grid = {"n_frames": n, "fps": fps, "frame_size": size}
-    options = {"n_frames": n, "device": device, "dtype": dtype, "batch_size": batch_size}
     built = {m: get_encoder(spec, **options) for m, spec in encoders.items()}
     for modality, encoder in built.items():
         if encoder.modality != modality:
             raise ValueError(f"encoder {encoders[modality]!r} takes {encoder.modality}, "
                              f"not {modality}")
-    names = {m: f"{m}/{e.name}" for m, e in built.items()}
-    set_params = {m: {**e.params, **grid, **({"flow_method": flow_method} if m == "flow"
-                                              else {})} for m, e in built.items()}
-    # plan
+    return built
+
+
+def _plan_encode(catalog: Catalog, store: FeatureStore, query: str | None,
+                 names: dict[str, str], retry_failed: bool
+                 ) -> tuple[int, dict[str, set[str]], list[Item]]:
+    """The clips to decode (each missing from some set and not failed there before,
+    unless ``retry_failed``): how many the query chose, each set's keys to do, and
+    the items."""
     clips = select_clips(catalog, query, USABLE_CLIPS, needs=ITEM_COLUMNS)
     clips = clips.sort_values("clip_key", kind="stable")
     keys = clips["clip_key"].tolist()
@@ -222,38 +217,37 @@ def _encode_clips(catalog: Catalog, store: FeatureStore, *, encoders: dict[str, 
     wanted = set().union(*todo.values())
     items = [tuple(r) for r in clips[list(ITEM_COLUMNS)]
              .itertuples(index=False, name=None) if r[0] in wanted]
+    return len(keys), todo, items
+
+
+def _encode_clips(catalog: Catalog, store: FeatureStore, *, encoders: dict[str, str],
+                  query: str | None, grid_from: str, flow_method: str | None, device: str,
+                  dtype: str, batch_size: int, workers: int, project: int | None,
+                  retry_failed: bool, rows_per_shard: int, progress: bool) -> EncodeSummary:
+    grid_params = store.info(grid_from).params
+    n = int(grid_params.get("n_frames", 18))
+    fps, size = float(grid_params.get("fps", 6.0)), int(grid_params.get("frame_size", 128))
+    flow_method = flow_method or recorded_flow_method(catalog, grid_from)
+    grid = {"n_frames": n, "fps": fps, "frame_size": size}
+    options = {"n_frames": n, "device": device, "dtype": dtype, "batch_size": batch_size}
+    built = _built_encoders(encoders, options)
+    names = {m: f"{m}/{e.name}" for m, e in built.items()}
+    n_chosen, todo, items = _plan_encode(catalog, store, query, names, retry_failed)  # plan
     params = {"encoders": encoders, "grid_from": grid_from, "device": device, "dtype": dtype,
               "batch_size": batch_size, "workers": workers, "project": project}
     with recorded(catalog, "encode", params, query=query, feature_sets=list(names.values())
                   ) as run:
-        summary = EncodeSummary(run.run_id, names, skipped=len(keys) - len(items))
+        summary = EncodeSummary(run.run_id, names, skipped=n_chosen - len(items))
         for modality, name in names.items():
             store.register(name, modality=modality, encoder=built[modality].name,
-                           shape=built[modality].shape, params=set_params[modality],
-                           produced_by_run=run.run_id)
-        failures: dict[tuple[str, str], str] = {}
+                           shape=built[modality].shape, produced_by_run=run.run_id,
+                           params={**built[modality].params, **grid,
+                                   **({"flow_method": flow_method} if modality == "flow"
+                                      else {})})
         work = DecodeForEncode(n, fps, size, flow_method, tuple(built))
-        start = time.monotonic()
-        with ExitStack() as stack:  # shards sealed on success, discarded on error
-            writers = {m: stack.enter_context(store.writer(name, rows_per_shard))
-                       for m, name in names.items()}
-            batcher = _Batcher(built, writers, max(1, batch_size // n), failures, names, todo)
-            bar = stack.enter_context(tqdm(total=len(items), unit="clip", desc="encode",
-                                           disable=not progress))
-            for key, inputs, error in _decoded(items, work, workers):
-                if inputs is None:
-                    failures.update({(names[m], key): error for m in built if key in todo[m]})
-                else:
-                    batcher.add(key, inputs)
-                bar.update(1)
-            batcher.flush()
-        summary.seconds = time.monotonic() - start
-        record_failures(catalog, run.run_id, failures)
-        summary.reasons.update(failures.values())
-        for modality, done in batcher.encoded.items():
-            clear_failures(catalog, names[modality], done)
-            summary.encoded[names[modality]] = len(done)
-            summary.failed[names[modality]] = sum(1 for s, _ in failures if s == names[modality])
+        failures, encoded = _encode_items(store, built, names, todo, items, work, workers,
+                                          batch_size // n, rows_per_shard, progress, summary)
+        _summarise_encode(catalog, run.run_id, summary, names, failures, encoded)
         if project:
             for modality, encoder in built.items():
                 if modality == "audio" and "projection" not in encoder.params:
@@ -265,6 +259,46 @@ def _encode_clips(catalog: Catalog, store: FeatureStore, *, encoders: dict[str, 
                             **{f"encoded:{k}": v for k, v in summary.encoded.items()},
                             **{f"failed:{k}": v for k, v in summary.failed.items()}})
     return summary
+
+
+def _encode_items(store: FeatureStore, built: dict[str, Any], names: dict[str, str],
+                  todo: dict[str, set[str]], items: list[Item], work: DecodeForEncode,
+                  workers: int, clips_per_batch: int, rows_per_shard: int, progress: bool,
+                  summary: EncodeSummary
+                  ) -> tuple[dict[tuple[str, str], str], dict[str, list[str]]]:
+    """The map and the encoding, in batches across clips; shards sealed on success,
+    discarded on error.  Returns the failures and the keys encoded per modality."""
+    from tqdm import tqdm
+
+    failures: dict[tuple[str, str], str] = {}
+    start = time.monotonic()
+    with ExitStack() as stack:
+        writers = {m: stack.enter_context(store.writer(name, rows_per_shard))
+                   for m, name in names.items()}
+        batcher = _Batcher(built, writers, max(1, clips_per_batch), failures, names, todo)
+        bar = stack.enter_context(tqdm(total=len(items), unit="clip", desc="encode",
+                                       disable=not progress))
+        for key, inputs, error in _decoded(items, work, workers):
+            if inputs is None:
+                failures.update({(names[m], key): error for m in built if key in todo[m]})
+            else:
+                batcher.add(key, inputs)
+            bar.update(1)
+        batcher.flush()
+    summary.seconds = time.monotonic() - start
+    return failures, batcher.encoded
+
+
+def _summarise_encode(catalog: Catalog, run_id: str, summary: EncodeSummary,
+                      names: dict[str, str], failures: dict[tuple[str, str], str],
+                      encoded: dict[str, Any]) -> None:
+    """Record the failures, clear the ones now encoded, and count both per set."""
+    record_failures(catalog, run_id, failures)
+    summary.reasons.update(failures.values())
+    for modality, done in encoded.items():
+        clear_failures(catalog, names[modality], done)
+        summary.encoded[names[modality]] = len(done)
+        summary.failed[names[modality]] = sum(1 for s, _ in failures if s == names[modality])
 
 
 def recorded_flow_method(catalog: Catalog, grid_from: str) -> str:

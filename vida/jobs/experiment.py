@@ -62,7 +62,8 @@ from vida.jobs.runs import (
     start_run,
 )
 from vida.jobs.training import runs_root, training_device
-from vida.semantics.iou_filter import clip_ious, decide
+from vida.keys import SPLIT_CLIPS
+from vida.semantics.iou_filter import FilterResult, clip_ious, decide
 from vida.stats import (
     accuracy_interval,
     adjusted_p_values,
@@ -71,8 +72,7 @@ from vida.stats import (
 )
 from vida.store.store import FeatureStore
 
-DEFAULT_QUERY = ("SELECT clip_key, class_name, split FROM clips "
-                 "WHERE split IS NOT NULL AND status <> 'failed'")
+DEFAULT_QUERY = SPLIT_CLIPS
 METRICS = ("top1", "top5", "macro_f1")
 
 
@@ -433,6 +433,44 @@ def _study_steps(plan: Plan, catalog: Catalog, *, seeds: int, study_query: str,
                             replace(cspec, audio=audio), kept_classes, prefix="study/")
 
 
+# the spec's entries an SVDMap experiment's run also records at the top of its params
+_SVDMAP_PARAMS = ("seeds", "tags", "dictionary", "min_iou", "generator_query",
+                  "labels_per_class", "generator_batch_size", "generator_lr", "arch", "epochs",
+                  "generator_epochs", "cross_fit", "in_sample_ablation", "generator_hidden",
+                  "classifier_hidden", "distill_temperature")
+
+
+def _iou_filter(catalog: Catalog, experiment_id: str, gen_base: str, tags: str,
+                dictionary: str, min_iou: float, log: Callable[[str], None]
+                ) -> tuple[FilterResult, str, str]:
+    """The clip-level IoU filter of the experiment, stored under its name; returns its
+    decisions, its name and the query of the generator clips it keeps."""
+    decisions = decide(clip_ious(load_tags(catalog, tags), load_dictionary(catalog, dictionary)),
+                       mode="clip", min_iou=min_iou)
+    filter_name = f"{experiment_id}/iou>={min_iou:g}"
+    store_decisions(catalog, filter_name, decisions.decisions)
+    kept_query = (f"{gen_base} AND (split <> 'train' OR clip_key IN (SELECT clip_key FROM "
+                  f"filter_decisions WHERE filter_name = '{filter_name}' AND keep))")
+    n_kept = len(catalog.sql(f"SELECT * FROM ({kept_query}) k WHERE split = 'train'"))
+    if n_kept == 0:
+        raise ValueError(f"the IoU filter (>= {min_iou}) keeps no train clip; lower --min-iou")
+    log(f"experiment {experiment_id}: filter keeps {n_kept} train clips")
+    return decisions, filter_name, kept_query
+
+
+def _study_variant(plan: Plan, catalog: Catalog, decisions: FilterResult, base: str, *,
+                   seeds: int, top_classes: int, gspec: GeneratorSpec, cspec: ClassifierSpec
+                   ) -> None:
+    """The study's class-level filter: the top classes by mean IoU, apart."""
+    class_level = decide(decisions.decisions[["clip_key", "class_name", "iou"]],
+                         mode="class", top_classes=top_classes)
+    kept_classes = sorted(class_level.class_means.index[:top_classes])
+    in_classes = ", ".join(f"'{c}'" for c in kept_classes)
+    _study_steps(plan, catalog, seeds=seeds, study_query=f"{base} AND class_name IN "
+                 f"({in_classes})", kept_classes=kept_classes, gspec=gspec, cspec=cspec,
+                 top_classes=top_classes)
+
+
 def svdmap_experiment(
     catalog: Catalog, store: FeatureStore, *, query: str = DEFAULT_QUERY, seeds: int = 3,
     tags: str, dictionary: str, min_iou: float = 0.2, arch: str = "lstm", epochs: int = 10,
@@ -461,16 +499,8 @@ def svdmap_experiment(
     experiment_id = open_experiment(catalog, "svdmap", spec, log)
     base = with_features(query, [rgb, flow, audio])
     gen_base = with_features(generator_query, [rgb, flow, audio]) if generator_query else base
-    decisions = decide(clip_ious(load_tags(catalog, tags), load_dictionary(catalog, dictionary)),
-                       mode="clip", min_iou=min_iou)
-    filter_name = f"{experiment_id}/iou>={min_iou:g}"
-    store_decisions(catalog, filter_name, decisions.decisions)
-    kept_query = (f"{gen_base} AND (split <> 'train' OR clip_key IN (SELECT clip_key FROM "
-                  f"filter_decisions WHERE filter_name = '{filter_name}' AND keep))")
-    n_kept = len(catalog.sql(f"SELECT * FROM ({kept_query}) k WHERE split = 'train'"))
-    if n_kept == 0:
-        raise ValueError(f"the IoU filter (>= {min_iou}) keeps no train clip; lower --min-iou")
-    log(f"experiment {experiment_id}: filter keeps {n_kept} train clips")
+    decisions, filter_name, kept_query = _iou_filter(catalog, experiment_id, gen_base, tags,
+                                                     dictionary, min_iou, log)
     classes = sorted(catalog.sql(base)["class_name"].unique())
     gspec = GeneratorSpec(arch="svdmap", rgb=rgb, flow=flow, audio=audio,
                           epochs=generator_epochs, lr=generator_lr,
@@ -483,21 +513,10 @@ def svdmap_experiment(
                         in_sample_ablation=in_sample_ablation,
                         labels=parse_labels(labels_per_class))
     if study_variant:
-        class_level = decide(decisions.decisions[["clip_key", "class_name", "iou"]],
-                             mode="class", top_classes=top_classes)
-        kept_classes = sorted(class_level.class_means.index[:top_classes])
-        in_classes = ", ".join(f"'{c}'" for c in kept_classes)
-        _study_steps(plan, catalog, seeds=seeds, study_query=f"{base} AND class_name IN "
-                     f"({in_classes})", kept_classes=kept_classes, gspec=gspec, cspec=cspec,
-                     top_classes=top_classes)
-    params = {"seeds": seeds, "tags": tags, "dictionary": dictionary, "min_iou": min_iou,
-              "generator_query": generator_query, "labels_per_class": labels_per_class,
-              "generator_batch_size": generator_batch_size, "generator_lr": generator_lr,
-              "arch": arch, "epochs": epochs, "generator_epochs": generator_epochs,
-              "cross_fit": cross_fit, "in_sample_ablation": in_sample_ablation,
-              "generator_hidden": generator_hidden, "classifier_hidden": classifier_hidden,
-              "distill_temperature": distill_temperature,
-              "filter": filter_name, "feature_sets": [rgb, flow, audio], "spec": spec}
+        _study_variant(plan, catalog, decisions, base, seeds=seeds, top_classes=top_classes,
+                       gspec=gspec, cspec=cspec)
+    params = {**{name: spec[name] for name in _SVDMAP_PARAMS}, "filter": filter_name,
+              "feature_sets": [rgb, flow, audio], "spec": spec}
     outcomes = run_experiment_plan(catalog, store, plan, kind="svdmap",
                                    experiment_id=experiment_id, params=params, query=base,
                                    runs=runs, options=options, log=log)

@@ -23,6 +23,7 @@ from vida.jobs.runs import add_metric_rows, close_run, epoch_rows, failure_recor
 from vida.jobs.training import (
     Standardizer,
     checkpoint_bytes,
+    fill_arch_defaults,
     fit,
     load_checkpoint,
     load_clips,
@@ -58,8 +59,7 @@ class GeneratorSpec:
             raise ValueError(f"--arch must be one of {', '.join(ARCHS)}")
         if self.arch == "cafmap" and not self.condition:
             raise ValueError("--arch cafmap needs --condition SET (see `vida-batch condition`)")
-        self.lr = self.lr or DEFAULTS[self.arch]["lr"]
-        self.batch_size = self.batch_size or DEFAULTS[self.arch]["batch_size"]
+        fill_arch_defaults(self, DEFAULTS)
 
     @property
     def input_sets(self) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from vida.catalog.database import Catalog
 from vida.catalog.schema import Clip, utcnow
-from vida.jobs.runs import finish_run, start_run
+from vida.jobs.shape import recorded
 from vida.keys import clip_key
 from vida.media.legacy import legacy_files, load_feature_dict, parse_legacy_name
 from vida.store.store import FeatureStore
@@ -31,29 +31,35 @@ def import_legacy(catalog: Catalog, store: FeatureStore, root: Path,
     files = legacy_files(root)
     if not files:
         raise FileNotFoundError(f"{root}: no .npy feature files found")
-    run_id = start_run(catalog, kind="import-legacy", params={"root": str(root)})
-    for path in files:
-        try:
-            kind, modality, split = parse_legacy_name(path)
-            features = load_feature_dict(path)
-            shapes = {a.shape for a in features.values()}
-            if len(shapes) != 1:
-                raise ValueError(f"{path}: arrays of several shapes {sorted(shapes)[:3]}")
-            name = f"{prefix}/{kind}"
-            store.register(name, modality=modality, encoder=f"legacy:{kind}",
-                           shape=shapes.pop(), params={"source": "VIDA study .npy"},
-                           produced_by_run=run_id)
-        except ValueError as exc:
-            report.refused[path.name] = str(exc).splitlines()[0]
-            continue
-        with store.bundle_writer([name]) as writer:
-            for (cls, cid), array in sorted(features.items()):
-                key = clip_key(cls, cid)
-                row = {"clip_key": key, "class_name": cls, "clip_id": cid, "split": split,
-                       "source_uri": str(path.resolve()), "status": "ok", "ingested_at": utcnow()}
-                writer.add(key, {name: array.astype("float32")},
-                           records=[(Clip, row, ("clip_key",))])
-        report.imported[path.name] = len(features)
-    finish_run(catalog, run_id, metrics={"files_imported": len(report.imported),
-                                         "files_refused": len(report.refused)})
+    with recorded(catalog, "import-legacy", {"root": str(root)}) as run:
+        for path in files:
+            _import_file(store, path, prefix, run.run_id, report)
+        run.metrics.update(files_imported=len(report.imported),
+                           files_refused=len(report.refused))
     return report
+
+
+def _import_file(store: FeatureStore, path: Path, prefix: str, run_id: str,
+                 report: LegacyImportReport) -> None:
+    """One study .npy file as a feature set with its clips, or its one-line refusal."""
+    try:
+        kind, modality, split = parse_legacy_name(path)
+        features = load_feature_dict(path)
+        shapes = {a.shape for a in features.values()}
+        if len(shapes) != 1:
+            raise ValueError(f"{path}: arrays of several shapes {sorted(shapes)[:3]}")
+        name = f"{prefix}/{kind}"
+        store.register(name, modality=modality, encoder=f"legacy:{kind}",
+                       shape=shapes.pop(), params={"source": "VIDA study .npy"},
+                       produced_by_run=run_id)
+    except ValueError as exc:
+        report.refused[path.name] = str(exc).splitlines()[0]
+        return
+    with store.bundle_writer([name]) as writer:
+        for (cls, cid), array in sorted(features.items()):
+            key = clip_key(cls, cid)
+            row = {"clip_key": key, "class_name": cls, "clip_id": cid, "split": split,
+                   "source_uri": str(path.resolve()), "status": "ok", "ingested_at": utcnow()}
+            writer.add(key, {name: array.astype("float32")},
+                       records=[(Clip, row, ("clip_key",))])
+    report.imported[path.name] = len(features)

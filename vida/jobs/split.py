@@ -18,7 +18,7 @@ from sqlalchemy import update
 
 from vida.catalog.database import Catalog
 from vida.catalog.schema import Clip
-from vida.jobs.runs import finish_run, start_run
+from vida.jobs.shape import recorded
 
 SOURCE_SPLITS = {"training": "train", "train": "train", "validation": "val", "val": "val",
                  "testing": "test", "test": "test"}
@@ -81,18 +81,18 @@ def assign_splits(catalog: Catalog, *, ratios: Sequence[float] = (0.7, 0.15, 0.1
                         strict=True))
     else:
         plan = plan_splits(clips, ratios, seed)
-    run_id = start_run(catalog, kind="split", seed=seed,
-                       params={"ratios": list(ratios), "from_source": from_source, "mit": mit,
-                               "val_fraction": val_fraction})
-    with catalog.transaction() as session:
-        session.execute(update(Clip).where(Clip.status == "failed").values(split=None))
-        for split in ("train", "val", "test"):
-            keys = [k for k, s in plan.items() if s == split]
-            for start in range(0, len(keys), 1000):
-                session.execute(update(Clip).where(Clip.clip_key.in_(keys[start:start + 1000]))
-                                .values(split=split))
-    finish_run(catalog, run_id, metrics={f"clips_{s}": float(sum(v == s for v in plan.values()))
-                                         for s in ("train", "val", "test")})
+    params = {"ratios": list(ratios), "from_source": from_source, "mit": mit,
+              "val_fraction": val_fraction}
+    with recorded(catalog, "split", params, seed=seed) as run:
+        with catalog.transaction() as session:
+            session.execute(update(Clip).where(Clip.status == "failed").values(split=None))
+            for split in ("train", "val", "test"):
+                keys = [k for k, s in plan.items() if s == split]
+                for start in range(0, len(keys), 1000):
+                    session.execute(update(Clip).where(
+                        Clip.clip_key.in_(keys[start:start + 1000])).values(split=split))
+        run.metrics.update({f"clips_{s}": float(sum(v == s for v in plan.values()))
+                            for s in ("train", "val", "test")})
     return catalog.sql(
         "SELECT class_name, split, count(*) AS clips FROM clips WHERE split IS NOT NULL "
         "GROUP BY 1, 2 ORDER BY 1, 2"

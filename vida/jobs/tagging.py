@@ -96,6 +96,25 @@ def _plan_features(store: FeatureStore, on: str, keys: list[str], batch: int
         yield chunk, store.read(on, chunk)
 
 
+def _taggable_head(store: FeatureStore, on: str) -> dict | None:
+    """AST's head to tag ``on`` with when its features are AST's pooled embeddings
+    (else None: AST tags them from its input); one line for a set AST cannot read."""
+    info = store.info(on)
+    if info.modality not in ("audio", "generated"):
+        raise ValueError(f"--on {on}: a {info.modality} feature set has no sound to tag")
+    if info.modality == "audio":
+        return None
+    head = head_of(store, on)
+    if head is None and info.encoder != "ast-fbank" and not info.encoder.endswith("-generator"):
+        raise ValueError(f"--on {on}: features of encoder {info.encoder!r} cannot be rendered "
+                         "as an AST input; tag the real audio instead")
+    target = info.params.get("target")
+    if head is None and target and store.info(target).encoder != "ast-fbank":
+        raise ValueError(f"--on {on}: its target set is neither ast-fbank nor AST's pooled "
+                         "embedding, so AST cannot read it; tag the real audio instead")
+    return head
+
+
 def tag_clips(catalog: Catalog, store: FeatureStore, *, model: str, on: str, top_k: int = 5,
               query: str | None = None, source: str | None = None, batch: int = 8,
               progress: bool = True, redo: bool = False) -> tuple[str, int, list[str]]:
@@ -106,22 +125,12 @@ def tag_clips(catalog: Catalog, store: FeatureStore, *, model: str, on: str, top
     Tags are committed as they come, so a killed run's rerun tags only the rest; a
     second ``tag`` of the same source waits for the first, then does what it left."""
     info = store.info(on)
-    if info.modality not in ("audio", "generated"):
-        raise ValueError(f"--on {on}: a {info.modality} feature set has no sound to tag")
     seconds = float(info.params.get("n_frames", info.shape[0])) / float(
         info.params.get("fps", 6.0))
     real = info.modality == "audio"
-    head = None if real else head_of(store, on)
+    head = _taggable_head(store, on)
     if head is not None:
         model = head["model"]  # AST's own head, from the model that made the embeddings
-    elif not real and info.encoder not in ("ast-fbank",) and not info.encoder.endswith(
-            "-generator"):
-        raise ValueError(f"--on {on}: features of encoder {info.encoder!r} cannot be rendered "
-                         "as an AST input; tag the real audio instead")
-    target = info.params.get("target")
-    if not real and head is None and target and store.info(target).encoder != "ast-fbank":
-        raise ValueError(f"--on {on}: its target set is neither ast-fbank nor AST's pooled "
-                         "embedding, so AST cannot read it; tag the real audio instead")
     load_tagger(model)  # a model that cannot load fails here, before a run is recorded
     source = source or f"ast:{Path(model).name}:{on}"
     params = {"model": model, "on": on, "top_k": top_k, "source": source}

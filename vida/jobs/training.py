@@ -82,6 +82,14 @@ def load_inputs(store: FeatureStore, keys: Sequence[str], sets: Sequence[str]) -
     return np.concatenate(parts, axis=-1)
 
 
+def fill_arch_defaults(spec: Any, defaults: dict[str, dict[str, Any]]) -> None:
+    """Set each of ``spec``'s fields that is unset (None) to its arch's default: one
+    rule for every training spec (``defaults``: arch -> field -> value)."""
+    for name, value in defaults[spec.arch].items():
+        if getattr(spec, name) is None:
+            setattr(spec, name, value)
+
+
 def seed_everything(seed: int) -> torch.Generator:
     random.seed(seed)
     np.random.seed(seed)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -115,6 +116,102 @@ def decode_audio(path: Path, seconds: float | None = None) -> np.ndarray | None:
         return collector.result()
 
 
+class _GridSampler:
+    """Picks, for each of ``n_frames`` times on a grid at ``fps`` from the first
+    frame's time, the decoded frame nearest to it, as frames arrive in order."""
+
+    def __init__(self, n_frames: int, fps: float, size: int, src_fps: float | None) -> None:
+        self.n_frames, self.fps, self.size, self.src_fps = n_frames, fps, size, src_fps
+        self.targets: list[np.ndarray] = []
+        self.t0: float | None = None
+        self.prev: tuple[float, av.VideoFrame] | None = None
+        self.last_time = 0.0
+        self.decoded = 0
+        self.distinct: set[float] = set()
+        self.rotation = 0
+        self.reformatter = VideoReformatter()
+
+    @property
+    def done(self) -> bool:
+        return len(self.targets) >= self.n_frames
+
+    def offer(self, frame: av.VideoFrame) -> None:
+        t = frame.time if frame.time is not None else self.decoded / (self.src_fps or self.fps)
+        self.decoded += 1
+        if self.t0 is None:
+            self.t0 = t
+            self.rotation = int(getattr(frame, "rotation", 0) or 0)
+        self.last_time = t
+        while not self.done and t >= self._goal():
+            goal = self._goal()
+            best = (t, frame)
+            if self.prev is not None and abs(self.prev[0] - goal) < abs(t - goal):
+                best = self.prev
+            self.distinct.add(best[0])
+            self.targets.append(_to_rgb(best[1], self.size, self.reformatter))
+        self.prev = (t, frame)
+
+    def _goal(self) -> float:
+        assert self.t0 is not None
+        return self.t0 + len(self.targets) / self.fps
+
+    def pad(self) -> bool:
+        """Fill the targets after the last decoded frame: still inside that frame's
+        display interval they take it as usual; beyond it the clip is short.  Returns
+        whether any target lay beyond it (the clip was padded)."""
+        assert self.prev is not None
+        if self.done:
+            return False
+        frame_step = 1.0 / (self.src_fps or self.fps)
+        last = _to_rgb(self.prev[1], self.size, self.reformatter)
+        self.distinct.add(self.prev[0])
+        padded = False
+        while not self.done:
+            padded |= self._goal() > self.last_time + frame_step + 1e-6
+            self.targets.append(last)
+        return padded
+
+
+def _demux(container: av.container.InputContainer, path: Path, sampler: _GridSampler,
+           streams: list, audio: _AudioCollector | None, audio_needed: int) -> None:
+    """Decode until the grid and the audio window are full (or the streams end); a
+    corrupt tail after some frames keeps what decoded (it is padded and flagged)."""
+    try:
+        for packet in container.demux(*streams):
+            for frame in packet.decode():
+                if not isinstance(frame, av.AudioFrame):
+                    sampler.offer(frame)
+                elif audio is not None and audio.n < audio_needed:
+                    audio.push(frame)
+            if sampler.done and (audio is None or audio.n >= audio_needed):
+                break
+    except av.FFmpegError as exc:
+        if sampler.prev is None:
+            raise MediaError("undecodable", f"{path.name}: {exc}") from None
+    if sampler.prev is None:
+        raise MediaError("no_frames", f"{path.name}: the video stream has no decodable frame")
+
+
+def _audio_window(audio: _AudioCollector | None, needed: int) -> np.ndarray | None:
+    """The collected audio fitted to the window; None for no stream, or a stream that
+    decodes to nothing."""
+    if audio is None:
+        return None
+    try:
+        audio.push(None)  # flush the resampler
+    except av.FFmpegError:
+        pass
+    return None if audio.n == 0 else fit_audio(audio.result(), needed)
+
+
+def _duration(container: av.container.InputContainer, vstream: Any) -> float | None:
+    if container.duration:
+        return container.duration / av.time_base
+    if vstream.duration and vstream.time_base:
+        return float(vstream.duration * vstream.time_base)
+    return None
+
+
 def decode_clip(path: Path, n_frames: int = 18, fps: float = 6.0, size: int = 128,
                 threads: int = 1) -> DecodedClip:
     """Decode ``n_frames`` frames at ``fps`` and the matching audio window of a video file.
@@ -133,88 +230,22 @@ def decode_clip(path: Path, n_frames: int = 18, fps: float = 6.0, size: int = 12
         vstream.codec_context.thread_count = threads
         astream = container.streams.audio[0] if container.streams.audio else None
         src_fps = float(vstream.average_rate) if vstream.average_rate else None
-        width, height = vstream.codec_context.width, vstream.codec_context.height
-
-        targets: list[np.ndarray] = []
-        t0: float | None = None
-        prev: tuple[float, av.VideoFrame] | None = None
-        last_time = None
-        decoded = 0
-        distinct: set[float] = set()
-        rotation = 0
+        sampler = _GridSampler(n_frames, fps, size, src_fps)
         audio = _AudioCollector() if astream is not None else None
-        reformatter = VideoReformatter()
         audio_needed = _window_samples(n_frames, fps)
-        streams = [s for s in (vstream, astream) if s is not None]
-        try:
-            for packet in container.demux(*streams):
-                for frame in packet.decode():
-                    if isinstance(frame, av.AudioFrame):
-                        if audio is not None and audio.n < audio_needed:
-                            audio.push(frame)
-                        continue
-                    t = frame.time if frame.time is not None else decoded / (src_fps or fps)
-                    decoded += 1
-                    if t0 is None:
-                        t0 = t
-                        rotation = int(getattr(frame, "rotation", 0) or 0)
-                    last_time = t
-                    while len(targets) < n_frames and t >= t0 + len(targets) / fps:
-                        goal = t0 + len(targets) / fps
-                        best = (t, frame)
-                        if prev is not None and abs(prev[0] - goal) < abs(t - goal):
-                            best = prev
-                        distinct.add(best[0])
-                        targets.append(_to_rgb(best[1], size, reformatter))
-                    prev = (t, frame)
-                video_done = len(targets) >= n_frames
-                audio_done = audio is None or audio.n >= audio_needed
-                if video_done and audio_done:
-                    break
-        except av.FFmpegError as exc:
-            if prev is None:
-                raise MediaError("undecodable", f"{path.name}: {exc}") from None
-            # truncated or corrupt tail: keep what decoded, it will be padded and flagged
-        if prev is None:
-            raise MediaError("no_frames", f"{path.name}: the video stream has no decodable frame")
-
-        # Targets after the last decoded frame: still inside that frame's display
-        # interval they take it as usual; beyond it the clip is short (padding).
-        frame_step = 1.0 / (src_fps or fps)
-        padded = False
-        last = _to_rgb(prev[1], size, reformatter) if len(targets) < n_frames else None
-        if last is not None:
-            distinct.add(prev[0])
-        while len(targets) < n_frames:
-            goal = t0 + len(targets) / fps
-            padded |= goal > last_time + frame_step + 1e-6
-            targets.append(last)
-
-        waveform = None
-        if audio is not None:
-            try:
-                audio.push(None)
-            except av.FFmpegError:
-                pass
-            waveform = fit_audio(audio.result(), audio_needed)
-            if audio.n == 0:
-                waveform = None  # a stream that decodes to nothing is no audio
-
-        duration = None
-        if container.duration:
-            duration = container.duration / av.time_base
-        elif vstream.duration and vstream.time_base:
-            duration = float(vstream.duration * vstream.time_base)
+        _demux(container, path, sampler, [s for s in (vstream, astream) if s is not None],
+               audio, audio_needed)
+        padded = sampler.pad()
         return DecodedClip(
-            frames=np.stack(targets[:n_frames]),
-            audio=waveform,
+            frames=np.stack(sampler.targets[:n_frames]),
+            audio=_audio_window(audio, audio_needed),
             fps=src_fps,
-            width=width,
-            height=height,
-            duration_s=duration,
-            n_frames=len(distinct),
+            width=vstream.codec_context.width,
+            height=vstream.codec_context.height,
+            duration_s=_duration(container, vstream),
+            n_frames=len(sampler.distinct),
             padded=padded,
-            rotation=rotation,
+            rotation=sampler.rotation,
         )
 
 
