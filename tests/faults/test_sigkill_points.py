@@ -20,10 +20,19 @@ from vida.store.integrity import fsck
 SEED = int(os.environ.get("VIDA_FAULT_SEED", "7"))
 
 
-def _kill_after(args: list[str], cwd, delay: float) -> None:
+def _kill_after(args: list[str], cwd, delay: float, started: str | None = None) -> None:
+    """Run the command and SIGKILL it with its workers ``delay`` seconds in; with
+    ``started``, ``delay`` seconds after it printed a line that begins so (its run is
+    open then: the moment is random within the work, not within the start-up)."""
     proc = subprocess.Popen([sys.executable, "-m", "vida.cli", *args], cwd=cwd,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            stdout=subprocess.PIPE if started else subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT),
+                                 "PYTHONUNBUFFERED": "1"})
+    if started:
+        for line in proc.stdout:
+            if line.startswith(started):
+                break
     time.sleep(delay)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -48,7 +57,7 @@ def test_generate_and_experiment_survive_sigkill_at_random_moments(synthetic):
                    ).returncode == 0
     for delay in (rng.uniform(3, 8), rng.uniform(3, 8)):
         _kill_after(generate, synthetic, delay)
-    _kill_after(experiment, synthetic, rng.uniform(5, 15))
+    _kill_after(experiment, synthetic, rng.uniform(1, 4), started="experiment ")
 
     done = run_cli(*generate, cwd=synthetic, timeout=600)
     assert done.returncode == 0, done.stderr
