@@ -95,29 +95,31 @@ def _main(catalog: Catalog, run_id: str, table: str) -> pd.DataFrame | None:
     return _mark_undefined(frame, pd.Series([real > 0] * len(frame)))
 
 
-def _labels(catalog: Catalog, run_id: str) -> pd.DataFrame | None:
-    rows = summary_rows(catalog, run_id, "labels")
+def _by_variant(catalog: Catalog, run_id: str, table: str, key: str, prefix: str
+                ) -> pd.DataFrame | None:
+    """A table whose rows are ``<prefix><key value>/<variant>``: columns ``key`` and
+    ``variant`` first, then one per measure."""
+    rows = summary_rows(catalog, run_id, table)
     if rows.empty:
         return None
     frame = _wide(rows, "group")
-    count, variant = frame["group"].str.split("/", n=1, expand=True).T.to_numpy()
+    first, variant = frame["group"].str.split("/", n=1, expand=True).T.to_numpy()
     frame = frame.drop(columns="group")
     frame.insert(0, "variant", variant)
-    frame.insert(0, "labels_per_class", [c.removeprefix("labels=") for c in count])
+    frame.insert(0, key, [value.removeprefix(prefix) for value in first])
+    return frame
+
+
+def _labels(catalog: Catalog, run_id: str) -> pd.DataFrame | None:
+    frame = _by_variant(catalog, run_id, "labels", "labels_per_class", "labels=")
+    if frame is None:
+        return None
     real = frame[frame["variant"] == REAL].set_index("labels_per_class")["delta_ci_low"]
     return _mark_undefined(frame, frame["labels_per_class"].map(real > 0).fillna(False))
 
 
 def _per_class(catalog: Catalog, run_id: str) -> pd.DataFrame | None:
-    rows = summary_rows(catalog, run_id, "per_class")
-    if rows.empty:
-        return None
-    frame = _wide(rows, "group")
-    name, variant = frame["group"].str.split("/", n=1, expand=True).T.to_numpy()
-    frame = frame.drop(columns="group")
-    frame.insert(0, "variant", variant)
-    frame.insert(0, "class_name", [n.removeprefix("class=") for n in name])
-    return frame
+    return _by_variant(catalog, run_id, "per_class", "class_name", "class=")
 
 
 def _correlations(catalog: Catalog, run_id: str) -> dict[str, Interval | None]:
