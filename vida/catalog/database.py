@@ -265,8 +265,9 @@ class Catalog:
         A DuckDB connection costs an open and, at its close, a checkpoint; a driver
         that commits a burst of results (an experiment between two waits on its
         workers) pays them once per burst instead of once per transaction.  The file
-        is released when the block ends, so a reader elsewhere waits for one burst at
-        most; a job holds no connection while it waits on its workers."""
+        is released when the block ends: a job bounds how long it holds one (see
+        :func:`vida.jobs.experiment_driver.PlanRunner._bursts`), so a reader elsewhere
+        waits that long at most."""
         if self._held is not None:
             yield
             return

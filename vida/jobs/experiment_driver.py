@@ -18,6 +18,7 @@ the driver as they finish.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
@@ -97,6 +98,11 @@ def _trained_from_catalog(catalog: Catalog, run_id: str) -> Trained:
                           "split = 'test' AND epoch IS NULL", {"r": run_id})
     return Trained(run_id, dict(metrics.itertuples(index=False)),
                    *correct_on_test(catalog, run_id))
+
+
+# the driver keeps the catalog between commits this close together, for this long at most
+LINGER_SECONDS = 1.0
+HOLD_SECONDS = 5.0
 
 
 class PlanRunner:
@@ -205,17 +211,7 @@ class PlanRunner:
             resources = {"GPU": 1} if self.device == "cuda" and executor.remote else None
             with open_pool(executor, resources=resources) as pool:
                 done: set[Future] = set()
-                while pending or running or done:
-                    # one connection for the burst of writes between two waits
-                    with self.catalog.held():
-                        pending += self._commit_done(done, running, pool, bar)
-                        while self._hand_out(pending, running, pool, bar):
-                            pass  # a set done in place made more steps ready
-                    if not running:
-                        if pending:
-                            raise RuntimeError("plan steps wait on steps that never run: "
-                                               + ", ".join(s.key for s in pending[:3]))
-                        break
+                while self._bursts(done, pending, running, pool, bar):
                     done = wait(list(running), return_when=FIRST_COMPLETED).done
         except BaseException as exc:
             for _, _, run_id in running.values():
@@ -225,6 +221,35 @@ class PlanRunner:
         finally:
             bar.close()
         return self.outcomes
+
+    def _bursts(self, done: set[Future], pending: list[Step], running: dict, pool: Any,
+                bar: Any) -> bool:
+        """Commit what is done and hand out what is ready, on one connection, again as
+        long as trainings keep finishing within :data:`LINGER_SECONDS`; False once
+        nothing runs.
+
+        Each DuckDB connection ends in a checkpoint that rewrites the tables' indexes,
+        which costs more than a burst's own writes; keeping the file between bursts
+        that come close together pays it once for several.  The file is let go while
+        the workers take longer, and at least every :data:`HOLD_SECONDS`, so a reader
+        elsewhere waits that long at most."""
+        with self.catalog.held():
+            held_until = time.monotonic() + HOLD_SECONDS
+            while True:
+                pending += self._commit_done(done, running, pool, bar)
+                while self._hand_out(pending, running, pool, bar):
+                    pass  # a set done in place made more steps ready
+                if not running:
+                    if pending:
+                        raise RuntimeError("plan steps wait on steps that never run: "
+                                           + ", ".join(s.key for s in pending[:3]))
+                    return False
+                linger = min(LINGER_SECONDS, held_until - time.monotonic())
+                if linger <= 0:
+                    return True
+                done = wait(list(running), timeout=linger, return_when=FIRST_COMPLETED).done
+                if not done:
+                    return True
 
     def _hand_out(self, pending: list[Step], running: dict, pool: Any, bar: Any) -> bool:
         """Hand out what is ready, generate steps first (classifiers wait on them).  A
