@@ -14,6 +14,7 @@ Three layers, so that no single one has to be perfect:
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import duckdb
 
@@ -39,11 +40,14 @@ class ReadOnlyViolation(ValueError):
     """A user query that would write, attach, or touch files; nothing was run."""
 
 
-def _statement_types(query: str) -> list[str] | None:
-    """Statement types by DuckDB's parser, or None when it cannot parse the text."""
+@lru_cache(maxsize=1024)
+def _statement_types(query: str) -> tuple[str, ...] | None:
+    """Statement types by DuckDB's parser, or None when it cannot parse the text
+    (remembered per text: a job asks the same parametrised query again and again)."""
     con = duckdb.connect(":memory:")
     try:
-        return [str(s.type).rsplit(".", 1)[-1].upper() for s in con.extract_statements(query)]
+        return tuple(str(s.type).rsplit(".", 1)[-1].upper()
+                     for s in con.extract_statements(query))
     except duckdb.Error:
         return None
     finally:
