@@ -142,10 +142,6 @@ def _options(workers: int | None, dry_run: bool, no_progress: bool, device: str)
 def experiment_svdmap(obj: Context, runs: str | None, workers: int | None, dry_run: bool,
                       no_progress: bool, device: str, **options: Any) -> None:
     """Vision only / + real / + generated / + filtered generated audio."""
-    from vida.jobs.executor import start_workers_early
-    from vida.jobs.experiment_driver import WORKER_MODULES
-
-    start_workers_early(obj.executor, workers, WORKER_MODULES)
     from vida.jobs.experiment import svdmap_experiment
 
     print_experiment(svdmap_experiment(obj.catalog(), obj.store(), **options, runs=runs,
@@ -163,10 +159,6 @@ def experiment_svdmap(obj: Context, runs: str | None, workers: int | None, dry_r
 def experiment_cafmap(obj: Context, runs: str | None, workers: int | None, dry_run: bool,
                       no_progress: bool, device: str, **options: Any) -> None:
     """Vision only / + real audio / + audio generated from caption conditions."""
-    from vida.jobs.executor import start_workers_early
-    from vida.jobs.experiment_driver import WORKER_MODULES
-
-    start_workers_early(obj.executor, workers, WORKER_MODULES)
     from vida.jobs.experiment import cafmap_experiment
 
     print_experiment(cafmap_experiment(obj.catalog(), obj.store(), **options, runs=runs,

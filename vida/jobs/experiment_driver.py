@@ -100,13 +100,6 @@ def _trained_from_catalog(catalog: Catalog, run_id: str) -> Trained:
                    *correct_on_test(catalog, run_id))
 
 
-# What an experiment's local workers import before their first training
-# (``start_workers_early``): the trainings and their plots; torch.optim imports dynamo
-# as the first optimiser is made.
-WORKER_MODULES = ("vida.jobs.classifier", "vida.jobs.generator", "vida.jobs.generated",
-                  "matplotlib.backends.backend_agg", "torch._dynamo")
-
-
 # the driver keeps the catalog between commits this close together, for this long at most
 LINGER_SECONDS = 1.0
 HOLD_SECONDS = 5.0
