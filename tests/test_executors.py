@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -74,6 +75,42 @@ def test_workers_fork_from_a_server_that_imported_the_job_modules_early(tmp_path
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:6] == ["True True seen"] * 6
+
+
+def test_local_workers_end_with_a_sigkilled_driver_and_free_its_pipes():
+    """A driver killed with SIGKILL cannot shut its pool down: its workers must end
+    on their own, or they wait for work forever and hold the caller's pipes open
+    (a caller reading the driver's output would never see it end)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, signal\n"
+        "from vida.jobs.executor import open_pool, _started\n"
+        "pool = open_pool('local', 2)\n"
+        "print(*sorted({pool.executor.submit(_started).result() for _ in range(8)}),\n"
+        "      flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n")
+    root = Path(__file__).resolve().parents[1]
+    # capture_output: run() returns only once every holder of the pipes has ended
+    killed = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True,
+                            text=True, timeout=60)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    workers = [int(pid) for pid in killed.stdout.split()]
+    assert workers and os.getpid() not in workers
+    deadline = time.monotonic() + 10
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_running(pid) for pid in workers)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat")  # a zombie is gone, only not yet reaped
+    return not (state.exists() and state.read_text().split(")")[-1].split()[0] == "Z")
 
 
 def test_a_warm_up_that_fails_leaves_the_error_to_the_items():

@@ -101,7 +101,7 @@ def find_representative_frames(catalog: Catalog, store: FeatureStore, *, ratio: 
         with recorded(catalog, "frames", {**params, "redo": redo}, query=query,
                       feature_sets=[rgb]) as run:
             results = map_items(RepresentativeFramesOf(grid, ratio), items, desc="frames",
-                                progress=progress)
+                                progress=progress, processes=True)
             tally = Tally()
 
             def commit(batch: list[list[dict] | str]) -> None:

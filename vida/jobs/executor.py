@@ -25,6 +25,10 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import select
+import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
@@ -141,9 +145,10 @@ def start_workers_early(executor: str | None, workers: int | None,
     forkserver.ensure_running()
 
 
-def _start_worker(prepare: Callable[[], None] | None, environ: dict[str, str]) -> None:
-    """Local pool initialiser: the driver's environment, one thread, then the job's
-    warm-up (models, imports).
+def _start_worker(prepare: Callable[[], None] | None, environ: dict[str, str],
+                  driver: int) -> None:
+    """Local pool initialiser: the driver's environment, an end with the driver, one
+    thread, then the job's warm-up (models, imports).
 
     The environment is the driver's as the pool opens (as a spawned worker would
     see it), not the server's as it started.  The warm-up is best effort: if it
@@ -152,12 +157,43 @@ def _start_worker(prepare: Callable[[], None] | None, environ: dict[str, str]) -
     whole pool)."""
     os.environ.clear()
     os.environ.update(environ)
+    _exit_with_driver(driver)
     _one_thread_per_process()
     if prepare is not None:
         try:
             prepare()
         except Exception:  # noqa: BLE001 - said again, properly, by the first item
             pass
+
+
+def _exit_with_driver(driver: int) -> None:
+    """End this worker when the driver process ends, however it ends.
+
+    A SIGKILLed driver cannot shut its pool down: an idle worker would wait for work
+    forever and keep the caller's pipes open.  (A forkserver worker holds the
+    server's liveness pipe itself, so the server does not end either.)  A daemon
+    thread waits on the driver (a pidfd where Linux has one, else a poll)."""
+    def wait_then_exit() -> None:
+        try:
+            handle = os.pidfd_open(driver)
+        except (AttributeError, OSError):  # no pidfd here, or the driver is gone
+            while _alive(driver):
+                time.sleep(1.0)
+        else:
+            select.select([handle], [], [])
+        os._exit(1)
+
+    threading.Thread(target=wait_then_exit, name="vida-driver-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
 
 
 def _started() -> int:
@@ -171,8 +207,6 @@ def _one_thread_per_process() -> None:
     Through the environment for torch and BLAS (read when they are first imported),
     so that a worker whose job never needs torch (ingest with the default encoders)
     does not import it just to set its thread count."""
-    import sys
-
     from threadpoolctl import threadpool_limits
 
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -226,7 +260,8 @@ class Pool:
 
             self.executor = ProcessPoolExecutor(self.spec.workers, mp_context=_context(),
                                                 initializer=_start_worker,
-                                                initargs=(self.prepare, dict(os.environ)))
+                                                initargs=(self.prepare, dict(os.environ),
+                                                          os.getpid()))
             # Start every worker now (the pool spawns one per submit while none is
             # idle), so that their start-up and warm-up run while the driver plans.
             for _ in range(self.spec.workers):

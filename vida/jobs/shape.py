@@ -88,11 +88,13 @@ def recorded_write(catalog: Catalog, kind: str, params: dict[str, Any],
 
 def map_items(work: Callable[[Item], Result], items: Iterable[Item], *, desc: str,
               total: int | None = None, unit: str = "clip", progress: bool = True,
-              size: Callable[[Item], int] = lambda item: 1) -> Iterator[Result]:
+              size: Callable[[Item], int] = lambda item: 1,
+              processes: bool = False) -> Iterator[Result]:
     """Apply ``work`` to each item in order, with a progress bar (units/s and ETA).
 
     Where ``--executor`` names a Dask cluster, the items run there; otherwise in this
-    process.
+    process, or with ``processes`` (work that loads no model: decoding, flow) in local
+    worker processes on every core.
 
     ``items`` may be produced lazily (a plan that reads each batch's inputs as it
     goes); ``total`` is then the number of units, for the ETA.  ``size`` says how
@@ -101,19 +103,19 @@ def map_items(work: Callable[[Item], Result], items: Iterable[Item], *, desc: st
     """
     from tqdm import tqdm
 
-    from vida.jobs.executor import map_ordered, open_pool, remote_spec
+    from vida.jobs.executor import LOCAL, map_ordered, open_pool, parse_executor, remote_spec
 
     if total is None and isinstance(items, Sequence):
         total = sum(size(item) for item in items)
     bar = tqdm(total=total, unit=unit, desc=desc, disable=not progress)
-    spec = remote_spec()
+    spec = remote_spec() or (parse_executor(LOCAL) if processes else None)
     try:
         if spec is None:
             for item in items:
                 result = work(item)
                 bar.update(size(item))
                 yield result
-        else:  # on the Dask cluster --executor names; results still in plan order
+        else:  # on worker processes or a Dask cluster; results still in plan order
             sized: list[int] = []
 
             def noted(source: Iterable[Item]) -> Iterator[Item]:
