@@ -20,9 +20,9 @@ from vida.catalog.database import Catalog
 from vida.catalog.schema import Prediction
 from vida.catalog.writes import upsert
 from vida.clock import utcnow
+from vida.jobs.confusion import confusion_png
 from vida.jobs.distill import DistillLoss, Teacher, distil_batches, soft_targets
 from vida.jobs.plan_reads import PlanReads
-from vida.jobs.plots import figure, save_png
 from vida.jobs.runs import (
     add_metric_rows,
     close_run,
@@ -112,30 +112,6 @@ def _accuracy(model: nn.Module, data) -> dict[str, float]:
             correct += int((model(xb).argmax(-1) == yb).sum())
             total += len(yb)
     return {"top1": correct / max(total, 1)}
-
-
-def confusion_png(matrix: np.ndarray, classes: list[str], title: str) -> bytes:
-    """The confusion matrix as a PNG (drawn where the training ran: it is work too).
-
-    A bare ``Figure`` with fixed margins: no pyplot figure manager and no
-    ``tight_layout`` (which draws the figure twice), since every training of an
-    experiment draws one."""
-    size = max(4.0, 0.45 * len(classes) + 2)
-    fig, ax = figure(size, size)
-    ax.set_position((0.3, 0.3, 0.65, 0.6))  # room for rotated class names
-    ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(classes)), classes, fontsize=8)
-    for (i, j), v in np.ndenumerate(matrix):
-        if v:
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
-                    color="white" if v > matrix.max() / 2 else "black")
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title, fontsize=9)
-    buffer = io.BytesIO()
-    save_png(fig, buffer, tight=False)
-    return buffer.getvalue()
 
 
 @dataclass(frozen=True)
