@@ -77,6 +77,16 @@ def test_workers_fork_from_a_server_that_imported_the_job_modules_early(tmp_path
     assert done.stdout.split("\n")[:6] == ["True True seen"] * 6
 
 
+def test_the_demos_worker_modules_exist():
+    """The demo's server imports them early; a misspelt one would be skipped silently
+    (best effort), and every worker would import its module itself again."""
+    import importlib.util
+
+    from vida.cli.data import DEMO_WORKER_MODULES
+
+    assert all(importlib.util.find_spec(name) is not None for name in DEMO_WORKER_MODULES)
+
+
 def test_local_workers_end_with_a_sigkilled_driver_and_free_its_pipes():
     """A driver killed with SIGKILL cannot shut its pool down: its workers must end
     on their own, or they wait for work forever and hold the caller's pipes open

@@ -9,6 +9,10 @@ import click
 from vida.cli.common import Context, friendly_errors, print_experiment
 from vida.views import verdicts
 
+DEMO_WORKER_MODULES = ("vida.synth", "vida.jobs.ingest_map", "vida.encoders.builtin",
+                       "transformers.audio_utils",
+                       "vida.jobs.classifier", "vida.jobs.generator", "vida.jobs.generated")
+
 
 @click.command()
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
@@ -48,10 +52,18 @@ def synth(obj: Context, out: Path, n_classes: int, clips_per_class: int, seed: i
 @click.option("--workers", type=int, default=None, help="Ingest processes [all cores].")
 @click.option("--labels-per-class", default="2,5,all", show_default=True,
               help="Label counts of the label-efficiency curves ('' to skip).")
+@click.pass_obj
 @friendly_errors
-def demo(workdir: Path, classes: int, clips_per_class: int, seeds: int, epochs: int,
-         generator_epochs: int, workers: int | None, labels_per_class: str) -> None:
+def demo(obj: Context, workdir: Path, classes: int, clips_per_class: int, seeds: int,
+         epochs: int, generator_epochs: int, workers: int | None, labels_per_class: str
+         ) -> None:
     """Run the whole method offline on a synthetic dataset (a few minutes)."""
+    from vida.jobs.executor import start_workers_early
+
+    # the workers' server imports what every pool of the demo runs (synth, ingest,
+    # trainings) while this process imports the demo itself: each worker then
+    # starts warm instead of importing torch again
+    start_workers_early(obj.executor, workers, DEMO_WORKER_MODULES)
     from vida.jobs.demo import DemoOptions, run_demo
 
     options = DemoOptions(classes=classes, clips_per_class=clips_per_class, seeds=seeds,
