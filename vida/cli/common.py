@@ -148,6 +148,26 @@ def print_experiment(result: Any) -> None:
         click.echo(f"per class {result.csv.parent / 'per_class.png'}")
 
 
+# what a training worker runs: the workers' server imports them while the driver
+# imports the job, so that no worker imports torch itself
+TRAINING_WORKER_MODULES = ("vida.jobs.classifier", "vida.jobs.generator",
+                           "vida.jobs.generated")
+
+
+def experiment_running(obj: Context, workers: int | None, dry_run: bool, no_progress: bool,
+                       device: str) -> Any:
+    """How an experiment runs (``ExperimentOptions``); starts the workers' server first
+    (call it before importing the experiment)."""
+    from vida.jobs.executor import start_workers_early
+
+    if not dry_run:
+        start_workers_early(obj.executor, workers, TRAINING_WORKER_MODULES)
+    from vida.jobs.experiment import ExperimentOptions
+
+    return ExperimentOptions(workers=workers, dry_run=dry_run, progress=not no_progress,
+                             device=device)
+
+
 def exit_for_failures(done: int, failed: int, commonest: str, what: str = "clips",
                       strict: bool = False) -> None:
     """Exit non-zero when every item failed (or, with ``--strict``, any did), with one

@@ -6,12 +6,16 @@ from pathlib import Path
 
 import click
 
-from vida.cli.common import Context, friendly_errors, print_experiment
+from vida.cli.common import (
+    TRAINING_WORKER_MODULES,
+    Context,
+    friendly_errors,
+    print_experiment,
+)
 from vida.views import verdicts
 
 DEMO_WORKER_MODULES = ("vida.synth", "vida.jobs.ingest_map", "vida.encoders.builtin",
-                       "transformers.audio_utils",
-                       "vida.jobs.classifier", "vida.jobs.generator", "vida.jobs.generated")
+                       "transformers.audio_utils", *TRAINING_WORKER_MODULES)
 
 
 @click.command()

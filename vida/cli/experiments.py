@@ -11,7 +11,14 @@ from typing import Any
 
 import click
 
-from vida.cli.common import DEFAULT_CLIPS, QUERY_HELP, Context, friendly_errors, print_experiment
+from vida.cli.common import (
+    DEFAULT_CLIPS,
+    QUERY_HELP,
+    Context,
+    experiment_running,
+    friendly_errors,
+    print_experiment,
+)
 from vida.cli.common import runs_option as _runs_option
 
 
@@ -120,13 +127,6 @@ def running_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def _options(workers: int | None, dry_run: bool, no_progress: bool, device: str) -> Any:
-    from vida.jobs.experiment import ExperimentOptions
-
-    return ExperimentOptions(workers=workers, dry_run=dry_run, progress=not no_progress,
-                             device=device)
-
-
 @experiment.command("svdmap")
 @experiment_options
 @running_options
@@ -142,11 +142,11 @@ def _options(workers: int | None, dry_run: bool, no_progress: bool, device: str)
 def experiment_svdmap(obj: Context, runs: str | None, workers: int | None, dry_run: bool,
                       no_progress: bool, device: str, **options: Any) -> None:
     """Vision only / + real / + generated / + filtered generated audio."""
+    running = experiment_running(obj, workers, dry_run, no_progress, device)
     from vida.jobs.experiment import svdmap_experiment
 
     print_experiment(svdmap_experiment(obj.catalog(), obj.store(), **options, runs=runs,
-                                       log=click.echo,
-                                       options=_options(workers, dry_run, no_progress, device)))
+                                       log=click.echo, options=running))
 
 
 @experiment.command("cafmap")
@@ -159,11 +159,11 @@ def experiment_svdmap(obj: Context, runs: str | None, workers: int | None, dry_r
 def experiment_cafmap(obj: Context, runs: str | None, workers: int | None, dry_run: bool,
                       no_progress: bool, device: str, **options: Any) -> None:
     """Vision only / + real audio / + audio generated from caption conditions."""
+    running = experiment_running(obj, workers, dry_run, no_progress, device)
     from vida.jobs.experiment import cafmap_experiment
 
     print_experiment(cafmap_experiment(obj.catalog(), obj.store(), **options, runs=runs,
-                                       log=click.echo,
-                                       options=_options(workers, dry_run, no_progress, device)))
+                                       log=click.echo, options=running))
 
 
 @experiment.command("rerun")
