@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from tests.conftest import run_cli
 from vida import open_catalog
+from vida.catalog.records.runs import log_metrics, start_run
 from vida.catalog.schema import Base
-from vida.jobs.runs import log_metrics, start_run
 from vida.store import FeatureStore
 
 

@@ -54,18 +54,15 @@ def sql(obj: Context, query: str, fmt: str) -> None:
 @friendly_errors
 def status(obj: Context) -> None:
     """Clips per class, split and status; feature sets with their row counts."""
-    from vida.jobs.runs import mark_abandoned
+    from vida.catalog.records.runs import unfinished_runs
 
     catalog = obj.catalog(create=False)
-    mark_abandoned(catalog)
     clips, sets = status_tables(catalog)
     click.echo("clips")
     click.echo(table_or(clips, "  (none yet: run ingest)"))
     click.echo("\nfeature sets")
     click.echo(table_or(sets, "  (none yet)"))
-    runs = catalog.sql("SELECT run_id, kind, status, host, pid, heartbeat_at AS last_seen "
-                       "FROM runs WHERE status IN ('running', 'abandoned') "
-                       "ORDER BY started_at")
+    runs = unfinished_runs(catalog)
     click.echo("\nruns not finished (abandoned: the process is gone; rerun the command)")
     click.echo(table_or(runs, "  (none)"))
 

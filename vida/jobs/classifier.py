@@ -17,19 +17,19 @@ from sklearn.metrics import confusion_matrix, f1_score
 from torch import nn
 
 from vida.catalog.database import Catalog
-from vida.catalog.schema import Prediction
-from vida.catalog.writes import upsert
-from vida.clock import utcnow
-from vida.jobs.confusion import confusion_png
-from vida.jobs.distill import DistillLoss, Teacher, distil_batches, soft_targets
-from vida.jobs.plan_reads import PlanReads
-from vida.jobs.runs import (
+from vida.catalog.records.runs import (
     add_metric_rows,
     close_run,
     epoch_rows,
     failure_recorded,
     start_run,
 )
+from vida.catalog.schema import Prediction
+from vida.catalog.writes import upsert
+from vida.clock import utcnow
+from vida.jobs.confusion import confusion_png
+from vida.jobs.distill import DistillLoss, Teacher, distil_batches, soft_targets
+from vida.jobs.plan_reads import PlanReads
 from vida.jobs.training import (
     Standardizer,
     checkpoint_bytes,

@@ -21,6 +21,15 @@ from vida.catalog.database import Catalog
 from vida.catalog.records import json_column
 from vida.catalog.records.dictionaries import load_dictionary
 from vida.catalog.records.filters import store_decisions
+from vida.catalog.records.runs import (
+    failure_recorded,
+    finish_run,
+    log_metrics,
+    mark_abandoned,
+    new_run_id,
+    reopen_run,
+    start_run,
+)
 from vida.catalog.records.tags import load_tags
 from vida.jobs.classifier import ClassifierSpec
 from vida.jobs.executor import current_executor, parse_executor
@@ -52,15 +61,6 @@ from vida.jobs.per_class import (
     plot_gains,
 )
 from vida.jobs.plots import color, figure, save_png
-from vida.jobs.runs import (
-    failure_recorded,
-    finish_run,
-    log_metrics,
-    mark_abandoned,
-    new_run_id,
-    reopen_run,
-    start_run,
-)
 from vida.jobs.training import runs_root, training_device
 from vida.keys import SPLIT_CLIPS
 from vida.semantics.iou_filter import FilterResult, clip_ious, decide

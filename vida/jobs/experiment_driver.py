@@ -29,6 +29,7 @@ import numpy as np
 
 from vida.catalog.database import Catalog
 from vida.catalog.records import json_column
+from vida.catalog.records.runs import finish_run
 from vida.jobs.classifier import (
     ClassifierSpec,
     fit_classifier,
@@ -53,7 +54,6 @@ from vida.jobs.generator import (
     start_generator_run,
 )
 from vida.jobs.plan_reads import PlanReads
-from vida.jobs.runs import finish_run
 from vida.store.store import FeatureStore
 
 

@@ -19,6 +19,7 @@ import torch
 
 from vida.catalog.database import Catalog
 from vida.catalog.records import json_column
+from vida.catalog.records.runs import finish_run, start_run
 from vida.catalog.schema import Run
 from vida.jobs.generator import (
     GeneratorSpec,
@@ -29,7 +30,6 @@ from vida.jobs.generator import (
     with_noise,
 )
 from vida.jobs.plan_reads import PlanReads
-from vida.jobs.runs import finish_run, start_run
 from vida.jobs.training import torch_threads
 from vida.store.located import Located, read_concatenated, read_rows
 from vida.store.locks import job_lock
@@ -175,8 +175,8 @@ def record_generate(catalog: Catalog, planned: PlannedGenerate, bundle: SealedBu
 def _write(catalog: Catalog, store: FeatureStore, planned: PlannedGenerate,
            query: str | None) -> str:
     """Plan done: map here (or on the Dask cluster chosen), commit, record."""
+    from vida.catalog.records.runs import failure_recorded
     from vida.jobs.executor import open_pool, remote_spec
-    from vida.jobs.runs import failure_recorded
 
     run_id = start_generate_run(catalog, planned, query)
     with failure_recorded(catalog, run_id):

@@ -17,9 +17,15 @@ import torch
 from torch import nn
 
 from vida.catalog.database import Catalog, CatalogError
+from vida.catalog.records.runs import (
+    add_metric_rows,
+    close_run,
+    epoch_rows,
+    failure_recorded,
+    start_run,
+)
 from vida.catalog.schema import Run
 from vida.jobs.plan_reads import PlanReads
-from vida.jobs.runs import add_metric_rows, close_run, epoch_rows, failure_recorded, start_run
 from vida.jobs.training import (
     Standardizer,
     checkpoint_bytes,

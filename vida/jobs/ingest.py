@@ -37,6 +37,7 @@ from sqlalchemy import select
 
 from vida.catalog.database import Catalog, CatalogLocked
 from vida.catalog.records.clips import media_root, record_media_root
+from vida.catalog.records.runs import failure_recorded, finish_run, heartbeat, start_run
 from vida.catalog.schema import Clip, utcnow
 from vida.catalog.writes import upsert
 from vida.jobs.executor import Pool, WorkerLost, map_as_completed, open_pool, parse_executor
@@ -47,7 +48,6 @@ from vida.jobs.ingest_map import (
     IngestOptions,
     prepare_worker,
 )
-from vida.jobs.runs import failure_recorded, finish_run, heartbeat, start_run
 from vida.keys import stored_uri
 from vida.media.sources import ClipSource, Sources
 from vida.store.errors import disk_full, is_disk_full

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from vida.catalog.database import Catalog
-from vida.jobs.runs import failure_recorded, finish_run, start_run
+from vida.catalog.records.runs import failure_recorded, finish_run, start_run
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")

@@ -11,8 +11,8 @@ import pandas as pd
 
 from vida.catalog.database import Catalog
 from vida.catalog.records.clips import select_clips
+from vida.catalog.records.runs import earlier_params
 from vida.catalog.records.tags import add_tags, store_tags, tagged_clips_in_catalog, tagged_keys
-from vida.jobs.runs import earlier_params
 from vida.jobs.shape import commit_as_you_go, map_items, recorded, recorded_write
 from vida.media.decode import AUDIO_RATE, clip_waveform
 from vida.semantics.tagger import head_tags, load_tagger

@@ -10,8 +10,12 @@ values again.  Jobs call both sides; nothing below ``vida.jobs`` does.
 * :mod:`~vida.catalog.records.filters`     filter_decisions
 * :mod:`~vida.catalog.records.captions`    representative_frames, captions, condition_labels
 
-Runs, metrics and predictions are written by :mod:`vida.jobs.runs` and the
-training jobs; clips and features by ingest and the store.
+* :mod:`~vida.catalog.records.runs`        runs and run_metrics (a run's lifecycle: start,
+  heartbeat, finish or fail; runs whose process is gone marked abandoned where runs
+  are opened)
+
+Predictions are still written by the training jobs, and clips and features by ingest
+and the store (``ARCHITECTURE.md`` lists what has not moved here yet).
 """
 
 from __future__ import annotations

@@ -8,11 +8,12 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
@@ -83,10 +84,10 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def mark_abandoned(catalog: Catalog) -> list[str]:
+def gone_runs(catalog: Catalog) -> list[tuple[str, str, int | None, datetime]]:
     """Runs still marked running whose process is gone (same host: the pid is not
-    alive; another host: not seen for ``STALE_AFTER``) become ``abandoned``, with
-    when they were last seen.  Returns their ids."""
+    alive; another host: not seen for ``STALE_AFTER``): (run id, host, pid, last
+    seen).  Only reads."""
     here, now = socket.gethostname(), utcnow()
     with catalog.reading() as session:
         running = session.execute(select(Run.run_id, Run.host, Run.pid, Run.heartbeat_at,
@@ -99,6 +100,13 @@ def mark_abandoned(catalog: Catalog) -> list[str]:
         if (host == here and pid is not None and not _process_alive(pid)) or (
                 host != here and seen is not None and now - seen > STALE_AFTER):
             gone.append((run_id, host, pid, seen))
+    return gone
+
+
+def mark_abandoned(catalog: Catalog) -> list[str]:
+    """The runs whose process is gone (``gone_runs``) become ``abandoned``, with when
+    they were last seen; returns their ids.  Done where runs are opened."""
+    gone = gone_runs(catalog)
     if gone:
         with catalog.transaction() as session:
             for run_id, host, pid, seen in gone:
@@ -107,6 +115,21 @@ def mark_abandoned(catalog: Catalog) -> list[str]:
                 run.error = (f"abandoned: process {pid} on {host} is gone; last seen "
                              f"{seen:%Y-%m-%d %H:%M:%S} UTC")
     return [g[0] for g in gone]
+
+
+def unfinished_runs(catalog: Catalog) -> pd.DataFrame:
+    """Runs running or abandoned, oldest first; a running one whose process is gone
+    is shown abandoned (without writing: ``status`` only reads)."""
+    gone = {g[0] for g in gone_runs(catalog)}
+    with catalog.reading() as session:
+        rows = session.execute(
+            select(Run.run_id, Run.kind, Run.status, Run.host, Run.pid,
+                   Run.heartbeat_at.label("last_seen"))
+            .where(Run.status.in_(("running", "abandoned"))).order_by(Run.started_at)).all()
+    frame = pd.DataFrame(rows, columns=["run_id", "kind", "status", "host", "pid",
+                                        "last_seen"])
+    frame.loc[frame["run_id"].isin(gone), "status"] = "abandoned"
+    return frame
 
 
 _ROWS_PER_INSERT = 500  # bound parameters per statement stay within any driver's limit
