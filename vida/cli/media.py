@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -45,11 +46,8 @@ from vida.media.sources import LAYOUTS
 @click.option("--no-progress", is_flag=True)
 @click.pass_obj
 @friendly_errors
-def ingest(obj: Context, root: Path, layout: str | None, n_frames: int, fps: float,
-           frame_size: int, flow_method: str, silence_dbfs: float, strict: bool,
-           retry_failed: bool, workers: int | None, rows_per_shard: int, rgb_encoder: str,
-           flow_encoder: str, audio_encoder: str, name_suffix: str, device: str, dtype: str,
-           batch_size: int, no_progress: bool) -> None:
+def ingest(obj: Context, root: Path, layout: str | None, workers: int | None,
+           no_progress: bool, **spec: Any) -> None:
     """Decode clips under ROOT into RGB, flow and audio features in the store.
 
     ROOT is a video tree (<split>/<class>/<clip>.mp4 or <class>/<clip>.mp4), a
@@ -62,23 +60,9 @@ def ingest(obj: Context, root: Path, layout: str | None, n_frames: int, fps: flo
     from vida.media.sources import detect_layout
 
     if (layout or detect_layout(root)) == "legacy":
-        from vida.jobs.legacy_import import import_legacy
-
-        report = import_legacy(obj.catalog(), obj.store(), root)
-        for name, rows in report.imported.items():
-            click.echo(f"imported {name}: {rows} clips")
-        for reason in report.refused.values():
-            click.echo(f"refused: {reason}", err=True)
-        if report.refused:
-            sys.exit(1)
+        _import_legacy(obj, root)
         return
-    options = IngestOptions(
-        n_frames=n_frames, fps=fps, frame_size=frame_size, flow_method=flow_method,
-        silence_dbfs=silence_dbfs, strict=strict, retry_failed=retry_failed,
-        rgb_encoder=rgb_encoder, flow_encoder=flow_encoder, audio_encoder=audio_encoder,
-        rows_per_shard=rows_per_shard, name_suffix=name_suffix, device=device, dtype=dtype,
-        batch_size=batch_size,
-    )
+    options = IngestOptions(**spec)  # the grid, the encoders, how clips are judged
     # the workers' modules load on another core while this process opens the catalog
     start_workers_early(obj.executor, workers, worker_modules(options))
     from vida.jobs.ingest import ingest as run_ingest
@@ -90,7 +74,20 @@ def ingest(obj: Context, root: Path, layout: str | None, n_frames: int, fps: flo
     click.echo(f"run {summary.run_id}; see `vida-batch status`")
     failed = summary.by_status["failed"] + len(summary.refused)
     exit_for_failures(summary.total + len(summary.refused) - failed, failed,
-                      summary.commonest_failure(), strict=strict)
+                      summary.commonest_failure(), strict=options.strict)
+
+
+def _import_legacy(obj: Context, root: Path) -> None:
+    """The study's .npy feature dicts, imported as they are (no decoding)."""
+    from vida.jobs.legacy_import import import_legacy
+
+    report = import_legacy(obj.catalog(), obj.store(), root)
+    for name, rows in report.imported.items():
+        click.echo(f"imported {name}: {rows} clips")
+    for reason in report.refused.values():
+        click.echo(f"refused: {reason}", err=True)
+    if report.refused:
+        sys.exit(1)
 
 
 @click.command()

@@ -25,8 +25,7 @@ from vida.catalog.records.captions import (
 )
 from vida.catalog.records.clips import USABLE_CLIPS, resolve_sources, select_clips
 from vida.jobs.shape import Tally, commit_as_you_go, map_items, recorded, recorded_write
-from vida.media.decode import decode_clip
-from vida.media.frames import read_frames
+from vida.media.grid import decode_on_grid
 from vida.semantics.captions import load_captioner, read_caption_files
 from vida.semantics.conditions import clip_condition
 from vida.semantics.representative import RULE, motion_magnitudes, representative_frames
@@ -40,10 +39,7 @@ CLIP_COLUMNS = ("clip_key", "source_uri")
 
 def clip_frames(source_uri: str, n_frames: int, fps: float, size: int) -> np.ndarray:
     """A clip's frames on the T x F grid at size S, decoded again from its source."""
-    path = Path(source_uri)
-    if path.is_dir():
-        return read_frames(path, n_frames, size)[0]
-    return decode_clip(path, n_frames, fps, size).frames
+    return decode_on_grid(Path(source_uri), n_frames, fps, size).frames
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,9 @@ from vida.encoders import Encoder, get_encoder
 from vida.encoders.audio import Projection
 from vida.jobs.executor import map_ordered, open_pool, parse_executor, remote_spec
 from vida.jobs.shape import recorded
-from vida.media.decode import AUDIO_RATE, MediaError, clip_waveform, decode_clip, fit_audio
+from vida.media.decode import AUDIO_RATE, MediaError, fit_audio, study_audio_path
 from vida.media.flow import flow_sequence
-from vida.media.frames import read_frames
+from vida.media.grid import decode_on_grid
 from vida.store.locks import job_lock
 from vida.store.store import FeatureStore
 
@@ -63,12 +63,10 @@ class DecodeForEncode:
         try:
             path = Path(source_uri)
             seconds = self.n_frames / self.fps
-            if path.is_dir():  # the study's frame folders
-                frames = read_frames(path, self.n_frames, self.size)[0]
-                audio = clip_waveform(source_uri, class_name, clip_id, seconds)
-            else:
-                clip = decode_clip(path, self.n_frames, self.fps, self.size)
-                frames, audio = clip.frames, clip.audio
+            audio_path = study_audio_path(source_uri, class_name, clip_id) if path.is_dir() \
+                else None  # the study's frame folders have their audio beside them
+            clip = decode_on_grid(path, self.n_frames, self.fps, self.size, audio_path)
+            frames, audio = clip.frames, clip.audio
             out: dict[str, np.ndarray] = {}
             if "rgb" in self.modalities:
                 out["rgb"] = frames

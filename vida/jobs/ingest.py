@@ -37,7 +37,7 @@ from sqlalchemy import select
 
 from vida.catalog.database import Catalog, CatalogLocked
 from vida.catalog.records.clips import media_root, record_media_root
-from vida.catalog.records.runs import failure_recorded, finish_run, heartbeat, start_run
+from vida.catalog.records.runs import heartbeat
 from vida.catalog.schema import Clip, utcnow
 from vida.catalog.writes import upsert
 from vida.jobs.executor import Pool, WorkerLost, map_as_completed, open_pool, parse_executor
@@ -48,6 +48,7 @@ from vida.jobs.ingest_map import (
     IngestOptions,
     prepare_worker,
 )
+from vida.jobs.shape import recorded
 from vida.keys import stored_uri
 from vida.media.sources import ClipSource, Sources
 from vida.store.errors import disk_full, is_disk_full
@@ -243,13 +244,13 @@ def _ingest(catalog: Catalog, store: FeatureStore, root: Path, layout: str | Non
     sources = Sources(root, layout, media_root=_path_or_none(catalog.media_root_override))
     record_media_root(catalog, catalog.media_root_override or str(sources.media_root))
     root_dir = media_root(catalog)
-    run_id = start_run(catalog, kind="ingest", params={
-        "root": str(root), "layout": layout, "workers": pool_spec.workers,
-        "executor": pool_spec.describe(), **asdict(options)})
-    summary = IngestSummary(run_id=run_id, refused=sources.refused,
-                            duplicates=sources.duplicates)
-    with failure_recorded(catalog, run_id), \
+    params = {"root": str(root), "layout": layout, "workers": pool_spec.workers,
+              "executor": pool_spec.describe(), **asdict(options)}
+    with recorded(catalog, "ingest", params) as run, \
             open_pool(pool_spec, prepare=partial(prepare_worker, options)) as pool:
+        run_id = run.run_id
+        summary = IngestSummary(run_id=run_id, refused=sources.refused,
+                                duplicates=sources.duplicates)
         # the workers start and load their encoders while this process plans
         summary.total = sum(1 for _ in sources)  # a cheap first walk, for the ETA
         infos = register_feature_sets(store, options, run_id)
@@ -271,6 +272,5 @@ def _ingest(catalog: Catalog, store: FeatureStore, root: Path, layout: str | Non
             _run(pool, work, _chunks(tasks, size), catalog, on_done, run_id)
         finally:
             bar.close()
-    finish_run(catalog, run_id, status="finished",
-               metrics={f"clips_{s}": float(n) for s, n in summary.by_status.items()})
+        run.metrics = {f"clips_{s}": float(n) for s, n in summary.by_status.items()}
     return summary

@@ -19,9 +19,9 @@ import numpy as np
 from vida.clock import utcnow
 from vida.encoders import get_encoder, preload_modules
 from vida.jobs.executor import one_blas_thread
-from vida.media.decode import AUDIO_RATE, MediaError, decode_audio, decode_clip, fit_audio
+from vida.media.decode import MediaError
 from vida.media.flow import METHODS, flow_sequence
-from vida.media.frames import read_frames
+from vida.media.grid import decode_on_grid
 from vida.media.loudness import dbfs
 from vida.media.sources import ClipSource
 from vida.store.errors import disk_full, is_disk_full
@@ -126,22 +126,11 @@ class ClipProcessor:
     def _decode_and_encode(self, source: ClipSource, row: dict[str, Any]) -> ClipOutcome:
         o = self.o
         window = o.n_frames / o.fps
-        if source.kind == "video":
-            clip = decode_clip(Path(source.path), o.n_frames, o.fps, o.frame_size)
-            frames, audio, padded = clip.frames, clip.audio, clip.padded
-            row.update(fps=clip.fps, width=clip.width, height=clip.height,
-                       duration_s=clip.duration_s, n_frames=clip.n_frames)
-        else:
-            frames, found, width, height = read_frames(Path(source.path), o.n_frames,
-                                                       o.frame_size)
-            audio = None
-            if source.audio_path:
-                raw = decode_audio(Path(source.audio_path), seconds=window)
-                audio = None if raw is None or raw.size == 0 else fit_audio(
-                    raw, int(round(window * AUDIO_RATE)))
-            padded = found < o.n_frames
-            row.update(fps=o.fps, width=width, height=height, duration_s=found / o.fps,
-                       n_frames=found)
+        audio_path = Path(source.audio_path) if source.audio_path else None
+        clip = decode_on_grid(Path(source.path), o.n_frames, o.fps, o.frame_size, audio_path)
+        frames, audio, padded = clip.frames, clip.audio, clip.padded
+        row.update(fps=clip.fps, width=clip.width, height=clip.height,
+                   duration_s=clip.duration_s, n_frames=clip.n_frames)
 
         flags = []
         if padded:

@@ -255,10 +255,17 @@ def clip_waveform(source_uri: str, class_name: str, clip_id: str, seconds: float
     study layout's ``Audio/<class>/<clip>.wav`` beside an ``RGB/<class>/<clip>`` folder)."""
     path = Path(source_uri)
     if path.is_dir():
-        path = path.parents[2] / "Audio" / class_name / f"{clip_id}.wav"
-    if not path.exists():
+        path = study_audio_path(source_uri, class_name, clip_id)
+    if path is None or not path.exists():
         return None
     wave = decode_audio(path, seconds=seconds)
     if wave is None or wave.size == 0:
         return None
     return fit_audio(wave, int(round(seconds * AUDIO_RATE)))
+
+
+def study_audio_path(source_uri: str, class_name: str, clip_id: str) -> Path | None:
+    """The study layout's ``Audio/<class>/<clip>.wav`` beside an ``RGB/<class>/<clip>``
+    frame folder, where it exists."""
+    path = Path(source_uri).parents[2] / "Audio" / class_name / f"{clip_id}.wav"
+    return path if path.exists() else None

@@ -1,0 +1,31 @@
+"""A clip on a feature set's grid: T frames at F fps, S x S pixels, and its audio
+over the same T / F seconds, from a video file or from a folder of frame images.
+
+Ingest, encode and CAFMap's representative frames all decode through here, so a
+clip gives the same frames whichever job reads it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vida.media.decode import AUDIO_RATE, DecodedClip, decode_audio, decode_clip, fit_audio
+from vida.media.frames import read_frames
+
+
+def decode_on_grid(path: Path, n_frames: int, fps: float, size: int,
+                   audio_path: Path | None = None) -> DecodedClip:
+    """``path``: a video file (its own audio track), or a frame folder whose audio, if
+    any, is the file ``audio_path`` (a missing or unreadable one raises ``MediaError``).
+    A folder's facts are the grid's: ``fps`` is F and its duration the frames found."""
+    if not path.is_dir():
+        return decode_clip(path, n_frames, fps, size)
+    frames, found, width, height = read_frames(path, n_frames, size)
+    audio = None
+    if audio_path is not None:
+        seconds = n_frames / fps
+        raw = decode_audio(audio_path, seconds=seconds)
+        if raw is not None and raw.size:
+            audio = fit_audio(raw, int(round(seconds * AUDIO_RATE)))
+    return DecodedClip(frames, audio, fps, width, height, found / fps, found,
+                       padded=found < n_frames)
