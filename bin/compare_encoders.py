@@ -23,10 +23,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vida import open_catalog  # noqa: E402
+from vida.catalog.records.predictions import correct_on_test  # noqa: E402
 from vida.jobs.classifier import ClassifierSpec, train_classifier  # noqa: E402
 from vida.jobs.encode import encode_clips  # noqa: E402
 from vida.jobs.experiment import DEFAULT_QUERY  # noqa: E402
-from vida.jobs.experiment_driver import correct_on_test  # noqa: E402
 from vida.jobs.ingest import ingest  # noqa: E402
 from vida.jobs.split import assign_splits  # noqa: E402
 from vida.stats import accuracy_interval, paired_difference  # noqa: E402

@@ -17,6 +17,7 @@ def _runs(catalog, kind: str) -> list[tuple[str, str | None]]:
 
 
 def test_a_split_that_fails_midway_records_its_run_failed(catalog, monkeypatch):
+    import vida.catalog.records.clips as clip_records
     import vida.jobs.split as split
 
     with catalog.transaction() as session:
@@ -27,7 +28,7 @@ def test_a_split_that_fails_midway_records_its_run_failed(catalog, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("the catalog went away")
 
-    monkeypatch.setattr(split, "update", broken)
+    monkeypatch.setattr(clip_records, "update", broken)  # inside the split's transaction
     with pytest.raises(RuntimeError, match="went away"):
         split.assign_splits(catalog, ratios=(0.5, 0.0, 0.5))
     assert _runs(catalog, "split") == [("failed", "RuntimeError: the catalog went away")]
@@ -54,3 +55,134 @@ def test_a_legacy_import_that_fails_writing_records_its_run_failed(catalog, stor
         import_legacy(catalog, store, folder)
     [(status, error)] = _runs(catalog, "import-legacy")
     assert status == "failed" and "No space left" in error
+
+
+def _open_synthetic(work):
+    from vida import open_catalog
+    from vida.store import FeatureStore
+
+    catalog = open_catalog(work / "catalog.db")
+    return catalog, FeatureStore(catalog, work / "store")
+
+
+QUERY = "SELECT clip_key, class_name, split FROM clips WHERE split IS NOT NULL"
+
+
+def test_a_training_that_fails_records_its_run_failed(synthetic, monkeypatch):
+    import vida.jobs.classifier as classifier
+    import vida.jobs.generator as generator
+
+    catalog, store = _open_synthetic(synthetic)
+
+    def unreadable(task):
+        raise OSError("shard unreadable")
+
+    monkeypatch.setattr(classifier, "fit_classifier", unreadable)
+    monkeypatch.setattr(generator, "fit_generator", unreadable)
+    with pytest.raises(OSError):
+        classifier.train_classifier(catalog, store, QUERY, classifier.ClassifierSpec(
+            arch="mlp", epochs=1), runs=str(synthetic / "runs"), progress=False)
+    with pytest.raises(OSError):
+        generator.train_generator(catalog, store, QUERY, generator.GeneratorSpec(
+            epochs=1, hidden=8), runs=str(synthetic / "runs"), progress=False)
+    assert _runs(catalog, "train-classifier") == [("failed", "OSError: shard unreadable")]
+    assert _runs(catalog, "train-generator") == [("failed", "OSError: shard unreadable")]
+
+
+def test_a_generate_that_fails_records_its_run_failed(synthetic, monkeypatch):
+    import vida.jobs.generated as generated
+    from vida.jobs.generator import GeneratorSpec, train_generator
+
+    catalog, store = _open_synthetic(synthetic)
+    run_id = train_generator(catalog, store, QUERY, GeneratorSpec(epochs=1, hidden=8),
+                             runs=str(synthetic / "runs"), progress=False)
+
+    def full_disk(task):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(generated, "generate_rows", full_disk)
+    with pytest.raises(OSError):
+        generated.generate(catalog, store, run_id)
+    [(status, error)] = _runs(catalog, "generate")
+    assert status == "failed" and "No space left" in error
+    assert not store.exists(f"generated/{run_id}") or not store.keys(f"generated/{run_id}")
+
+
+def _small_svdmap(catalog, store, work):
+    from vida.catalog.records.dictionaries import store_dictionary
+    from vida.catalog.records.tags import load_tags
+    from vida.jobs.experiment import ExperimentOptions, svdmap_experiment
+    from vida.keys import class_of
+
+    labels: dict[str, set[str]] = {}
+    for key, tags in load_tags(catalog, "synth-ref").items():
+        labels.setdefault(class_of(key), set()).update(tags)
+    store_dictionary(catalog, "from-tags", {c: [(t, None) for t in sorted(ts)]
+                                            for c, ts in labels.items()})
+    return svdmap_experiment(
+        catalog, store, tags="synth-ref", dictionary="from-tags", min_iou=0.0, seeds=1,
+        epochs=1, generator_epochs=1, cross_fit=0, generator_hidden=8, classifier_hidden=8,
+        runs=str(work / "runs"), log=lambda line: None,
+        options=ExperimentOptions(workers=1, progress=False))
+
+
+def _child_statuses(catalog) -> dict[str, int]:
+    """Trainings by status (a generate step is redone on a rerun: it finds its set
+    whole and records that)."""
+    frame = catalog.sql("SELECT status, count(*) AS n FROM runs WHERE kind LIKE '%-%' "
+                        "GROUP BY 1")
+    return dict(frame.itertuples(index=False, name=None))
+
+
+def test_an_experiment_whose_summary_fails_is_failed_and_its_rerun_trains_nothing(
+        synthetic, monkeypatch):
+    import vida.jobs.experiment as experiment
+
+    catalog, store = _open_synthetic(synthetic)
+
+    def no_room(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(experiment, "_record", no_room)
+    with pytest.raises(OSError):
+        _small_svdmap(catalog, store, synthetic)
+    [(status, error)] = _runs(catalog, "experiment")
+    assert status == "failed" and "No space left" in error
+    trained = _child_statuses(catalog)
+    assert set(trained) == {"finished"}
+    monkeypatch.undo()
+    result = _small_svdmap(catalog, store, synthetic)  # resumed under the same id
+    assert _runs(catalog, "experiment") == [("finished", None)]
+    assert _child_statuses(catalog) == trained  # every training reused, none redone
+    assert result.csv.is_file()
+
+
+def test_a_training_whose_commit_fails_is_failed_not_abandoned(synthetic, monkeypatch):
+    import vida.jobs.experiment_driver as driver
+
+    catalog, store = _open_synthetic(synthetic)
+
+    def no_room(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(driver, "record_classifier", no_room)
+    with pytest.raises(OSError):
+        _small_svdmap(catalog, store, synthetic)
+    failed = catalog.sql("SELECT kind, error FROM runs WHERE status = 'failed'")
+    assert "train-classifier" in set(failed["kind"]) and "experiment" in set(failed["kind"])
+    assert failed["error"].str.contains("No space left").all()
+    assert "running" not in _child_statuses(catalog)
+
+
+def test_a_run_closed_by_its_commit_is_not_finished_twice(catalog):
+    from vida.catalog.records.runs import close_run, start_run
+    from vida.jobs.shape import run_lifecycle
+
+    with run_lifecycle(catalog, lambda: start_run(catalog, kind="probe", params={})) as run:
+        with catalog.transaction() as session:
+            close_run(session, run.run_id, checkpoint="here")
+        run.closed = True
+        run.metrics["ignored"] = 1.0
+    rows = catalog.sql("SELECT status, checkpoint FROM runs WHERE kind = 'probe'")
+    assert rows.to_dict("records") == [{"status": "finished", "checkpoint": "here"}]
+    assert catalog.sql("SELECT count(*) AS n FROM run_metrics")["n"][0] == 0

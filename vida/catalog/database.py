@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Executable, create_engine, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -380,21 +380,40 @@ class Catalog:
                 finally:
                     cursor.close()
 
-        try:
-            return run()
-        except DBAPIError as exc:
-            if _is_lock_error(exc):
-                raise
-            raise CatalogError(f"query failed: {_first_line(exc.orig or exc)}") from None
-        except Exception as exc:  # a driver error raised outside SQLAlchemy's wrapping
-            if _is_lock_error(exc) or not _is_driver_error(exc):
-                raise
-            raise CatalogError(f"query failed: {_first_line(exc)}") from None
+        return _query_errors_in_one_line(run)
+
+    def read(self, statement: Executable, params: dict[str, Any] | None = None
+             ) -> pd.DataFrame:
+        """A SELECT composed with SQLAlchemy (or text with bound ``params``) as a
+        DataFrame: the records layer's reads.  The user's own SQL goes through
+        :meth:`sql`."""
+        import pandas as pd
+
+        def run() -> pd.DataFrame:
+            with self.connect(read_only=True) as conn:
+                result = conn.execute(statement, params or {})
+                return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+        return _query_errors_in_one_line(run)
 
     def dispose(self) -> None:
         self._engine.dispose()
         if self._ro_engine is not None:
             self._ro_engine.dispose()
+
+
+def _query_errors_in_one_line(run: Callable[[], T]) -> T:
+    """``run()``, a query's failure (not a lock: that is waited for) as one line."""
+    try:
+        return run()
+    except DBAPIError as exc:
+        if _is_lock_error(exc):
+            raise
+        raise CatalogError(f"query failed: {_first_line(exc.orig or exc)}") from None
+    except Exception as exc:  # a driver error raised outside SQLAlchemy's wrapping
+        if _is_lock_error(exc) or not _is_driver_error(exc):
+            raise
+        raise CatalogError(f"query failed: {_first_line(exc)}") from None
 
 
 def open_catalog(

@@ -10,26 +10,27 @@ from __future__ import annotations
 import io
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from functools import partial
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.metrics import confusion_matrix, f1_score
 from torch import nn
 
 from vida.catalog.database import Catalog
+from vida.catalog.records.predictions import add_predictions
 from vida.catalog.records.runs import (
     add_metric_rows,
     close_run,
     epoch_rows,
-    failure_recorded,
     start_run,
 )
-from vida.catalog.schema import Prediction
-from vida.catalog.writes import upsert
 from vida.clock import utcnow
 from vida.jobs.confusion import confusion_png
 from vida.jobs.distill import DistillLoss, Teacher, distil_batches, soft_targets
 from vida.jobs.plan_reads import PlanReads
+from vida.jobs.shape import run_lifecycle
 from vida.jobs.training import (
     Standardizer,
     checkpoint_bytes,
@@ -323,15 +324,14 @@ def record_classifier(catalog: Catalog, task: ClassifierTask, result: Classifier
     path = write_checkpoint(folder, result.checkpoint, result.config)
     write_whole(folder / "confusion.png", result.confusion)
     pred = result.probs.argmax(-1)
-    rows = [{"run_id": run_id, "clip_key": k, "split": "test",
-             "true_class": task.classes[t], "pred_class": task.classes[p],
-             "score": float(result.probs[i, p])}
-            for i, (k, t, p) in enumerate(zip(task.keys["test"], result.truth, pred,
-                                              strict=True))]
+    classes = np.asarray(task.classes, dtype=object)
+    rows = pd.DataFrame({"clip_key": list(task.keys["test"]),
+                         "true_class": classes[result.truth], "pred_class": classes[pred],
+                         "score": result.probs[np.arange(len(pred)), pred].astype(float)})
     with catalog.transaction() as session:
         add_metric_rows(session, [*epoch_rows(run_id, result.epochs),
                                   (run_id, None, "test", {**result.metrics, **result.per_class})])
-        upsert(session, Prediction, rows, key=("run_id", "clip_key"))
+        add_predictions(session, run_id, "test", rows)
         close_run(session, run_id, checkpoint=str(path))
 
 
@@ -357,12 +357,13 @@ def train_classifier(catalog: Catalog, store: FeatureStore, query: str, spec: Cl
                      runs: str | None = None, progress: bool = True) -> tuple[str, dict]:
     """Plan, fit and record one classifier in this process; returns (run id, metrics)."""
     task = plan_classifier(catalog, store, query, spec, classes, threads=0)
-    run_id = start_classifier_run(catalog, task, query, experiment_id)
-    with failure_recorded(catalog, run_id):  # a damaged shard fails the run, recorded
-        result = fit_classifier(task)
+    with run_lifecycle(catalog, partial(start_classifier_run, catalog, task, query,
+                                        experiment_id)) as run:
+        result = fit_classifier(task)  # a damaged shard fails the run, recorded
         if progress:
             for epoch, train, val in result.epochs:
-                print(f"  {run_id} epoch {epoch}/{spec.epochs}: train loss "
+                print(f"  {run.run_id} epoch {epoch}/{spec.epochs}: train loss "
                       f"{train['loss']:.3f} val top-1 {val['top1']:.3f}", flush=True)
-        record_classifier(catalog, task, result, run_id, runs)
-    return run_id, result.metrics
+        record_classifier(catalog, task, result, run.run_id, runs)
+        run.closed = True
+    return run.run_id, result.metrics

@@ -31,9 +31,13 @@ from typing import Any
 import numpy as np
 
 from vida.catalog.database import Catalog
-from vida.catalog.records import json_column
-from vida.catalog.records.clips import USABLE_CLIPS, select_clips
-from vida.catalog.records.features import clear_failures, failed_keys, record_failures
+from vida.catalog.records.clips import USABLE_CLIPS, clip_keys_in_split, select_clips
+from vida.catalog.records.features import (
+    clear_failures,
+    failed_keys,
+    record_failures,
+    sibling_set_params,
+)
 from vida.encoders import Encoder, get_encoder
 from vida.encoders.audio import Projection
 from vida.jobs.executor import map_ordered, open_pool, parse_executor, remote_spec
@@ -302,12 +306,8 @@ def _summarise_encode(catalog: Catalog, run_id: str, summary: EncodeSummary,
 def recorded_flow_method(catalog: Catalog, grid_from: str) -> str:
     """The flow method of the flow set made by the same run as ``grid_from`` (ingest
     records it there), so re-decoded clips get their flow computed the same way."""
-    rows = catalog.sql(
-        "SELECT f.params FROM feature_sets f JOIN feature_sets g "
-        "ON g.produced_by_run = f.produced_by_run WHERE g.name = :g AND f.modality = 'flow'",
-        {"g": grid_from})
-    for params in rows["params"]:
-        method = json_column(params).get("flow_method")
+    for params in sibling_set_params(catalog, grid_from, "flow"):
+        method = params.get("flow_method")
         if method:
             return str(method)
     return "farneback"
@@ -333,7 +333,7 @@ def project_set(catalog: Catalog, store: FeatureStore, source: str, spec: str, d
     """Fit (once) the train-only PCA of ``source`` and write the projected set."""
     path = store.root / "projections" / f"{source.replace('/', '__')}-pca{dim}.npz"
     if not path.exists():  # an existing projection is the set's definition: never refit
-        train = catalog.sql("SELECT clip_key FROM clips WHERE split = 'train'")["clip_key"]
+        train = clip_keys_in_split(catalog, "train")
         train_keys = sorted(set(train) & set(store.keys(source)))
         if len(train_keys) < 2:
             raise ValueError(f"--project needs train clips with {source}: run "

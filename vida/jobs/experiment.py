@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +19,17 @@ import numpy as np
 import pandas as pd
 
 from vida.catalog.database import Catalog
-from vida.catalog.records import json_column
+from vida.catalog.records.clip_queries import ClipQuery, query_clips
 from vida.catalog.records.dictionaries import load_dictionary
 from vida.catalog.records.filters import store_decisions
 from vida.catalog.records.runs import (
-    failure_recorded,
-    finish_run,
     log_metrics,
     mark_abandoned,
     new_run_id,
     reopen_run,
+    run_exists,
+    run_row,
+    runs_with_params,
     start_run,
 )
 from vida.catalog.records.tags import load_tags
@@ -61,6 +63,7 @@ from vida.jobs.per_class import (
     plot_gains,
 )
 from vida.jobs.plots import color, figure, save_png
+from vida.jobs.shape import run_lifecycle
 from vida.jobs.training import runs_root, training_device
 from vida.keys import SPLIT_CLIPS
 from vida.semantics.iou_filter import FilterResult, clip_ious, decide
@@ -91,12 +94,9 @@ class ExperimentResult:
     correlations: dict[str, Any] = field(default_factory=dict)  # across classes
 
 
-def with_features(query: str, sets: list[str]) -> str:
+def with_features(query: str, sets: list[str]) -> ClipQuery:
     """Restrict a clip query to clips that have every feature set (same clips for all)."""
-    have = " AND ".join(
-        f"clip_key IN (SELECT clip_key FROM features WHERE feature_set = '{s}')" for s in sets)
-    inner = query.strip().rstrip(";")
-    return f"SELECT clip_key, class_name, split FROM ({inner}) AS q WHERE {have}"
+    return ClipQuery(query, feature_sets=tuple(sets))
 
 
 UNDEFINED = "undefined: real audio gains nothing significant"
@@ -126,15 +126,15 @@ def rerun_experiment(catalog: Catalog, store: FeatureStore, run_id: str, *,
                      runs: str | None = None, log: Callable[[str], None] = print
                      ) -> ExperimentResult:
     """Run experiment ``run_id`` again with the spec it recorded."""
-    frame = catalog.sql("SELECT kind, arch, params FROM runs WHERE run_id = :r", {"r": run_id})
-    if frame.empty or frame["kind"][0] != "experiment":
+    record = run_row(catalog, run_id)
+    if record is None or record.kind != "experiment":
         raise ValueError(f"{run_id}: no experiment run of that id (list them with `vida-batch "
                          "sql \"SELECT run_id, arch FROM runs WHERE kind = 'experiment'\"`)")
-    spec = json_column(frame["params"][0]).get("spec")
+    spec = record.params.get("spec")
     if spec is None:
         raise ValueError(f"{run_id} was recorded before experiments stored their spec; run "
                          "it again with its options")
-    run = {"svdmap": svdmap_experiment, "cafmap": cafmap_experiment}[frame["arch"][0]]
+    run = {"svdmap": svdmap_experiment, "cafmap": cafmap_experiment}[record.arch]
     return run(catalog, store, **spec, runs=runs, log=log)
 
 
@@ -244,12 +244,12 @@ def plot_results(table: pd.DataFrame, path: Path, title: str) -> None:
     save_png(fig, path)
 
 
-def _record(catalog: Catalog, experiment_id: str, query: str, table: pd.DataFrame,
+def _record(catalog: Catalog, experiment_id: str, table: pd.DataFrame,
             runs: str | None, title: str, study: pd.DataFrame | None = None,
             labels: pd.DataFrame | None = None,
             per_class: tuple[pd.DataFrame, dict[str, Any]] | None = None) -> ExperimentResult:
-    """Tables, CSVs and plots of the finished plan; the experiment's metrics; its run
-    finished."""
+    """Tables, CSVs and plots of the finished plan, and the experiment's metrics (its
+    run is finished by :func:`run_experiment_plan`, with the results CSV)."""
     folder = runs_root(runs) / experiment_id
     folder.mkdir(parents=True, exist_ok=True)
     adjusted, comparisons = adjust_as_one_family({"main": table, "study": study,
@@ -279,7 +279,6 @@ def _record(catalog: Catalog, experiment_id: str, query: str, table: pd.DataFram
         by_class.to_csv(folder / "per_class.csv", index=False)
         plot_gains(by_class, folder / "per_class.png", title + " - per class")
         log_metrics(catalog, experiment_id, per_class_metrics(by_class, found), split="test")
-    finish_run(catalog, experiment_id, checkpoint=str(csv))
     return ExperimentResult(experiment_id, table, plot, csv, study, label_table=labels,
                             label_plot=label_plot, comparisons=comparisons,
                             per_class=by_class, correlations=found)
@@ -315,11 +314,10 @@ def open_experiment(catalog: Catalog, kind: str, spec: dict, log: Callable[[str]
     """The experiment's run, opened before any training: an unfinished one with the
     same spec (killed, failed) is resumed under its id; otherwise a new one."""
     mark_abandoned(catalog)
-    frame = catalog.sql("SELECT run_id, params FROM runs WHERE kind = 'experiment' AND "
-                        "arch = :a AND status IN ('abandoned', 'failed') "
-                        "ORDER BY started_at DESC", {"a": kind})
-    for run_id, params in frame.itertuples(index=False):
-        if json_column(params).get("spec") == spec:
+    for run_id, params in runs_with_params(catalog, kind="experiment", arch=kind,
+                                           statuses=("abandoned", "failed"),
+                                           newest_first=True):
+        if params.get("spec") == spec:
             reopen_run(catalog, run_id)
             log(f"experiment {run_id}: resumed (same spec, did not finish)")
             return run_id
@@ -327,35 +325,37 @@ def open_experiment(catalog: Catalog, kind: str, spec: dict, log: Callable[[str]
 
 
 def _start_experiment(catalog: Catalog, experiment_id: str, kind: str, params: dict,
-                      query: str) -> None:
-    if not catalog.sql("SELECT run_id FROM runs WHERE run_id = :r", {"r": experiment_id}).empty:
-        return  # resumed: reopened by open_experiment
-    start_run(catalog, kind="experiment", arch=kind, params=params, query=query,
-              experiment_id=experiment_id, run_id=experiment_id)
+                      query: ClipQuery) -> str:
+    if run_exists(catalog, experiment_id):
+        return experiment_id  # resumed: reopened by open_experiment
+    return start_run(catalog, kind="experiment", arch=kind, params=params, query=query,
+                     experiment_id=experiment_id, run_id=experiment_id)
 
 
 def run_experiment_plan(catalog: Catalog, store: FeatureStore, plan: Plan, *, kind: str,
-                        experiment_id: str, params: dict, query: str, runs: str | None,
-                        options: ExperimentOptions, log: Callable[[str], None]
-                        ) -> dict[str, Any] | None:
-    """Record the plan with the experiment's run, then run what is not done yet;
-    None for a dry run (the plan is printed, nothing trained)."""
+                        experiment_id: str, params: dict, query: ClipQuery, runs: str | None,
+                        options: ExperimentOptions, log: Callable[[str], None],
+                        summarise: Callable[[dict[str, Any]], ExperimentResult]
+                        ) -> ExperimentResult | None:
+    """Record the plan with the experiment's run, run what is not done yet and
+    summarise the outcomes, all in the run's lifecycle; None for a dry run (the plan
+    is printed, nothing trained)."""
     device = training_device(options.device)
     counts = plan.counts()
     log(f"experiment {experiment_id}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
     if options.dry_run:
         return None
-    _start_experiment(catalog, experiment_id, kind, {**params, "plan": counts,
-                                                     "steps": plan.describe()}, query)
     runner = PlanRunner(catalog, store, plan, experiment_id=experiment_id, runs=runs,
-                        log=log, progress=options.progress,
-                        device=device)
-    with failure_recorded(catalog, experiment_id):
+                        log=log, progress=options.progress, device=device)
+    with run_lifecycle(catalog, partial(_start_experiment, catalog, experiment_id, kind,
+                                        {**params, "plan": counts, "steps": plan.describe()},
+                                        query)) as run:
         reused = runner.resume()
         if reused:
             log(f"  {reused} trainings finished before are reused")
-        executor = parse_executor(current_executor(), options.workers)
-        return runner.run(executor)
+        result = summarise(runner.run(parse_executor(current_executor(), options.workers)))
+        run.checkpoint = str(result.csv)
+    return result
 
 
 def per_class_of(plan: Plan, outcomes: dict[str, Any], class_iou: pd.Series | None = None
@@ -392,9 +392,10 @@ def label_table(plan: Plan, outcomes: dict[str, Any], log: Callable[[str], None]
     return pd.concat(tables, ignore_index=True) if tables else None
 
 
-def _svdmap_plan(catalog: Catalog, *, seeds: int, base: str, gen_base: str, kept_query: str,
-                 classes: list[str], gspec: GeneratorSpec, cspec: ClassifierSpec, audio: str,
-                 cross_fit: int, in_sample_ablation: bool, labels: list[int | str]) -> Plan:
+def _svdmap_plan(catalog: Catalog, *, seeds: int, base: ClipQuery, gen_base: ClipQuery,
+                 kept_query: ClipQuery, classes: list[str], gspec: GeneratorSpec,
+                 cspec: ClassifierSpec, audio: str, cross_fit: int,
+                 in_sample_ablation: bool, labels: list[int | str]) -> Plan:
     plan = Plan()
     generated_by_seed = {}
     for seed in range(seeds):
@@ -420,7 +421,7 @@ def _svdmap_plan(catalog: Catalog, *, seeds: int, base: str, gen_base: str, kept
     return plan
 
 
-def _study_steps(plan: Plan, catalog: Catalog, *, seeds: int, study_query: str,
+def _study_steps(plan: Plan, catalog: Catalog, *, seeds: int, study_query: ClipQuery,
                  kept_classes: list[str], gspec: GeneratorSpec, cspec: ClassifierSpec,
                  top_classes: int) -> None:
     """The study's own protocol: generator and classifiers on its top classes only."""
@@ -440,7 +441,7 @@ _SVDMAP_PARAMS = ("seeds", "tags", "dictionary", "min_iou", "generator_query",
                   "classifier_hidden", "distill_temperature")
 
 
-def _iou_filter(catalog: Catalog, experiment_id: str, gen_base: str, tags: str,
+def _iou_filter(catalog: Catalog, experiment_id: str, gen_base: ClipQuery, tags: str,
                 dictionary: str, min_iou: float, log: Callable[[str], None]
                 ) -> tuple[FilterResult, str, str]:
     """The clip-level IoU filter of the experiment, stored under its name; returns its
@@ -449,26 +450,24 @@ def _iou_filter(catalog: Catalog, experiment_id: str, gen_base: str, tags: str,
                        mode="clip", min_iou=min_iou)
     filter_name = f"{experiment_id}/iou>={min_iou:g}"
     store_decisions(catalog, filter_name, decisions.decisions)
-    kept_query = (f"{gen_base} AND (split <> 'train' OR clip_key IN (SELECT clip_key FROM "
-                  f"filter_decisions WHERE filter_name = '{filter_name}' AND keep))")
-    n_kept = len(catalog.sql(f"SELECT * FROM ({kept_query}) k WHERE split = 'train'"))
+    kept_query = gen_base.narrowed(kept_by=filter_name)
+    n_kept = int((query_clips(catalog, kept_query)["split"] == "train").sum())
     if n_kept == 0:
         raise ValueError(f"the IoU filter (>= {min_iou}) keeps no train clip; lower --min-iou")
     log(f"experiment {experiment_id}: filter keeps {n_kept} train clips")
     return decisions, filter_name, kept_query
 
 
-def _study_variant(plan: Plan, catalog: Catalog, decisions: FilterResult, base: str, *,
+def _study_variant(plan: Plan, catalog: Catalog, decisions: FilterResult, base: ClipQuery, *,
                    seeds: int, top_classes: int, gspec: GeneratorSpec, cspec: ClassifierSpec
                    ) -> None:
     """The study's class-level filter: the top classes by mean IoU, apart."""
     class_level = decide(decisions.decisions[["clip_key", "class_name", "iou"]],
                          mode="class", top_classes=top_classes)
     kept_classes = sorted(class_level.class_means.index[:top_classes])
-    in_classes = ", ".join(f"'{c}'" for c in kept_classes)
-    _study_steps(plan, catalog, seeds=seeds, study_query=f"{base} AND class_name IN "
-                 f"({in_classes})", kept_classes=kept_classes, gspec=gspec, cspec=cspec,
-                 top_classes=top_classes)
+    _study_steps(plan, catalog, seeds=seeds,
+                 study_query=base.narrowed(classes=tuple(kept_classes)),
+                 kept_classes=kept_classes, gspec=gspec, cspec=cspec, top_classes=top_classes)
 
 
 def svdmap_experiment(
@@ -501,7 +500,7 @@ def svdmap_experiment(
     gen_base = with_features(generator_query, [rgb, flow, audio]) if generator_query else base
     decisions, filter_name, kept_query = _iou_filter(catalog, experiment_id, gen_base, tags,
                                                      dictionary, min_iou, log)
-    classes = sorted(catalog.sql(base)["class_name"].unique())
+    classes = sorted(query_clips(catalog, base)["class_name"].unique())
     gspec = GeneratorSpec(arch="svdmap", rgb=rgb, flow=flow, audio=audio,
                           epochs=generator_epochs, lr=generator_lr,
                           batch_size=generator_batch_size, hidden=generator_hidden)
@@ -517,15 +516,14 @@ def svdmap_experiment(
                        gspec=gspec, cspec=cspec)
     params = {**{name: spec[name] for name in _SVDMAP_PARAMS}, "filter": filter_name,
               "feature_sets": [rgb, flow, audio], "spec": spec}
-    outcomes = run_experiment_plan(catalog, store, plan, kind="svdmap",
-                                   experiment_id=experiment_id, params=params, query=base,
-                                   runs=runs, options=options, log=log)
-    if outcomes is None:
-        return None
-    return _record(catalog, experiment_id, base, tables_of(plan, outcomes, "main"), runs,
-                   f"SVDMap {experiment_id} ({seeds} seeds, same test clips)",
-                   tables_of(plan, outcomes, "study"), label_table(plan, outcomes, log),
-                   per_class_of(plan, outcomes, decisions.class_means))
+    return run_experiment_plan(
+        catalog, store, plan, kind="svdmap", experiment_id=experiment_id, params=params,
+        query=base, runs=runs, options=options, log=log,
+        summarise=lambda outcomes: _record(
+            catalog, experiment_id, tables_of(plan, outcomes, "main"), runs,
+            f"SVDMap {experiment_id} ({seeds} seeds, same test clips)",
+            tables_of(plan, outcomes, "study"), label_table(plan, outcomes, log),
+            per_class_of(plan, outcomes, decisions.class_means)))
 
 
 def cafmap_experiment(
@@ -550,8 +548,9 @@ def cafmap_experiment(
     base = with_features(query, [rgb, flow, audio, condition])
     gen_base = (with_features(generator_query, [rgb, flow, audio, condition])
                 if generator_query else base)
-    classes = sorted(catalog.sql(base)["class_name"].unique())
-    log(f"experiment {experiment_id}: {len(catalog.sql(base))} clips")
+    clips = query_clips(catalog, base)
+    classes = sorted(clips["class_name"].unique())
+    log(f"experiment {experiment_id}: {len(clips)} clips")
     gspec = GeneratorSpec(arch="cafmap", condition=condition, audio=audio,
                           epochs=generator_epochs, lr=generator_lr,
                           batch_size=generator_batch_size, hidden=generator_hidden)
@@ -569,18 +568,16 @@ def cafmap_experiment(
               "classifier_lr": classifier_lr, "generator_hidden": generator_hidden,
               "classifier_hidden": classifier_hidden,
               "distill_temperature": distill_temperature, "spec": spec}
-    outcomes = run_experiment_plan(catalog, store, plan, kind="cafmap",
-                                   experiment_id=experiment_id, params=params, query=base,
-                                   runs=runs, options=options, log=log)
-    if outcomes is None:
-        return None
-    return _record(catalog, experiment_id, base, tables_of(plan, outcomes, "main"), runs,
-                   f"CAFMap {experiment_id} ({seeds} seeds, same test clips)",
-                   labels=label_table(plan, outcomes, log),
-                   per_class=per_class_of(plan, outcomes))
+    return run_experiment_plan(
+        catalog, store, plan, kind="cafmap", experiment_id=experiment_id, params=params,
+        query=base, runs=runs, options=options, log=log,
+        summarise=lambda outcomes: _record(
+            catalog, experiment_id, tables_of(plan, outcomes, "main"), runs,
+            f"CAFMap {experiment_id} ({seeds} seeds, same test clips)",
+            labels=label_table(plan, outcomes, log), per_class=per_class_of(plan, outcomes)))
 
 
-def _cafmap_plan(catalog: Catalog, *, seeds: int, base: str, gen_base: str,
+def _cafmap_plan(catalog: Catalog, *, seeds: int, base: ClipQuery, gen_base: ClipQuery,
                  classes: list[str], gspec: GeneratorSpec, cspec: ClassifierSpec, audio: str,
                  cross_fit: int, in_sample_ablation: bool, labels: list[int | str]) -> Plan:
     plan = Plan()

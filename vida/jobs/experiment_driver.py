@@ -28,8 +28,14 @@ from typing import Any
 import numpy as np
 
 from vida.catalog.database import Catalog
-from vida.catalog.records import json_column
-from vida.catalog.records.runs import finish_run
+from vida.catalog.records.predictions import correct_on_test
+from vida.catalog.records.runs import (
+    failure_recorded,
+    finish_run,
+    run_row,
+    runs_with_params,
+    summary_metrics,
+)
 from vida.jobs.classifier import (
     ClassifierSpec,
     fit_classifier,
@@ -69,24 +75,14 @@ class Trained:
 
 def finished_steps(catalog: Catalog, experiment_id: str) -> dict[str, str]:
     """plan key -> run id of the child runs of the experiment that finished."""
-    frame = catalog.sql("SELECT run_id, params FROM runs WHERE experiment_id = :e AND "
-                        "status = 'finished' ORDER BY started_at", {"e": experiment_id})
-    return {json_column(p).get("plan_key"): r for r, p in frame.itertuples(index=False)
-            if json_column(p).get("plan_key")}
-
-
-def correct_on_test(catalog: Catalog, run_id: str) -> tuple[np.ndarray, np.ndarray]:
-    """A classifier run's test clips, in clip_key order: 1 where it was right, and
-    each clip's class."""
-    frame = catalog.sql("SELECT pred_class = true_class AS ok, true_class FROM predictions "
-                        "WHERE run_id = :r AND split = 'test' ORDER BY clip_key", {"r": run_id})
-    return frame["ok"].to_numpy(dtype=float), frame["true_class"].to_numpy(dtype=object)
+    return {params["plan_key"]: run_id
+            for run_id, params in runs_with_params(catalog, experiment_id=experiment_id)
+            if params.get("plan_key")}
 
 
 def checkpoint_of(catalog: Catalog, run_id: str) -> bytes:
     """A finished training's checkpoint, as bytes to hand to a worker."""
-    found = catalog.sql("SELECT checkpoint FROM runs WHERE run_id = :r", {"r": run_id})
-    path = Path(str(found["checkpoint"][0]))
+    path = Path(str(run_row(catalog, run_id).checkpoint))
     if not path.is_file():
         raise ValueError(f"checkpoint {path} of run {run_id} is missing (was runs/ moved?): "
                          "restore it, or rerun the experiment with a new --runs")
@@ -94,10 +90,7 @@ def checkpoint_of(catalog: Catalog, run_id: str) -> bytes:
 
 
 def _trained_from_catalog(catalog: Catalog, run_id: str) -> Trained:
-    metrics = catalog.sql("SELECT name, value FROM run_metrics WHERE run_id = :r AND "
-                          "split = 'test' AND epoch IS NULL", {"r": run_id})
-    return Trained(run_id, dict(metrics.itertuples(index=False)),
-                   *correct_on_test(catalog, run_id))
+    return Trained(run_id, summary_metrics(catalog, run_id), *correct_on_test(catalog, run_id))
 
 
 # the driver keeps the catalog between commits this close together, for this long at most
@@ -182,6 +175,12 @@ class PlanRunner:
         return task, run_id, fit_classifier
 
     def _commit(self, step: Step, task: Any, run_id: str, result: Any) -> None:
+        """The step's results and its run's end, in one transaction; a commit that
+        fails (a full disk, say) fails the run with its error."""
+        with failure_recorded(self.catalog, run_id):
+            self._commit_step(step, task, run_id, result)
+
+    def _commit_step(self, step: Step, task: Any, run_id: str, result: Any) -> None:
         if step.kind == GENERATE:
             record_generate(self.catalog, task, result, run_id)
             self.outcomes[step.key] = task.name

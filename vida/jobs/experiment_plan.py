@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vida.catalog.database import Catalog
+from vida.catalog.records.clip_queries import ClipQuery
 from vida.jobs.classifier import ClassifierSpec
 from vida.jobs.generator import GeneratorSpec, cross_fit_folds
 from vida.jobs.label_efficiency import ALL, equal_step_epochs, labelled_query
@@ -30,7 +31,7 @@ GENERATED = "@"  # a spec field naming a generate step's set
 class Step:
     key: str
     kind: str
-    query: str
+    query: ClipQuery
     spec: ClassifierSpec | GeneratorSpec | None = None
     needs: tuple[str, ...] = ()
     seed: int = 0
@@ -77,8 +78,8 @@ def generated(step: Step) -> str:
     return GENERATED + step.key
 
 
-def generator_steps(plan: Plan, catalog: Catalog, name: str, seed: int, query: str,
-                    spec: GeneratorSpec, cross_fit: int, base: str, in_sample: bool = False
+def generator_steps(plan: Plan, catalog: Catalog, name: str, seed: int, query: ClipQuery,
+                    spec: GeneratorSpec, cross_fit: int, base: ClipQuery, in_sample: bool = False
                     ) -> Step:
     """A generator, its cross-fitting folds, and the step that writes its set for the
     ``base`` clips; returns that generate step."""
@@ -95,7 +96,7 @@ def generator_steps(plan: Plan, catalog: Catalog, name: str, seed: int, query: s
                          source=trained.key, folds=tuple(f.key for f in folds)))
 
 
-def classifier_step(plan: Plan, table: str, variant: str, seed: int, query: str,
+def classifier_step(plan: Plan, table: str, variant: str, seed: int, query: ClipQuery,
                     spec: ClassifierSpec, classes: list[str], prefix: str = "") -> Step:
     """A classifier training, or, when the plan already trains the same model and only
     the test-time audio differs, a step that tests that model (it needs it)."""
@@ -110,7 +111,7 @@ def classifier_step(plan: Plan, table: str, variant: str, seed: int, query: str,
                     table, variant)
 
 
-def _trained_twin(plan: Plan, query: str, spec: ClassifierSpec, classes: tuple[str, ...]
+def _trained_twin(plan: Plan, query: ClipQuery, spec: ClassifierSpec, classes: tuple[str, ...]
                   ) -> str | None:
     """The key of a planned training that is ``spec``'s own training: same clips, same
     spec but for the label and the test-time audio (seeded, so the same weights)."""
@@ -124,7 +125,7 @@ def _trained_twin(plan: Plan, query: str, spec: ClassifierSpec, classes: tuple[s
     return None
 
 
-def missing_audio_steps(plan: Plan, seed: int, query: str, spec: ClassifierSpec,
+def missing_audio_steps(plan: Plan, seed: int, query: ClipQuery, spec: ClassifierSpec,
                         audio: str, gen: Step, classes: list[str]) -> None:
     """The deployment case: trained with real audio, tested without it.  Generated audio
     in its place (after plain or modality-dropout training), beside the stand-ins peers
@@ -145,7 +146,7 @@ LABEL_VARIANTS = ("vision only", "+ generated audio", "+ real audio", "generated
                   PCA_CONTROL, DISTILLED)
 
 
-def distillation_step(plan: Plan, seed: int, query: str, spec: ClassifierSpec,
+def distillation_step(plan: Plan, seed: int, query: ClipQuery, spec: ClassifierSpec,
                       classes: list[str]) -> None:
     """The baseline beside generated audio: the seed's "+ real audio" classifier taught
     to a vision-only student on the same clips."""
@@ -155,9 +156,9 @@ def distillation_step(plan: Plan, seed: int, query: str, spec: ClassifierSpec,
 
 
 def label_efficiency_steps(plan: Plan, catalog: Catalog, counts: list[int | str], *,
-                           base: str, seeds: int, spec: ClassifierSpec, audio: str,
+                           base: ClipQuery, seeds: int, spec: ClassifierSpec, audio: str,
                            generated_by_seed: dict[int, Step], classes: list[str],
-                           pool: str | None = None) -> None:
+                           pool: ClipQuery | None = None) -> None:
     """Every label-efficiency variant at every label count; at ``all`` labels the
     experiment's own classifiers stand in where they are the same training.
 
@@ -181,7 +182,8 @@ def label_efficiency_steps(plan: Plan, catalog: Catalog, counts: list[int | str]
                       "+ real audio": {"audio": audio},
                       "generated audio only": {"audio": gen, "vision": False},
                       PCA_CONTROL: {"audio": None, "vision_pca": audio},
-                      DISTILLED: {"audio": None, "epochs": spec.epochs, "distill_pool": pool,
+                      DISTILLED: {"audio": None, "epochs": spec.epochs,
+                                  "distill_pool": pool and str(pool),
                                   "distill_from": f"{table}/s{seed}/classifier/+ real audio"}}
             for variant in LABEL_VARIANTS:
                 main = plan.tables.get("main", {}).get(variant)
@@ -200,5 +202,5 @@ def _relabel(plan: Plan, step: Step, variant: str) -> None:
     plan.steps[index] = replace(step, spec=replace(step.spec, variant=variant))
 
 
-def _n_train(catalog: Catalog, query: str) -> int:
+def _n_train(catalog: Catalog, query: ClipQuery) -> int:
     return int((load_clips(catalog, query)["split"] == "train").sum())

@@ -12,15 +12,15 @@ generators.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from vida.catalog.database import Catalog
-from vida.catalog.records import json_column
-from vida.catalog.records.runs import finish_run, start_run
-from vida.catalog.schema import Run
+from vida.catalog.records.clip_queries import ALL_CLIPS, ClipQuery, query_clips
+from vida.catalog.records.runs import finish_run, run_row, runs_with_params, start_run
 from vida.jobs.generator import (
     GeneratorSpec,
     cross_fit_folds,
@@ -30,6 +30,7 @@ from vida.jobs.generator import (
     with_noise,
 )
 from vida.jobs.plan_reads import PlanReads
+from vida.jobs.shape import run_lifecycle
 from vida.jobs.training import torch_threads
 from vida.store.located import Located, read_concatenated, read_rows
 from vida.store.locks import job_lock
@@ -103,10 +104,9 @@ def generate_rows(task: GenerateTask) -> SealedBundle:
     return sealed
 
 
-def default_query(spec: GeneratorSpec) -> str:
-    have = " AND ".join(f"clip_key IN (SELECT clip_key FROM features WHERE feature_set = "
-                        f"'{s}')" for s in spec.input_sets)
-    return f"SELECT clip_key, class_name, split FROM clips WHERE {have}"
+def default_query(spec: GeneratorSpec) -> ClipQuery:
+    """Every clip that has the generator's inputs."""
+    return ClipQuery(ALL_CLIPS, feature_sets=tuple(spec.input_sets))
 
 
 def _register(store: FeatureStore, reads: PlanReads, name: str, spec: GeneratorSpec,
@@ -120,7 +120,7 @@ def _register(store: FeatureStore, reads: PlanReads, name: str, spec: GeneratorS
     return SetLayout(info.name, tuple(info.shape), info.dtype)
 
 
-def plan_generate(catalog: Catalog, store: FeatureStore, run_id: str, query: str | None,
+def plan_generate(catalog: Catalog, store: FeatureStore, run_id: str, query: str | ClipQuery | None,
                   folds: list[list[str]] = (), fold_runs: list[str] = (), *,
                   reads: PlanReads | None = None, batch: int = 256, threads: int = 1
                   ) -> PlannedGenerate:
@@ -130,7 +130,7 @@ def plan_generate(catalog: Catalog, store: FeatureStore, run_id: str, query: str
     checkpoint = finished_generator(catalog, run_id)
     spec = load_generator(checkpoint)[1]
     query = query or default_query(spec)
-    keys = sorted(catalog.sql(query)["clip_key"])  # sorted: see load_clips
+    keys = sorted(query_clips(catalog, query)["clip_key"])  # sorted: see load_clips
     k = len(folds)
     name = f"generated/{run_id}-xf{k}" if k else f"generated/{run_id}"
     if store.exists(name):  # resuming: what is there was made by these same generators
@@ -157,7 +157,7 @@ def plan_generate(catalog: Catalog, store: FeatureStore, run_id: str, query: str
                            spec.input_sets, spec.arch)
 
 
-def start_generate_run(catalog: Catalog, planned: PlannedGenerate, query: str | None, *,
+def start_generate_run(catalog: Catalog, planned: PlannedGenerate, query: str | ClipQuery | None, *,
                        experiment_id: str | None = None, sweep: bool = True) -> str:
     return start_run(catalog, kind="generate", params=planned.params, arch=planned.arch,
                      query=query, feature_sets=planned.input_sets, experiment_id=experiment_id,
@@ -173,13 +173,11 @@ def record_generate(catalog: Catalog, planned: PlannedGenerate, bundle: SealedBu
 
 
 def _write(catalog: Catalog, store: FeatureStore, planned: PlannedGenerate,
-           query: str | None) -> str:
+           query: str | ClipQuery | None) -> str:
     """Plan done: map here (or on the Dask cluster chosen), commit, record."""
-    from vida.catalog.records.runs import failure_recorded
     from vida.jobs.executor import open_pool, remote_spec
 
-    run_id = start_generate_run(catalog, planned, query)
-    with failure_recorded(catalog, run_id):
+    with run_lifecycle(catalog, partial(start_generate_run, catalog, planned, query)) as run:
         bundle = None
         if planned.task is not None:
             remote = remote_spec()
@@ -188,11 +186,13 @@ def _write(catalog: Catalog, store: FeatureStore, planned: PlannedGenerate,
             else:
                 with open_pool(remote) as pool:
                     bundle = pool.submit(generate_rows, planned.task).result()
-        record_generate(catalog, planned, bundle, run_id)
+        record_generate(catalog, planned, bundle, run.run_id)
+        run.closed = True
     return planned.name
 
 
-def generate(catalog: Catalog, store: FeatureStore, run_id: str, query: str | None = None,
+def generate(catalog: Catalog, store: FeatureStore, run_id: str,
+             query: str | ClipQuery | None = None,
              batch: int = 256) -> str:
     """Write the run's generated audio for the query's clips as ``generated/<run_id>``."""
     with job_lock(store.root, f"generate-{run_id}"):  # a second waits, then finds it done
@@ -201,7 +201,7 @@ def generate(catalog: Catalog, store: FeatureStore, run_id: str, query: str | No
 
 
 def write_cross_fitted(catalog: Catalog, store: FeatureStore, run_id: str,
-                       folds: list[list[str]], fold_runs: list[str], query: str | None,
+                       folds: list[list[str]], fold_runs: list[str], query: str | ClipQuery | None,
                        batch: int = 256) -> str:
     """``generated/<run>-xf<k>`` from the run's generator and its trained folds."""
     with job_lock(store.root, f"generate-{run_id}-xf{len(folds)}-write"):
@@ -211,7 +211,7 @@ def write_cross_fitted(catalog: Catalog, store: FeatureStore, run_id: str,
 
 
 def cross_fit_generate(catalog: Catalog, store: FeatureStore, run_id: str, k: int,
-                       query: str | None = None, *, runs: str | None = None,
+                       query: str | ClipQuery | None = None, *, runs: str | None = None,
                        experiment_id: str | None = None, batch: int = 256) -> str:
     """``generated/<run>-xf<k>``: every *train* clip's features come from a generator
     trained on the other k-1 folds of the run's train clips (same spec, same val
@@ -225,8 +225,7 @@ def cross_fit_generate(catalog: Catalog, store: FeatureStore, run_id: str, k: in
         raise ValueError(f"--cross-fit {k}: give 2 or more folds")
     with job_lock(store.root, f"generate-{run_id}-xf{k}"):  # a second waits, then resumes
         spec = load_generator(finished_generator(catalog, run_id))[1]
-        with catalog.reading() as session:
-            trained_on = session.get(Run, run_id).query
+        trained_on = run_row(catalog, run_id).query
         folds = cross_fit_folds(catalog, trained_on, spec.seed, k)
         # a rerun (after a kill) reuses the folds already trained, so the set it
         # resumes keeps the generators it was registered with
@@ -241,11 +240,9 @@ def cross_fit_generate(catalog: Catalog, store: FeatureStore, run_id: str, k: in
 def _finished_folds(catalog: Catalog, run_id: str, k: int) -> dict[str, str]:
     """Finished cross-fitting generators of ``run_id`` with ``k`` folds, by fold label
     (the latest of each)."""
-    frame = catalog.sql("SELECT run_id, params FROM runs WHERE kind = 'train-generator' AND "
-                        "status = 'finished' ORDER BY started_at")
     out = {}
-    for fold_run, params in frame.itertuples(index=False):
-        fold = json_column(params).get("fold")
+    for fold_run, params in runs_with_params(catalog, kind="train-generator"):
+        fold = params.get("fold")
         if fold and fold.endswith(f"/{k} of {run_id}"):
             out[fold] = fold_run
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -17,15 +17,16 @@ import torch
 from torch import nn
 
 from vida.catalog.database import Catalog, CatalogError
+from vida.catalog.records.clip_queries import ClipQuery
 from vida.catalog.records.runs import (
     add_metric_rows,
     close_run,
     epoch_rows,
-    failure_recorded,
+    run_row,
     start_run,
 )
-from vida.catalog.schema import Run
 from vida.jobs.plan_reads import PlanReads
+from vida.jobs.shape import run_lifecycle
 from vida.jobs.training import (
     Standardizer,
     checkpoint_bytes,
@@ -102,7 +103,8 @@ class GeneratorResult:
     config: dict
 
 
-def plan_generator(catalog: Catalog, store: FeatureStore, query: str, spec: GeneratorSpec,
+def plan_generator(catalog: Catalog, store: FeatureStore, query: str | ClipQuery,
+                   spec: GeneratorSpec,
                    exclude: Sequence[str] = (), threads: int = 1, device: str = "cpu",
                    reads: PlanReads | None = None) -> GeneratorTask:
     """The query's train clips (less ``exclude``: a cross-fitting fold) and val clips,
@@ -161,7 +163,7 @@ def fit_generator(task: GeneratorTask) -> GeneratorResult:
                            {"model": model.config, "arch": spec.arch, "spec": asdict(spec)})
 
 
-def start_generator_run(catalog: Catalog, spec: GeneratorSpec, query: str, *,
+def start_generator_run(catalog: Catalog, spec: GeneratorSpec, query: str | ClipQuery, *,
                         experiment_id: str | None = None, sweep: bool = True,
                         **params: object) -> str:
     return start_run(catalog, kind="train-generator", arch=spec.arch,
@@ -182,7 +184,8 @@ def record_generator(catalog: Catalog, result: GeneratorResult, run_id: str,
         close_run(session, run_id, checkpoint=str(path))
 
 
-def train_generator(catalog: Catalog, store: FeatureStore, query: str, spec: GeneratorSpec,
+def train_generator(catalog: Catalog, store: FeatureStore, query: str | ClipQuery,
+                    spec: GeneratorSpec,
                     *, experiment_id: str | None = None, runs: str | None = None,
                     progress: bool = True, exclude: Sequence[str] = (),
                     fold: str | None = None) -> str:
@@ -190,15 +193,16 @@ def train_generator(catalog: Catalog, store: FeatureStore, query: str, spec: Gen
     the best epoch on its val clips, in this process; returns the run id."""
     task = plan_generator(catalog, store, query, spec, exclude, threads=0)
     extra = {"fold": fold, "excluded_clips": len(exclude)} if fold else {}
-    run_id = start_generator_run(catalog, spec, query, experiment_id=experiment_id, **extra)
-    with failure_recorded(catalog, run_id):  # a damaged shard fails the run, recorded
-        result = fit_generator(task)
+    with run_lifecycle(catalog, partial(start_generator_run, catalog, spec, query,
+                                        experiment_id=experiment_id, **extra)) as run:
+        result = fit_generator(task)  # a damaged shard fails the run, recorded
         if progress:
             for epoch, train, val in result.epochs:
-                print(f"  {run_id} epoch {epoch}/{spec.epochs}: train {train['loss']:.4f} "
-                      f"val {val['loss']:.4f}", flush=True)
-        record_generator(catalog, result, run_id, runs)
-    return run_id
+                print(f"  {run.run_id} epoch {epoch}/{spec.epochs}: train "
+                      f"{train['loss']:.4f} val {val['loss']:.4f}", flush=True)
+        record_generator(catalog, result, run.run_id, runs)
+        run.closed = True
+    return run.run_id
 
 
 @lru_cache(maxsize=2)
@@ -212,18 +216,17 @@ def load_generator(checkpoint: str) -> tuple[LSTMGenerator, GeneratorSpec, Stand
 
 
 def finished_generator(catalog: Catalog, run_id: str) -> str:
-    with catalog.reading() as session:
-        run = session.get(Run, run_id)
-        if run is None or run.kind != "train-generator":
-            raise CatalogError(f"no generator run {run_id!r}: list them with "
-                               "`vida-batch sql \"SELECT run_id FROM runs WHERE "
-                               "kind = 'train-generator'\"`")
-        if run.status != "finished" or not run.checkpoint:
-            raise CatalogError(f"run {run_id} did not finish ({run.status}); train it again")
-        return str(run.checkpoint)
+    run = run_row(catalog, run_id)
+    if run is None or run.kind != "train-generator":
+        raise CatalogError(f"no generator run {run_id!r}: list them with "
+                           "`vida-batch sql \"SELECT run_id FROM runs WHERE "
+                           "kind = 'train-generator'\"`")
+    if run.status != "finished" or not run.checkpoint:
+        raise CatalogError(f"run {run_id} did not finish ({run.status}); train it again")
+    return str(run.checkpoint)
 
 
-def cross_fit_folds(catalog: Catalog, query: str, seed: int, k: int) -> list[list[str]]:
+def cross_fit_folds(catalog: Catalog, query: str | ClipQuery, seed: int, k: int) -> list[list[str]]:
     """The query's train clips in ``k`` folds (seeded by the generator's seed)."""
     train = load_clips(catalog, query)
     train_keys = train.loc[train["split"] == "train", "clip_key"].tolist()

@@ -33,16 +33,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from vida.catalog.database import Catalog, CatalogLocked
-from vida.catalog.records.clips import media_root, record_media_root
+from vida.catalog.records.clips import known_clips, media_root, record_clips, record_media_root
 from vida.catalog.records.runs import heartbeat
-from vida.catalog.schema import Clip, utcnow
-from vida.catalog.writes import upsert
+from vida.clock import utcnow
 from vida.jobs.executor import Pool, WorkerLost, map_as_completed, open_pool, parse_executor
 from vida.jobs.ingest_map import (
-    CLIP_KEY,
     ChunkDone,
     IngestChunk,
     IngestOptions,
@@ -117,19 +113,12 @@ def register_feature_sets(store: FeatureStore, options: IngestOptions,
     return infos
 
 
-def _known_clips(catalog: Catalog) -> dict[str, tuple[str, str]]:
-    with catalog.reading() as session:
-        rows = session.execute(select(Clip.clip_key, Clip.content_sha256, Clip.status))
-        return {k: (h, s) for k, h, s in rows}
-
-
 def _record_crash(catalog: Catalog, source: ClipSource, error: str) -> None:
     row = {"clip_key": source.clip_key, "class_name": source.class_name,
            "clip_id": source.clip_id, "source_uri": source.uri or source.path, "status": "failed",
            "ingested_at": utcnow(), "error": f"worker_crashed: {error} while decoding this "
            "file (rerun with --retry-failed once it is fixed)"}
-    with catalog.transaction() as session:
-        upsert(session, Clip, [row], key=CLIP_KEY)
+    record_clips(catalog, [row])
 
 
 def chunk_size(total: int, slots: int, rows_per_shard: int) -> int:
@@ -254,7 +243,7 @@ def _ingest(catalog: Catalog, store: FeatureStore, root: Path, layout: str | Non
         # the workers start and load their encoders while this process plans
         summary.total = sum(1 for _ in sources)  # a cheap first walk, for the ETA
         infos = register_feature_sets(store, options, run_id)
-        known = _known_clips(catalog)
+        known = known_clips(catalog)
         bar = tqdm(total=summary.total, unit="clip", desc="ingest", disable=not progress,
                    smoothing=0.1)
 

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from vida.catalog.database import Catalog
+from vida.catalog.records.clip_queries import ClipQuery
 from vida.jobs.plots import color, figure, save_png
 from vida.jobs.training import load_clips
 
@@ -45,7 +46,7 @@ def parse_labels(text: str | None) -> list[int | str]:
     return out
 
 
-def labelled_query(catalog: Catalog, base: str, n: int | str, seed: int) -> str:
+def labelled_query(catalog: Catalog, base: ClipQuery, n: int | str, seed: int) -> ClipQuery:
     """``base`` with its train clips cut to ``n`` per class (seeded); val/test unchanged."""
     if n == ALL:
         return base
@@ -56,8 +57,7 @@ def labelled_query(catalog: Catalog, base: str, n: int | str, seed: int) -> str:
     for _, group in train.groupby("class_name", sort=True):
         keys = group["clip_key"].tolist()
         chosen += [keys[i] for i in sorted(rng.permutation(len(keys))[:int(n)])]
-    listed = ", ".join("'" + k.replace("'", "''") + "'" for k in chosen)
-    return f"{base} AND (split <> 'train' OR clip_key IN ({listed}))"
+    return base.narrowed(train_keys=tuple(chosen))
 
 
 def equal_step_epochs(epochs: int, batch_size: int, n_all: int, n_labelled: int) -> int:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vida.catalog.database import Catalog
-from vida.catalog.schema import Clip, utcnow
+from vida.clock import utcnow
+from vida.jobs.ingest_map import CLIP_KEY
 from vida.jobs.shape import recorded
 from vida.keys import clip_key
 from vida.media.legacy import legacy_files, load_feature_dict, parse_legacy_name
@@ -61,5 +62,5 @@ def _import_file(store: FeatureStore, path: Path, prefix: str, run_id: str,
             row = {"clip_key": key, "class_name": cls, "clip_id": cid, "split": split,
                    "source_uri": str(path.resolve()), "status": "ok", "ingested_at": utcnow()}
             writer.add(key, {name: array.astype("float32")},
-                       records=[(Clip, row, ("clip_key",))])
+                       records=[("clips", row, CLIP_KEY)])
     report.imported[path.name] = len(features)

@@ -43,8 +43,9 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from vida.catalog.database import Catalog
@@ -56,24 +57,38 @@ Result = TypeVar("Result")
 
 @dataclass
 class RunRecord:
-    """What a job fills in while it runs; written when its ``recorded`` block ends."""
+    """What a job fills in while it runs; written when its run's block ends."""
 
     run_id: str
     metrics: dict[str, float] = field(default_factory=dict)
     checkpoint: str | None = None
+    # the job's commit closed the run in its own transaction (a training: its
+    # results and its end are in the catalog together, or neither is)
+    closed: bool = False
 
 
 @contextmanager
-def recorded(catalog: Catalog, kind: str, params: dict[str, Any], *, query: str | None = None,
-             feature_sets: list[str] | None = None, seed: int | None = None,
-             arch: str | None = None) -> Iterator[RunRecord]:
-    """Open a run row; close it as finished with the block's metrics, or as failed."""
-    run_id = start_run(catalog, kind=kind, params=params, query=query,
-                       feature_sets=feature_sets, seed=seed, arch=arch)
-    record = RunRecord(run_id)
-    with failure_recorded(catalog, run_id):
+def run_lifecycle(catalog: Catalog, start: Callable[[], str]) -> Iterator[RunRecord]:
+    """The one lifecycle of every run: ``start()`` opens it (or reopens it, for a
+    resumed experiment) and returns its id; the block's end finishes it with the
+    block's metrics, unless the block's commit closed it; an exception fails it with
+    the error, then propagates.  "abandoned" is left for a process that is gone."""
+    record = RunRecord(start())
+    with failure_recorded(catalog, record.run_id):
         yield record
-    finish_run(catalog, run_id, metrics=record.metrics or None, checkpoint=record.checkpoint)
+        if not record.closed:
+            finish_run(catalog, record.run_id, metrics=record.metrics or None,
+                       checkpoint=record.checkpoint)
+
+
+def recorded(catalog: Catalog, kind: str, params: dict[str, Any], *,
+             query: str | None = None, feature_sets: list[str] | None = None,
+             seed: int | None = None, arch: str | None = None
+             ) -> AbstractContextManager[RunRecord]:
+    """A new run of ``kind`` through :func:`run_lifecycle`."""
+    return run_lifecycle(catalog, partial(start_run, catalog, kind=kind, params=params,
+                                          query=query, feature_sets=feature_sets, seed=seed,
+                                          arch=arch))
 
 
 def recorded_write(catalog: Catalog, kind: str, params: dict[str, Any],

@@ -14,10 +14,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import update
 
 from vida.catalog.database import Catalog
-from vida.catalog.schema import Clip
+from vida.catalog.records.clips import split_counts, splittable_clips, write_splits
 from vida.jobs.shape import recorded
 
 SOURCE_SPLITS = {"training": "train", "train": "train", "validation": "val", "val": "val",
@@ -71,9 +70,7 @@ def assign_splits(catalog: Catalog, *, ratios: Sequence[float] = (0.7, 0.15, 0.1
         raise ValueError(f"--ratios must be three non-negative numbers summing to 1, got {ratios}")
     if not 0 < val_fraction < 1:
         raise ValueError(f"--val-fraction must be between 0 and 1, got {val_fraction}")
-    clips = catalog.sql(
-        "SELECT clip_key, class_name, source_split FROM clips WHERE status <> 'failed'"
-    )
+    clips = splittable_clips(catalog)
     if mit:
         plan = mit_plan(clips, val_fraction, seed)
     elif from_source:
@@ -84,16 +81,7 @@ def assign_splits(catalog: Catalog, *, ratios: Sequence[float] = (0.7, 0.15, 0.1
     params = {"ratios": list(ratios), "from_source": from_source, "mit": mit,
               "val_fraction": val_fraction}
     with recorded(catalog, "split", params, seed=seed) as run:
-        with catalog.transaction() as session:
-            session.execute(update(Clip).where(Clip.status == "failed").values(split=None))
-            for split in ("train", "val", "test"):
-                keys = [k for k, s in plan.items() if s == split]
-                for start in range(0, len(keys), 1000):
-                    session.execute(update(Clip).where(
-                        Clip.clip_key.in_(keys[start:start + 1000])).values(split=split))
+        write_splits(catalog, plan)
         run.metrics.update({f"clips_{s}": float(sum(v == s for v in plan.values()))
                             for s in ("train", "val", "test")})
-    return catalog.sql(
-        "SELECT class_name, split, count(*) AS clips FROM clips WHERE split IS NOT NULL "
-        "GROUP BY 1, 2 ORDER BY 1, 2"
-    )
+    return split_counts(catalog)

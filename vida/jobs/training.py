@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from vida.catalog.database import Catalog, CatalogError
+from vida.catalog.records.clip_queries import ClipQuery, query_clips
 from vida.store.atomic import write_whole
 from vida.store.errors import disk_full, is_disk_full
 from vida.store.store import FeatureStore
@@ -32,7 +33,7 @@ def runs_root(root: str | os.PathLike[str] | None = None) -> Path:
     return Path(root or os.environ.get("VIDA_RUNS") or DEFAULT_RUNS).expanduser().resolve()
 
 
-def load_clips(catalog: Catalog, query: str) -> pd.DataFrame:
+def load_clips(catalog: Catalog, query: str | ClipQuery) -> pd.DataFrame:
     """The query's clips, in clip_key order; it must return clip_key, class_name, split.
 
     SQL returns rows in whatever order the database finds them (for a catalog filled
@@ -54,16 +55,16 @@ def load_clips(catalog: Catalog, query: str) -> pd.DataFrame:
     return frame
 
 
-def _sorted_by_key(catalog: Catalog, query: str) -> tuple[pd.DataFrame, bool]:
+def _sorted_by_key(catalog: Catalog, query: str | ClipQuery) -> tuple[pd.DataFrame, bool]:
     """The query's rows, and whether they come sorted: by DuckDB itself where it can
     (in parallel, in binary order, the order Python sorts strings in); otherwise
     as they come."""
     if catalog.is_duckdb:
         try:
-            return catalog.sql(query, order_by="clip_key"), True
+            return query_clips(catalog, query, by_key=True), True
         except CatalogError:
             pass  # no clip_key column: the plain query gets the message that says so
-    return catalog.sql(query), False
+    return query_clips(catalog, query), False
 
 
 def load_inputs(store: FeatureStore, keys: Sequence[str], sets: Sequence[str]) -> np.ndarray:

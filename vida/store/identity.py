@@ -21,11 +21,9 @@ import sys
 import uuid
 from pathlib import Path
 
-from sqlalchemy import select
-
 from vida.catalog.database import Catalog
-from vida.catalog.records.settings import get_setting, put_setting
-from vida.catalog.schema import Shard
+from vida.catalog.records.settings import get_setting, set_setting
+from vida.catalog.records.shards import indexed_shard_paths
 from vida.clock import utcnow
 from vida.store.errors import ShardDamaged, ShardMissing, StoreError, StoreUnreachable
 
@@ -56,11 +54,6 @@ def _write_marker(root: Path, store_id: str, catalog: Catalog) -> None:
     partial.replace(root / MARKER)
 
 
-def _indexed_shards(catalog: Catalog, limit: int) -> list[str]:
-    with catalog.reading() as session:
-        return list(session.scalars(select(Shard.path).limit(limit)))
-
-
 def _is_empty(root: Path) -> bool:
     return not root.is_dir() or not any(root.iterdir())
 
@@ -84,7 +77,7 @@ def bind_store(catalog: Catalog, root: Path, create: bool = True) -> str:
             raise _another(catalog, root, found)
         raise _refuse(catalog, root, "is missing or empty" if _is_empty(root)
                       else f"has no {MARKER}")
-    shards = _indexed_shards(catalog, _SAMPLE)
+    shards = indexed_shard_paths(catalog, _SAMPLE)
     holds_them = any((root / s).exists() for s in shards)
     if found is not None and not holds_them:
         raise _another(catalog, root, found)
@@ -101,8 +94,7 @@ def bind_store(catalog: Catalog, root: Path, create: bool = True) -> str:
                             "(`vida-batch init` creates one)")
     if found is None:
         _write_marker(root, store_id, catalog)
-    with catalog.transaction() as session:
-        put_setting(session, STORE_ID, store_id)
+    set_setting(catalog, STORE_ID, store_id)
     if shards:  # a pair from before store ids
         print(f"vida: catalog {catalog.path or catalog.url} and store {root} now know each "
               f"other (store id {store_id})", file=sys.stderr)

@@ -36,10 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
-from sqlalchemy import delete, select
 
 from vida.catalog.records.quarantine import quarantine_shard, quarantined, restore_shard
-from vida.catalog.schema import Feature, Shard
+from vida.catalog.records.shards import forget_shard, shard_index
 from vida.store.errors import StoreError
 from vida.store.identity import MARKER
 from vida.store.shards import PARTIAL_SUFFIX, SHARD_SUFFIX, sha256_of
@@ -94,11 +93,8 @@ def fsck(store: FeatureStore, *, repair: bool = False, verify_checksums: bool = 
     """Check the catalog against the store; with ``repair``, remove what holds no
     committed data and quarantine what is damaged or gone (see the module's doc)."""
     report = FsckReport()
-    with store.catalog.reading() as session:
-        shards = {s.id: (s.path, s.n_rows, s.sha256) for s in session.scalars(select(Shard))}
-        features = session.execute(
-            select(Feature.feature_set, Feature.clip_key, Feature.shard_id, Feature.row)
-        ).all()
+    index, features = shard_index(store.catalog)
+    shards = {sid: (rel, n_rows, digest) for sid, (rel, _, n_rows, digest) in index.items()}
     damaged = _check_shards(store, shards, verify_checksums, report)
     _count_dead_rows(store, shards, features, damaged, report)
     _check_features(shards, features, report)
@@ -263,10 +259,8 @@ def _put_back(store: FeatureStore, shard_id: int, source: Path, original: Path) 
 def compact(store: FeatureStore) -> list[str]:
     """Rewrite every shard holding dead rows with its live rows only (new shard,
     features re-pointed in one transaction, old file removed); returns the old paths."""
-    with store.catalog.reading() as session:
-        shards = {s.id: (s.path, s.feature_set, s.n_rows) for s in session.scalars(select(Shard))}
-        features = session.execute(select(Feature.feature_set, Feature.clip_key,
-                                          Feature.shard_id, Feature.row)).all()
+    index, features = shard_index(store.catalog)
+    shards = {sid: (rel, name, n_rows) for sid, (rel, name, n_rows, _) in index.items()}
     by_shard: dict[int, list[tuple[str, int]]] = {}
     for _, key, sid, row in features:
         by_shard.setdefault(sid, []).append((key, row))
@@ -283,8 +277,7 @@ def compact(store: FeatureStore) -> list[str]:
             with store.writer(name, rows_per_shard=len(keys) + 1) as writer:
                 for i, key in enumerate(keys):
                     writer.add(key, values[i], **{e: v[i] for e, v in extras.items()})
-        with store.catalog.transaction() as session:
-            session.execute(delete(Shard).where(Shard.id == sid))
+        forget_shard(store.catalog, sid)
         store.close()
         (store.root / rel).unlink(missing_ok=True)
         done.append(rel)

@@ -7,21 +7,25 @@ grouped by shard, and each shard is read once in increasing row order (see
 
 from __future__ import annotations
 
-import json
 import os
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
 
-from vida.catalog.database import Catalog, CatalogError
-from vida.catalog.records.features import locate_many
-from vida.catalog.schema import MODALITIES, Feature, FeatureSet
+from vida.catalog.database import Catalog
+from vida.catalog.records.features import (
+    FeatureSetInfo,
+    feature_keys,
+    feature_set_exists,
+    feature_set_info,
+    feature_set_to_write,
+    locate_many,
+    register_feature_set,
+)
 from vida.store.identity import bind_store, shard_read_failure
 from vida.store.reader import DamagedRead, ShardHandles, read_located
 from vida.store.writers import BundleWriter, FeatureWriter
@@ -30,24 +34,9 @@ DEFAULT_STORE = "store"
 _LOCATED_MEMO = 8  # answers of located_sets kept per store
 
 
-def _canonical(params: dict[str, Any]) -> dict[str, Any]:
-    """Params as they come back from the catalog's JSON (tuples become lists...)."""
-    return json.loads(json.dumps(params, sort_keys=True))
-
-
 def resolve_store_root(root: str | os.PathLike[str] | None = None) -> Path:
     """The store folder from an option, ``$VIDA_STORE``, or ``./store``."""
     return Path(root or os.environ.get("VIDA_STORE") or DEFAULT_STORE).expanduser().resolve()
-
-
-@dataclass(frozen=True)
-class FeatureSetInfo:
-    name: str
-    modality: str
-    encoder: str
-    params: dict[str, Any]
-    shape: tuple[int, ...]
-    dtype: str
 
 
 class FeatureStore:
@@ -77,87 +66,32 @@ class FeatureStore:
         produced_by_run: str | None = None,
     ) -> FeatureSetInfo:
         """Create the feature set, or check that an existing one has the same layout."""
-        if modality not in MODALITIES:
-            raise ValueError(f"modality {modality!r} is not one of {', '.join(MODALITIES)}")
-        shape = tuple(int(s) for s in shape)
-        dtype = np.dtype(dtype).name
-        with self.catalog.transaction() as session:
-            existing = session.get(FeatureSet, name)
-            if existing is None:
-                session.add(
-                    FeatureSet(
-                        name=name,
-                        modality=modality,
-                        encoder=encoder,
-                        params=params or {},
-                        shape=list(shape),
-                        dtype=dtype,
-                        produced_by_run=produced_by_run,
-                    )
-                )
-                # what info() would read back, without another connection
-                return FeatureSetInfo(name, modality, encoder, _canonical(params or {}), shape,
-                                      dtype)
-            elif tuple(existing.shape) != shape or existing.dtype != dtype:
-                raise CatalogError(
-                    f"feature set {name!r} exists with shape {tuple(existing.shape)} "
-                    f"{existing.dtype}, not {shape} {dtype}: choose another name"
-                )
-            elif params is not None and _canonical(existing.params) != _canonical(params):
-                changed = sorted(
-                    k for k in set(existing.params) | set(params)
-                    if existing.params.get(k) != _canonical(params).get(k)
-                )
-                raise CatalogError(
-                    f"feature set {name!r} exists with other params ({', '.join(changed)}): "
-                    "features made differently must not share a set; choose another name "
-                    "(ingest: --name-suffix)"
-                )
-        return self.info(name)
+        info = FeatureSetInfo(name, modality, encoder, params or {},
+                              tuple(int(s) for s in shape), np.dtype(dtype).name)
+        return register_feature_set(self.catalog, info, produced_by_run,
+                                    check_params=params is not None)
 
     def exists(self, name: str) -> bool:
         """Is ``name`` a registered feature set?"""
-        with self.catalog.reading() as session:
-            return session.get(FeatureSet, name) is not None
+        return feature_set_exists(self.catalog, name)
 
     def info(self, name: str) -> FeatureSetInfo:
-        with self.catalog.reading() as session:
-            fs = session.get(FeatureSet, name)
-            if fs is None:
-                raise CatalogError(
-                    f"no feature set {name!r}: list them with `vida-batch status`"
-                )
-            return FeatureSetInfo(
-                fs.name, fs.modality, fs.encoder, fs.params, tuple(fs.shape), fs.dtype
-            )
-
-    def _feature_set(self, name: str) -> FeatureSet:
-        with self.catalog.reading() as session:
-            fs = session.get(FeatureSet, name)
-            if fs is None:
-                raise CatalogError(f"register feature set {name!r} before writing to it")
-            session.expunge(fs)
-        return fs
+        return feature_set_info(self.catalog, name)
 
     def writer(self, name: str, rows_per_shard: int = 256) -> FeatureWriter:
         """A writer of one feature set."""
-        return FeatureWriter(self.catalog, self.root, self._feature_set(name), rows_per_shard)
+        return FeatureWriter(self.catalog, self.root, feature_set_to_write(self.catalog, name),
+                             rows_per_shard)
 
     def bundle_writer(self, names: Sequence[str], rows_per_shard: int = 256) -> BundleWriter:
         """A writer of several feature sets plus catalog records, committed together."""
         return BundleWriter(
-            self.catalog, self.root, [self._feature_set(n) for n in names], rows_per_shard
+            self.catalog, self.root, [feature_set_to_write(self.catalog, n) for n in names],
+            rows_per_shard
         )
 
     def keys(self, name: str) -> list[str]:
-        with self.catalog.reading() as session:
-            return list(
-                session.scalars(
-                    select(Feature.clip_key)
-                    .where(Feature.feature_set == name)
-                    .order_by(Feature.clip_key)
-                )
-            )
+        return feature_keys(self.catalog, name)
 
     # -- reading ---------------------------------------------------------
     def located_sets(self, names: Sequence[str], keys: Sequence[str]

@@ -12,11 +12,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import func, insert, select
-
 from vida.catalog.database import Catalog
-from vida.catalog.schema import Feature, FeatureSet, Shard, model_of, shard_id_seq, utcnow
-from vida.catalog.writes import upsert
+from vida.catalog.records.shards import commit_shards
+from vida.catalog.schema import FeatureSet
 from vida.store.shards import Record, SealedBundle, SetLayout, ShardBundle
 
 
@@ -26,30 +24,7 @@ def commit_sealed(catalog: Catalog, bundle: SealedBundle, wait: float | None = N
     orphans that fsck removes; after it, everything is visible at once."""
     if not bundle.shards and not bundle.records:
         return
-    with catalog.transaction(wait) as session:
-        # Four statements whatever the bundle holds (ids, shards, features, each
-        # table's records): the driver commits for every worker, and on DuckDB each
-        # statement is a round trip (a row-by-row flush is one per row).
-        if bundle.shards:
-            ids = session.execute(
-                select(shard_id_seq.next_value())
-                .select_from(func.generate_series(1, len(bundle.shards)))
-            ).scalars().all()
-            sealed_at = utcnow()
-            session.execute(insert(Shard).values([
-                {"id": i, "feature_set": s.feature_set, "path": s.path, "n_rows": len(s.keys),
-                 "sha256": s.sha256, "sealed_at": sealed_at}
-                for i, s in zip(ids, bundle.shards, strict=True)]))
-            upsert(session, Feature,
-                   ({"feature_set": s.feature_set, "clip_key": k, "shard_id": i, "row": r}
-                    for i, s in zip(ids, bundle.shards, strict=True)
-                    for r, k in enumerate(s.keys)),
-                   key=("feature_set", "clip_key"))
-        by_model: dict[tuple[type, tuple[str, ...]], list[dict[str, Any]]] = {}
-        for table, record, key_cols in bundle.records:
-            by_model.setdefault((model_of(table), key_cols), []).append(record)
-        for (model, key_cols), rows in by_model.items():
-            upsert(session, model, rows, key=key_cols)
+    commit_shards(catalog, bundle.shards, bundle.records, wait)
 
 
 class BundleWriter(ShardBundle):

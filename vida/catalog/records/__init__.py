@@ -13,9 +13,16 @@ values again.  Jobs call both sides; nothing below ``vida.jobs`` does.
 * :mod:`~vida.catalog.records.runs`        runs and run_metrics (a run's lifecycle: start,
   heartbeat, finish or fail; runs whose process is gone marked abandoned where runs
   are opened)
+* :mod:`~vida.catalog.records.predictions` predictions
+* :mod:`~vida.catalog.records.features`    feature_sets, features (where rows are),
+  feature_failures
+* :mod:`~vida.catalog.records.shards`      shards and the store's one-transaction commit
+* :mod:`~vida.catalog.records.clip_queries` the clips a training takes: the user's SQL
+  narrowed with bound values
+* :mod:`~vida.catalog.records.results`     an experiment's stored tables
+* :mod:`~vida.catalog.records.settings`, :mod:`~vida.catalog.records.quarantine`
 
-Predictions are still written by the training jobs, and clips and features by ingest
-and the store (``ARCHITECTURE.md`` lists what has not moved here yet).
+``Catalog.sql`` runs the user's own read-only SQL; everything here binds its values.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+from sqlalchemy import text
 
 from vida.catalog.database import Catalog
 from vida.catalog.schema import Caption, ConditionLabel, RepresentativeFrame
@@ -25,28 +26,28 @@ def replace_representative_frames(catalog: Catalog, rows: list[dict]) -> int:
 
 def representative_frames_with_sources(catalog: Catalog) -> pd.DataFrame:
     """clip_key, frame_index, source_uri of every representative frame, in clip order."""
-    return catalog.sql(
+    return catalog.read(text(
         "SELECT r.clip_key, r.frame_index, c.source_uri FROM representative_frames r "
-        "JOIN clips c ON c.clip_key = r.clip_key ORDER BY r.clip_key, r.frame_index")
+        "JOIN clips c ON c.clip_key = r.clip_key ORDER BY r.clip_key, r.frame_index"))
 
 
 def clips_with_frames(catalog: Catalog, rule: str) -> set[str]:
     """The clips whose representative frames were chosen by ``rule``."""
-    return set(catalog.sql("SELECT DISTINCT clip_key FROM representative_frames "
-                           "WHERE rule = :r", {"r": rule})["clip_key"])
+    return set(catalog.read(text("SELECT DISTINCT clip_key FROM representative_frames "
+                           "WHERE rule = :r"), {"r": rule})["clip_key"])
 
 
 def captioned_frames(catalog: Catalog, captioner: str) -> set[tuple[str, int]]:
     """(clip_key, frame_index) of every frame ``captioner`` has captioned."""
-    frame = catalog.sql("SELECT clip_key, frame_index FROM captions WHERE captioner = :c",
-                        {"c": captioner})
+    frame = catalog.read(text("SELECT clip_key, frame_index FROM captions WHERE captioner = :c"),
+                         {"c": captioner})
     return set(zip(frame["clip_key"], frame["frame_index"].astype(int), strict=True))
 
 
 def store_captions(catalog: Catalog, captioner: str, captions: Captions) -> int:
     """Upsert ``captioner``'s captions; returns the number of caption rows."""
-    rows = [{"clip_key": key, "captioner": captioner, "frame_index": frame, "caption": text}
-            for key, items in captions.items() for frame, text in items]
+    rows = [{"clip_key": key, "captioner": captioner, "frame_index": frame, "caption": caption}
+            for key, items in captions.items() for frame, caption in items]
     with catalog.transaction() as session:
         upsert(session, Caption, rows, key=("clip_key", "captioner", "frame_index"))
     return len(rows)
@@ -56,10 +57,10 @@ def representative_captions(catalog: Catalog, captioner: str | None) -> pd.DataF
     """clip_key, frame_index, caption of each captioned representative frame (one caption
     per frame: the first captioner's when ``captioner`` is None)."""
     where = "" if captioner is None else "AND c.captioner = :cap"
-    rows = catalog.sql(
+    rows = catalog.read(text(
         "SELECT r.clip_key, r.frame_index, c.caption FROM representative_frames r "
         "JOIN captions c ON c.clip_key = r.clip_key AND c.frame_index = r.frame_index "
-        f"{where} ORDER BY r.clip_key, r.frame_index",
+        f"{where} ORDER BY r.clip_key, r.frame_index"),
         {"cap": captioner} if captioner else None)
     return rows.drop_duplicates(["clip_key", "frame_index"])
 

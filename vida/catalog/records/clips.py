@@ -7,11 +7,12 @@ import os
 import sys
 
 import pandas as pd
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
 
 from vida.catalog.database import Catalog
 from vida.catalog.records.settings import get_setting, put_setting
 from vida.catalog.schema import Clip
+from vida.catalog.writes import upsert
 from vida.keys import relocated_uri, resolve_uri, stored_uri
 
 # Every clip a semantic job can work on: the ones whose media decoded.
@@ -23,7 +24,51 @@ _warned: set[str] = set()
 
 def class_names(catalog: Catalog) -> list[str]:
     """Every class that has a clip in the catalog, sorted."""
-    return sorted(catalog.sql("SELECT DISTINCT class_name FROM clips")["class_name"])
+    return sorted(catalog.read(text("SELECT DISTINCT class_name FROM clips"))["class_name"])
+
+
+def clip_keys_in_split(catalog: Catalog, split: str) -> list[str]:
+    with catalog.reading() as session:
+        return list(session.execute(select(Clip.clip_key).where(Clip.split == split)).scalars())
+
+
+def known_clips(catalog: Catalog) -> dict[str, tuple[str, str]]:
+    """clip_key -> (content sha256, status) of every clip in the catalog."""
+    with catalog.reading() as session:
+        rows = session.execute(select(Clip.clip_key, Clip.content_sha256, Clip.status))
+        return {k: (h, s) for k, h, s in rows}
+
+
+def record_clips(catalog: Catalog, rows: list[dict[str, object]]) -> None:
+    """Insert or update clips' rows (the columns a row gives), in one transaction."""
+    with catalog.transaction() as session:
+        upsert(session, Clip, rows, key=("clip_key",))
+
+
+def splittable_clips(catalog: Catalog) -> pd.DataFrame:
+    """clip_key, class_name, source_split of every clip whose media decoded."""
+    stmt = (select(Clip.clip_key, Clip.class_name, Clip.source_split)
+            .where(Clip.status != "failed").order_by(Clip.clip_key))
+    return catalog.read(stmt)
+
+
+def write_splits(catalog: Catalog, plan: dict[str, str]) -> None:
+    """Each clip of ``plan`` gets its split, failed clips none, in one transaction."""
+    with catalog.transaction() as session:
+        session.execute(update(Clip).where(Clip.status == "failed").values(split=None))
+        for split in ("train", "val", "test"):
+            keys = [k for k, s in plan.items() if s == split]
+            for start in range(0, len(keys), 1000):
+                session.execute(update(Clip).where(
+                    Clip.clip_key.in_(keys[start:start + 1000])).values(split=split))
+
+
+def split_counts(catalog: Catalog) -> pd.DataFrame:
+    """Clips per class and split (clips with a split)."""
+    stmt = (select(Clip.class_name, Clip.split, func.count().label("clips"))
+            .where(Clip.split.is_not(None)).group_by(Clip.class_name, Clip.split)
+            .order_by(Clip.class_name, Clip.split))
+    return catalog.read(stmt)
 
 
 def select_clips(catalog: Catalog, query: str | None, default: str = USABLE_CLIPS,
@@ -125,14 +170,14 @@ def relocate_media(catalog: Catalog, old: str, new: str) -> int:
 
 def status_tables(catalog: Catalog) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Clip counts by class x split x status, and feature sets with row counts."""
-    clips = catalog.sql(
+    clips = catalog.read(text(
         "SELECT class_name, coalesce(split, '-') AS split, status, count(*) AS clips "
         "FROM clips GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-    )
-    sets = catalog.sql(
+    ))
+    sets = catalog.read(text(
         "SELECT fs.name, fs.modality, fs.encoder, fs.shape, count(f.clip_key) AS rows, "
         "count(DISTINCT f.shard_id) AS shards "
         "FROM feature_sets fs LEFT JOIN features f ON f.feature_set = fs.name "
         "GROUP BY 1, 2, 3, 4 ORDER BY 1"
-    )
+    ))
     return clips, sets

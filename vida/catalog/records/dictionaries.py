@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import text
+
 from vida.catalog.database import Catalog
 from vida.catalog.records import sets_by_key
 from vida.catalog.schema import DictionaryEntry
@@ -21,8 +23,8 @@ def store_dictionary(catalog: Catalog, name: str, entries: Entries) -> int:
 
 def load_dictionary(catalog: Catalog, name: str) -> dict[str, set[str]]:
     """class -> the set of labels of dictionary ``name``."""
-    frame = catalog.sql(
-        "SELECT class_name, audio_label FROM dictionary_entries WHERE dictionary = :name",
+    frame = catalog.read(text(
+        "SELECT class_name, audio_label FROM dictionary_entries WHERE dictionary = :name"),
         {"name": name},
     )
     if frame.empty:

@@ -3,12 +3,18 @@ whose features of a set could not be made, and why)."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, text
+from sqlalchemy import delete, select, text
+from sqlalchemy.orm import aliased
 
-from vida.catalog.database import Catalog
-from vida.catalog.schema import FeatureFailure, utcnow
+from vida.catalog.database import Catalog, CatalogError
+from vida.catalog.records import json_column
+from vida.catalog.schema import MODALITIES, Feature, FeatureFailure, FeatureSet, utcnow
 from vida.catalog.writes import upsert
 
 
@@ -24,9 +30,9 @@ def record_failures(catalog: Catalog, run_id: str, failures: dict[tuple[str, str
 
 def failed_keys(catalog: Catalog, feature_set: str) -> set[str]:
     """Clips whose features of ``feature_set`` failed before."""
-    frame = catalog.sql("SELECT clip_key FROM feature_failures WHERE feature_set = :s",
-                        {"s": feature_set})
-    return set(frame["clip_key"])
+    with catalog.reading() as session:
+        return set(session.execute(select(FeatureFailure.clip_key)
+                                   .where(FeatureFailure.feature_set == feature_set)).scalars())
 
 
 def clear_failures(catalog: Catalog, feature_set: str, keys: list[str]) -> None:
@@ -77,3 +83,94 @@ def locate_many(catalog: Catalog, feature_sets: list[str], keys: list[str]
         out[name] = (part["pos"].to_numpy(np.int64), part["path"].to_numpy(object),
                      part["row"].to_numpy(np.int64))
     return out
+
+
+def sibling_set_params(catalog: Catalog, name: str, modality: str) -> list[dict[str, Any]]:
+    """The params of the ``modality`` sets made by the run that made set ``name``."""
+    made = aliased(FeatureSet)
+    stmt = (select(FeatureSet.params)
+            .join(made, made.produced_by_run == FeatureSet.produced_by_run)
+            .where(made.name == name, FeatureSet.modality == modality))
+    with catalog.reading() as session:
+        return [json_column(p) for p in session.execute(stmt).scalars()]
+
+
+@dataclass(frozen=True)
+class FeatureSetInfo:
+    name: str
+    modality: str
+    encoder: str
+    params: dict[str, Any]
+    shape: tuple[int, ...]
+    dtype: str
+
+
+def canonical_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Params as the catalog stores them (JSON round trip: tuples become lists)."""
+    return json.loads(json.dumps(params, sort_keys=True))
+
+
+def register_feature_set(catalog: Catalog, info: FeatureSetInfo,
+                         produced_by_run: str | None, check_params: bool) -> FeatureSetInfo:
+    """Create the feature set, or check that an existing one has the same layout (and,
+    with ``check_params``, the same params), in one transaction."""
+    if info.modality not in MODALITIES:
+        raise ValueError(f"modality {info.modality!r} is not one of {', '.join(MODALITIES)}")
+    with catalog.transaction() as session:
+        existing = session.get(FeatureSet, info.name)
+        if existing is None:
+            session.add(FeatureSet(name=info.name, modality=info.modality,
+                                   encoder=info.encoder, params=info.params,
+                                   shape=list(info.shape), dtype=info.dtype,
+                                   produced_by_run=produced_by_run))
+            return FeatureSetInfo(info.name, info.modality, info.encoder,
+                                  canonical_params(info.params), info.shape, info.dtype)
+        _check_same_layout(existing, info, check_params)
+    return feature_set_info(catalog, info.name)
+
+
+def _check_same_layout(existing: FeatureSet, info: FeatureSetInfo, check_params: bool) -> None:
+    name, shape, dtype = info.name, info.shape, info.dtype
+    if tuple(existing.shape) != shape or existing.dtype != dtype:
+        raise CatalogError(f"feature set {name!r} exists with shape {tuple(existing.shape)} "
+                           f"{existing.dtype}, not {shape} {dtype}: choose another name")
+    wanted = canonical_params(info.params)
+    if check_params and canonical_params(existing.params) != wanted:
+        changed = sorted(k for k in set(existing.params) | set(wanted)
+                         if existing.params.get(k) != wanted.get(k))
+        raise CatalogError(
+            f"feature set {name!r} exists with other params ({', '.join(changed)}): "
+            "features made differently must not share a set; choose another name "
+            "(ingest: --name-suffix)")
+
+
+def feature_set_exists(catalog: Catalog, name: str) -> bool:
+    with catalog.reading() as session:
+        return session.get(FeatureSet, name) is not None
+
+
+def feature_set_info(catalog: Catalog, name: str) -> FeatureSetInfo:
+    """Set ``name``'s description; a one-line error for a name that is no set."""
+    with catalog.reading() as session:
+        fs = session.get(FeatureSet, name)
+        if fs is None:
+            raise CatalogError(f"no feature set {name!r}: list them with `vida-batch status`")
+        return FeatureSetInfo(fs.name, fs.modality, fs.encoder, fs.params, tuple(fs.shape),
+                              fs.dtype)
+
+
+def feature_set_to_write(catalog: Catalog, name: str) -> FeatureSet:
+    """Set ``name``'s row, detached, for a writer of its shards."""
+    with catalog.reading() as session:
+        fs = session.get(FeatureSet, name)
+        if fs is None:
+            raise CatalogError(f"register feature set {name!r} before writing to it")
+        session.expunge(fs)
+    return fs
+
+
+def feature_keys(catalog: Catalog, name: str) -> list[str]:
+    """The clips that have a row of set ``name``, in clip_key order."""
+    with catalog.reading() as session:
+        return list(session.scalars(select(Feature.clip_key).where(Feature.feature_set == name)
+                                    .order_by(Feature.clip_key)))

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import text
 
 from vida.catalog.database import Catalog
 from vida.catalog.records import json_column
@@ -49,7 +50,7 @@ class ExperimentRun:
 
 def experiment_run(catalog: Catalog, run_id: str) -> ExperimentRun:
     """The experiment's run row; a one-line error for an id that names none."""
-    rows = catalog.sql(_RUN, {"run_id": run_id})
+    rows = catalog.read(text(_RUN), {"run_id": run_id})
     if rows.empty:
         raise ValueError(f"no experiment {run_id!r} in the catalog; list them with: "
                           "vida-batch sql \"SELECT run_id, arch, status FROM runs WHERE "
@@ -65,13 +66,13 @@ def experiment_run(catalog: Catalog, run_id: str) -> ExperimentRun:
 
 def latest_experiment(catalog: Catalog, arch: str) -> str | None:
     """The newest finished experiment of ``arch`` (svdmap, cafmap), or None."""
-    rows = catalog.sql(_LATEST, {"arch": arch})
+    rows = catalog.read(text(_LATEST), {"arch": arch})
     return None if rows.empty else str(rows["run_id"].iloc[0])
 
 
 def summary_rows(catalog: Catalog, run_id: str, table: str) -> pd.DataFrame:
     """One table's summary as (group, measure, value) rows, in the order written."""
-    rows = catalog.sql(TABLE_QUERIES[table], {"run_id": run_id})
+    rows = catalog.read(text(TABLE_QUERIES[table]), {"run_id": run_id})
     parts = rows["name"].str.rsplit("/", n=1, expand=True) if len(rows) else None
     return pd.DataFrame({"group": [] if parts is None else parts[0],
                          "measure": [] if parts is None else parts[1],

@@ -8,17 +8,19 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import insert, select, update
+from sqlalchemy import Select, insert, select, update
 from sqlalchemy.orm import Session
 
 from vida.catalog.database import Catalog
 from vida.catalog.records import json_column
+from vida.catalog.records.clip_queries import ClipQuery
 from vida.catalog.schema import Run, RunMetric, utcnow
 
 
@@ -43,7 +45,7 @@ def new_run_id(kind: str) -> str:
 
 
 def start_run(catalog: Catalog, *, kind: str, params: dict[str, Any], arch: str | None = None,
-              query: str | None = None, feature_sets: list[str] | None = None,
+              query: str | ClipQuery | None = None, feature_sets: list[str] | None = None,
               seed: int | None = None, experiment_id: str | None = None,
               run_id: str | None = None, sweep: bool = True) -> str:
     """A new run, ``running`` in this process; ``sweep``: first mark the runs whose
@@ -52,7 +54,8 @@ def start_run(catalog: Catalog, *, kind: str, params: dict[str, Any], arch: str 
     if sweep:
         mark_abandoned(catalog)
     with catalog.transaction() as session:
-        session.add(Run(run_id=run_id, kind=kind, arch=arch, params=params, query=query,
+        session.add(Run(run_id=run_id, kind=kind, arch=arch, params=params,
+                        query=None if query is None else str(query),
                         feature_sets=feature_sets or [], seed=seed, status="running",
                         code_version=code_version(), experiment_id=experiment_id,
                         host=socket.gethostname(), pid=os.getpid(), heartbeat_at=utcnow()))
@@ -220,9 +223,68 @@ def close_run(session: Session, run_id: str, *, status: str = "finished",
 def earlier_params(catalog: Catalog, kind: str, key: str, value: Any) -> dict[str, Any] | None:
     """The params of the latest run of ``kind`` whose params[``key``] is ``value``
     (any status: a killed run's rows are kept too), or None."""
-    frame = catalog.sql("SELECT params FROM runs WHERE kind = :k ORDER BY started_at DESC",
-                        {"k": kind})
-    for params in map(json_column, frame["params"]):
+    for params in _params_of(catalog, select(Run.params).where(Run.kind == kind)
+                             .order_by(Run.started_at.desc())):
         if params.get(key) == value:
             return params
     return None
+
+
+def _params_of(catalog: Catalog, stmt: Select) -> list[dict[str, Any]]:
+    with catalog.reading() as session:
+        return [json_column(p) for p in session.execute(stmt).scalars()]
+
+
+def run_exists(catalog: Catalog, run_id: str) -> bool:
+    with catalog.reading() as session:
+        return session.get(Run, run_id) is not None
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """What a job reads back of a run: what it was, its params, its query and where
+    its checkpoint is."""
+
+    run_id: str
+    kind: str
+    arch: str | None
+    status: str
+    params: dict[str, Any]
+    query: str | None
+    checkpoint: str | None
+
+
+def run_row(catalog: Catalog, run_id: str) -> RunRow | None:
+    """Run ``run_id``, or None when the catalog has no such run."""
+    with catalog.reading() as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            return None
+        return RunRow(run.run_id, run.kind, run.arch, run.status, json_column(run.params),
+                         run.query, run.checkpoint)
+
+
+def runs_with_params(catalog: Catalog, *, kind: str | None = None,
+                     arch: str | None = None, statuses: tuple[str, ...] = ("finished",),
+                     experiment_id: str | None = None, newest_first: bool = False
+                     ) -> list[tuple[str, dict[str, Any]]]:
+    """(run id, params) of the runs that match, by start time."""
+    stmt = select(Run.run_id, Run.params).where(Run.status.in_(statuses))
+    if kind is not None:
+        stmt = stmt.where(Run.kind == kind)
+    if arch is not None:
+        stmt = stmt.where(Run.arch == arch)
+    if experiment_id is not None:
+        stmt = stmt.where(Run.experiment_id == experiment_id)
+    order = Run.started_at.desc() if newest_first else Run.started_at
+    with catalog.reading() as session:
+        rows = session.execute(stmt.order_by(order)).all()
+    return [(run_id, json_column(params)) for run_id, params in rows]
+
+
+def summary_metrics(catalog: Catalog, run_id: str) -> dict[str, float]:
+    """A run's test metrics (split ``test``, no epoch) by name."""
+    stmt = select(RunMetric.name, RunMetric.value).where(
+        RunMetric.run_id == run_id, RunMetric.split == "test", RunMetric.epoch.is_(None))
+    with catalog.reading() as session:
+        return {name: value for name, value in session.execute(stmt).all()}

@@ -20,3 +20,9 @@ def put_setting(session: Session, key: str, value: str | None) -> None:
     """Set ``key`` inside the caller's transaction."""
     upsert(session, CatalogSetting, [{"key": key, "value": value, "updated_at": utcnow()}],
            key=("key",))
+
+
+def set_setting(catalog: Catalog, key: str, value: str | None) -> None:
+    """Set ``key`` in a transaction of its own."""
+    with catalog.transaction() as session:
+        put_setting(session, key, value)

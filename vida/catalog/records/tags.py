@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+from sqlalchemy import text
 
 from vida.catalog.database import Catalog
 from vida.catalog.records import sets_by_key
@@ -38,13 +39,14 @@ def add_tags(catalog: Catalog, source: str, tags: Tags) -> int:
 
 def tagged_keys(catalog: Catalog, source: str) -> set[str]:
     """The clips that have tags of ``source``."""
-    return set(catalog.sql("SELECT DISTINCT clip_key FROM audio_tags WHERE source = :s",
-                           {"s": source})["clip_key"])
+    return set(catalog.read(text("SELECT DISTINCT clip_key FROM audio_tags WHERE source = :s"),
+                            {"s": source})["clip_key"])
 
 
 def load_tags(catalog: Catalog, source: str) -> dict[str, set[str]]:
     """clip_key -> the set of labels of ``source``."""
-    frame = catalog.sql("SELECT clip_key, label FROM audio_tags WHERE source = :s", {"s": source})
+    frame = catalog.read(text("SELECT clip_key, label FROM audio_tags WHERE source = :s"),
+                         {"s": source})
     if frame.empty:
         raise ValueError(f"no tags from source {source!r}: run `vida-batch tag` first")
     return sets_by_key(frame)
@@ -52,13 +54,13 @@ def load_tags(catalog: Catalog, source: str) -> dict[str, set[str]]:
 
 def tagged_clips_in_catalog(catalog: Catalog, source: str) -> int:
     """How many clips of ``source``'s tags are clips of this catalog."""
-    return int(catalog.sql(
+    return int(catalog.read(text(
         "SELECT count(DISTINCT t.clip_key) AS n FROM audio_tags t JOIN clips c "
-        "ON c.clip_key = t.clip_key WHERE t.source = :s", {"s": source})["n"][0])
+        "ON c.clip_key = t.clip_key WHERE t.source = :s"), {"s": source})["n"][0])
 
 
 def tag_pairs_of_split(catalog: Catalog, source: str, split: str) -> pd.DataFrame:
     """One row (clip_key, label) per tag of ``source`` on the clips of one split."""
-    return catalog.sql(
+    return catalog.read(text(
         "SELECT t.clip_key, t.label FROM audio_tags t JOIN clips c ON c.clip_key = t.clip_key "
-        "WHERE t.source = :s AND c.split = :split", {"s": source, "split": split})
+        "WHERE t.source = :s AND c.split = :split"), {"s": source, "split": split})
