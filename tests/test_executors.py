@@ -265,8 +265,8 @@ def test_a_clip_that_kills_its_worker_is_recorded_and_the_rest_commit(tmp_path):
 def test_every_mapped_job_goes_to_dask_when_chosen_results_in_plan_order():
     """`map_items`, the map of tag, caption, frames and generate, runs on the Dask
     cluster that --executor names, and gives its results in the plan's order."""
+    from vida.jobs.batch_job import map_items
     from vida.jobs.executor import _CURRENT, set_executor
-    from vida.jobs.shape import map_items
 
     token = _CURRENT.set(None)
     try:

@@ -285,7 +285,7 @@ def test_encode_records_a_clip_whose_source_is_gone_and_goes_on(synthetic, tiny_
 
 def test_encode_recomputes_flow_the_way_ingest_recorded_it(tmp_path):
     from tests.media_factory import write_video
-    from vida.jobs.encode import recorded_flow_method
+    from vida.jobs.encode import flow_method_of
 
     (tmp_path / "media" / "waving").mkdir(parents=True)
     write_video(tmp_path / "media" / "waving" / "a.mp4", n_frames=20, fps=6)
@@ -293,4 +293,4 @@ def test_encode_recomputes_flow_the_way_ingest_recorded_it(tmp_path):
                      "--workers", "1", "--no-progress", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     catalog = open_catalog(tmp_path / "catalog.db", create=True)
-    assert recorded_flow_method(catalog, "rgb/hog-color") == "dis"
+    assert flow_method_of(catalog, "rgb/hog-color") == "dis"

@@ -176,7 +176,7 @@ def test_a_training_whose_commit_fails_is_failed_not_abandoned(synthetic, monkey
 
 def test_a_run_closed_by_its_commit_is_not_finished_twice(catalog):
     from vida.catalog.records.runs import close_run, start_run
-    from vida.jobs.shape import run_lifecycle
+    from vida.jobs.batch_job import run_lifecycle
 
     with run_lifecycle(catalog, lambda: start_run(catalog, kind="probe", params={})) as run:
         with catalog.transaction() as session:

@@ -25,7 +25,7 @@ import vida.jobs.cafmap
 import vida.jobs.ingest
 import vida.jobs.tagging
 from vida.cli import main as cli_main
-from vida.jobs.shape import commit_as_you_go
+from vida.jobs.batch_job import commit_as_you_go
 
 
 def main() -> None:

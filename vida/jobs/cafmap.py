@@ -24,7 +24,7 @@ from vida.catalog.records.captions import (
     store_condition_labels,
 )
 from vida.catalog.records.clips import USABLE_CLIPS, resolve_sources, select_clips
-from vida.jobs.shape import Tally, commit_as_you_go, map_items, recorded, recorded_write
+from vida.jobs.batch_job import Tally, commit_as_you_go, import_as_run, map_items, recorded
 from vida.media.grid import decode_on_grid
 from vida.semantics.captions import load_captioner, read_caption_files
 from vida.semantics.conditions import clip_condition
@@ -195,7 +195,7 @@ def import_captions(catalog: Catalog, path: Path, captioner: str = "imported"
                     ) -> tuple[int, int]:
     """Captions in the study's files -> (caption rows, clips)."""
     captions = read_caption_files(path)
-    n = recorded_write(catalog, "caption-import", {"path": str(path), "captioner": captioner},
+    n = import_as_run(catalog, "caption-import", {"path": str(path), "captioner": captioner},
                        lambda: store_captions(catalog, captioner, captions), "captions")
     return n, len(captions)
 

@@ -27,10 +27,10 @@ from vida.catalog.records.runs import (
     start_run,
 )
 from vida.clock import utcnow
+from vida.jobs.batch_job import run_lifecycle
 from vida.jobs.confusion import confusion_png
 from vida.jobs.distill import DistillLoss, Teacher, distil_batches, soft_targets
 from vida.jobs.plan_reads import PlanReads
-from vida.jobs.shape import run_lifecycle
 from vida.jobs.training import (
     Standardizer,
     checkpoint_bytes,

@@ -11,7 +11,7 @@ from vida.catalog.records.clips import class_names
 from vida.catalog.records.dictionaries import Entries, load_dictionary, store_dictionary
 from vida.catalog.records.filters import store_decisions
 from vida.catalog.records.tags import load_tags
-from vida.jobs.shape import recorded, recorded_write
+from vida.jobs.batch_job import import_as_run, recorded
 from vida.semantics.dictionary import build_dictionary, read_svd_csv
 from vida.semantics.iou_filter import class_summary, clip_ious, decide, filter_name
 
@@ -35,7 +35,7 @@ def import_dictionary(catalog: Catalog, csv_file: Path, name: str | None = None
                       ) -> tuple[str, Entries, int]:
     """The study's ``svd.csv`` -> (dictionary name, entries, rows stored)."""
     entries, named = read_svd_csv(csv_file), name or csv_file.stem
-    return named, entries, recorded_write(
+    return named, entries, import_as_run(
         catalog, "dictionary-import", {"file": str(csv_file), "name": named},
         lambda: store_dictionary(catalog, named, entries), "entries")
 

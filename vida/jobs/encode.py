@@ -40,8 +40,8 @@ from vida.catalog.records.features import (
 )
 from vida.encoders import Encoder, get_encoder
 from vida.encoders.audio import Projection
+from vida.jobs.batch_job import recorded
 from vida.jobs.executor import map_ordered, open_pool, parse_executor, remote_spec
-from vida.jobs.shape import recorded
 from vida.media.decode import AUDIO_RATE, MediaError, fit_audio, study_audio_path
 from vida.media.flow import flow_sequence
 from vida.media.grid import decode_on_grid
@@ -229,7 +229,7 @@ def _encode_clips(catalog: Catalog, store: FeatureStore, *, encoders: dict[str, 
     grid_params = store.info(grid_from).params
     n = int(grid_params.get("n_frames", 18))
     fps, size = float(grid_params.get("fps", 6.0)), int(grid_params.get("frame_size", 128))
-    flow_method = flow_method or recorded_flow_method(catalog, grid_from)
+    flow_method = flow_method or flow_method_of(catalog, grid_from)
     grid = {"n_frames": n, "fps": fps, "frame_size": size}
     options = {"n_frames": n, "device": device, "dtype": dtype, "batch_size": batch_size}
     built = _built_encoders(encoders, options)
@@ -303,7 +303,7 @@ def _summarise_encode(catalog: Catalog, run_id: str, summary: EncodeSummary,
         summary.failed[names[modality]] = sum(1 for s, _ in failures if s == names[modality])
 
 
-def recorded_flow_method(catalog: Catalog, grid_from: str) -> str:
+def flow_method_of(catalog: Catalog, grid_from: str) -> str:
     """The flow method of the flow set made by the same run as ``grid_from`` (ingest
     records it there), so re-decoded clips get their flow computed the same way."""
     for params in sibling_set_params(catalog, grid_from, "flow"):

@@ -33,6 +33,7 @@ from vida.catalog.records.runs import (
     start_run,
 )
 from vida.catalog.records.tags import load_tags
+from vida.jobs.batch_job import run_lifecycle
 from vida.jobs.classifier import ClassifierSpec
 from vida.jobs.executor import current_executor, parse_executor
 from vida.jobs.experiment_driver import PlanRunner
@@ -63,7 +64,6 @@ from vida.jobs.per_class import (
     plot_gains,
 )
 from vida.jobs.plots import color, figure, save_png
-from vida.jobs.shape import run_lifecycle
 from vida.jobs.training import runs_root, training_device
 from vida.keys import SPLIT_CLIPS
 from vida.semantics.iou_filter import FilterResult, clip_ious, decide

@@ -30,7 +30,7 @@ import numpy as np
 from vida.catalog.database import Catalog
 from vida.catalog.records.predictions import correct_on_test
 from vida.catalog.records.runs import (
-    failure_recorded,
+    failed_on_error,
     finish_run,
     run_row,
     runs_with_params,
@@ -177,7 +177,7 @@ class PlanRunner:
     def _commit(self, step: Step, task: Any, run_id: str, result: Any) -> None:
         """The step's results and its run's end, in one transaction; a commit that
         fails (a full disk, say) fails the run with its error."""
-        with failure_recorded(self.catalog, run_id):
+        with failed_on_error(self.catalog, run_id):
             self._commit_step(step, task, run_id, result)
 
     def _commit_step(self, step: Step, task: Any, run_id: str, result: Any) -> None:

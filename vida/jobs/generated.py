@@ -21,6 +21,7 @@ import torch
 from vida.catalog.database import Catalog
 from vida.catalog.records.clip_queries import ALL_CLIPS, ClipQuery, query_clips
 from vida.catalog.records.runs import finish_run, run_row, runs_with_params, start_run
+from vida.jobs.batch_job import run_lifecycle
 from vida.jobs.generator import (
     GeneratorSpec,
     cross_fit_folds,
@@ -30,7 +31,6 @@ from vida.jobs.generator import (
     with_noise,
 )
 from vida.jobs.plan_reads import PlanReads
-from vida.jobs.shape import run_lifecycle
 from vida.jobs.training import torch_threads
 from vida.store.located import Located, read_concatenated, read_rows
 from vida.store.locks import job_lock

@@ -25,8 +25,8 @@ from vida.catalog.records.runs import (
     run_row,
     start_run,
 )
+from vida.jobs.batch_job import run_lifecycle
 from vida.jobs.plan_reads import PlanReads
-from vida.jobs.shape import run_lifecycle
 from vida.jobs.training import (
     Standardizer,
     checkpoint_bytes,

@@ -37,6 +37,7 @@ from vida.catalog.database import Catalog, CatalogLocked
 from vida.catalog.records.clips import known_clips, media_root, record_clips, record_media_root
 from vida.catalog.records.runs import heartbeat
 from vida.clock import utcnow
+from vida.jobs.batch_job import recorded
 from vida.jobs.executor import Pool, WorkerLost, map_as_completed, open_pool, parse_executor
 from vida.jobs.ingest_map import (
     ChunkDone,
@@ -44,7 +45,6 @@ from vida.jobs.ingest_map import (
     IngestOptions,
     prepare_worker,
 )
-from vida.jobs.shape import recorded
 from vida.keys import stored_uri
 from vida.media.sources import ClipSource, Sources
 from vida.store.errors import disk_full, is_disk_full

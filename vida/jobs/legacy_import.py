@@ -13,8 +13,8 @@ from pathlib import Path
 
 from vida.catalog.database import Catalog
 from vida.clock import utcnow
+from vida.jobs.batch_job import recorded
 from vida.jobs.ingest_map import CLIP_KEY
-from vida.jobs.shape import recorded
 from vida.keys import clip_key
 from vida.media.legacy import legacy_files, load_feature_dict, parse_legacy_name
 from vida.store.store import FeatureStore

@@ -13,7 +13,7 @@ from vida.catalog.database import Catalog
 from vida.catalog.records.clips import select_clips
 from vida.catalog.records.runs import earlier_params
 from vida.catalog.records.tags import add_tags, store_tags, tagged_clips_in_catalog, tagged_keys
-from vida.jobs.shape import commit_as_you_go, map_items, recorded, recorded_write
+from vida.jobs.batch_job import commit_as_you_go, import_as_run, map_items, recorded
 from vida.media.decode import AUDIO_RATE, clip_waveform
 from vida.semantics.tagger import head_tags, load_tagger
 from vida.semantics.tags import read_tag_json
@@ -177,6 +177,6 @@ def import_tags(catalog: Catalog, path: Path, source: str | None = None
     """Tags in the study's ``ast_pred_test.json`` format -> (source, clips, clips known)."""
     tags = read_tag_json(path)
     source = source or path.stem
-    n = recorded_write(catalog, "tag-import", {"file": str(path), "source": source},
+    n = import_as_run(catalog, "tag-import", {"file": str(path), "source": source},
                        lambda: store_tags(catalog, source, tags), "clips_tagged")
     return source, n, tagged_clips_in_catalog(catalog, source)

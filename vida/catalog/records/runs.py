@@ -190,7 +190,7 @@ def _beat(session: Session, run_ids: set[str]) -> None:
 
 
 @contextmanager
-def failure_recorded(catalog: Catalog, run_id: str) -> Iterator[None]:
+def failed_on_error(catalog: Catalog, run_id: str) -> Iterator[None]:
     """Mark the run failed, with the error, if the block raises (then re-raise)."""
     try:
         yield

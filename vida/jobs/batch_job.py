@@ -49,7 +49,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from vida.catalog.database import Catalog
-from vida.catalog.records.runs import failure_recorded, finish_run, start_run
+from vida.catalog.records.runs import failed_on_error, finish_run, start_run
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -74,7 +74,7 @@ def run_lifecycle(catalog: Catalog, start: Callable[[], str]) -> Iterator[RunRec
     block's metrics, unless the block's commit closed it; an exception fails it with
     the error, then propagates.  "abandoned" is left for a process that is gone."""
     record = RunRecord(start())
-    with failure_recorded(catalog, record.run_id):
+    with failed_on_error(catalog, record.run_id):
         yield record
         if not record.closed:
             finish_run(catalog, record.run_id, metrics=record.metrics or None,
@@ -91,7 +91,7 @@ def recorded(catalog: Catalog, kind: str, params: dict[str, Any], *,
                                           arch=arch))
 
 
-def recorded_write(catalog: Catalog, kind: str, params: dict[str, Any],
+def import_as_run(catalog: Catalog, kind: str, params: dict[str, Any],
                    write: Callable[[], int], metric: str) -> int:
     """A job whose whole work is one write (an import): the write, recorded as a run
     with its count as ``metric``."""
