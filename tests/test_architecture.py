@@ -13,9 +13,10 @@ ROOT = Path(vida.__file__).parent
 MAY_IMPORT = {
     "keys": set(),
     "clock": set(),
+    "processes": set(),
     "views": set(),
     "stats": set(),
-    "catalog": {"keys", "clock"},
+    "catalog": {"keys", "clock", "processes"},
     "store": {"catalog", "keys", "clock"},
     "media": {"keys", "clock"},
     "encoders": {"media", "keys", "clock"},
@@ -23,7 +24,7 @@ MAY_IMPORT = {
     "models": {"keys", "clock"},
     "synth": {"media", "keys", "clock"},
     "jobs": {"catalog", "store", "media", "encoders", "semantics", "models", "synth", "keys",
-             "clock", "stats", "views"},  # views: the report's tables
+             "clock", "stats", "views", "processes"},  # views: the report's tables
     "cli": {"jobs", "catalog", "store", "media", "encoders", "semantics", "models", "synth",
             "keys", "clock", "views", "stats"},
 }

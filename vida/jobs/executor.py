@@ -38,6 +38,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from vida.processes import process_alive
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
@@ -177,23 +179,13 @@ def _exit_with_driver(driver: int) -> None:
         try:
             handle = os.pidfd_open(driver)
         except (AttributeError, OSError):  # no pidfd here, or the driver is gone
-            while _alive(driver):
+            while process_alive(driver):
                 time.sleep(1.0)
         else:
             select.select([handle], [], [])
         os._exit(1)
 
     threading.Thread(target=wait_then_exit, name="vida-driver-watch", daemon=True).start()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, someone else's
-        return True
-    return True
 
 
 def _started() -> int:

@@ -22,6 +22,7 @@ from vida.catalog.database import Catalog
 from vida.catalog.records import json_column
 from vida.catalog.records.clip_queries import ClipQuery
 from vida.catalog.schema import Run, RunMetric, utcnow
+from vida.processes import process_alive
 
 
 @lru_cache(maxsize=1)
@@ -77,16 +78,6 @@ def reopen_run(catalog: Catalog, run_id: str) -> None:
 STALE_AFTER = timedelta(hours=2)
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
-
-
 def gone_runs(catalog: Catalog) -> list[tuple[str, str, int | None, datetime]]:
     """Runs still marked running whose process is gone (same host: the pid is not
     alive; another host: not seen for ``STALE_AFTER``): (run id, host, pid, last
@@ -100,7 +91,7 @@ def gone_runs(catalog: Catalog) -> list[tuple[str, str, int | None, datetime]]:
         seen = seen or started
         if host is None:  # made before runs recorded their process: cannot tell
             continue
-        if (host == here and pid is not None and not _process_alive(pid)) or (
+        if (host == here and pid is not None and not process_alive(pid)) or (
                 host != here and seen is not None and now - seen > STALE_AFTER):
             gone.append((run_id, host, pid, seen))
     return gone
