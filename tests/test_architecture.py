@@ -26,7 +26,7 @@ MAY_IMPORT = {
     "jobs": {"catalog", "store", "media", "encoders", "semantics", "models", "synth", "keys",
              "clock", "stats", "views", "processes"},  # views: the report's tables
     "cli": {"jobs", "catalog", "store", "media", "encoders", "semantics", "models", "synth",
-            "keys", "clock", "views", "stats"},
+            "keys", "clock", "views", "stats", "processes"},
 }
 
 
