@@ -56,10 +56,6 @@ def test_workers_fork_from_a_server_that_imported_the_job_modules_early(tmp_path
     of it, so they begin with those modules loaded -- imported in another process,
     not each worker's -- yet see the driver's environment as the pool opens, as a
     spawned worker would.  (In a fresh interpreter: the server is one per process.)"""
-    import subprocess
-    import sys
-    from pathlib import Path
-
     script = (
         "import os\n"
         "from vida.jobs.executor import open_pool, start_workers_early\n"
@@ -70,9 +66,7 @@ def test_workers_fork_from_a_server_that_imported_the_job_modules_early(tmp_path
         "    for server, worker, seen in (pool.submit(where, 'VIDA_TEST_SET_LATER').result()\n"
         "                                 for _ in range(6)):\n"
         "        print(server != worker, server != os.getpid(), seen)\n")
-    root = Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True,
-                          text=True, timeout=120)
+    done = _python_in_checkout(script, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:6] == ["True True seen"] * 6
 
@@ -91,9 +85,6 @@ def test_local_workers_end_with_a_sigkilled_driver_and_free_its_pipes():
     """A driver killed with SIGKILL cannot shut its pool down: its workers must end
     on their own, or they wait for work forever and hold the caller's pipes open
     (a caller reading the driver's output would never see it end)."""
-    import subprocess
-    import sys
-
     script = (
         "import os, signal\n"
         "from vida.jobs.executor import open_pool, _started\n"
@@ -101,10 +92,8 @@ def test_local_workers_end_with_a_sigkilled_driver_and_free_its_pipes():
         "print(*sorted({pool.executor.submit(_started).result() for _ in range(8)}),\n"
         "      flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n")
-    root = Path(__file__).resolve().parents[1]
-    # capture_output: run() returns only once every holder of the pipes has ended
-    killed = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True,
-                            text=True, timeout=60)
+    # the output is captured: run() returns only once every holder of the pipes ended
+    killed = _python_in_checkout(script, timeout=60)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     workers = [int(pid) for pid in killed.stdout.split()]
     assert workers and os.getpid() not in workers
@@ -112,6 +101,17 @@ def test_local_workers_end_with_a_sigkilled_driver_and_free_its_pipes():
     while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_running(pid) for pid in workers)
+
+
+def _python_in_checkout(script: str, timeout: float):
+    """``script`` run by a fresh interpreter from the repository's root (the workers'
+    server is one per process, so these tests need a process of their own)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def _running(pid: int) -> bool:
