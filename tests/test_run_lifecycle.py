@@ -11,6 +11,10 @@ from vida.catalog.writes import upsert
 from vida.clock import utcnow
 
 
+def _disk_full(*args, **kwargs):
+    raise OSError(28, "No space left on device")
+
+
 def _runs(catalog, kind: str) -> list[tuple[str, str | None]]:
     frame = catalog.sql("SELECT status, error FROM runs WHERE kind = :k", {"k": kind})
     return list(frame.itertuples(index=False, name=None))
@@ -47,10 +51,7 @@ def test_a_legacy_import_that_fails_writing_records_its_run_failed(catalog, stor
     data = {("barking", f"c{i}"): np.zeros((18, 8), np.float32) for i in range(3)}
     np.save(folder / "audio_train.npy", data, allow_pickle=True)
 
-    def full_disk(*args, **kwargs):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(type(store), "bundle_writer", full_disk)
+    monkeypatch.setattr(type(store), "bundle_writer", _disk_full)
     with pytest.raises(OSError):
         import_legacy(catalog, store, folder)
     [(status, error)] = _runs(catalog, "import-legacy")
@@ -97,10 +98,7 @@ def test_a_generate_that_fails_records_its_run_failed(synthetic, monkeypatch):
     run_id = train_generator(catalog, store, QUERY, GeneratorSpec(epochs=1, hidden=8),
                              runs=str(synthetic / "runs"), progress=False)
 
-    def full_disk(task):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(generated, "generate_rows", full_disk)
+    monkeypatch.setattr(generated, "generate_rows", _disk_full)
     with pytest.raises(OSError):
         generated.generate(catalog, store, run_id)
     [(status, error)] = _runs(catalog, "generate")
@@ -140,10 +138,7 @@ def test_an_experiment_whose_summary_fails_is_failed_and_its_rerun_trains_nothin
 
     catalog, store = _open_synthetic(synthetic)
 
-    def no_room(*args, **kwargs):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(experiment, "_record", no_room)
+    monkeypatch.setattr(experiment, "_record", _disk_full)
     with pytest.raises(OSError):
         _small_svdmap(catalog, store, synthetic)
     [(status, error)] = _runs(catalog, "experiment")
@@ -162,10 +157,7 @@ def test_a_training_whose_commit_fails_is_failed_not_abandoned(synthetic, monkey
 
     catalog, store = _open_synthetic(synthetic)
 
-    def no_room(*args, **kwargs):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(driver, "record_classifier", no_room)
+    monkeypatch.setattr(driver, "record_classifier", _disk_full)
     with pytest.raises(OSError):
         _small_svdmap(catalog, store, synthetic)
     failed = catalog.sql("SELECT kind, error FROM runs WHERE status = 'failed'")
