@@ -24,14 +24,17 @@ _X86_64 = {"x86_64", "amd64", "x64"}
 X264_CPU_INDEPENDENT = "asm=MMX2,SSE,SSE2" if platform.machine().lower() in _X86_64 else "asm=0"
 
 
-def codec_options(codec: str) -> dict[str, str]:
+def codec_options(codec: str, preset: str = "ultrafast") -> dict[str, str]:
     """Encoder options that make ``codec``'s output depend on its input alone.
 
     Synthetic data must be the same on every machine and every run: the demo's
-    numbers and ingest's content hashes depend on it.
+    numbers and ingest's content hashes depend on it.  ``preset`` ultrafast: what is
+    written here is test and demo media, where the encoder's time counts and its
+    compression does not (``bin/bench``'s synth rows measure it against x264's
+    default, medium).
     """
     if codec in ("libx264", "libx264rgb"):
-        return {"x264-params": X264_CPU_INDEPENDENT}
+        return {"x264-params": X264_CPU_INDEPENDENT, "preset": preset}
     return {}
 
 
@@ -47,6 +50,7 @@ def write_video(
     pts_seconds: list[float] | None = None,  # variable frame rate: one time per frame
     rotation: int | None = None,
     codec: str = "libx264",
+    preset: str = "ultrafast",
 ) -> Path:
     """Write an MP4 (or any container by suffix) with optional audio.
 
@@ -56,7 +60,7 @@ def write_video(
     """
     height, width = frames[0].shape[:2]
     with av.open(str(path), "w") as out:
-        vstream = out.add_stream(codec, rate=Fraction(fps), options=codec_options(codec))
+        vstream = out.add_stream(codec, rate=Fraction(fps), options=codec_options(codec, preset))
         vstream.width, vstream.height = width, height
         vstream.pix_fmt = "yuv420p"
         vstream.codec_context.thread_count = 1

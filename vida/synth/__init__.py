@@ -20,6 +20,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -32,7 +33,16 @@ from vida.synth.classes import (
     SynthClass,
     classes,
 )
-from vida.synth.render import FPS, RATE, SECONDS, draw_frame, event_times, make_audio, sample_scene
+from vida.synth.render import (
+    FPS,
+    RATE,
+    SECONDS,
+    Scene,
+    draw_frame,
+    event_times,
+    make_audio,
+    sample_scene,
+)
 
 GRID_FPS = 6.0
 GRID_FRAMES = 18
@@ -79,6 +89,18 @@ def grid_captions(cls: SynthClass, color_name: str, scene_events: np.ndarray,
     return out
 
 
+class RenderedClip(NamedTuple):
+    """One synthetic clip before it is written: its class, id, colour, scene, RGB
+    frames and sound."""
+
+    cls: SynthClass
+    clip_id: str
+    color_name: str
+    scene: Scene
+    frames: list[np.ndarray]
+    audio: np.ndarray
+
+
 @dataclass(frozen=True)
 class SynthClip:
     """The map of ``synthesize``: one clip (its video written, its tags and captions
@@ -88,17 +110,23 @@ class SynthClip:
     n_classes: int
     seed: int
 
-    def __call__(self, where: tuple[int, int]) -> tuple[tuple[str, str, str], str, dict,
-                                                        str, list[dict]]:
+    def render(self, where: tuple[int, int]) -> RenderedClip:
+        """The clip's scene, frames and sound, before anything is written."""
         ci, i = where
         cls = classes(self.n_classes)[ci]
-        clip_id = f"{cls.name.replace('+', '_')}_{i:04d}"
         rng = _clip_rng(self.seed, ci, i, 0)
         color_names = sorted(COLORS)
         color_name = color_names[int(rng.integers(len(color_names)))]
         scene = sample_scene(cls.visual, COLORS[color_name], rng, cls.cue)
         frames = [draw_frame(scene, f / FPS, rng) for f in range(int(SECONDS * FPS))]
         audio = make_audio(scene, cls.sound, _clip_rng(self.seed, ci, i, 1))
+        return RenderedClip(cls, f"{cls.name.replace('+', '_')}_{i:04d}", color_name, scene,
+                            frames, audio)
+
+    def __call__(self, where: tuple[int, int]) -> tuple[tuple[str, str, str], str, dict,
+                                                        str, list[dict]]:
+        ci, i = where
+        cls, clip_id, color_name, scene, frames, audio = self.render(where)
         path = self.out / "training" / cls.name / f"{clip_id}.mp4"
         write_video(path, frames, fps=FPS, audio=audio[None], audio_rate=RATE)
         tags = reference_tags(cls, scene.audio_noise, _clip_rng(self.seed, ci, i, 2))
