@@ -62,3 +62,6 @@ def test_duckdb_to_postgres_to_duckdb_keeps_every_row(synthetic, pg_url, tmp_pat
     # a copy never merges into a catalog that has rows
     again = run_cli("catalog", "copy", str(back), pg_url)
     assert again.returncode == 1 and "already has rows" in again.stderr
+    duck = open_catalog(back)
+    log_metrics(duck, run, {"top1": 0.8}, split="test")
+    assert duck.sql("SELECT id FROM run_metrics")["id"].is_unique

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select
 
 from vida.catalog.database import Catalog, CatalogError
-from vida.catalog.schema import Base, run_metric_id_seq, shard_id_seq
+from vida.catalog.schema import Base, RunMetric, Shard, run_metric_id_seq, shard_id_seq
 
 # sequence -> (table, id column) it numbers
-_SEQUENCES = {shard_id_seq.name: ("shards", "id"), run_metric_id_seq.name: ("run_metrics", "id")}
+_SEQUENCES = {shard_id_seq: Shard.id, run_metric_id_seq: RunMetric.id}
 
 
 def table_counts(catalog: Catalog) -> dict[str, int]:
@@ -59,11 +59,12 @@ def copy_catalog(source: Catalog, target: Catalog, *, batch: int = 5000,
 def _advance_sequences(target: Catalog) -> None:
     """Move each id sequence past the largest copied id."""
     with target.transaction() as session:
-        for sequence, (table, column) in _SEQUENCES.items():
-            top = session.execute(text(f"SELECT max({column}) FROM {table}")).scalar()
+        for sequence, column in _SEQUENCES.items():
+            top = session.execute(select(func.max(column))).scalar()
             if not top:
                 continue
             if target.url.startswith("duckdb"):  # no setval in DuckDB: draw the numbers
-                session.execute(text(f"SELECT max(nextval('{sequence}')) FROM range({top})"))
+                session.execute(select(func.max(sequence.next_value()))
+                                .select_from(func.range(top)))
             else:
-                session.execute(text(f"SELECT setval('{sequence}', {top})"))
+                session.execute(select(func.setval(sequence.name, top)))
