@@ -347,21 +347,15 @@ class Catalog:
         return migrate.pending_revisions(before) if revision == "head" else [revision]
 
     # -- user SQL --------------------------------------------------------
-    def sql(self, query: str, params: dict[str, Any] | None = None, *,
-            order_by: str | None = None) -> pd.DataFrame:
-        """Run one read-only SELECT and return its rows as a DataFrame.
+    def sql(self, query: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Run the user's read-only SELECT and return its rows as a DataFrame.
 
         Refuses anything that writes, attaches or touches files
         (:class:`~vida.catalog.readonly.ReadOnlyViolation`) before running it.
-        ``order_by``: a column of the result to sort by in the database (the
-        user's query is checked once, then wrapped).
         """
         import pandas as pd
 
         check_read_only(query)
-        if order_by is not None:
-            column = '"' + order_by.replace('"', '""') + '"'
-            query = f"SELECT * FROM ({query.strip().rstrip(';')}) AS chosen ORDER BY {column}"
 
         def run() -> pd.DataFrame:
             with self.connect(read_only=True) as conn:

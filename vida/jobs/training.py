@@ -52,7 +52,7 @@ def load_clips(catalog: Catalog, query: str | ClipQuery) -> pd.DataFrame:
     keys = frame["clip_key"].to_numpy()
     if len(keys) > 1 and (keys[1:] == keys[:-1]).any():  # sorted: a repeat is adjacent
         raise ValueError("the --query returns some clips twice; add DISTINCT")
-    return frame
+    return frame[["clip_key", "class_name", "split"]]
 
 
 def _sorted_by_key(catalog: Catalog, query: str | ClipQuery) -> tuple[pd.DataFrame, bool]:

@@ -76,10 +76,11 @@ def as_clip_query(query: str | ClipQuery) -> ClipQuery:
 def query_clips(catalog: Catalog, query: str | ClipQuery, *, by_key: bool = False
                 ) -> pd.DataFrame:
     """The query's rows; ``by_key``: sorted by clip_key in the database.  A user's
-    plain query runs as it is (any columns); a narrowed one returns the three."""
+    plain query, unsorted, runs as it is (any columns); otherwise its clip_key,
+    class_name and split are taken."""
     query = as_clip_query(query)
-    if query == ClipQuery(query.sql):
-        return catalog.sql(query.sql, order_by="clip_key" if by_key else None)
+    if query == ClipQuery(query.sql) and not by_key:
+        return catalog.sql(query.sql)
     check_read_only(query.sql)
     stmt = query.statement()
     if by_key:
