@@ -40,6 +40,7 @@ from vida.jobs.experiment_driver import PlanRunner
 from vida.jobs.experiment_plan import (
     PCA_CONTROL,
     Plan,
+    Step,
     classifier_step,
     distillation_step,
     generated,
@@ -403,22 +404,35 @@ def _svdmap_plan(catalog: Catalog, *, seeds: int, base: ClipQuery, gen_base: Cli
         gen_all = generator_steps(plan, catalog, "all", seed, gen_base, g, cross_fit, base)
         gen_kept = generator_steps(plan, catalog, "kept", seed, kept_query, g, cross_fit, base)
         generated_by_seed[seed] = gen_all
-        for variant, fields in (("vision only", {"audio": None}),
-                                ("+ real audio", {"audio": audio}),
-                                ("+ generated audio", {"audio": generated(gen_all)}),
-                                ("+ filtered generated audio", {"audio": generated(gen_kept)})):
-            classifier_step(plan, "main", variant, seed, base, replace(cspec, **fields), classes)
-        missing_audio_steps(plan, seed, base, cspec, audio, gen_all, classes)
-        distillation_step(plan, seed, base, cspec, classes)
-        if in_sample_ablation and cross_fit:
-            in_sample = generator_steps(plan, catalog, "all", seed, gen_base, g, cross_fit,
-                                        base, in_sample=True)
-            classifier_step(plan, "main", "+ generated audio (in-sample)", seed, base,
-                            replace(cspec, audio=generated(in_sample)), classes)
+        _seed_main_steps(plan, catalog, seed, gen_all, base=base, gen_base=gen_base, gspec=g,
+                         cspec=cspec, audio=audio, classes=classes, cross_fit=cross_fit,
+                         in_sample_ablation=in_sample_ablation,
+                         extra=(("+ filtered generated audio", {"audio": generated(gen_kept)}),))
     label_efficiency_steps(plan, catalog, labels, base=base, seeds=seeds, spec=cspec,
                            audio=audio, generated_by_seed=generated_by_seed, classes=classes,
                            pool=gen_base)
     return plan
+
+
+def _seed_main_steps(plan: Plan, catalog: Catalog, seed: int, gen: Step, *,
+                     base: ClipQuery, gen_base: ClipQuery, gspec: GeneratorSpec,
+                     cspec: ClassifierSpec, audio: str, classes: list[str], cross_fit: int,
+                     in_sample_ablation: bool,
+                     extra: tuple[tuple[str, dict[str, Any]], ...] = ()) -> None:
+    """One seed's main table: vision only, + real audio, + generated audio (``gen``'s
+    set), the ``extra`` variants, the missing-audio and distillation baselines, and
+    the in-sample ablation when asked for."""
+    for variant, fields in (("vision only", {"audio": None}),
+                            ("+ real audio", {"audio": audio}),
+                            ("+ generated audio", {"audio": generated(gen)}), *extra):
+        classifier_step(plan, "main", variant, seed, base, replace(cspec, **fields), classes)
+    missing_audio_steps(plan, seed, base, cspec, audio, gen, classes)
+    distillation_step(plan, seed, base, cspec, classes)
+    if in_sample_ablation and cross_fit:
+        in_sample = generator_steps(plan, catalog, "all", seed, gen_base, gspec, cross_fit,
+                                    base, in_sample=True)
+        classifier_step(plan, "main", "+ generated audio (in-sample)", seed, base,
+                        replace(cspec, audio=generated(in_sample)), classes)
 
 
 def _study_steps(plan: Plan, catalog: Catalog, *, seeds: int, study_query: ClipQuery,
@@ -586,17 +600,9 @@ def _cafmap_plan(catalog: Catalog, *, seeds: int, base: ClipQuery, gen_base: Cli
         g = replace(gspec, seed=seed)
         gen = generator_steps(plan, catalog, "all", seed, gen_base, g, cross_fit, base)
         generated_by_seed[seed] = gen
-        for variant, fields in (("vision only", {"audio": None}),
-                                ("+ real audio", {"audio": audio}),
-                                ("+ generated audio", {"audio": generated(gen)})):
-            classifier_step(plan, "main", variant, seed, base, replace(cspec, **fields), classes)
-        missing_audio_steps(plan, seed, base, cspec, audio, gen, classes)
-        distillation_step(plan, seed, base, cspec, classes)
-        if in_sample_ablation and cross_fit:
-            in_sample = generator_steps(plan, catalog, "all", seed, gen_base, g, cross_fit,
-                                        base, in_sample=True)
-            classifier_step(plan, "main", "+ generated audio (in-sample)", seed, base,
-                            replace(cspec, audio=generated(in_sample)), classes)
+        _seed_main_steps(plan, catalog, seed, gen, base=base, gen_base=gen_base, gspec=g,
+                         cspec=cspec, audio=audio, classes=classes, cross_fit=cross_fit,
+                         in_sample_ablation=in_sample_ablation)
     label_efficiency_steps(plan, catalog, labels, base=base, seeds=seeds, spec=cspec,
                            audio=audio, generated_by_seed=generated_by_seed, classes=classes,
                            pool=gen_base)
