@@ -107,16 +107,9 @@ def test_a_generate_that_fails_records_its_run_failed(synthetic, monkeypatch):
 
 
 def _small_svdmap(catalog, store, work):
-    from vida.catalog.records.dictionaries import store_dictionary
-    from vida.catalog.records.tags import load_tags
     from vida.jobs.experiment import ExperimentOptions, svdmap_experiment
-    from vida.keys import class_of
 
-    labels: dict[str, set[str]] = {}
-    for key, tags in load_tags(catalog, "synth-ref").items():
-        labels.setdefault(class_of(key), set()).update(tags)
-    store_dictionary(catalog, "from-tags", {c: [(t, None) for t in sorted(ts)]
-                                            for c, ts in labels.items()})
+    _dictionary_from_tags(catalog)
     return svdmap_experiment(
         catalog, store, tags="synth-ref", dictionary="from-tags", min_iou=0.0, seeds=1,
         epochs=1, generator_epochs=1, cross_fit=0, generator_hidden=8, classifier_hidden=8,
@@ -178,3 +171,47 @@ def test_a_run_closed_by_its_commit_is_not_finished_twice(catalog):
     rows = catalog.sql("SELECT status, checkpoint FROM runs WHERE kind = 'probe'")
     assert rows.to_dict("records") == [{"status": "finished", "checkpoint": "here"}]
     assert catalog.sql("SELECT count(*) AS n FROM run_metrics")["n"][0] == 0
+
+
+def _dictionary_from_tags(catalog, name: str = "from-tags") -> None:
+    from vida.catalog.records.dictionaries import store_dictionary
+    from vida.catalog.records.tags import load_tags
+    from vida.keys import class_of
+
+    labels: dict[str, set[str]] = {}
+    for key, tags in load_tags(catalog, "synth-ref").items():
+        labels.setdefault(class_of(key), set()).update(tags)
+    store_dictionary(catalog, name, {c: [(t, None) for t in sorted(ts)]
+                                     for c, ts in labels.items()})
+
+
+@pytest.mark.parametrize("job", ["dictionary", "filter", "dictionary-import", "frames"])
+def test_the_semantic_jobs_that_fail_record_their_runs_failed(synthetic, tmp_path,
+                                                              monkeypatch, job):
+    """Each fails inside its run (its computation or its commit): the run is failed
+    with the error, never left running."""
+    import vida.jobs.cafmap as cafmap
+    import vida.jobs.dictionary as dictionary
+
+    catalog, store = _open_synthetic(synthetic)
+    if job == "dictionary":
+        monkeypatch.setattr(dictionary, "build_dictionary", _disk_full)
+        run = lambda: dictionary.build_dictionary_job(catalog, "d")  # noqa: E731
+    elif job == "filter":
+        _dictionary_from_tags(catalog)
+        monkeypatch.setattr(dictionary, "store_decisions", _disk_full)
+        run = lambda: dictionary.filter_job(catalog, dictionary="from-tags",  # noqa: E731
+                                            tags="synth-ref")
+    elif job == "dictionary-import":
+        (tmp_path / "svd.csv").write_text("class,labels\nbarking,Dog\n")
+        monkeypatch.setattr(dictionary, "read_svd_csv", lambda path: {"barking": []})
+        monkeypatch.setattr(dictionary, "store_dictionary", _disk_full)
+        run = lambda: dictionary.import_dictionary(catalog, tmp_path / "svd.csv")  # noqa: E731
+    else:
+        monkeypatch.setattr(cafmap, "replace_representative_frames", _disk_full)
+        run = lambda: cafmap.find_representative_frames(catalog, store,  # noqa: E731
+                                                        progress=False)
+    with pytest.raises(OSError):
+        run()
+    [(status, error)] = _runs(catalog, job)
+    assert status == "failed" and "No space left" in error
