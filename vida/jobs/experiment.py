@@ -27,7 +27,6 @@ from vida.catalog.records.runs import (
     mark_abandoned,
     new_run_id,
     reopen_run,
-    run_exists,
     run_row,
     runs_with_params,
     start_run,
@@ -327,7 +326,7 @@ def open_experiment(catalog: Catalog, kind: str, spec: dict, log: Callable[[str]
 
 def _start_experiment(catalog: Catalog, experiment_id: str, kind: str, params: dict,
                       query: ClipQuery) -> str:
-    if run_exists(catalog, experiment_id):
+    if run_row(catalog, experiment_id) is not None:
         return experiment_id  # resumed: reopened by open_experiment
     return start_run(catalog, kind="experiment", arch=kind, params=params, query=query,
                      experiment_id=experiment_id, run_id=experiment_id)

@@ -40,6 +40,11 @@ class ClipQuery:
     def narrowed(self, **changes: object) -> ClipQuery:
         return replace(self, **changes)
 
+    @property
+    def plain(self) -> bool:
+        """The user's SQL as it is, not narrowed."""
+        return self == ClipQuery(self.sql)
+
     def statement(self) -> Select:
         """The composed SELECT of clip_key, class_name, split (parameters bound)."""
         # a ':' of the user's SQL is literal text, never a placeholder
@@ -63,14 +68,10 @@ class ClipQuery:
     def __str__(self) -> str:
         """The statement as SQL a person can read, record and run again (values quoted
         by SQLAlchemy; DuckDB's SQL is PostgreSQL's here)."""
-        if self == ClipQuery(self.sql):
+        if self.plain:
             return self.sql
         return str(self.statement().compile(dialect=postgresql.dialect(),
                                             compile_kwargs={"literal_binds": True}))
-
-
-def as_clip_query(query: str | ClipQuery) -> ClipQuery:
-    return query if isinstance(query, ClipQuery) else ClipQuery(query)
 
 
 def query_clips(catalog: Catalog, query: str | ClipQuery, *, by_key: bool = False
@@ -78,8 +79,8 @@ def query_clips(catalog: Catalog, query: str | ClipQuery, *, by_key: bool = Fals
     """The query's rows; ``by_key``: sorted by clip_key in the database.  A user's
     plain query, unsorted, runs as it is (any columns); otherwise its clip_key,
     class_name and split are taken."""
-    query = as_clip_query(query)
-    if query == ClipQuery(query.sql) and not by_key:
+    query = query if isinstance(query, ClipQuery) else ClipQuery(query)
+    if query.plain and not by_key:
         return catalog.sql(query.sql)
     check_read_only(query.sql)
     stmt = query.statement()

@@ -144,28 +144,33 @@ def _check_same_layout(existing: FeatureSet, info: FeatureSetInfo, check_params:
             "(ingest: --name-suffix)")
 
 
-def feature_set_exists(catalog: Catalog, name: str) -> bool:
+def _feature_set_row(catalog: Catalog, name: str) -> FeatureSet | None:
+    """Set ``name``'s row, detached from its session, or None."""
     with catalog.reading() as session:
-        return session.get(FeatureSet, name) is not None
+        fs = session.get(FeatureSet, name)
+        if fs is not None:
+            session.expunge(fs)
+    return fs
+
+
+def feature_set_exists(catalog: Catalog, name: str) -> bool:
+    return _feature_set_row(catalog, name) is not None
 
 
 def feature_set_info(catalog: Catalog, name: str) -> FeatureSetInfo:
     """Set ``name``'s description; a one-line error for a name that is no set."""
-    with catalog.reading() as session:
-        fs = session.get(FeatureSet, name)
-        if fs is None:
-            raise CatalogError(f"no feature set {name!r}: list them with `vida-batch status`")
-        return FeatureSetInfo(fs.name, fs.modality, fs.encoder, fs.params, tuple(fs.shape),
-                              fs.dtype)
+    fs = _feature_set_row(catalog, name)
+    if fs is None:
+        raise CatalogError(f"no feature set {name!r}: list them with `vida-batch status`")
+    return FeatureSetInfo(fs.name, fs.modality, fs.encoder, fs.params, tuple(fs.shape),
+                          fs.dtype)
 
 
 def feature_set_to_write(catalog: Catalog, name: str) -> FeatureSet:
-    """Set ``name``'s row, detached, for a writer of its shards."""
-    with catalog.reading() as session:
-        fs = session.get(FeatureSet, name)
-        if fs is None:
-            raise CatalogError(f"register feature set {name!r} before writing to it")
-        session.expunge(fs)
+    """Set ``name``'s row, for a writer of its shards."""
+    fs = _feature_set_row(catalog, name)
+    if fs is None:
+        raise CatalogError(f"register feature set {name!r} before writing to it")
     return fs
 
 

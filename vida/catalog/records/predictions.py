@@ -16,9 +16,8 @@ _ROWS_PER_INSERT = 500  # bound parameters per statement stay within any driver'
 def add_predictions(session: Session, run_id: str, split: str, rows: pd.DataFrame) -> None:
     """Replace run ``run_id``'s predictions by ``rows`` (clip_key, true_class,
     pred_class, score), inside the caller's transaction.  DuckDB inserts the frame
-    itself: a driver commits a training's predictions while its workers train, and
-    SQLAlchemy's multi-row INSERT costs it several times more (`bin/bench`'s
-    experiment row runs this)."""
+    itself: the driver commits every training's predictions while its workers train,
+    and the time it spends building a multi-row INSERT is taken from them."""
     frame = rows.assign(run_id=run_id, split=split)[
         ["run_id", "clip_key", "split", "true_class", "pred_class", "score"]]
     session.execute(delete(Prediction).where(Prediction.run_id == run_id))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from vida.catalog.database import Catalog
@@ -214,21 +214,10 @@ def close_run(session: Session, run_id: str, *, status: str = "finished",
 def earlier_params(catalog: Catalog, kind: str, key: str, value: Any) -> dict[str, Any] | None:
     """The params of the latest run of ``kind`` whose params[``key``] is ``value``
     (any status: a killed run's rows are kept too), or None."""
-    for params in _params_of(catalog, select(Run.params).where(Run.kind == kind)
-                             .order_by(Run.started_at.desc())):
+    for _, params in runs_with_params(catalog, kind=kind, statuses=None, newest_first=True):
         if params.get(key) == value:
             return params
     return None
-
-
-def _params_of(catalog: Catalog, stmt: Select) -> list[dict[str, Any]]:
-    with catalog.reading() as session:
-        return [json_column(p) for p in session.execute(stmt).scalars()]
-
-
-def run_exists(catalog: Catalog, run_id: str) -> bool:
-    with catalog.reading() as session:
-        return session.get(Run, run_id) is not None
 
 
 @dataclass(frozen=True)
@@ -252,15 +241,19 @@ def run_row(catalog: Catalog, run_id: str) -> RunRow | None:
         if run is None:
             return None
         return RunRow(run.run_id, run.kind, run.arch, run.status, json_column(run.params),
-                         run.query, run.checkpoint)
+                      run.query, run.checkpoint)
 
 
 def runs_with_params(catalog: Catalog, *, kind: str | None = None,
-                     arch: str | None = None, statuses: tuple[str, ...] = ("finished",),
+                     arch: str | None = None,
+                     statuses: tuple[str, ...] | None = ("finished",),
                      experiment_id: str | None = None, newest_first: bool = False
                      ) -> list[tuple[str, dict[str, Any]]]:
-    """(run id, params) of the runs that match, by start time."""
-    stmt = select(Run.run_id, Run.params).where(Run.status.in_(statuses))
+    """(run id, params) of the runs that match (``statuses`` None: any), by start
+    time."""
+    stmt = select(Run.run_id, Run.params)
+    if statuses is not None:
+        stmt = stmt.where(Run.status.in_(statuses))
     if kind is not None:
         stmt = stmt.where(Run.kind == kind)
     if arch is not None:
