@@ -32,19 +32,26 @@ from vida.jobs.confusion import confusion_png
 from vida.jobs.distill import DistillLoss, Teacher, distil_batches, soft_targets
 from vida.jobs.plan_reads import PlanReads
 from vida.jobs.training import (
-    Standardizer,
     checkpoint_bytes,
     fill_arch_defaults,
     fit,
-    loader,
     runs_root,
     seed_everything,
     torch_threads,
     write_checkpoint,
 )
+from vida.jobs.training_inputs import (
+    Blocks,
+    ChunkOrder,
+    Standardizer,
+    batches,
+    load_blocks,
+    read_float32,
+    source_rows,
+)
 from vida.models import build_classifier
 from vida.store.atomic import write_whole
-from vida.store.located import Located, read_concatenated, read_rows
+from vida.store.located import Located, read_rows
 from vida.store.store import FeatureStore
 
 DEFAULTS = {"lstm": {"lr": 1e-3, "batch_size": 16}, "mlp": {"lr": 1e-4, "batch_size": 32}}
@@ -99,10 +106,18 @@ class ClassifierSpec:
                                                                    else [])
 
 
-def _predict(model: nn.Module, x: np.ndarray, device: str = "cpu") -> np.ndarray:
+def _predict(model: nn.Module, x: Blocks, norm: Standardizer, device: str = "cpu"
+             ) -> np.ndarray:
+    """Class probabilities of every clip: in one pass where the split is in memory,
+    in batches where it is streamed."""
     model.eval()
     with torch.no_grad():
-        return torch.softmax(model(torch.from_numpy(x).to(device)), dim=-1).cpu().numpy()
+        if not x.streamed:
+            inputs = torch.from_numpy(x.whole(norm)).to(device)
+            return torch.softmax(model(inputs), dim=-1).cpu().numpy()
+        parts = [torch.softmax(model(xb), dim=-1).cpu().numpy()
+                 for xb, _ in batches(x, np.zeros(x.n), 256, False, norm=norm, device=device)]
+        return np.concatenate(parts)
 
 
 def _accuracy(model: nn.Module, data) -> dict[str, float]:
@@ -135,6 +150,12 @@ class ClassifierTask:
     trained: tuple[bytes, int] | None = None
     pca_width: int = 0  # the vision block's PCA components (spec.vision_pca's width)
     teacher: Teacher | None = None  # distillation: the teacher and its clips' inputs
+    # where the features are held: "memory" (read once), "stream" (batches read from
+    # the store: the features exceed the memory budget); and the scratch folder whose
+    # read-only copies the trainings of one machine share (None: this process's own)
+    holding: str = "memory"
+    scratch: str | None = None
+    chunk_order: bool | None = None  # shuffle by stored chunk [None: when streamed]
 
 
 @dataclass
@@ -215,14 +236,14 @@ def fit_classifier(task: ClassifierTask) -> ClassifierResult:
     spec = task.spec
     with torch_threads(task.threads):
         g = seed_everything(spec.seed)
-        x = _swap_audio(task, {s: read_concatenated(parts) for s, parts in task.inputs.items()})
+        x = _swap_audio(task, {s: load_blocks(parts, stream=task.holding == "stream",
+                                              scratch=task.scratch)
+                               for s, parts in task.inputs.items()})
         x, reduction = _principal_components(x, task.pca_width)
         y = task.labels
         train_x, train_y, loss_fn = _training_set(task, x)
-        norm = Standardizer.fit(train_x)
-        x = {s: norm(v) for s, v in x.items()}
-        model = build_classifier(spec.arch, x["train"].shape[-1], len(task.classes),
-                                 spec.hidden)
+        norm = Standardizer.fit_blocks(train_x)
+        model = build_classifier(spec.arch, train_x.width, len(task.classes), spec.hidden)
         model.to(task.device)
         epochs: list = []
         if task.trained is not None:
@@ -231,13 +252,14 @@ def fit_classifier(task: ClassifierTask) -> ClassifierResult:
                                map_location="cpu")["state_dict"]
         else:
             state, best_epoch = fit(
-                model, loader(norm(train_x), train_y, spec.batch_size, True, g, task.device),
-                loader(x["val"], y["val"], 256, False, device=task.device),
+                model, batches(train_x, train_y, spec.batch_size, True, norm=norm, generator=g,
+                               device=task.device, sampler=_order(task, train_x)),
+                batches(x["val"], y["val"], 256, False, norm=norm, device=task.device),
                 loss_fn, epochs=spec.epochs, lr=spec.lr, score=_accuracy,
                 better=lambda a, b: a["top1"] > b["top1"],
                 on_epoch=lambda e, t, v: epochs.append((e, t, v)))
         model.load_state_dict(state)
-        probs = _predict(model, x["test"], task.device)
+        probs = _predict(model, x["test"], norm, task.device)
     metrics, per_class, matrix = _test_metrics(probs, y["test"], list(task.classes), best_epoch)
     blob = checkpoint_bytes(state, {"input_norm": norm.state(), **reduction})
     config = {"model": model.config, "arch": spec.arch, "spec": asdict(spec),
@@ -248,8 +270,17 @@ def fit_classifier(task: ClassifierTask) -> ClassifierResult:
                             started, utcnow(), png)
 
 
-def _training_set(task: ClassifierTask, x: dict[str, np.ndarray]
-                  ) -> tuple[np.ndarray, np.ndarray, nn.Module]:
+def _order(task: ClassifierTask, train: Blocks) -> ChunkOrder | None:
+    """Streamed (or asked for): the train clips shuffled by stored chunk, so that a
+    batch reads few chunks; otherwise None, a permutation of every clip."""
+    chunked = task.holding == "stream" if task.chunk_order is None else task.chunk_order
+    if not chunked or task.teacher is not None:
+        return None
+    return ChunkOrder(task.inputs["train"][0], task.spec.seed)
+
+
+def _training_set(task: ClassifierTask, x: dict[str, Blocks]
+                  ) -> tuple[Blocks, np.ndarray, nn.Module]:
     """What the classifier trains on: its train clips and labels, or, for a distilled
     student, every pool clip with the teacher's soft outputs (and its label where it
     has one)."""
@@ -258,42 +289,49 @@ def _training_set(task: ClassifierTask, x: dict[str, np.ndarray]
     pool_x, soft = soft_targets(task.teacher, len(task.classes), task.spec.temperature)
     pool_x, target = distil_batches(task.labels["train"], task.keys["train"], pool_x, soft,
                                     task.teacher.keys)
-    return pool_x, target, DistillLoss(task.spec.temperature)
+    return Blocks.of([pool_x]), target, DistillLoss(task.spec.temperature)
 
 
-def _principal_components(x: dict[str, np.ndarray], width: int
-                          ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+def _principal_components(x: dict[str, Blocks], width: int
+                          ) -> tuple[dict[str, Blocks], dict[str, dict]]:
     """Each split's frames projected on the first ``width`` principal components of
     the train clips' frames (none: ``x`` as it is), and the projection to keep."""
     if not width:
         return x, {}
     from sklearn.decomposition import PCA
 
-    rows = x["train"].reshape(-1, x["train"].shape[-1])
+    whole = {s: b.whole() for s, b in x.items()}  # the control's vision, in memory
+    rows = whole["train"].reshape(-1, whole["train"].shape[-1])
     pca = PCA(n_components=min(width, *rows.shape), svd_solver="full").fit(rows)
-    reduced = {s: pca.transform(v.reshape(-1, v.shape[-1])).reshape(*v.shape[:-1], -1)
-               .astype(np.float32) for s, v in x.items()}
+    reduced = {s: Blocks.of([pca.transform(v.reshape(-1, v.shape[-1]))
+                             .reshape(*v.shape[:-1], -1).astype(np.float32)])
+               for s, v in whole.items()}
     return reduced, {"input_pca": {"mean": torch.from_numpy(pca.mean_.astype(np.float32)),
                                    "components": torch.from_numpy(
                                        pca.components_.astype(np.float32))}}
 
 
-def _swap_audio(task: ClassifierTask, x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _swap_audio(task: ClassifierTask, x: dict[str, Blocks]) -> dict[str, Blocks]:
     """Modality dropout on the train clips, and the test-time stand-in for audio (the
-    audio block is the last one of the inputs)."""
+    audio block is the last one of the inputs): each a private audio block, the
+    vision blocks untouched."""
     spec = task.spec
     if not (spec.test_audio or spec.audio_dropout):
         return x
-    width = task.audio_width
+    test, train = x["test"], x["train"]
+    shape = (test.n, test.steps, task.audio_width)
     if spec.test_audio == "zeros":
-        x["test"][:, :, -width:] = 0.0
+        x["test"] = test.replaced(-1, np.zeros(shape, dtype=np.float32))
     elif spec.test_audio == "train-mean":  # the real train audio's mean, before any dropout
-        x["test"][:, :, -width:] = x["train"][:, :, -width:].mean(axis=0)
+        mean = source_rows(train.sources[-1], slice(None)).mean(axis=0)
+        x["test"] = test.replaced(-1, np.broadcast_to(mean, shape))
     elif task.test_audio is not None:
-        x["test"][:, :, -width:] = read_rows(task.test_audio)
+        x["test"] = test.replaced(-1, read_float32(task.test_audio))
     if task.dropout is not None:
         swap, audio = task.dropout
-        x["train"][swap, :, -width:] = read_rows(audio)
+        own = np.array(source_rows(train.sources[-1], slice(None)), dtype=np.float32)
+        own[swap] = read_rows(audio)
+        x["train"] = train.replaced(-1, own)
     return x
 
 

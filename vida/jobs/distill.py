@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from vida.jobs.training import Standardizer
+from vida.jobs.training_inputs import Standardizer
 from vida.models import build_classifier
 from vida.store.located import Located, read_concatenated
 

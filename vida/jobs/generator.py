@@ -28,20 +28,19 @@ from vida.catalog.records.runs import (
 from vida.jobs.batch_job import run_lifecycle
 from vida.jobs.plan_reads import PlanReads
 from vida.jobs.training import (
-    Standardizer,
     checkpoint_bytes,
     fill_arch_defaults,
     fit,
     load_checkpoint,
     load_clips,
-    loader,
     runs_root,
     seed_everything,
     torch_threads,
     write_checkpoint,
 )
+from vida.jobs.training_inputs import Blocks, ChunkOrder, Standardizer, batches, load_blocks
 from vida.models import LSTMGenerator
-from vida.store.located import Located, read_concatenated, read_rows
+from vida.store.located import Located, read_rows
 from vida.store.store import FeatureStore
 
 ARCHS = ("svdmap", "cafmap")
@@ -92,6 +91,9 @@ class GeneratorTask:
     targets: dict[str, Located]  # train/val -> the audio rows
     threads: int = 1
     device: str = "cpu"
+    holding: str = "memory"  # or "stream" (see ClassifierTask)
+    scratch: str | None = None
+    chunk_order: bool | None = None
 
 
 @dataclass
@@ -129,20 +131,31 @@ def plan_generator(catalog: Catalog, store: FeatureStore, query: str | ClipQuery
     return GeneratorTask(spec, inputs, masks, targets, threads, device)
 
 
+def _inputs(task: GeneratorTask, split: str, noise_seed: int) -> Blocks:
+    """A split's input blocks; CAFMap's condition with seeded noise where its mask is
+    off (a private array: the condition is as narrow as the audio)."""
+    stream = task.holding == "stream"
+    blocks = load_blocks(task.inputs[split], stream=stream, scratch=task.scratch)
+    if task.spec.arch != "cafmap":
+        return blocks
+    return Blocks.of([with_noise(task.spec, blocks.whole(),
+                                 lambda: read_rows(task.masks[split]), noise_seed)])
+
+
 def fit_generator(task: GeneratorTask) -> GeneratorResult:
     """Train, select the best epoch on val: the map of a generator item."""
     spec = task.spec
+    stream = task.holding == "stream"
     with torch_threads(task.threads):
         g = seed_everything(spec.seed)
-        x = {s: with_noise(spec, read_concatenated(parts),
-                           lambda s=s: read_rows(task.masks[s]), spec.seed + i)
-             for i, (s, parts) in enumerate(task.inputs.items())}
-        y = {s: read_rows(t).astype(np.float32) for s, t in task.targets.items()}
-        norm = Standardizer.fit(x["train"])
-        model = LSTMGenerator(x["train"].shape[-1], y["train"].shape[-1], hidden=spec.hidden)
+        x = {s: _inputs(task, s, spec.seed + i) for i, s in enumerate(task.inputs)}
+        y = {s: load_blocks([t], stream=stream, scratch=task.scratch)
+             for s, t in task.targets.items()}
+        norm = Standardizer.fit_blocks(x["train"])
+        model = LSTMGenerator(x["train"].width, y["train"].width, hidden=spec.hidden)
         model.to(task.device)
         mse = nn.MSELoss()
-        val = loader(norm(x["val"]), y["val"], 256, False, device=task.device)
+        val = batches(x["val"], y["val"], 256, False, norm=norm, device=task.device)
 
         def score(m: nn.Module, data) -> dict[str, float]:
             m.eval()
@@ -150,9 +163,12 @@ def fit_generator(task: GeneratorTask) -> GeneratorResult:
                 losses = [float(mse(m(xb), yb)) * len(xb) for xb, yb in data]
             return {"loss": sum(losses) / len(data.dataset)}
 
+        chunked = stream if task.chunk_order is None else task.chunk_order
+        order = ChunkOrder(task.targets["train"], spec.seed) if chunked else None
         epochs: list = []
         state, best_epoch = fit(
-            model, loader(norm(x["train"]), y["train"], spec.batch_size, True, g, task.device),
+            model, batches(x["train"], y["train"], spec.batch_size, True, norm=norm,
+                           generator=g, device=task.device, sampler=order),
             val, mse, epochs=spec.epochs, lr=spec.lr, score=score,
             better=lambda a, b: a["loss"] < b["loss"],
             on_epoch=lambda e, t, v: epochs.append((e, t, v)))

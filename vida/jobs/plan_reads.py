@@ -17,7 +17,7 @@ import pandas as pd
 
 from vida.catalog.database import Catalog
 from vida.jobs.training import load_clips
-from vida.store.located import Located
+from vida.store.located import Located, row_shape
 from vida.store.store import FeatureSetInfo, FeatureStore
 
 
@@ -49,7 +49,9 @@ class PlanReads:
             paths, rows = self.store.located(name, missing)
             known.update(zip(missing, zip(paths, rows, strict=True), strict=True))
         where = [known[key] for key in keys]
-        return Located(name, str(self.store.root), tuple(keys),
-                       np.array([p for p, _ in where], dtype=object),
-                       np.array([r for _, r in where], dtype=np.int64),
-                       "data" if extra is None else f"extras/{extra}")
+        paths = np.array([p for p, _ in where], dtype=object)
+        dataset = "data" if extra is None else f"extras/{extra}"
+        shape = (tuple(self.info(name).shape) if extra is None
+                 else row_shape(self.store, name, paths, dataset))
+        return Located(name, str(self.store.root), tuple(keys), paths,
+                       np.array([r for _, r in where], dtype=np.int64), dataset, shape)

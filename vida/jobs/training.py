@@ -7,9 +7,8 @@ import io
 import json
 import os
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +16,12 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
 from vida.catalog.database import Catalog, CatalogError
 from vida.catalog.records.clip_queries import ClipQuery, query_clips
 from vida.store.atomic import write_whole
 from vida.store.errors import disk_full, is_disk_full
-from vida.store.store import FeatureStore
 
 DEFAULT_RUNS = "runs"
 
@@ -67,22 +65,6 @@ def _sorted_by_key(catalog: Catalog, query: str | ClipQuery) -> tuple[pd.DataFra
     return query_clips(catalog, query), False
 
 
-def load_inputs(store: FeatureStore, keys: Sequence[str], sets: Sequence[str]) -> np.ndarray:
-    """Features of several sets concatenated on the last axis: ``[n, T, sum D]``."""
-    try:
-        found = store.read_sets(list(dict.fromkeys(sets)), list(keys))
-        parts = [found[name].astype(np.float32, copy=False) for name in sets]
-    except KeyError as exc:
-        raise ValueError(
-            f"{exc.args[0].split(';')[0]}; restrict the --query to clips that have it, e.g. "
-            "... AND clip_key IN (SELECT clip_key FROM features WHERE feature_set = '<set>')"
-        ) from None
-    lengths = {p.shape[1] for p in parts}
-    if len(lengths) != 1:
-        raise ValueError(f"feature sets {list(sets)} have different T: {sorted(lengths)}")
-    return np.concatenate(parts, axis=-1)
-
-
 def fill_arch_defaults(spec: Any, defaults: dict[str, dict[str, Any]]) -> None:
     """Set each of ``spec``'s fields that is unset (None) to its arch's default: one
     rule for every training spec (``defaults``: arch -> field -> value)."""
@@ -96,41 +78,6 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
-
-
-@dataclass
-class Standardizer:
-    """Per-dimension mean/std from the training split, applied to every split."""
-
-    mean: np.ndarray
-    std: np.ndarray
-
-    @classmethod
-    def fit(cls, x: np.ndarray) -> Standardizer:
-        flat = x.reshape(-1, x.shape[-1])
-        return cls(flat.mean(0), flat.std(0) + 1e-6)
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.mean) / self.std).astype(np.float32)
-
-    def state(self) -> dict[str, torch.Tensor]:
-        return {"mean": torch.from_numpy(self.mean.astype(np.float32)),
-                "std": torch.from_numpy(self.std.astype(np.float32))}
-
-    @classmethod
-    def from_state(cls, state: dict[str, torch.Tensor]) -> Standardizer:
-        return cls(state["mean"].numpy(), state["std"].numpy())
-
-
-def loader(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool,
-           generator: torch.Generator | None = None, device: str = "cpu") -> DataLoader:
-    """Batches of (x, y), on ``device`` (the whole split moves there once: an
-    experiment's features are small next to a GPU's memory)."""
-    # pandas 3 hands out read-only arrays; torch needs writable ones (copied only if not)
-    x, y = (np.require(a, requirements=["W"]) for a in (x, y))
-    return DataLoader(TensorDataset(torch.from_numpy(x).to(device),
-                                    torch.from_numpy(y).to(device)),
-                      batch_size=batch_size, shuffle=shuffle, generator=generator)
 
 
 def training_device(name: str) -> str:

@@ -10,7 +10,7 @@ per process, so that the many trainings a worker runs share their reads.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,13 +32,30 @@ class Located:
     paths: np.ndarray
     rows: np.ndarray
     dataset: str = "data"  # or an extras array: "extras/mask"
+    shape: tuple[int, ...] = ()  # one row's shape
+
+    def subset(self, index: np.ndarray) -> Located:
+        """The rows at positions ``index`` (in that order)."""
+        return replace(self, keys=tuple(self.keys[i] for i in index.tolist()),
+                       paths=self.paths[index], rows=self.rows[index])
 
 
 def locate(store: FeatureStore, name: str, keys: Sequence[str], extra: str | None = None
            ) -> Located:
     paths, rows = store.located(name, keys)
-    return Located(name, str(store.root), tuple(keys), paths, rows,
-                   "data" if extra is None else f"extras/{extra}")
+    dataset = "data" if extra is None else f"extras/{extra}"
+    return Located(name, str(store.root), tuple(keys), paths, rows, dataset,
+                   row_shape(store, name, paths, dataset))
+
+
+def row_shape(store: FeatureStore, name: str, paths: np.ndarray, dataset: str
+              ) -> tuple[int, ...]:
+    """One row's shape: the set's, or an extras array's (read from its first shard)."""
+    if dataset == "data":
+        return tuple(store.info(name).shape)
+    if len(paths) == 0:
+        return ()
+    return tuple(_handles().dataset(str(paths[0]), dataset).shape[1:])
 
 
 def _handles() -> ShardHandles:
@@ -48,10 +65,11 @@ def _handles() -> ShardHandles:
     return _HANDLES
 
 
-def read_rows(where: Located) -> np.ndarray:
-    """The located rows, stacked ``[len(keys), ...]``."""
+def read_rows(where: Located, out: np.ndarray | None = None) -> np.ndarray:
+    """The located rows, stacked ``[len(keys), ...]`` (into ``out`` when given: a
+    preallocated array, cast to its dtype as they are read)."""
     try:
-        values = read_located(_handles(), where.paths, where.rows, where.dataset)
+        values = read_located(_handles(), where.paths, where.rows, where.dataset, out)
     except DamagedRead as exc:
         clip = where.keys[int(exc.positions[0])]
         raise shard_read_failure(Path(where.root), Path(exc.path), where.name, clip,

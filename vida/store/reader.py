@@ -9,9 +9,12 @@ default 512), from which rows are gathered with numpy indexing.  The next shuffl
 batch, or the next epoch, then costs a memory copy instead of a read and a
 checksum; HDF5's own chunk cache cannot serve this, because it only answers
 hyperslab selections, and a selection of scattered rows is slow in HDF5 itself.
-Each chunk of a shard written since layout 3 is checked against its CRC-32 when
-it is read (see :mod:`vida.store.shards`).  Shards with small chunks and no CRCs
-(the old 1-row layout) are read in runs, uncached.
+Each chunk of a shard is checked against its checksum when it is read: CRC-32C
+since layout 4, CRC-32 in layout 3 (see :mod:`vida.store.shards`).  A chunk whose
+every row is wanted, the usual case of reading a query's clips, is read by HDF5
+straight into the caller's array and checked there, uncached: one copy, no cache
+churn.  Chunks read in part (shuffled batches) go through the cache.  Shards with
+small chunks and no checksums (the old 1-row layout) are read in runs, uncached.
 A process forked with handles open drops them and opens its own, because an h5py
 handle shared across ``fork`` returns garbage.
 """
@@ -22,11 +25,12 @@ import os
 import zlib
 from collections import OrderedDict
 
+import crc32c
 import h5py
 import numpy as np
 import pandas as pd
 
-from vida.store.shards import CRC_DATASET
+from vida.store.shards import CRC32C_DATASET, CRC_DATASET
 
 
 class DamagedRead(Exception):
@@ -58,7 +62,7 @@ class ShardHandles:
         self._files: OrderedDict[str, tuple[h5py.File, dict[str, h5py.Dataset]]] = OrderedDict()
         self._chunks: OrderedDict[tuple[str, str, int], np.ndarray] = OrderedDict()
         self._cached = 0
-        self._crcs_of: dict[str, np.ndarray | None] = {}
+        self._crcs_of: dict[str, tuple[str, np.ndarray] | None] = {}
         self._pid = os.getpid()
 
     def dataset(self, path: str, name: str) -> h5py.Dataset:
@@ -78,10 +82,7 @@ class ShardHandles:
             return found
         rows = data.chunks[0]
         found = data[index * rows:(index + 1) * rows]
-        crcs = self._crcs(path) if name == "data" else None
-        if crcs is not None and zlib.crc32(np.ascontiguousarray(found)) != int(crcs[index]):
-            raise OSError(f"chunk {index} (rows {index * rows}-{index * rows + len(found) - 1}) "
-                          "fails its CRC-32 check")
+        self.verify(path, name, index, found)
         if found.nbytes <= self.cache_bytes:
             self._chunks[key] = found
             self._cached += found.nbytes
@@ -89,15 +90,44 @@ class ShardHandles:
                 self._cached -= self._chunks.popitem(last=False)[1].nbytes
         return found
 
-    def _crcs(self, path: str) -> np.ndarray | None:
-        """The CRC-32 of each chunk of the shard's ``data`` (None: written before them)."""
+    def chunk_into(self, path: str, name: str, data: h5py.Dataset, index: int,
+                   out: np.ndarray, at: int) -> None:
+        """The whole chunk ``index`` into ``out[at:...]``, checked there, uncached
+        (straight from HDF5 where ``out`` holds the stored type contiguously)."""
+        rows = data.chunks[0]
+        lo, hi = index * rows, min((index + 1) * rows, len(data))
+        if out.dtype == data.dtype and out.flags.c_contiguous:
+            data.read_direct(out, np.s_[lo:hi], np.s_[at:at + hi - lo])
+            self.verify(path, name, index, out[at:at + hi - lo])
+        else:  # another dtype (float16 stored, float32 wanted): check the stored bytes
+            found = data[lo:hi]
+            self.verify(path, name, index, found)
+            out[at:at + hi - lo] = found
+
+    def verify(self, path: str, name: str, index: int, found: np.ndarray) -> None:
+        """Raise OSError when chunk ``index``'s bytes fail their checksum."""
+        sums = self._crcs(path) if name == "data" else None
+        if sums is None:
+            return
+        kind, values = sums
+        check = crc32c.crc32c if kind == CRC32C_DATASET else zlib.crc32
+        if check(np.ascontiguousarray(found)) != int(values[index]):
+            rows = len(found)
+            label = "CRC-32C" if kind == CRC32C_DATASET else "CRC-32"
+            raise OSError(f"chunk {index} (rows {index * rows}-{index * rows + rows - 1}) "
+                          f"fails its {label} check")
+
+    def _crcs(self, path: str) -> tuple[str, np.ndarray] | None:
+        """Which checksum the shard's chunks carry and their values (None: written
+        before checksums)."""
         if path not in self._crcs_of:
             handle = self._entry(path)[0]
-            self._crcs_of[path] = handle[CRC_DATASET][:] if CRC_DATASET in handle else None
+            found = next((k for k in (CRC32C_DATASET, CRC_DATASET) if k in handle), None)
+            self._crcs_of[path] = None if found is None else (found, handle[found][:])
         return self._crcs_of[path]
 
     def checked(self, path: str, name: str) -> bool:
-        """Does the dataset carry per-chunk CRCs that a chunk read checks?"""
+        """Does the dataset carry per-chunk checksums that a chunk read checks?"""
         return name == "data" and self._crcs(path) is not None
 
     def _entry(self, path: str) -> tuple[h5py.File, dict[str, h5py.Dataset]]:
@@ -163,7 +193,7 @@ def _read_into(dataset: h5py.Dataset, rows: np.ndarray, out: np.ndarray,
                where: np.ndarray) -> None:
     """``out[where] = dataset[rows]``, uncached; straight into ``out`` when both
     sides are one run in order, the usual case of reading a query's clips."""
-    if _one_run(where) and _one_run(rows):
+    if _one_run(where) and _one_run(rows) and out.flags.c_contiguous:
         a, lo, n = int(where[0]), int(rows[0]), len(rows)
         dataset.read_direct(out, np.s_[lo:lo + n], np.s_[a:a + n])
     else:
@@ -187,8 +217,12 @@ def _gather(handles: ShardHandles, path: str, name: str, rows: np.ndarray,
     starts = np.flatnonzero(np.r_[True, chunk_of[1:] != chunk_of[:-1]])
     for i, j in zip(starts.tolist(), np.r_[starts[1:], len(rows)].tolist(), strict=True):
         index = int(chunk_of[i])
-        block = handles.chunk(path, name, data, index)
         local, dest = rows[i:j] - index * chunk_rows, where[i:j]
+        whole = min(chunk_rows, len(data) - index * chunk_rows)
+        if j - i == whole and _one_run(local) and int(local[0]) == 0 and _one_run(dest):
+            handles.chunk_into(path, name, data, index, out, int(dest[0]))
+            continue
+        block = handles.chunk(path, name, data, index)
         if _one_run(local) and _one_run(dest):
             out[int(dest[0]):int(dest[0]) + j - i] = block[int(local[0]):int(local[0]) + j - i]
         else:
@@ -196,11 +230,11 @@ def _gather(handles: ShardHandles, path: str, name: str, rows: np.ndarray,
 
 
 def read_located(handles: ShardHandles, paths: np.ndarray, rows: np.ndarray,
-                 dataset: str = "data") -> np.ndarray | None:
-    """Stack the rows at (``paths[i]``, ``rows[i]``) in the given order; None if empty."""
+                 dataset: str = "data", out: np.ndarray | None = None) -> np.ndarray | None:
+    """Stack the rows at (``paths[i]``, ``rows[i]``) in the given order (into ``out``
+    when given); None if empty."""
     if len(paths) == 0:
-        return None
-    out: np.ndarray | None = None
+        return out
     codes, uniques = pd.factorize(paths)
     for g, path in enumerate(uniques):
         where = np.flatnonzero(codes == g)

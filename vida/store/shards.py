@@ -30,11 +30,11 @@ import io
 import json
 import os
 import uuid
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import crc32c
 import h5py
 import numpy as np
 
@@ -55,28 +55,30 @@ def sha256_of(path: Path, block: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-# How new shards lay out their data, chosen by ``bin/bench --only layouts`` (first
-# reads of 472 clips, files in the OS cache, 2-core EPYC): uncompressed 64-row
-# chunks read at 5,100 clips/s, gzip and lzf at 1,600-2,450 whatever the chunk size
-# (decompression, not the disk, bounds them), for 2.0x gzip's bytes and 1.2x lzf's;
-# repeated reads come from the reader's chunk cache whatever the layout.
-# Each chunk carries a Fletcher-32 checksum (HDF5's own: any HDF5 tool checks it)
-# and, in ``chunk_crc32``, a CRC-32 that the reader checks when it first reads the
-# chunk: Fletcher-32 cannot tell a 0x0000 word from 0xFFFF, so a block of zeros
-# (an empty HOG cell, silence) with every bit flipped passed it and was served as
-# NaNs.  So a damaged row is detected when it is read and named, not served.
-# Recorded in every shard's ``layout`` attribute; shards written before (version 2:
-# no CRC; 1-row gzip chunks, no attribute) read through the same code.
+# How new shards lay out their data, chosen by ``bin/bench --only layouts`` (see
+# docs/performance.md): uncompressed 64-row chunks read several times faster than
+# gzip or lzf at any chunk size (decompression, not the disk, bounds those), for
+# 2.0x gzip's bytes and 1.2x lzf's.
+# Each chunk carries one checksum, its CRC-32C in ``chunk_crc32c`` (layout 4),
+# which the reader checks when it reads the chunk: computed by the CPU's CRC
+# instruction, it costs next to nothing beside the read.  Layout 3 carried HDF5's
+# Fletcher-32 plus a zlib CRC-32 (Fletcher-32 cannot tell a 0x0000 word from
+# 0xFFFF, so a block of zeros with every bit flipped passed it); each of those ran
+# far below memory speed.  Either way a damaged row is detected when it is read
+# and named, not served.  Recorded in every shard's ``layout`` attribute; shards
+# written before (version 3: Fletcher-32 + CRC-32; version 2: no CRC; 1-row gzip
+# chunks, no attribute) read through the same code.
 CHUNK_ROWS = 64
 COMPRESSION: str | None = None
-LAYOUT_VERSION = 3
-CRC_DATASET = "chunk_crc32"
+LAYOUT_VERSION = 4
+CRC32C_DATASET = "chunk_crc32c"
+CRC_DATASET = "chunk_crc32"  # layout 3
 
 
 def chunk_crcs(data: np.ndarray, chunk_rows: int) -> np.ndarray:
-    """CRC-32 of each run of ``chunk_rows`` rows of a C-contiguous array."""
-    return np.array([zlib.crc32(data[i:i + chunk_rows]) for i in range(0, len(data), chunk_rows)],
-                    dtype=np.uint32)
+    """CRC-32C of each run of ``chunk_rows`` rows of a C-contiguous array."""
+    return np.array([crc32c.crc32c(data[i:i + chunk_rows])
+                     for i in range(0, len(data), chunk_rows)], dtype=np.uint32)
 
 
 class ShardFile:
@@ -119,8 +121,8 @@ class ShardFile:
         data = np.ascontiguousarray(np.stack(self._rows))
         with h5py.File(buffer, "w") as h5:
             h5.create_dataset("data", data=data, chunks=(chunk, *self.shape),
-                              compression=COMPRESSION, fletcher32=True)
-            h5.create_dataset(CRC_DATASET, data=chunk_crcs(data, chunk))
+                              compression=COMPRESSION)
+            h5.create_dataset(CRC32C_DATASET, data=chunk_crcs(data, chunk))
             h5.create_dataset("keys", data=np.array(self.keys, dtype=object), dtype=_STR)
             for name, values in self._extras.items():
                 stacked = np.stack(values)
@@ -129,7 +131,7 @@ class ShardFile:
             h5.attrs["n_rows"] = n
             h5.attrs["layout"] = json.dumps({"version": LAYOUT_VERSION, "chunk_rows": chunk,
                                              "compression": COMPRESSION,
-                                             "checksum": "fletcher32+crc32"})
+                                             "checksum": "crc32c"})
         return buffer.getvalue()
 
     def seal(self) -> tuple[Path, str]:

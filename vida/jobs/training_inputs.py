@@ -1,0 +1,270 @@
+"""A training's inputs held once: feature blocks side by side, standardised per batch.
+
+A classifier's input is the concatenation of its sets (rgb, flow, audio) on the
+last axis.  Concatenating, casting and standardising whole arrays made a training
+hold its features three to four times over; here each split is a :class:`Blocks`,
+one array (or one located stream) per set, read once, never copied whole:
+
+* **in memory**: each set's rows are read straight into one float32 array, or
+  mapped read-only from a file in the experiment's scratch folder that every
+  training on the machine shares (:mod:`vida.store.shared`);
+* **streamed**: past the memory budget, a block stays a :class:`Located` and a
+  batch reads its rows from the store (chunk-shuffled order, :class:`ChunkOrder`).
+
+A batch is gathered from the blocks and standardised in place
+(:class:`Standardizer`: mean and std per dimension of the train rows, summed in the
+same order as a whole-array ``mean``/``std`` does, so the numbers are the same bits
+as standardising the concatenated array first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from vida.store.located import Located, read_rows
+from vida.store.shared import shared_rows
+from vida.store.shards import CHUNK_ROWS
+
+Source = np.ndarray | Located  # a block in memory, or rows to read from the store
+_FIT_ROWS = 4096  # frames summed per step when fitting the standardizer
+
+
+def source_rows(source: Source, index: np.ndarray | slice) -> np.ndarray:
+    """Rows ``index`` of one block, as float32."""
+    if isinstance(source, Located):
+        rows = np.arange(len(source.keys))[index]
+        return read_rows(source.subset(rows)).astype(np.float32, copy=False)
+    return np.asarray(source[index], dtype=np.float32)
+
+
+@dataclass
+class Blocks:
+    """One split's input: blocks ``[n, T, d_i]`` whose concatenation on the last axis
+    is the training's input."""
+
+    sources: list[Source]
+    widths: list[int]
+    n: int
+    steps: int  # T
+
+    @classmethod
+    def of(cls, sources: Sequence[Source]) -> Blocks:
+        shapes = [_shape(s) for s in sources]
+        if len({s[:2] for s in shapes}) != 1:
+            names = [getattr(s, "name", "array") for s in sources]
+            raise ValueError(f"feature sets {names} have different T: "
+                             f"{sorted({s[1] for s in shapes})}")
+        return cls(list(sources), [s[2] for s in shapes], shapes[0][0], shapes[0][1])
+
+    @property
+    def width(self) -> int:
+        return sum(self.widths)
+
+    @property
+    def streamed(self) -> bool:
+        return any(isinstance(s, Located) for s in self.sources)
+
+    def rows(self, index: np.ndarray | slice) -> np.ndarray:
+        """The concatenated input of rows ``index``: ``[k, T, sum d]`` float32."""
+        first = source_rows(self.sources[0], index)
+        if len(self.sources) == 1:
+            return np.array(first, dtype=np.float32, copy=True)
+        out = np.empty((len(first), self.steps, self.width), dtype=np.float32)
+        start = 0
+        for i, (source, width) in enumerate(zip(self.sources, self.widths, strict=True)):
+            out[..., start:start + width] = first if i == 0 else source_rows(source, index)
+            start += width
+        return out
+
+    def whole(self, norm: Standardizer | None = None, clips: int = 1024) -> np.ndarray:
+        """The whole split concatenated (and standardised): one array, filled in steps."""
+        out = np.empty((self.n, self.steps, self.width), dtype=np.float32)
+        for i in range(0, self.n, clips):
+            out[i:i + clips] = self.rows(slice(i, i + clips))
+        if norm is not None:
+            norm.apply_(out)
+        return out
+
+    def replaced(self, position: int, source: Source) -> Blocks:
+        """These blocks with block ``position`` (e.g. -1, the audio) swapped."""
+        sources = list(self.sources)
+        sources[position] = source
+        return Blocks.of(sources)
+
+
+def _shape(source: Source) -> tuple[int, int, int]:
+    if isinstance(source, Located):
+        return (len(source.keys), *source.shape)
+    return source.shape  # type: ignore[return-value]
+
+
+@dataclass
+class Standardizer:
+    """Per-dimension mean/std from the training split, applied to every split."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> Standardizer:
+        flat = x.reshape(-1, x.shape[-1])
+        return cls(flat.mean(0), flat.std(0) + 1e-6)
+
+    @classmethod
+    def fit_blocks(cls, blocks: Blocks) -> Standardizer:
+        """:meth:`fit` of the concatenated blocks without building it: each block's
+        frames summed in the order numpy sums a whole array's axis 0 (row after row),
+        a few thousand frames at a time, so that no copy of a block is made."""
+        means, stds = [], []
+        clips = max(1, _FIT_ROWS // max(blocks.steps, 1))
+        for source in blocks.sources:
+            parts = [slice(i, i + clips) for i in range(0, blocks.n, clips)]
+            frames = blocks.n * blocks.steps
+            mean = (_sum_rows(source, parts, None) / np.float32(frames)).astype(np.float32)
+            var = _sum_rows(source, parts, mean) / np.float32(frames)
+            means.append(mean)
+            stds.append(np.sqrt(var).astype(np.float32))
+        return cls(np.concatenate(means), np.concatenate(stds) + np.float32(1e-6))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.std).astype(np.float32)
+
+    def apply_(self, x: np.ndarray) -> np.ndarray:
+        """Standardise ``x`` (float32) in place: the same bits as ``self(x)``."""
+        np.subtract(x, self.mean, out=x)
+        np.divide(x, self.std, out=x)
+        return x
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {"mean": torch.from_numpy(self.mean.astype(np.float32)),
+                "std": torch.from_numpy(self.std.astype(np.float32))}
+
+    @classmethod
+    def from_state(cls, state: dict[str, torch.Tensor]) -> Standardizer:
+        return cls(state["mean"].numpy(), state["std"].numpy())
+
+
+def _sum_rows(source: Source, parts: list[slice], mean: np.ndarray | None) -> np.ndarray:
+    """Sum over every frame of the block (of ``(x - mean)**2`` when ``mean`` is given),
+    accumulated frame after frame as ``np.add.reduce(axis=0)`` does."""
+    total = None
+    for part in parts:
+        rows = source_rows(source, part)
+        rows = rows.reshape(-1, rows.shape[-1])
+        if mean is not None:
+            rows = rows - mean
+            rows *= rows
+        stacked = rows if total is None else np.concatenate([total[None], rows])
+        total = np.add.reduce(stacked, axis=0)
+    return total
+
+
+class BlockBatches(Dataset):
+    """Batches of (standardised input, target) gathered from blocks; the DataLoader
+    asks for a whole batch at once (``__getitems__``)."""
+
+    def __init__(self, x: Blocks, y: np.ndarray | Blocks, norm: Standardizer | None,
+                 device: str = "cpu") -> None:
+        self.x, self.y, self.norm, self.device = x, y, norm, device
+
+    def __len__(self) -> int:
+        return self.x.n
+
+    def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index = np.asarray(indices, dtype=np.int64)
+        x = self.x.rows(index)
+        if self.norm is not None:
+            self.norm.apply_(x)
+        y = self.y.rows(index) if isinstance(self.y, Blocks) else self.y[index]
+        return _to(x, self.device), _to(np.ascontiguousarray(y), self.device)
+
+
+def _to(a: np.ndarray, device: str) -> torch.Tensor:
+    tensor = torch.from_numpy(a)
+    if device == "cpu":
+        return tensor
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
+def _as_is(batch):
+    return batch
+
+
+def batches(x: Blocks, y: np.ndarray | Blocks, batch_size: int, shuffle: bool, *,
+            norm: Standardizer | None = None, generator: torch.Generator | None = None,
+            device: str = "cpu", sampler: Sampler | None = None) -> DataLoader:
+    """Batches of (x, y): on a GPU the whole split as one tensor on the device where
+    it fits, otherwise gathered per batch (pinned, copied without waiting)."""
+    on_device = _whole_on_device(x, y, norm, device)
+    dataset = on_device if on_device is not None else BlockBatches(x, y, norm, device)
+    collate = None if on_device is not None else _as_is
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None,
+                      sampler=sampler, generator=generator, collate_fn=collate)
+
+
+def _whole_on_device(x: Blocks, y: np.ndarray | Blocks, norm: Standardizer | None,
+                     device: str) -> Dataset | None:
+    if device == "cpu" or not torch.cuda.is_available():
+        return None
+    need = x.n * x.steps * x.width * 4
+    free, _ = torch.cuda.mem_get_info()
+    if need > free // 2:
+        return None
+    from torch.utils.data import TensorDataset
+
+    xs = torch.from_numpy(x.whole(norm)).to(device)
+    ys = y.whole() if isinstance(y, Blocks) else y
+    return TensorDataset(xs, torch.from_numpy(np.ascontiguousarray(ys)).to(device))
+
+
+class ChunkOrder(Sampler[int]):
+    """Clip indices in an order that reads each stored chunk once per epoch.
+
+    Clips are grouped in blocks by (shard, chunk) of ``where`` (blocks of
+    :data:`~vida.store.shards.CHUNK_ROWS` rows); the blocks are shuffled, and the
+    clips of each run of ``window`` consecutive blocks are shuffled together.  Each
+    pass over the sampler is the next epoch: the order of epoch ``e`` is seeded by
+    ``(seed, e)``, so a training's batches are the same wherever it runs."""
+
+    def __init__(self, where: Located, seed: int, window: int = 16) -> None:
+        shard_codes = np.unique(where.paths, return_inverse=True)[1]
+        block_of = shard_codes.astype(np.int64) * (1 << 40) + where.rows // CHUNK_ROWS
+        order = np.argsort(block_of, kind="stable")
+        self._blocks = np.split(order, np.flatnonzero(np.diff(block_of[order])) + 1)
+        self.window, self.seed, self.epoch = max(1, window), seed, 0
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self._blocks)
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        self.epoch += 1
+        order = rng.permutation(len(self._blocks))
+        for start in range(0, len(order), self.window):
+            group = np.concatenate([self._blocks[i] for i in order[start:start + self.window]])
+            yield from rng.permutation(group).tolist()
+
+
+def load_blocks(parts: Sequence[Located], *, stream: bool = False,
+                scratch: str | None = None) -> Blocks:
+    """One split's input sets as blocks: streamed, mapped from the scratch folder that
+    the machine's trainings share, or read once into this process."""
+    if stream:
+        return Blocks.of(list(parts))
+    return Blocks.of([shared_rows(p, scratch) if scratch else read_float32(p) for p in parts])
+
+
+def read_float32(where: Located) -> np.ndarray:
+    """The located rows read straight into one float32 array."""
+    out = np.empty((len(where.keys), *where.shape), dtype=np.float32)
+    return read_rows(where, out=out)
+
+
+def feature_bytes(parts: Sequence[Located]) -> int:
+    """What the located rows take in memory as float32."""
+    return sum(len(p.keys) * int(np.prod(p.shape)) * 4 for p in parts)

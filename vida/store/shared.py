@@ -1,0 +1,121 @@
+"""One copy of a training set per machine: rows read once into a scratch file that
+every training on the machine maps read-only.
+
+The trainings of an experiment read the same clips of the same sets again and
+again (every variant, seed and label count).  Each located set of rows is written
+once, by the first process that needs it, to ``<scratch>/<digest>.npy`` (float32,
+the digest names the set, its rows and where they are stored); the others wait on
+its lock and map the finished file.  The OS keeps one copy of its pages, shared by
+every process that maps it, and can drop them under pressure (they are file pages,
+never swap).
+
+A file appears whole (written as ``.partial``, renamed), its space is reserved
+before it is filled (a full disk is one clean ``OSError``, never a SIGBUS in a
+mapped page), and the lock is the kernel's (``flock``), so a process killed while
+writing leaves a ``.partial`` that nobody reads and a lock that is free.  The
+folder belongs to one driver (:func:`scratch_folder`), which removes it when it
+ends; a driver killed with ``kill -9`` leaves its folder, which the next driver
+on the machine removes (its owner's process is gone).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from vida.processes import process_alive
+from vida.store.errors import disk_full, is_disk_full
+from vida.store.located import Located, read_rows
+
+_PREFIX = "vida-shared-"
+
+
+def scratch_root() -> Path:
+    """Where drivers make their scratch folders: ``$VIDA_SCRATCH`` or the temp dir."""
+    return Path(os.environ.get("VIDA_SCRATCH") or tempfile.gettempdir())
+
+
+@contextmanager
+def scratch_folder(root: Path | None = None) -> Iterator[Path]:
+    """A scratch folder owned by this process, removed when the block ends (also on
+    an exception or SIGTERM turned into one); stale folders of dead owners first."""
+    root = root or scratch_root()
+    root.mkdir(parents=True, exist_ok=True)
+    remove_stale(root)
+    folder = root / f"{_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_stale(root: Path) -> list[Path]:
+    """Remove the scratch folders whose driver process is gone; returns them."""
+    removed = []
+    for folder in root.glob(f"{_PREFIX}*"):
+        owner = folder.name[len(_PREFIX):].split("-")[0]
+        if owner.isdigit() and not process_alive(int(owner)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def digest(where: Located) -> str:
+    """A name for the located rows: the set, its array, and each row's place."""
+    h = hashlib.sha256(f"{where.name}\0{where.dataset}\0".encode())
+    h.update("\0".join(where.paths.tolist()).encode())
+    h.update(np.ascontiguousarray(where.rows, dtype=np.int64).tobytes())
+    return h.hexdigest()[:32]
+
+
+def shared_rows(where: Located, scratch: str | os.PathLike[str]) -> np.ndarray:
+    """The located rows as float32, mapped read-only from the scratch folder (written
+    there first, by whichever process asks first)."""
+    folder = Path(scratch)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = digest(where)
+    target = folder / f"{name}.npy"
+    with _locked(folder / f"{name}.lock"):
+        if not target.exists():
+            _write(where, folder / f"{name}.{os.getpid()}.partial", target)
+    return np.load(target, mmap_mode="r")
+
+
+def _write(where: Located, partial: Path, target: Path) -> None:
+    shape = (len(where.keys), *where.shape)
+    try:
+        out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=shape)
+        with open(partial, "r+b") as fh:  # reserve the blocks: no SIGBUS on a full disk
+            os.posix_fallocate(fh.fileno(), 0, os.path.getsize(partial))
+        read_rows(where, out=out)
+        out.flush()
+        del out
+        os.replace(partial, target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise disk_full(partial.parent) from None
+        raise
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
