@@ -17,7 +17,7 @@ MAY_IMPORT = {
     "views": set(),
     "stats": set(),
     "catalog": {"keys", "clock", "processes"},
-    "store": {"catalog", "keys", "clock"},
+    "store": {"catalog", "keys", "clock", "processes"},
     "media": {"keys", "clock"},
     "encoders": {"media", "keys", "clock"},
     "semantics": {"media", "encoders", "keys", "clock"},

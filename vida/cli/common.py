@@ -155,7 +155,7 @@ TRAINING_WORKER_MODULES = ("vida.jobs.classifier", "vida.jobs.generator",
 
 
 def experiment_running(obj: Context, workers: int | None, dry_run: bool, no_progress: bool,
-                       device: str) -> Any:
+                       device: str, memory_budget: int | None = None) -> Any:
     """How an experiment runs (``ExperimentOptions``); starts the workers' server first
     (call it before importing the experiment)."""
     from vida.jobs.executor import start_workers_early
@@ -165,7 +165,7 @@ def experiment_running(obj: Context, workers: int | None, dry_run: bool, no_prog
     from vida.jobs.experiment import ExperimentOptions
 
     return ExperimentOptions(workers=workers, dry_run=dry_run, progress=not no_progress,
-                             device=device)
+                             device=device, memory_budget=memory_budget)
 
 
 def exit_for_failures(done: int, failed: int, commonest: str, what: str = "clips",
@@ -183,6 +183,16 @@ def exit_for_failures(done: int, failed: int, commonest: str, what: str = "clips
 def strict_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--strict", is_flag=True,
                         help="Exit non-zero if any clip fails (default: only if all do).")(fn)
+
+
+def memory_budget_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--memory-budget GB``: features a training holds in memory; past it, streamed."""
+    return click.option(
+        "--memory-budget", "memory_budget", type=click.FloatRange(min=0), default=None,
+        metavar="GB", callback=lambda ctx, param, v: None if v is None else int(v * 1e9),
+        help="Features one training may hold in memory; past it, its batches are read "
+             "from the store as it trains [70% of available memory / trainings side by "
+             "side].")(fn)
 
 
 def runs_option(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -17,6 +17,7 @@ from vida.cli.common import (
     Context,
     experiment_running,
     friendly_errors,
+    memory_budget_option,
     print_experiment,
 )
 from vida.cli.common import runs_option as _runs_option
@@ -124,7 +125,7 @@ def running_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for option in reversed(options):
         fn = option(fn)
-    return fn
+    return memory_budget_option(fn)
 
 
 @experiment.command("svdmap")
@@ -140,9 +141,10 @@ def running_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.pass_obj
 @friendly_errors
 def experiment_svdmap(obj: Context, runs: str | None, workers: int | None, dry_run: bool,
-                      no_progress: bool, device: str, **options: Any) -> None:
+                      no_progress: bool, device: str, memory_budget: int | None,
+                      **options: Any) -> None:
     """Vision only / + real / + generated / + filtered generated audio."""
-    running = experiment_running(obj, workers, dry_run, no_progress, device)
+    running = experiment_running(obj, workers, dry_run, no_progress, device, memory_budget)
     from vida.jobs.experiment import svdmap_experiment
 
     print_experiment(svdmap_experiment(obj.catalog(), obj.store(), **options, runs=runs,
@@ -157,9 +159,10 @@ def experiment_svdmap(obj: Context, runs: str | None, workers: int | None, dry_r
 @click.pass_obj
 @friendly_errors
 def experiment_cafmap(obj: Context, runs: str | None, workers: int | None, dry_run: bool,
-                      no_progress: bool, device: str, **options: Any) -> None:
+                      no_progress: bool, device: str, memory_budget: int | None,
+                      **options: Any) -> None:
     """Vision only / + real audio / + audio generated from caption conditions."""
-    running = experiment_running(obj, workers, dry_run, no_progress, device)
+    running = experiment_running(obj, workers, dry_run, no_progress, device, memory_budget)
     from vida.jobs.experiment import cafmap_experiment
 
     print_experiment(cafmap_experiment(obj.catalog(), obj.store(), **options, runs=runs,

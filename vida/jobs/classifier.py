@@ -8,7 +8,7 @@ confusion-matrix PNG next to the checkpoint.
 from __future__ import annotations
 
 import io
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from functools import partial
 
@@ -45,6 +45,7 @@ from vida.jobs.training_inputs import (
     ChunkOrder,
     Standardizer,
     batches,
+    holding_for,
     load_blocks,
     read_float32,
     source_rows,
@@ -374,7 +375,13 @@ def record_classifier(catalog: Catalog, task: ClassifierTask, result: Classifier
 
 
 def classifier_run_params(task: ClassifierTask) -> dict:
-    return {**asdict(task.spec), "classes": list(task.classes)}
+    streamed = {"holding": "stream"} if task.holding == "stream" else {}
+    return {**asdict(task.spec), "classes": list(task.classes), **streamed}
+
+
+def classifier_parts(task: ClassifierTask) -> list[Located]:
+    """Every located input of the training (its features' size decides their holding)."""
+    return [part for parts in task.inputs.values() for part in parts]
 
 
 def start_classifier_run(catalog: Catalog, task: ClassifierTask, query: str,
@@ -392,9 +399,12 @@ def start_classifier_run(catalog: Catalog, task: ClassifierTask, query: str,
 
 def train_classifier(catalog: Catalog, store: FeatureStore, query: str, spec: ClassifierSpec,
                      *, classes: list[str] | None = None, experiment_id: str | None = None,
-                     runs: str | None = None, progress: bool = True) -> tuple[str, dict]:
-    """Plan, fit and record one classifier in this process; returns (run id, metrics)."""
+                     runs: str | None = None, progress: bool = True,
+                     memory_budget: int | None = None) -> tuple[str, dict]:
+    """Plan, fit and record one classifier in this process; returns (run id, metrics).
+    Features past ``memory_budget`` bytes (None: :func:`default_budget`) are streamed."""
     task = plan_classifier(catalog, store, query, spec, classes, threads=0)
+    task = replace(task, holding=holding_for(classifier_parts(task), memory_budget))
     with run_lifecycle(catalog, partial(start_classifier_run, catalog, task, query,
                                         experiment_id)) as run:
         result = fit_classifier(task)  # a damaged shard fails the run, recorded

@@ -288,6 +288,13 @@ class Pool:
             return True
         return type(exc).__name__ in ("KilledWorker", "CommClosedError")
 
+    def run_everywhere(self, fn: Callable[..., Result], *args: object) -> list[Result]:
+        """``fn(*args)`` once on each Dask worker (its machine's files), or here for
+        local workers, which share this machine."""
+        if self._client is None:
+            return [fn(*args)]
+        return list(self._client.run(fn, *args).values())
+
     def restart(self) -> None:
         """After a lost worker: a local pool is broken for good and is replaced (a
         bounded number of times: workers that keep dying stop the job); Dask replaces

@@ -307,6 +307,9 @@ class ExperimentOptions:
     dry_run: bool = False
     progress: bool = True
     device: str = "auto"  # auto: CUDA where it is
+    # bytes of features one training may hold in memory; past it, streamed (a batch
+    # order of its own: recorded in that training's run) [a share of what is free]
+    memory_budget: int | None = None
 
 
 def open_experiment(catalog: Catalog, kind: str, spec: dict, log: Callable[[str], None]
@@ -346,7 +349,8 @@ def run_experiment_plan(catalog: Catalog, store: FeatureStore, plan: Plan, *, ki
     if options.dry_run:
         return None
     runner = PlanRunner(catalog, store, plan, experiment_id=experiment_id, runs=runs,
-                        log=log, progress=options.progress, device=device)
+                        log=log, progress=options.progress, device=device,
+                        memory_budget=options.memory_budget)
     with run_lifecycle(catalog, partial(_start_experiment, catalog, experiment_id, kind,
                                         {**params, "plan": counts, "steps": plan.describe()},
                                         query)) as run:

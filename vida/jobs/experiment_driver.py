@@ -38,6 +38,7 @@ from vida.catalog.records.runs import (
 )
 from vida.jobs.classifier import (
     ClassifierSpec,
+    classifier_parts,
     fit_classifier,
     plan_classifier,
     plan_teacher,
@@ -55,11 +56,14 @@ from vida.jobs.generated import (
 )
 from vida.jobs.generator import (
     fit_generator,
+    generator_parts,
     plan_generator,
     record_generator,
     start_generator_run,
 )
+from vida.jobs.machine_scratch import machine_scratch
 from vida.jobs.plan_reads import PlanReads
+from vida.jobs.training_inputs import feature_bytes, holding_for
 from vida.store.store import FeatureStore
 
 
@@ -103,11 +107,15 @@ class PlanRunner:
 
     def __init__(self, catalog: Catalog, store: FeatureStore, plan: Plan, *,
                  experiment_id: str, runs: str | None, log: Callable[[str], None],
-                 progress: bool = True, device: str = "cpu") -> None:
+                 progress: bool = True, device: str = "cpu",
+                 memory_budget: int | None = None) -> None:
         self.catalog, self.store, self.plan = catalog, store, plan
         self.experiment_id, self.runs, self.log = experiment_id, runs, log
         self.outcomes: dict[str, Any] = {}
         self.progress, self.device = progress, device
+        self.memory_budget = memory_budget  # bytes of features per training [default]
+        self.scratch: str | None = None  # set while the plan runs
+        self._side_by_side = 1
         self.reads = PlanReads(catalog, store)
         self.by_key = {s.key: s for s in plan.steps}
 
@@ -149,6 +157,7 @@ class PlanRunner:
         if step.kind == GENERATOR:
             task = plan_generator(self.catalog, self.store, step.query, step.spec,
                                   step.exclude, device=self.device, reads=self.reads)
+            task = replace(task, **self._holding(step, generator_parts(task), params))
             if step.fold:
                 params.update(fold=f"{step.fold} of {step.key.rsplit('/', 1)[0]}",
                               excluded_clips=len(step.exclude))
@@ -170,9 +179,21 @@ class PlanRunner:
                 self.reads, step.query, step.spec, self.by_key[step.spec.distill_from].spec,
                 checkpoint_of(self.catalog, teacher.run_id)))
             params["teacher"] = teacher.run_id
+        task = replace(task, **self._holding(step, classifier_parts(task), {}))
         run_id = start_classifier_run(self.catalog, task, step.query, self.experiment_id,
                                       sweep=False, **params)
         return task, run_id, fit_classifier
+
+    def _holding(self, step: Step, parts: list, params: dict) -> dict[str, Any]:
+        """In memory, shared through the scratch folder, or streamed past the budget
+        (said in the log and in the run's params: the batch order differs)."""
+        holding = holding_for(parts, self.memory_budget, self._side_by_side)
+        if holding == "memory":
+            return {"holding": holding, "scratch": self.scratch}
+        params["holding"] = holding
+        self.log(f"  {step.key}: {feature_bytes(parts) / 1e9:.1f} GB of features exceed "
+                 "the memory budget: streamed from the store")
+        return {"holding": holding, "scratch": None}
 
     def _commit(self, step: Step, task: Any, run_id: str, result: Any) -> None:
         """The step's results and its run's end, in one transaction; a commit that
@@ -208,7 +229,11 @@ class PlanRunner:
         try:
             # one GPU per training on a Dask cluster whose workers declare GPU=1
             resources = {"GPU": 1} if self.device == "cuda" and executor.remote else None
-            with open_pool(executor, resources=resources) as pool:
+            with open_pool(executor, resources=resources) as pool, \
+                    machine_scratch(pool) as self.scratch:
+                # trainings side by side on one machine (Dask: per worker's machine
+                # unknown here; the driver's cores stand in)
+                self._side_by_side = pool.spec.workers
                 done: set[Future] = set()
                 while self._bursts(done, pending, running, pool, bar):
                     done = wait(list(running), return_when=FIRST_COMPLETED).done

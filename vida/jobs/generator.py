@@ -8,7 +8,7 @@ seeded N(0, 1) noise elsewhere, target audio.  MSE, Adam, best epoch on val.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache, partial
 from pathlib import Path
 
@@ -38,7 +38,14 @@ from vida.jobs.training import (
     torch_threads,
     write_checkpoint,
 )
-from vida.jobs.training_inputs import Blocks, ChunkOrder, Standardizer, batches, load_blocks
+from vida.jobs.training_inputs import (
+    Blocks,
+    ChunkOrder,
+    Standardizer,
+    batches,
+    holding_for,
+    load_blocks,
+)
 from vida.models import LSTMGenerator
 from vida.store.located import Located, read_rows
 from vida.store.store import FeatureStore
@@ -179,6 +186,11 @@ def fit_generator(task: GeneratorTask) -> GeneratorResult:
                            {"model": model.config, "arch": spec.arch, "spec": asdict(spec)})
 
 
+def generator_parts(task: GeneratorTask) -> list[Located]:
+    """Every located input and target of the training."""
+    return [p for parts in task.inputs.values() for p in parts] + list(task.targets.values())
+
+
 def start_generator_run(catalog: Catalog, spec: GeneratorSpec, query: str | ClipQuery, *,
                         experiment_id: str | None = None, sweep: bool = True,
                         **params: object) -> str:
@@ -204,11 +216,15 @@ def train_generator(catalog: Catalog, store: FeatureStore, query: str | ClipQuer
                     spec: GeneratorSpec,
                     *, experiment_id: str | None = None, runs: str | None = None,
                     progress: bool = True, exclude: Sequence[str] = (),
-                    fold: str | None = None) -> str:
+                    fold: str | None = None, memory_budget: int | None = None) -> str:
     """Train on the query's train clips (less ``exclude``: a cross-fitting fold), select
-    the best epoch on its val clips, in this process; returns the run id."""
+    the best epoch on its val clips, in this process; returns the run id.  Features
+    past ``memory_budget`` bytes (None: the default) are streamed."""
     task = plan_generator(catalog, store, query, spec, exclude, threads=0)
+    task = replace(task, holding=holding_for(generator_parts(task), memory_budget))
     extra = {"fold": fold, "excluded_clips": len(exclude)} if fold else {}
+    if task.holding == "stream":
+        extra["holding"] = "stream"
     with run_lifecycle(catalog, partial(start_generator_run, catalog, spec, query,
                                         experiment_id=experiment_id, **extra)) as run:
         result = fit_generator(task)  # a damaged shard fails the run, recorded

@@ -27,8 +27,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vida.store.located import Located, read_rows
-from vida.store.shared import shared_rows
 from vida.store.shards import CHUNK_ROWS
+from vida.store.shared import shared_rows
 
 Source = np.ndarray | Located  # a block in memory, or rows to read from the store
 _FIT_ROWS = 4096  # frames summed per step when fitting the standardizer
@@ -268,3 +268,22 @@ def read_float32(where: Located) -> np.ndarray:
 def feature_bytes(parts: Sequence[Located]) -> int:
     """What the located rows take in memory as float32."""
     return sum(len(p.keys) * int(np.prod(p.shape)) * 4 for p in parts)
+
+
+# the share of the memory available when a job starts that its trainings may hold
+MEMORY_SHARE = 0.7
+
+
+def default_budget(workers: int = 1) -> int:
+    """Bytes of features one training may hold in memory: a share of what is
+    available now, divided among the trainings that run side by side."""
+    import psutil
+
+    return int(MEMORY_SHARE * psutil.virtual_memory().available / max(1, workers))
+
+
+def holding_for(parts: Sequence[Located], budget: int | None, workers: int = 1) -> str:
+    """``memory`` when the located features fit the budget (bytes; None: the default
+    for ``workers`` trainings side by side), else ``stream``."""
+    limit = default_budget(workers) if budget is None else budget
+    return "stream" if feature_bytes(parts) > limit else "memory"

@@ -24,6 +24,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ from vida.store.errors import disk_full, is_disk_full
 from vida.store.located import Located, read_rows
 
 _PREFIX = "vida-shared-"
+HOST = socket.gethostname().replace("-", "_")
 
 
 def scratch_root() -> Path:
@@ -51,7 +53,7 @@ def scratch_folder(root: Path | None = None) -> Iterator[Path]:
     root = root or scratch_root()
     root.mkdir(parents=True, exist_ok=True)
     remove_stale(root)
-    folder = root / f"{_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    folder = root / f"{_PREFIX}{HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     folder.mkdir()
     try:
         yield folder
@@ -59,15 +61,33 @@ def scratch_folder(root: Path | None = None) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def remove_stale(root: Path) -> list[Path]:
-    """Remove the scratch folders whose driver process is gone; returns them."""
+def remove_stale(root: Path, owners: dict[str, bool] | None = None) -> list[str]:
+    """Remove the scratch folders of this host's drivers whose process is gone;
+    returns their names.  On another machine (a Dask worker) pass ``owners``: each
+    folder's name -> whether its driver is alive, as the driver's host sees it."""
     removed = []
-    for folder in root.glob(f"{_PREFIX}*"):
-        owner = folder.name[len(_PREFIX):].split("-")[0]
-        if owner.isdigit() and not process_alive(int(owner)):
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder)
+    for name in owned_folders(root):
+        alive = owners.get(name, True) if owners is not None else _owner_alive(name)
+        if not alive:
+            shutil.rmtree(root / name, ignore_errors=True)
+            removed.append(name)
     return removed
+
+
+def owned_folders(root: str | os.PathLike[str], host: str | None = None) -> list[str]:
+    """The scratch folders under ``root`` made by drivers on ``host`` (default: here)."""
+    prefix = f"{_PREFIX}{host or HOST}-"
+    return sorted(p.name for p in Path(root).glob(f"{prefix}*"))
+
+
+def _owner_alive(name: str) -> bool:
+    pid = name[len(_PREFIX) + len(HOST) + 1:].split("-")[0]
+    return not pid.isdigit() or process_alive(int(pid))
+
+
+def owners_alive(names: list[str]) -> dict[str, bool]:
+    """For folders found elsewhere: whether each one's driver (on this host) lives."""
+    return {name: _owner_alive(name) for name in names}
 
 
 def digest(where: Located) -> str:
