@@ -22,8 +22,15 @@ def _orphans(url: str) -> int:
         "'experiment' AND experiment_id NOT IN (SELECT run_id FROM runs)")["n"][0])
 
 
-def test_a_killed_experiment_is_resumed_by_the_same_command(synthetic, catalog_url):
-    env = {"VIDA_CATALOG": catalog_url}
+def _scratch_folders(root) -> list:
+    return sorted(root.glob("vida-shared-*"))
+
+
+def test_a_killed_experiment_is_resumed_by_the_same_command(synthetic, catalog_url, tmp_path):
+    """... and the shared copies its trainings mapped are left by the kill, then removed
+    by the rerun, which trips on none of them."""
+    scratch = tmp_path / "scratch"
+    env = {"VIDA_CATALOG": catalog_url, "VIDA_SCRATCH": str(scratch)}
     args = prepare(synthetic, "svdmap", env)
     killed = subprocess.run([sys.executable, "-m", "tests.helpers.die_after_trainings", "4",
                              *args, "--workers", "2"], cwd=synthetic,
@@ -31,6 +38,8 @@ def test_a_killed_experiment_is_resumed_by_the_same_command(synthetic, catalog_u
                             capture_output=True, text=True, timeout=900,
                             start_new_session=True)
     assert killed.returncode == -9, killed.stderr
+    left = _scratch_folders(scratch)
+    assert len(left) == 1 and list(left[0].glob("*.npy")), left  # the killed driver's copies
     catalog = open_catalog(catalog_url)
     experiment = catalog.sql("SELECT run_id, params FROM runs WHERE kind = 'experiment'")
     assert len(experiment) == 1  # opened first, with its plan
@@ -42,6 +51,7 @@ def test_a_killed_experiment_is_resumed_by_the_same_command(synthetic, catalog_u
     assert resumed.returncode == 0, resumed.stderr
     assert f"experiment {experiment['run_id'][0]}: resumed" in resumed.stdout
     assert "4 trainings finished before are reused" in resumed.stdout
+    assert _scratch_folders(scratch) == []  # the dead driver's and its own, removed
     unbroken = run_cli(*args, "--workers", "1", cwd=synthetic, env=env, timeout=900)
     assert unbroken.returncode == 0, unbroken.stderr
     assert results_csv(resumed.stdout) == results_csv(unbroken.stdout)
@@ -69,13 +79,15 @@ def _helper(when: str, args: list[str], cwd, env: dict[str, str], **kw):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
-def test_a_dask_worker_killed_mid_training_has_it_redone_elsewhere(synthetic, catalog_url):
-    env = {"VIDA_CATALOG": catalog_url}
+def test_a_dask_worker_killed_mid_training_has_it_redone_elsewhere(synthetic, catalog_url,
+                                                                  tmp_path):
+    env = {"VIDA_CATALOG": catalog_url, "VIDA_SCRATCH": str(tmp_path / "scratch")}
     args = prepare(synthetic, "svdmap", env)
     job = _helper("kill-worker:2", ["--executor", "dask-local:2", *args], synthetic, env)
     out, err = job.communicate(timeout=900)
     assert job.returncode == 0, err
     assert "killed a worker running" in out, out
+    assert _scratch_folders(tmp_path / "scratch") == []  # removed on the workers too
     unbroken = run_cli(*args, "--workers", "1", cwd=synthetic, env=env, timeout=900)
     assert unbroken.returncode == 0, unbroken.stderr
     assert results_csv(out) == results_csv(unbroken.stdout)
