@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vida.store.located import Located, read_rows
+from vida.store.reader import prefaulted
 from vida.store.shards import CHUNK_ROWS
 from vida.store.shared import shared_rows
 
@@ -261,8 +262,7 @@ def load_blocks(parts: Sequence[Located], *, stream: bool = False,
 
 def read_float32(where: Located) -> np.ndarray:
     """The located rows read straight into one float32 array."""
-    out = np.empty((len(where.keys), *where.shape), dtype=np.float32)
-    return read_rows(where, out=out)
+    return read_rows(where, out=prefaulted((len(where.keys), *where.shape), np.float32))
 
 
 def feature_bytes(parts: Sequence[Located]) -> int:

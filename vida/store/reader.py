@@ -21,6 +21,7 @@ handle shared across ``fork`` returns garbage.
 
 from __future__ import annotations
 
+import mmap
 import os
 import zlib
 from collections import OrderedDict
@@ -50,6 +51,38 @@ def _cache_bytes() -> int:
 _MIN_CACHED_CHUNK_ROWS = 8
 
 
+class RawChunks:
+    """The chunks of an unfiltered HDF5 dataset read as the file's bytes: each chunk
+    is its rows, in order, at an offset that HDF5's chunk index gives once (sealed
+    shards never change), so a chunk is one ``pread`` straight into its destination,
+    as fast as reading the file itself."""
+
+    def __init__(self, fd: int, offsets: np.ndarray) -> None:
+        self.fd, self.offsets = fd, offsets
+
+    @classmethod
+    def of(cls, path: str, data: h5py.Dataset) -> RawChunks | None:
+        if data.chunks is None or not data.dtype.isnative or \
+                data.id.get_create_plist().get_nfilters():
+            return None
+        rows = data.chunks[0]
+        offsets = np.full(-(-len(data) // rows), -1, dtype=np.int64)
+        for i in range(data.id.get_num_chunks()):
+            info = data.id.get_chunk_info(i)
+            offsets[info.chunk_offset[0] // rows] = info.byte_offset
+        if (offsets < 0).any():
+            return None  # a chunk never written (not a sealed shard): through HDF5
+        return cls(os.open(path, os.O_RDONLY), offsets)
+
+    def read_into(self, index: int, dest: np.ndarray) -> None:
+        """The first ``len(dest)`` rows of chunk ``index`` into ``dest`` (C-contiguous)."""
+        view = memoryview(dest).cast("B")
+        done = os.preadv(self.fd, [view], int(self.offsets[index]))
+        if done != view.nbytes:
+            raise OSError(f"chunk {index}: {done} of {view.nbytes} bytes in the file "
+                          "(truncated)")
+
+
 class ShardHandles:
     """Per process: open, read-only shard datasets and a cache of their chunks."""
 
@@ -63,6 +96,8 @@ class ShardHandles:
         self._chunks: OrderedDict[tuple[str, str, int], np.ndarray] = OrderedDict()
         self._cached = 0
         self._crcs_of: dict[str, tuple[str, np.ndarray] | None] = {}
+        self._buffers: dict[tuple, np.ndarray] = {}
+        self._raw_of: dict[tuple[str, str], RawChunks | None] = {}
         self._pid = os.getpid()
 
     def dataset(self, path: str, name: str) -> h5py.Dataset:
@@ -81,7 +116,13 @@ class ShardHandles:
             self._chunks.move_to_end(key)
             return found
         rows = data.chunks[0]
-        found = data[index * rows:(index + 1) * rows]
+        lo, hi = index * rows, min((index + 1) * rows, len(data))
+        raw = self.raw(path, name, data)
+        if raw is None:
+            found = data[lo:hi]
+        else:
+            found = np.empty((hi - lo, *data.shape[1:]), dtype=data.dtype)
+            raw.read_into(index, found)
         self.verify(path, name, index, found)
         if found.nbytes <= self.cache_bytes:
             self._chunks[key] = found
@@ -97,12 +138,40 @@ class ShardHandles:
         rows = data.chunks[0]
         lo, hi = index * rows, min((index + 1) * rows, len(data))
         if out.dtype == data.dtype and out.flags.c_contiguous:
-            data.read_direct(out, np.s_[lo:hi], np.s_[at:at + hi - lo])
+            raw = self.raw(path, name, data)
+            if raw is None:
+                data.read_direct(out, np.s_[lo:hi], np.s_[at:at + hi - lo])
+            else:
+                raw.read_into(index, out[at:at + hi - lo])
             self.verify(path, name, index, out[at:at + hi - lo])
         else:  # another dtype (float16 stored, float32 wanted): check the stored bytes
-            found = data[lo:hi]
-            self.verify(path, name, index, found)
-            out[at:at + hi - lo] = found
+            out[at:at + hi - lo] = self.chunk_once(path, name, data, index)
+
+    def chunk_once(self, path: str, name: str, data: h5py.Dataset, index: int
+                   ) -> np.ndarray:
+        """Chunk ``index``, checked, in a buffer reused for the next such read (its
+        rows are all wanted now: nothing to cache; a fresh array per chunk would pay
+        the kernel's page faults again each time)."""
+        rows = data.chunks[0]
+        lo, hi = index * rows, min((index + 1) * rows, len(data))
+        key = (data.dtype.str, data.shape[1:])
+        buffer = self._buffers.get(key)
+        if buffer is None or len(buffer) < hi - lo:
+            buffer = self._buffers[key] = prefaulted((rows, *data.shape[1:]), data.dtype)
+        raw = self.raw(path, name, data)
+        if raw is None:
+            data.read_direct(buffer, np.s_[lo:hi], np.s_[0:hi - lo])
+        else:
+            raw.read_into(index, buffer[:hi - lo])
+        self.verify(path, name, index, buffer[:hi - lo])
+        return buffer[:hi - lo]
+
+    def raw(self, path: str, name: str, data: h5py.Dataset) -> RawChunks | None:
+        """Where the chunks of an unfiltered dataset lie in its file (None: filtered)."""
+        key = (path, name)
+        if key not in self._raw_of:
+            self._raw_of[key] = RawChunks.of(path, data)
+        return self._raw_of[key]
 
     def verify(self, path: str, name: str, index: int, found: np.ndarray) -> None:
         """Raise OSError when chunk ``index``'s bytes fail their checksum."""
@@ -137,15 +206,24 @@ class ShardHandles:
         if entry is None:
             entry = self._files[path] = (h5py.File(path, "r"), {})
             if len(self._files) > self.size:
-                self._files.popitem(last=False)[1][0].close()
+                gone, (handle, _) = self._files.popitem(last=False)
+                handle.close()
+                self._close_raw(gone)
         else:
             self._files.move_to_end(path)
         return entry
 
+    def _close_raw(self, path: str) -> None:
+        for key in [k for k in self._raw_of if k[0] == path]:
+            raw = self._raw_of.pop(key)
+            if raw is not None:
+                os.close(raw.fd)
+
     def close(self) -> None:
         if self._pid == os.getpid():
-            for handle, _ in self._files.values():
+            for path, (handle, _) in list(self._files.items()):
                 handle.close()
+                self._close_raw(path)
         self._reset()
 
     def __getstate__(self) -> dict:
@@ -153,6 +231,21 @@ class ShardHandles:
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(state["size"], state.get("cache_bytes"))
+
+
+def prefaulted(shape: tuple[int, ...], dtype: np.dtype | str) -> np.ndarray:
+    """An empty array whose pages are already mapped (``MAP_POPULATE``: the kernel maps
+    them all in one call).  Rows scattered into fresh memory cost a page fault per
+    page touched, several times the copy itself."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    if size < _POPULATE_FROM:
+        return np.empty(shape, dtype=dtype)
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_POPULATE", 0)
+    return np.frombuffer(mmap.mmap(-1, size, flags=flags), dtype=dtype).reshape(shape)
+
+
+_POPULATE_FROM = 1 << 22  # smaller arrays come from the allocator's warm memory
 
 
 def _chunk_spans(rows: np.ndarray, chunk_rows: int) -> list[tuple[int, int]]:
@@ -222,11 +315,25 @@ def _gather(handles: ShardHandles, path: str, name: str, rows: np.ndarray,
         if j - i == whole and _one_run(local) and int(local[0]) == 0 and _one_run(dest):
             handles.chunk_into(path, name, data, index, out, int(dest[0]))
             continue
+        if j - i == whole and len(np.unique(local)) == whole:  # all of it, another order
+            block = handles.chunk_once(path, name, data, index)
+            _scatter(block, dest[np.argsort(local)], out)
+            continue
         block = handles.chunk(path, name, data, index)
         if _one_run(local) and _one_run(dest):
             out[int(dest[0]):int(dest[0]) + j - i] = block[int(local[0]):int(local[0]) + j - i]
         else:
             out[dest] = block[local]
+
+
+def _scatter(block: np.ndarray, dest: np.ndarray, out: np.ndarray) -> None:
+    """``out[dest] = block``: row by row where the rows are large (a plain copy each,
+    no gathered temporary), by fancy indexing where they are small."""
+    if block[0].nbytes < 4096:
+        out[dest] = block
+        return
+    for row, at in enumerate(dest.tolist()):
+        out[at] = block[row]
 
 
 def read_located(handles: ShardHandles, paths: np.ndarray, rows: np.ndarray,
@@ -241,7 +348,7 @@ def read_located(handles: ShardHandles, paths: np.ndarray, rows: np.ndarray,
         try:
             if out is None:
                 data = handles.dataset(str(path), dataset)
-                out = np.empty((len(paths), *data.shape[1:]), dtype=data.dtype)
+                out = prefaulted((len(paths), *data.shape[1:]), data.dtype)
             _gather(handles, str(path), dataset, rows[where], out, where)
         except OSError as exc:  # a checksum or a filter failed: the bytes are damaged
             raise DamagedRead(str(path), where, str(exc).splitlines()[0]) from None
