@@ -197,3 +197,33 @@ def test_old_layout_shards_read_pass_fsck_and_their_damage_is_caught(store, monk
             fresh.read(name, keys)
         fresh.close()
     assert not fsck(store).clean
+
+
+def test_sets_stored_as_float16_take_half_the_bytes_and_train(synthetic, tmp_path):
+    """Ingest with --store-dtype float16 from another folder: the sets are float16 on
+    disk, half the bytes; a training reads them into float32 and runs."""
+    work = tmp_path / "half"
+    work.mkdir()
+    env = {"VIDA_CATALOG": str(work / "catalog.db"), "VIDA_STORE": str(work / "store")}
+    done = run_cli("ingest", str(synthetic / "data" / "manifest.csv"), "--store-dtype",
+                   "float16", "--workers", "1", "--no-progress", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert run_cli("split", cwd=tmp_path, env=env).returncode == 0
+    trained = run_cli("train", "classifier", "--epochs", "1", "--audio", "audio/ast-fbank",
+                      cwd=tmp_path, env=env)
+    assert trained.returncode == 0, trained.stderr
+    catalog = open_catalog(work / "catalog.db")
+    assert set(catalog.sql("SELECT dtype FROM feature_sets")["dtype"]) == {"float16"}
+    sizes = {}
+    for name, root in (("half", work / "store"), ("full", synthetic / "store")):
+        sizes[name] = sum(p.stat().st_size for p in (root / "rgb").rglob("*.h5"))
+    assert 0.45 < sizes["half"] / sizes["full"] < 0.6, sizes
+    store = FeatureStore(catalog, work / "store")
+    keys = store.keys("rgb/hog-color")[:5]
+    full = _open(synthetic)[1].read("rgb/hog-color", keys)
+    half = store.read("rgb/hog-color", keys)
+    assert half.dtype == np.float16
+    np.testing.assert_allclose(half.astype(np.float32), full, rtol=1e-3, atol=1e-3)
+    wrong = run_cli("ingest", str(synthetic / "data" / "manifest.csv"), "--store-dtype",
+                    "float8", cwd=tmp_path, env=env)
+    assert wrong.returncode == 2 and "--store-dtype" in wrong.stderr

@@ -13,6 +13,16 @@ from vida.encoders.runtime import DEVICES, DTYPES
 from vida.media.sources import LAYOUTS
 
 
+def store_dtype_option(fn):
+    """``--store-dtype``: how the sets a job writes are stored."""
+    return click.option(
+        "--store-dtype", type=click.Choice(["float32", "float16"]), default="float32",
+        show_default=True,
+        help="How the new sets are stored: float16 takes half the bytes and half the read "
+             "time; trainings compute in float32 either way (what it costs in accuracy: "
+             "docs/performance.md).")(fn)
+
+
 @click.command()
 @click.argument("root", type=click.Path(exists=True, path_type=Path))
 @click.option("--layout", type=click.Choice(LAYOUTS), default=None,
@@ -43,6 +53,7 @@ from vida.media.sources import LAYOUTS
 @click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True)
 @click.option("--batch-size", default=32, show_default=True,
               help="Frames (or audio segments) per transformers forward.")
+@store_dtype_option
 @click.option("--no-progress", is_flag=True)
 @click.pass_obj
 @friendly_errors
@@ -60,7 +71,7 @@ def ingest(obj: Context, root: Path, layout: str | None, workers: int | None,
     from vida.media.sources import detect_layout
 
     if (layout or detect_layout(root)) == "legacy":
-        _import_legacy(obj, root)
+        _import_legacy(obj, root, spec["store_dtype"])
         return
     options = IngestOptions(**spec)  # the grid, the encoders, how clips are judged
     # the workers' modules load on another core while this process opens the catalog
@@ -77,11 +88,11 @@ def ingest(obj: Context, root: Path, layout: str | None, workers: int | None,
                       summary.commonest_failure(), strict=options.strict)
 
 
-def _import_legacy(obj: Context, root: Path) -> None:
+def _import_legacy(obj: Context, root: Path, store_dtype: str) -> None:
     """The study's .npy feature dicts, imported as they are (no decoding)."""
     from vida.jobs.legacy_import import import_legacy
 
-    report = import_legacy(obj.catalog(), obj.store(), root)
+    report = import_legacy(obj.catalog(), obj.store(), root, dtype=store_dtype)
     for name, rows in report.imported.items():
         click.echo(f"imported {name}: {rows} clips")
     for reason in report.refused.values():
@@ -110,13 +121,14 @@ def _import_legacy(obj: Context, root: Path) -> None:
               help="Also write each new audio set projected to D dims by a PCA fitted on "
                    "the train split.")
 @click.option("--retry-failed", is_flag=True, help="Try clips that failed before again.")
+@store_dtype_option
 @click.option("--no-progress", is_flag=True)
 @strict_option
 @click.pass_obj
 @friendly_errors
 def encode(obj: Context, encoder_specs: tuple[str, ...], query: str | None, grid_from: str,
            device: str, dtype: str, batch_size: int, workers: int | None, project: int | None,
-           retry_failed: bool, no_progress: bool, strict: bool) -> None:
+           retry_failed: bool, store_dtype: str, no_progress: bool, strict: bool) -> None:
     """Add feature sets to clips already in the catalog (resumable; failures recorded)."""
     from vida.jobs.encode import default_workers, encode_clips
 
@@ -131,7 +143,7 @@ def encode(obj: Context, encoder_specs: tuple[str, ...], query: str | None, grid
                            grid_from=grid_from, device=device, dtype=dtype,
                            batch_size=batch_size, workers=workers or default_workers(device),
                            project=project, retry_failed=retry_failed,
-                           progress=not no_progress)
+                           store_dtype=store_dtype, progress=not no_progress)
     for line in summary.lines():
         click.echo(line)
     click.echo(f"run {summary.run_id}")

@@ -179,7 +179,7 @@ def encode_clips(catalog: Catalog, store: FeatureStore, *, encoders: dict[str, s
                  flow_method: str | None = None, device: str = "auto", dtype: str = "float32",
                  batch_size: int = 32, workers: int = 1, project: int | None = None,
                  retry_failed: bool = False, rows_per_shard: int = 128,
-                 progress: bool = True) -> EncodeSummary:
+                 store_dtype: str = "float32", progress: bool = True) -> EncodeSummary:
     """Encode the query's clips with ``encoders`` ({modality: spec}) into new sets.
     One encode per store at a time: a second waits, then plans what is left."""
     with job_lock(store.root, "encode"):
@@ -187,7 +187,8 @@ def encode_clips(catalog: Catalog, store: FeatureStore, *, encoders: dict[str, s
                              grid_from=grid_from, flow_method=flow_method, device=device,
                              dtype=dtype, batch_size=batch_size, workers=workers,
                              project=project, retry_failed=retry_failed,
-                             rows_per_shard=rows_per_shard, progress=progress)
+                             rows_per_shard=rows_per_shard, store_dtype=store_dtype,
+                             progress=progress)
 
 
 def _built_encoders(encoders: dict[str, str], options: dict[str, Any]) -> dict[str, Any]:
@@ -225,7 +226,8 @@ def _plan_encode(catalog: Catalog, store: FeatureStore, query: str | None,
 def _encode_clips(catalog: Catalog, store: FeatureStore, *, encoders: dict[str, str],
                   query: str | None, grid_from: str, flow_method: str | None, device: str,
                   dtype: str, batch_size: int, workers: int, project: int | None,
-                  retry_failed: bool, rows_per_shard: int, progress: bool) -> EncodeSummary:
+                  retry_failed: bool, rows_per_shard: int, store_dtype: str,
+                  progress: bool) -> EncodeSummary:
     grid_params = store.info(grid_from).params
     n = int(grid_params.get("n_frames", 18))
     fps, size = float(grid_params.get("fps", 6.0)), int(grid_params.get("frame_size", 128))
@@ -236,13 +238,15 @@ def _encode_clips(catalog: Catalog, store: FeatureStore, *, encoders: dict[str, 
     names = {m: f"{m}/{e.name}" for m, e in built.items()}
     n_chosen, todo, items = _plan_encode(catalog, store, query, names, retry_failed)  # plan
     params = {"encoders": encoders, "grid_from": grid_from, "device": device, "dtype": dtype,
+              "store_dtype": store_dtype,
               "batch_size": batch_size, "workers": workers, "project": project}
     with recorded(catalog, "encode", params, query=query, feature_sets=list(names.values())
                   ) as run:
         summary = EncodeSummary(run.run_id, names, skipped=n_chosen - len(items))
         for modality, name in names.items():
             store.register(name, modality=modality, encoder=built[modality].name,
-                           shape=built[modality].shape, produced_by_run=run.run_id,
+                           shape=built[modality].shape, dtype=store_dtype,
+                           produced_by_run=run.run_id,
                            params={**built[modality].params, **grid,
                                    **({"flow_method": flow_method} if modality == "flow"
                                       else {})})

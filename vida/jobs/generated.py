@@ -114,8 +114,8 @@ def _register(store: FeatureStore, reads: PlanReads, name: str, spec: GeneratorS
     target = reads.info(spec.audio)
     grid = {k: target.params[k] for k in ("n_frames", "fps") if k in target.params}
     info = store.register(name, modality="generated", encoder=f"{spec.arch}-generator",
-                          shape=target.shape, params={"run": run_id, "target": spec.audio,
-                                                      **grid, **extra},
+                          shape=target.shape, dtype=target.dtype,  # stored as its target
+                          params={"run": run_id, "target": spec.audio, **grid, **extra},
                           produced_by_run=run_id)
     return SetLayout(info.name, tuple(info.shape), info.dtype)
 

@@ -109,7 +109,7 @@ def register_feature_sets(store: FeatureStore, options: IngestOptions,
             params.pop("frame_size")
         infos.append(store.register(options.feature_sets[modality], modality=modality,
                                     encoder=encoder.name, shape=encoder.shape, params=params,
-                                    produced_by_run=run_id))
+                                    dtype=options.store_dtype, produced_by_run=run_id))
     return infos
 
 

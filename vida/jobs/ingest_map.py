@@ -30,6 +30,14 @@ from vida.store.shards import SealedBundle, SetLayout, ShardBundle
 CLIP_KEY = ("clip_key",)
 
 
+STORE_DTYPES = ("float32", "float16")
+
+
+def check_store_dtype(dtype: str) -> None:
+    if dtype not in STORE_DTYPES:
+        raise ValueError(f"--store-dtype {dtype}: use float32 or float16")
+
+
 @dataclass(frozen=True)
 class IngestOptions:
     n_frames: int = 18
@@ -48,8 +56,10 @@ class IngestOptions:
     device: str = "cpu"
     dtype: str = "float32"
     batch_size: int = 32
+    store_dtype: str = "float32"  # how the sets are stored (float16: half the bytes)
 
     def __post_init__(self) -> None:
+        check_store_dtype(self.store_dtype)
         if self.flow_method not in METHODS:
             raise ValueError(f"--flow must be one of {', '.join(METHODS)}")
         if self.n_frames < 2 or self.fps <= 0 or self.frame_size < 16:

@@ -14,7 +14,7 @@ from pathlib import Path
 from vida.catalog.database import Catalog
 from vida.clock import utcnow
 from vida.jobs.batch_job import recorded
-from vida.jobs.ingest_map import CLIP_KEY
+from vida.jobs.ingest_map import CLIP_KEY, check_store_dtype
 from vida.keys import clip_key
 from vida.media.legacy import legacy_files, load_feature_dict, parse_legacy_name
 from vida.store.store import FeatureStore
@@ -27,21 +27,22 @@ class LegacyImportReport:
 
 
 def import_legacy(catalog: Catalog, store: FeatureStore, root: Path,
-                  prefix: str = "legacy") -> LegacyImportReport:
+                  prefix: str = "legacy", dtype: str = "float32") -> LegacyImportReport:
+    check_store_dtype(dtype)
     report = LegacyImportReport()
     files = legacy_files(root)
     if not files:
         raise FileNotFoundError(f"{root}: no .npy feature files found")
     with recorded(catalog, "import-legacy", {"root": str(root)}) as run:
         for path in files:
-            _import_file(store, path, prefix, run.run_id, report)
+            _import_file(store, path, prefix, run.run_id, report, dtype)
         run.metrics.update(files_imported=len(report.imported),
                            files_refused=len(report.refused))
     return report
 
 
 def _import_file(store: FeatureStore, path: Path, prefix: str, run_id: str,
-                 report: LegacyImportReport) -> None:
+                 report: LegacyImportReport, dtype: str) -> None:
     """One study .npy file as a feature set with its clips, or its one-line refusal."""
     try:
         kind, modality, split = parse_legacy_name(path)
@@ -52,7 +53,7 @@ def _import_file(store: FeatureStore, path: Path, prefix: str, run_id: str,
         name = f"{prefix}/{kind}"
         store.register(name, modality=modality, encoder=f"legacy:{kind}",
                        shape=shapes.pop(), params={"source": "VIDA study .npy"},
-                       produced_by_run=run_id)
+                       dtype=dtype, produced_by_run=run_id)
     except ValueError as exc:
         report.refused[path.name] = str(exc).splitlines()[0]
         return
@@ -61,6 +62,6 @@ def _import_file(store: FeatureStore, path: Path, prefix: str, run_id: str,
             key = clip_key(cls, cid)
             row = {"clip_key": key, "class_name": cls, "clip_id": cid, "split": split,
                    "source_uri": str(path.resolve()), "status": "ok", "ingested_at": utcnow()}
-            writer.add(key, {name: array.astype("float32")},
+            writer.add(key, {name: array},
                        records=[("clips", row, CLIP_KEY)])
     report.imported[path.name] = len(features)

@@ -108,7 +108,13 @@ class ShardFile:
         if self.keys and set(extras) != set(self._extras):
             raise ValueError(f"row {key!r}: extras {sorted(extras)} != {sorted(self._extras)}"
                              " (extra arrays must be given for every row)")
-        self._rows.append(np.asarray(array, dtype=self.dtype))
+        row = np.asarray(array, dtype=self.dtype)
+        if self.dtype.itemsize < 4 and not np.isfinite(row).all() and \
+                np.isfinite(np.asarray(array)).all():
+            raise ValueError(f"row {key!r}: values beyond {self.dtype.name}'s range "
+                             f"(largest {np.finfo(self.dtype).max:g}); store this set as "
+                             "float32")
+        self._rows.append(row)
         for name, value in extras.items():
             self._extras.setdefault(name, []).append(np.asarray(value))
         self.keys.append(key)
