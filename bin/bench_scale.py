@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -257,7 +258,8 @@ def experiment_row(tmp: Path, n: int, workers: int = 2) -> dict:
             "--labels-per-class", "", "--generator-hidden", "64", "--workers", str(workers),
             "--no-progress", "--runs", str(folder / "runs")]
     found = run_measured(vida_batch(folder, *args), folder)
-    trainings = found["stdout"].count("test top-1")
+    counts = re.search(r"(\d+) classifier, (\d+) test-only", found["stdout"])
+    trainings = int(counts.group(1)) if counts else 0
     found.pop("stdout")
     return {"clips": n, "workers": workers, "features_gb": feature_gb(n, tuple(STUDY)),
             "classifier_trainings": trainings, **found}

@@ -154,18 +154,21 @@ TRAINING_WORKER_MODULES = ("vida.jobs.classifier", "vida.jobs.generator",
                            "vida.jobs.generated")
 
 
-def experiment_running(obj: Context, workers: int | None, dry_run: bool, no_progress: bool,
-                       device: str, memory_budget: int | None = None) -> Any:
-    """How an experiment runs (``ExperimentOptions``); starts the workers' server first
-    (call it before importing the experiment)."""
+def experiment_running(obj: Context, options: dict[str, Any]) -> Any:
+    """How an experiment runs (``ExperimentOptions``), taken out of the command's
+    ``options``; starts the workers' server first (call it before importing the
+    experiment)."""
     from vida.jobs.executor import start_workers_early
 
-    if not dry_run:
-        start_workers_early(obj.executor, workers, TRAINING_WORKER_MODULES)
+    running = {k: options.pop(k) for k in ("workers", "dry_run", "no_progress", "device",
+                                           "memory_budget")}
+    if not running["dry_run"]:
+        start_workers_early(obj.executor, running["workers"], TRAINING_WORKER_MODULES)
     from vida.jobs.experiment import ExperimentOptions
 
-    return ExperimentOptions(workers=workers, dry_run=dry_run, progress=not no_progress,
-                             device=device, memory_budget=memory_budget)
+    return ExperimentOptions(workers=running["workers"], dry_run=running["dry_run"],
+                             progress=not running.pop("no_progress"), device=running["device"],
+                             memory_budget=running["memory_budget"])
 
 
 def exit_for_failures(done: int, failed: int, commonest: str, what: str = "clips",
@@ -183,16 +186,6 @@ def exit_for_failures(done: int, failed: int, commonest: str, what: str = "clips
 def strict_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--strict", is_flag=True,
                         help="Exit non-zero if any clip fails (default: only if all do).")(fn)
-
-
-def memory_budget_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``--memory-budget GB``: features a training holds in memory; past it, streamed."""
-    return click.option(
-        "--memory-budget", "memory_budget", type=click.FloatRange(min=0), default=None,
-        metavar="GB", callback=lambda ctx, param, v: None if v is None else int(v * 1e9),
-        help="Features one training may hold in memory; past it, its batches are read "
-             "from the store as it trains [70% of available memory / trainings side by "
-             "side].")(fn)
 
 
 def runs_option(fn: Callable[..., Any]) -> Callable[..., Any]:

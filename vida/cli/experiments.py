@@ -17,10 +17,10 @@ from vida.cli.common import (
     Context,
     experiment_running,
     friendly_errors,
-    memory_budget_option,
     print_experiment,
 )
 from vida.cli.common import runs_option as _runs_option
+from vida.cli.options import memory_budget_option
 
 
 @click.group()
@@ -140,11 +140,9 @@ def running_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--top-classes", default=5, show_default=True)
 @click.pass_obj
 @friendly_errors
-def experiment_svdmap(obj: Context, runs: str | None, workers: int | None, dry_run: bool,
-                      no_progress: bool, device: str, memory_budget: int | None,
-                      **options: Any) -> None:
+def experiment_svdmap(obj: Context, runs: str | None, **options: Any) -> None:
     """Vision only / + real / + generated / + filtered generated audio."""
-    running = experiment_running(obj, workers, dry_run, no_progress, device, memory_budget)
+    running = experiment_running(obj, options)  # takes the running options out
     from vida.jobs.experiment import svdmap_experiment
 
     print_experiment(svdmap_experiment(obj.catalog(), obj.store(), **options, runs=runs,
@@ -158,11 +156,9 @@ def experiment_svdmap(obj: Context, runs: str | None, workers: int | None, dry_r
 @click.option("--arch", type=click.Choice(["mlp", "lstm"]), default="mlp", show_default=True)
 @click.pass_obj
 @friendly_errors
-def experiment_cafmap(obj: Context, runs: str | None, workers: int | None, dry_run: bool,
-                      no_progress: bool, device: str, memory_budget: int | None,
-                      **options: Any) -> None:
+def experiment_cafmap(obj: Context, runs: str | None, **options: Any) -> None:
     """Vision only / + real audio / + audio generated from caption conditions."""
-    running = experiment_running(obj, workers, dry_run, no_progress, device, memory_budget)
+    running = experiment_running(obj, options)  # takes the running options out
     from vida.jobs.experiment import cafmap_experiment
 
     print_experiment(cafmap_experiment(obj.catalog(), obj.store(), **options, runs=runs,

@@ -9,9 +9,9 @@ from vida.cli.common import (
     QUERY_HELP,
     Context,
     friendly_errors,
-    memory_budget_option,
     runs_option,
 )
+from vida.cli.options import device_option, memory_budget_option
 
 
 @click.group()
@@ -33,19 +33,20 @@ def train() -> None:
 @click.option("--seed", default=0, show_default=True)
 @runs_option
 @memory_budget_option
+@device_option
 @click.pass_obj
 @friendly_errors
 def train_generator_command(obj: Context, arch: str, query: str, rgb: str, flow: str,
                             audio: str, condition: str | None, epochs: int, lr: float | None,
                             batch_size: int | None, seed: int, runs: str | None,
-                            memory_budget: int | None) -> None:
+                            memory_budget: int | None, device: str) -> None:
     """LSTM audio-feature generator; best epoch on val; checkpoint in runs/<run_id>/."""
     from vida.jobs.generator import GeneratorSpec, train_generator
 
     spec = GeneratorSpec(arch=arch, rgb=rgb, flow=flow, audio=audio, condition=condition,
                          epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
     run_id = train_generator(obj.catalog(), obj.store(), query, spec, runs=runs,
-                             memory_budget=memory_budget)
+                             memory_budget=memory_budget, device=device)
     click.echo(f"run {run_id}; next: vida-batch generate --run {run_id}")
 
 
@@ -62,11 +63,13 @@ def train_generator_command(obj: Context, arch: str, query: str, rgb: str, flow:
 @click.option("--seed", default=0, show_default=True)
 @runs_option
 @memory_budget_option
+@device_option
 @click.pass_obj
 @friendly_errors
 def train_classifier_command(obj: Context, arch: str, audio: str, query: str, rgb: str,
                              flow: str, epochs: int, lr: float | None, batch_size: int | None,
-                             seed: int, runs: str | None, memory_budget: int | None) -> None:
+                             seed: int, runs: str | None, memory_budget: int | None,
+                             device: str) -> None:
     """Action classifier: train on train, select on val, evaluate on test."""
     from vida.jobs.classifier import ClassifierSpec, train_classifier
 
@@ -74,7 +77,7 @@ def train_classifier_command(obj: Context, arch: str, audio: str, query: str, rg
                           audio=None if audio == "none" else audio, epochs=epochs, lr=lr,
                           batch_size=batch_size, seed=seed)
     run_id, metrics = train_classifier(obj.catalog(), obj.store(), query, spec, runs=runs,
-                                       memory_budget=memory_budget)
+                                       memory_budget=memory_budget, device=device)
     click.echo(f"run {run_id}: test top-1 {metrics['top1']:.3f}, top-5 {metrics['top5']:.3f}, "
                f"macro-F1 {metrics['macro_f1']:.3f}")
 

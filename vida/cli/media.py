@@ -9,18 +9,9 @@ from typing import Any
 import click
 
 from vida.cli.common import Context, exit_for_failures, friendly_errors, strict_option
+from vida.cli.options import store_dtype_option
 from vida.encoders.runtime import DEVICES, DTYPES
 from vida.media.sources import LAYOUTS
-
-
-def store_dtype_option(fn):
-    """``--store-dtype``: how the sets a job writes are stored."""
-    return click.option(
-        "--store-dtype", type=click.Choice(["float32", "float16"]), default="float32",
-        show_default=True,
-        help="How the new sets are stored: float16 takes half the bytes and half the read "
-             "time; trainings compute in float32 either way (what it costs in accuracy: "
-             "docs/performance.md).")(fn)
 
 
 @click.command()

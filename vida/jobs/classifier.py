@@ -38,6 +38,7 @@ from vida.jobs.training import (
     runs_root,
     seed_everything,
     torch_threads,
+    training_device,
     write_checkpoint,
 )
 from vida.jobs.training_inputs import (
@@ -400,10 +401,12 @@ def start_classifier_run(catalog: Catalog, task: ClassifierTask, query: str,
 def train_classifier(catalog: Catalog, store: FeatureStore, query: str, spec: ClassifierSpec,
                      *, classes: list[str] | None = None, experiment_id: str | None = None,
                      runs: str | None = None, progress: bool = True,
-                     memory_budget: int | None = None) -> tuple[str, dict]:
+                     memory_budget: int | None = None, device: str = "cpu"
+                     ) -> tuple[str, dict]:
     """Plan, fit and record one classifier in this process; returns (run id, metrics).
     Features past ``memory_budget`` bytes (None: :func:`default_budget`) are streamed."""
-    task = plan_classifier(catalog, store, query, spec, classes, threads=0)
+    task = plan_classifier(catalog, store, query, spec, classes, threads=0,
+                           device=training_device(device))
     task = replace(task, holding=holding_for(classifier_parts(task), memory_budget))
     with run_lifecycle(catalog, partial(start_classifier_run, catalog, task, query,
                                         experiment_id)) as run:

@@ -36,6 +36,7 @@ from vida.jobs.training import (
     runs_root,
     seed_everything,
     torch_threads,
+    training_device,
     write_checkpoint,
 )
 from vida.jobs.training_inputs import (
@@ -216,11 +217,13 @@ def train_generator(catalog: Catalog, store: FeatureStore, query: str | ClipQuer
                     spec: GeneratorSpec,
                     *, experiment_id: str | None = None, runs: str | None = None,
                     progress: bool = True, exclude: Sequence[str] = (),
-                    fold: str | None = None, memory_budget: int | None = None) -> str:
+                    fold: str | None = None, memory_budget: int | None = None,
+                    device: str = "cpu") -> str:
     """Train on the query's train clips (less ``exclude``: a cross-fitting fold), select
     the best epoch on its val clips, in this process; returns the run id.  Features
     past ``memory_budget`` bytes (None: the default) are streamed."""
-    task = plan_generator(catalog, store, query, spec, exclude, threads=0)
+    task = plan_generator(catalog, store, query, spec, exclude, threads=0,
+                          device=training_device(device))
     task = replace(task, holding=holding_for(generator_parts(task), memory_budget))
     extra = {"fold": fold, "excluded_clips": len(exclude)} if fold else {}
     if task.holding == "stream":

@@ -169,9 +169,8 @@ class BlockBatches(Dataset):
     """Batches of (standardised input, target) gathered from blocks; the DataLoader
     asks for a whole batch at once (``__getitems__``)."""
 
-    def __init__(self, x: Blocks, y: np.ndarray | Blocks, norm: Standardizer | None,
-                 device: str = "cpu") -> None:
-        self.x, self.y, self.norm, self.device = x, y, norm, device
+    def __init__(self, x: Blocks, y: np.ndarray | Blocks, norm: Standardizer | None) -> None:
+        self.x, self.y, self.norm = x, y, norm
 
     def __len__(self) -> int:
         return self.x.n
@@ -182,30 +181,46 @@ class BlockBatches(Dataset):
         if self.norm is not None:
             self.norm.apply_(x)
         y = self.y.rows(index) if isinstance(self.y, Blocks) else self.y[index]
-        return _to(x, self.device), _to(np.ascontiguousarray(y), self.device)
-
-
-def _to(a: np.ndarray, device: str) -> torch.Tensor:
-    tensor = torch.from_numpy(a)
-    if device == "cpu":
-        return tensor
-    return tensor.pin_memory().to(device, non_blocking=True)
+        return torch.from_numpy(x), torch.from_numpy(np.ascontiguousarray(y))
 
 
 def _as_is(batch):
     return batch
 
 
+class OnDevice:
+    """Batches gathered by loader processes into pinned memory, copied to the device
+    without waiting (the next batches are being gathered meanwhile)."""
+
+    def __init__(self, loader: DataLoader, device: str) -> None:
+        self.loader, self.device, self.dataset = loader, device, loader.dataset
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for xb, yb in self.loader:
+            yield (xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True))
+
+
 def batches(x: Blocks, y: np.ndarray | Blocks, batch_size: int, shuffle: bool, *,
             norm: Standardizer | None = None, generator: torch.Generator | None = None,
-            device: str = "cpu", sampler: Sampler | None = None) -> DataLoader:
+            device: str = "cpu", sampler: Sampler | None = None) -> DataLoader | OnDevice:
     """Batches of (x, y): on a GPU the whole split as one tensor on the device where
-    it fits, otherwise gathered per batch (pinned, copied without waiting)."""
+    it fits, otherwise gathered per batch (on a GPU by two loader processes, pinned
+    and prefetched)."""
     on_device = _whole_on_device(x, y, norm, device)
-    dataset = on_device if on_device is not None else BlockBatches(x, y, norm, device)
-    collate = None if on_device is not None else _as_is
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None,
-                      sampler=sampler, generator=generator, collate_fn=collate)
+    if on_device is not None:
+        return DataLoader(on_device, batch_size=batch_size, shuffle=shuffle and sampler is None,
+                          sampler=sampler, generator=generator)
+    dataset = BlockBatches(x, y, norm)
+    if device == "cpu":
+        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None,
+                          sampler=sampler, generator=generator, collate_fn=_as_is)
+    return OnDevice(DataLoader(dataset, batch_size=batch_size,
+                               shuffle=shuffle and sampler is None, sampler=sampler,
+                               generator=generator, collate_fn=_as_is, num_workers=2,
+                               pin_memory=True, prefetch_factor=4), device)
 
 
 def _whole_on_device(x: Blocks, y: np.ndarray | Blocks, norm: Standardizer | None,

@@ -294,7 +294,7 @@ def _read_into(dataset: h5py.Dataset, rows: np.ndarray, out: np.ndarray,
 
 
 def _gather(handles: ShardHandles, path: str, name: str, rows: np.ndarray,
-            out: np.ndarray, where: np.ndarray) -> None:
+            out: np.ndarray, where: np.ndarray, cache: bool = True) -> None:
     """``out[where] = <dataset name of path>[rows]``, chunk by chunk through the
     cache (slices where a chunk's rows are one run on both sides)."""
     data = handles.dataset(path, name)
@@ -319,7 +319,8 @@ def _gather(handles: ShardHandles, path: str, name: str, rows: np.ndarray,
             block = handles.chunk_once(path, name, data, index)
             _scatter(block, dest[np.argsort(local)], out)
             continue
-        block = handles.chunk(path, name, data, index)
+        block = (handles.chunk(path, name, data, index) if cache
+                 else handles.chunk_once(path, name, data, index))
         if _one_run(local) and _one_run(dest):
             out[int(dest[0]):int(dest[0]) + j - i] = block[int(local[0]):int(local[0]) + j - i]
         else:
@@ -337,11 +338,14 @@ def _scatter(block: np.ndarray, dest: np.ndarray, out: np.ndarray) -> None:
 
 
 def read_located(handles: ShardHandles, paths: np.ndarray, rows: np.ndarray,
-                 dataset: str = "data", out: np.ndarray | None = None) -> np.ndarray | None:
-    """Stack the rows at (``paths[i]``, ``rows[i]``) in the given order (into ``out``
-    when given); None if empty."""
+                 dataset: str = "data", out: np.ndarray | None = None
+                 ) -> np.ndarray | None:
+    """Stack the rows at (``paths[i]``, ``rows[i]``) in the given order; None if empty.
+    With ``out`` (a preallocated array: a whole set loaded once) the rows go there and
+    chunks are not kept: each is read once and nothing would read it again."""
     if len(paths) == 0:
         return out
+    given = out
     codes, uniques = pd.factorize(paths)
     for g, path in enumerate(uniques):
         where = np.flatnonzero(codes == g)
@@ -349,7 +353,7 @@ def read_located(handles: ShardHandles, paths: np.ndarray, rows: np.ndarray,
             if out is None:
                 data = handles.dataset(str(path), dataset)
                 out = prefaulted((len(paths), *data.shape[1:]), data.dtype)
-            _gather(handles, str(path), dataset, rows[where], out, where)
+            _gather(handles, str(path), dataset, rows[where], out, where, cache=given is None)
         except OSError as exc:  # a checksum or a filter failed: the bytes are damaged
             raise DamagedRead(str(path), where, str(exc).splitlines()[0]) from None
     return out
