@@ -6,8 +6,8 @@ hold its features three to four times over; here each split is a :class:`Blocks`
 one array (or one located stream) per set, read once, never copied whole:
 
 * **in memory**: each set's rows are read straight into one float32 array, or
-  mapped read-only from a file in the experiment's scratch folder that every
-  training on the machine shares (:mod:`vida.store.shared`);
+  taken from read-only maps of their shards in the experiment's scratch folder,
+  which every training on the machine shares (:mod:`vida.store.shared`);
 * **streamed**: past the memory budget, a block stays a :class:`Located` and a
   batch reads its rows from the store (chunk-shuffled order, :class:`ChunkOrder`).
 
@@ -29,9 +29,10 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from vida.store.located import Located, read_rows
 from vida.store.reader import prefaulted
 from vida.store.shards import CHUNK_ROWS
-from vida.store.shared import shared_rows
+from vida.store.shared import SharedRows, shared_rows
 
-Source = np.ndarray | Located  # a block in memory, or rows to read from the store
+# a block: in memory, in the machine's shared copies, or rows to read from the store
+Source = np.ndarray | SharedRows | Located
 _FIT_ROWS = 4096  # frames summed per step when fitting the standardizer
 
 
@@ -40,6 +41,8 @@ def source_rows(source: Source, index: np.ndarray | slice) -> np.ndarray:
     if isinstance(source, Located):
         rows = np.arange(len(source.keys))[index]
         return read_rows(source.subset(rows)).astype(np.float32, copy=False)
+    if isinstance(source, SharedRows):
+        return source.take(np.arange(len(source))[index])
     return np.asarray(source[index], dtype=np.float32)
 
 
@@ -101,6 +104,8 @@ class Blocks:
 def _shape(source: Source) -> tuple[int, int, int]:
     if isinstance(source, Located):
         return (len(source.keys), *source.shape)
+    if isinstance(source, SharedRows):
+        return (len(source), *source.shape)
     return source.shape  # type: ignore[return-value]
 
 

@@ -1,13 +1,14 @@
-"""One copy of a training set per machine: rows read once into a scratch file that
-every training on the machine maps read-only.
+"""One copy of a training set per machine: each shard a training reads is copied once
+(as float32) into a scratch file that every training on the machine maps read-only.
 
 The trainings of an experiment read the same clips of the same sets again and
-again (every variant, seed and label count).  Each located set of rows is written
-once, by the first process that needs it, to ``<scratch>/<digest>.npy`` (float32,
-the digest names the set, its rows and where they are stored); the others wait on
-its lock and map the finished file.  The OS keeps one copy of its pages, shared by
-every process that maps it, and can drop them under pressure (they are file pages,
-never swap).
+again: every variant and seed, and subsets of them (a cross-fitting fold, a
+labelled subset, a split).  Each shard they touch is written once, by the first
+process that needs it, to ``<scratch>/<digest>.npy`` (the digest names the shard
+file and its array; sealed shards never change); the others wait on its lock and
+map the finished file, and take their rows from it (:class:`SharedRows`).  The OS
+keeps one copy of its pages, shared by every process that maps it, and can drop
+them under pressure (they are file pages, never swap).
 
 A file appears whole (written as ``.partial``, renamed), its space is reserved
 before it is filled (a full disk is one clean ``OSError``, never a SIGBUS in a
@@ -29,9 +30,11 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from vida.processes import process_alive
 from vida.store.errors import disk_full, is_disk_full
@@ -90,25 +93,62 @@ def owners_alive(names: list[str]) -> dict[str, bool]:
     return {name: _owner_alive(name) for name in names}
 
 
-def digest(where: Located) -> str:
-    """A name for the located rows: the set, its array, and each row's place."""
-    h = hashlib.sha256(f"{where.name}\0{where.dataset}\0".encode())
-    h.update("\0".join(where.paths.tolist()).encode())
-    h.update(np.ascontiguousarray(where.rows, dtype=np.int64).tobytes())
-    return h.hexdigest()[:32]
+def digest(path: str, dataset: str) -> str:
+    """A name for one shard's array (sealed shards never change)."""
+    return hashlib.sha256(f"{path}\0{dataset}".encode()).hexdigest()[:32]
 
 
-def shared_rows(where: Located, scratch: str | os.PathLike[str]) -> np.ndarray:
-    """The located rows as float32, mapped read-only from the scratch folder (written
-    there first, by whichever process asks first)."""
+class SharedRows:
+    """Located rows served from the shared copies of the shards that hold them: one
+    read-only map per shard, shared by every training on the machine that reads any
+    of its rows (a fold, a labelled subset and the full set read the same pages)."""
+
+    def __init__(self, maps: list[np.ndarray], codes: np.ndarray, rows: np.ndarray,
+                 shape: tuple[int, ...]) -> None:
+        self.maps, self.codes, self.rows, self.shape = maps, codes, rows, shape
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def take(self, index: np.ndarray) -> np.ndarray:
+        """Rows ``index`` (positions among the located rows), as a new float32 array."""
+        out = np.empty((len(index), *self.shape), dtype=np.float32)
+        codes, rows = self.codes[index], self.rows[index]
+        for code in np.unique(codes).tolist():
+            where = np.flatnonzero(codes == code)
+            out[where] = self.maps[code][rows[where]]
+        return out
+
+
+def shared_rows(where: Located, scratch: str | os.PathLike[str]) -> SharedRows:
+    """The located rows, through the shared copies of their shards in the scratch
+    folder (each written there first by whichever process asks first)."""
+    codes, shards = pd.factorize(where.paths)
+    maps = [shared_shard(str(path), where, scratch) for path in shards]
+    return SharedRows(maps, codes.astype(np.int64), where.rows, tuple(where.shape))
+
+
+def shared_shard(path: str, where: Located, scratch: str | os.PathLike[str]) -> np.ndarray:
+    """Every row of the shard's array as float32, mapped read-only from the scratch
+    folder."""
     folder = Path(scratch)
     folder.mkdir(parents=True, exist_ok=True)
-    name = digest(where)
+    name = digest(path, where.dataset)
     target = folder / f"{name}.npy"
     with _locked(folder / f"{name}.lock"):
         if not target.exists():
-            _write(where, folder / f"{name}.{os.getpid()}.partial", target)
+            _write(whole_shard(path, where), folder / f"{name}.{os.getpid()}.partial", target)
     return np.load(target, mmap_mode="r")
+
+
+def whole_shard(path: str, where: Located) -> Located:
+    """Every row of one shard's array, located."""
+    import h5py
+
+    with h5py.File(path, "r") as h5:
+        n = len(h5[where.dataset])
+    return replace(where, keys=("",) * n, paths=np.full(n, path, dtype=object),
+                   rows=np.arange(n, dtype=np.int64))
 
 
 def _write(where: Located, partial: Path, target: Path) -> None:
