@@ -18,7 +18,7 @@ from tests.conftest import run_cli
 from vida import open_catalog
 from vida.jobs.classifier import ClassifierSpec, fit_classifier, plan_classifier
 from vida.jobs.generator import GeneratorSpec, fit_generator, plan_generator
-from vida.jobs.training_inputs import Blocks, Standardizer
+from vida.jobs.training_inputs import Blocks, Standardizer, to_device
 from vida.store import FeatureStore
 
 QUERY = "SELECT clip_key, class_name, split FROM clips"
@@ -143,6 +143,9 @@ def test_standardising_blocks_gives_the_bits_of_standardising_their_concatenatio
     after = Standardizer.fit_blocks(Blocks.of(blocks))
     assert np.array_equal(before.mean, after.mean) and np.array_equal(before.std, after.std)
     assert np.array_equal(before(whole), Blocks.of(blocks).whole(after))
+    # what a GPU gets, filled a few clips at a time (here on the CPU device)
+    on_device = to_device(Blocks.of(blocks), after, "cpu", clips=7)
+    assert torch.equal(on_device, torch.from_numpy(before(whole)))
 
 
 def _old_layout_image(self) -> bytes:
@@ -227,3 +230,17 @@ def test_sets_stored_as_float16_take_half_the_bytes_and_train(synthetic, tmp_pat
     wrong = run_cli("ingest", str(synthetic / "data" / "manifest.csv"), "--store-dtype",
                     "float8", cwd=tmp_path, env=env)
     assert wrong.returncode == 2 and "--store-dtype" in wrong.stderr
+
+
+def test_gpu_check_without_cuda_says_so_and_exits_0():
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is here: run bin/gpu_check itself (minutes)")
+    done = subprocess.run([sys.executable, str(ROOT / "bin" / "gpu_check")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "no CUDA device here" in done.stdout and "nothing to check" in done.stdout

@@ -50,6 +50,7 @@ from vida.jobs.training_inputs import (
     load_blocks,
     read_float32,
     source_rows,
+    to_device,
 )
 from vida.models import build_classifier
 from vida.store.atomic import write_whole
@@ -115,7 +116,8 @@ def _predict(model: nn.Module, x: Blocks, norm: Standardizer, device: str = "cpu
     model.eval()
     with torch.no_grad():
         if not x.streamed:
-            inputs = torch.from_numpy(x.whole(norm)).to(device)
+            inputs = (torch.from_numpy(x.whole(norm)) if device == "cpu"
+                      else to_device(x, norm, device))
             return torch.softmax(model(inputs), dim=-1).cpu().numpy()
         parts = [torch.softmax(model(xb), dim=-1).cpu().numpy()
                  for xb, _ in batches(x, np.zeros(x.n), 256, False, norm=norm, device=device)]

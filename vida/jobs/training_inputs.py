@@ -238,9 +238,20 @@ def _whole_on_device(x: Blocks, y: np.ndarray | Blocks, norm: Standardizer | Non
         return None
     from torch.utils.data import TensorDataset
 
-    xs = torch.from_numpy(x.whole(norm)).to(device)
-    ys = y.whole() if isinstance(y, Blocks) else y
-    return TensorDataset(xs, torch.from_numpy(np.ascontiguousarray(ys)).to(device))
+    ys = to_device(y, None, device) if isinstance(y, Blocks) else torch.from_numpy(
+        np.ascontiguousarray(y)).to(device)
+    return TensorDataset(to_device(x, norm, device), ys)
+
+
+def to_device(x: Blocks, norm: Standardizer | None, device: str, clips: int = 1024
+              ) -> torch.Tensor:
+    """The split as one tensor on ``device``, filled a few clips at a time (no whole
+    copy of it in host memory)."""
+    out = torch.empty((x.n, x.steps, x.width), dtype=torch.float32, device=device)
+    for i in range(0, x.n, clips):
+        part = x.rows(slice(i, i + clips))
+        out[i:i + len(part)] = torch.from_numpy(norm.apply_(part) if norm else part).to(device)
+    return out
 
 
 class ChunkOrder(Sampler[int]):

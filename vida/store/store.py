@@ -147,14 +147,18 @@ class FeatureStore:
         """Arrays for ``keys`` stacked as ``[len(keys), *shape]`` (or an extras array)."""
         return self.read_sets([name], keys, extra)[name]
 
-    def read_sets(self, names: Sequence[str], keys: Sequence[str], extra: str | None = None
-                  ) -> dict[str, np.ndarray]:
-        """:meth:`read` of several sets, located together (one catalog round trip)."""
+    def read_sets(self, names: Sequence[str], keys: Sequence[str], extra: str | None = None,
+                  into: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """:meth:`read` of several sets, located together (one catalog round trip).
+        ``into`` (set -> an array of the result's shape, any float dtype) is filled in
+        place instead of new arrays: a loader that reads again into the same memory
+        pays no page faults, and nothing is kept in the chunk cache."""
         out = {}
         for name, (paths, rows) in self.located_sets(names, keys).items():
             try:
                 values = read_located(self._handles, paths, rows,
-                                      "data" if extra is None else f"extras/{extra}")
+                                      "data" if extra is None else f"extras/{extra}",
+                                      (into or {}).get(name))
             except DamagedRead as exc:
                 clip = list(keys)[int(exc.positions[0])]
                 raise shard_read_failure(self.root, Path(exc.path), name, clip,
