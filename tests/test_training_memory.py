@@ -20,6 +20,8 @@ from vida.jobs.classifier import ClassifierSpec, fit_classifier, plan_classifier
 from vida.jobs.generator import GeneratorSpec, fit_generator, plan_generator
 from vida.jobs.training_inputs import Blocks, Standardizer, to_device
 from vida.store import FeatureStore
+from vida.store.located import locate
+from vida.store.shared import shared_rows
 
 QUERY = "SELECT clip_key, class_name, split FROM clips"
 SETS = ("rgb/hog-color", "flow/flow-hist", "audio/ast-fbank")
@@ -227,6 +229,9 @@ def test_sets_stored_as_float16_take_half_the_bytes_and_train(synthetic, tmp_pat
     half = store.read("rgb/hog-color", keys)
     assert half.dtype == np.float16
     np.testing.assert_allclose(half.astype(np.float32), full, rtol=1e-3, atol=1e-3)
+    shared = shared_rows(locate(store, "rgb/hog-color", keys), tmp_path / "scratch")
+    assert {m.dtype for m in shared.maps} == {np.dtype(np.float16)}  # half the memory too
+    assert np.array_equal(shared.take(np.arange(5)), half.astype(np.float32))
     wrong = run_cli("ingest", str(synthetic / "data" / "manifest.csv"), "--store-dtype",
                     "float8", cwd=tmp_path, env=env)
     assert wrong.returncode == 2 and "--store-dtype" in wrong.stderr

@@ -50,7 +50,6 @@ from vida.jobs.training_inputs import (
     load_blocks,
     read_float32,
     source_rows,
-    to_device,
 )
 from vida.models import build_classifier
 from vida.store.atomic import write_whole
@@ -111,17 +110,17 @@ class ClassifierSpec:
 
 def _predict(model: nn.Module, x: Blocks, norm: Standardizer, device: str = "cpu"
              ) -> np.ndarray:
-    """Class probabilities of every clip: in one pass where the split is in memory,
-    in batches where it is streamed."""
+    """Class probabilities of every clip, a batch at a time (the same bits as one
+    pass over the split, without its activations all in memory at once)."""
     model.eval()
     with torch.no_grad():
-        if not x.streamed:
-            inputs = (torch.from_numpy(x.whole(norm)) if device == "cpu"
-                      else to_device(x, norm, device))
-            return torch.softmax(model(inputs), dim=-1).cpu().numpy()
         parts = [torch.softmax(model(xb), dim=-1).cpu().numpy()
-                 for xb, _ in batches(x, np.zeros(x.n), 256, False, norm=norm, device=device)]
-        return np.concatenate(parts)
+                 for xb, _ in batches(x, np.zeros(x.n), PREDICT_BATCH, False, norm=norm,
+                                      device=device)]
+    return np.concatenate(parts)
+
+
+PREDICT_BATCH = 256
 
 
 def _accuracy(model: nn.Module, data) -> dict[str, float]:
@@ -290,10 +289,11 @@ def _training_set(task: ClassifierTask, x: dict[str, Blocks]
     has one)."""
     if task.teacher is None:
         return x["train"], task.labels["train"], nn.CrossEntropyLoss()
-    pool_x, soft = soft_targets(task.teacher, len(task.classes), task.spec.temperature)
+    pool_x, soft = soft_targets(task.teacher, len(task.classes), task.spec.temperature,
+                                task.scratch)
     pool_x, target = distil_batches(task.labels["train"], task.keys["train"], pool_x, soft,
                                     task.teacher.keys)
-    return Blocks.of([pool_x]), target, DistillLoss(task.spec.temperature)
+    return pool_x, target, DistillLoss(task.spec.temperature)
 
 
 def _principal_components(x: dict[str, Blocks], width: int
@@ -304,15 +304,24 @@ def _principal_components(x: dict[str, Blocks], width: int
         return x, {}
     from sklearn.decomposition import PCA
 
-    whole = {s: b.whole() for s, b in x.items()}  # the control's vision, in memory
-    rows = whole["train"].reshape(-1, whole["train"].shape[-1])
+    train = x["train"].whole()  # the control's train vision: sklearn's SVD needs it whole
+    rows = train.reshape(-1, train.shape[-1])
     pca = PCA(n_components=min(width, *rows.shape), svd_solver="full").fit(rows)
-    reduced = {s: Blocks.of([pca.transform(v.reshape(-1, v.shape[-1]))
-                             .reshape(*v.shape[:-1], -1).astype(np.float32)])
-               for s, v in whole.items()}
+    del rows, train
+    reduced = {s: Blocks.of([_projected(pca, b)]) for s, b in x.items()}
     return reduced, {"input_pca": {"mean": torch.from_numpy(pca.mean_.astype(np.float32)),
                                    "components": torch.from_numpy(
                                        pca.components_.astype(np.float32))}}
+
+
+def _projected(pca, x: Blocks, clips: int = 1024) -> np.ndarray:
+    """Each frame of the split projected on the components, a few clips at a time."""
+    out = np.empty((x.n, x.steps, pca.n_components_), dtype=np.float32)
+    for i in range(0, x.n, clips):
+        part = x.rows(slice(i, i + clips))
+        out[i:i + len(part)] = pca.transform(part.reshape(-1, part.shape[-1])).reshape(
+            *part.shape[:-1], -1)
+    return out
 
 
 def _swap_audio(task: ClassifierTask, x: dict[str, Blocks]) -> dict[str, Blocks]:

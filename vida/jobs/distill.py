@@ -18,9 +18,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from vida.jobs.training_inputs import Standardizer
+from vida.jobs.training_inputs import Blocks, Standardizer, load_blocks
 from vida.models import build_classifier
-from vida.store.located import Located, read_concatenated
+from vida.store.located import Located
 
 UNLABELLED = -1  # a pool clip's hard label: it only has the teacher's soft one
 
@@ -38,26 +38,31 @@ class Teacher:
     audio_width: int  # D of the audio block, the last of the inputs
 
 
-def soft_targets(teacher: Teacher, n_classes: int, temperature: float
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """The distil clips' vision block (for the student) and the teacher's softened
-    class probabilities from their vision + real audio."""
-    x = read_concatenated(teacher.inputs)
+def soft_targets(teacher: Teacher, n_classes: int, temperature: float,
+                 scratch: str | None = None) -> tuple[Blocks, np.ndarray]:
+    """The distil clips' vision blocks (for the student) and the teacher's softened
+    class probabilities from their vision + real audio, a batch at a time."""
+    x = load_blocks(teacher.inputs, scratch=scratch)
+    if x.widths[-1] != teacher.audio_width:
+        raise ValueError(f"the teacher's audio is {teacher.audio_width}-d, its last input "
+                         f"{x.widths[-1]}-d")
     saved = torch.load(io.BytesIO(teacher.checkpoint), weights_only=True,
                        map_location="cpu")
-    model = build_classifier(teacher.arch, x.shape[-1], n_classes, teacher.hidden)
+    model = build_classifier(teacher.arch, x.width, n_classes, teacher.hidden)
     model.load_state_dict(saved["state_dict"])
     model.eval()
     norm = Standardizer.from_state(saved["input_norm"])
+    soft = []
     with torch.no_grad():
-        logits = model(torch.from_numpy(norm(x)))
-    soft = torch.softmax(logits / temperature, dim=-1).numpy()
-    return x[..., :x.shape[-1] - teacher.audio_width], soft
+        for i in range(0, x.n, 256):
+            logits = model(torch.from_numpy(norm.apply_(x.rows(slice(i, i + 256)))))
+            soft.append(torch.softmax(logits / temperature, dim=-1).numpy())
+    return Blocks.of(x.sources[:-1]), np.concatenate(soft)
 
 
-def distil_batches(labels: np.ndarray, keys: tuple[str, ...], pool_x: np.ndarray,
+def distil_batches(labels: np.ndarray, keys: tuple[str, ...], pool_x: Blocks,
                    soft: np.ndarray, pool_keys: tuple[str, ...]
-                   ) -> tuple[np.ndarray, np.ndarray]:
+                   ) -> tuple[Blocks, np.ndarray]:
     """The student's training set: every pool clip with its soft target, and with its
     hard label where it is one of the labelled clips (``UNLABELLED`` otherwise),
     packed as ``[hard label, soft targets...]`` rows so that one loader carries both."""

@@ -1,5 +1,6 @@
 """One copy of a training set per machine: each shard a training reads is copied once
-(as float32) into a scratch file that every training on the machine maps read-only.
+(in the type it is stored in) into a scratch file that every training on the machine
+maps read-only.
 
 The trainings of an experiment read the same clips of the same sets again and
 again: every variant and seed, and subsets of them (a cross-fitting fold, a
@@ -129,8 +130,7 @@ def shared_rows(where: Located, scratch: str | os.PathLike[str]) -> SharedRows:
 
 
 def shared_shard(path: str, where: Located, scratch: str | os.PathLike[str]) -> np.ndarray:
-    """Every row of the shard's array as float32, mapped read-only from the scratch
-    folder."""
+    """Every row of the shard's array, mapped read-only from the scratch folder."""
     folder = Path(scratch)
     folder.mkdir(parents=True, exist_ok=True)
     name = digest(path, where.dataset)
@@ -141,20 +141,23 @@ def shared_shard(path: str, where: Located, scratch: str | os.PathLike[str]) -> 
     return np.load(target, mmap_mode="r")
 
 
-def whole_shard(path: str, where: Located) -> Located:
-    """Every row of one shard's array, located."""
+def whole_shard(path: str, where: Located) -> tuple[Located, np.dtype]:
+    """Every row of one shard's array, located, and the type it is stored in."""
     import h5py
 
     with h5py.File(path, "r") as h5:
-        n = len(h5[where.dataset])
+        n, dtype = len(h5[where.dataset]), h5[where.dataset].dtype
     return replace(where, keys=("",) * n, paths=np.full(n, path, dtype=object),
-                   rows=np.arange(n, dtype=np.int64))
+                   rows=np.arange(n, dtype=np.int64)), dtype
 
 
-def _write(where: Located, partial: Path, target: Path) -> None:
+def _write(whole: tuple[Located, np.dtype], partial: Path, target: Path) -> None:
+    """The shard's rows in the type they are stored in (a float16 set's copy takes
+    half the memory; :meth:`SharedRows.take` gives float32)."""
+    where, dtype = whole
     shape = (len(where.keys), *where.shape)
     try:
-        out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=shape)
+        out = np.lib.format.open_memmap(partial, mode="w+", dtype=dtype, shape=shape)
         with open(partial, "r+b") as fh:  # reserve the blocks: no SIGBUS on a full disk
             os.posix_fallocate(fh.fileno(), 0, os.path.getsize(partial))
         read_rows(where, out=out)
