@@ -149,7 +149,7 @@ def run_measured(cmd: list[str], cwd: Path) -> dict:
     found = memory.stop()
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{err[-2000:]}")
-    return {"seconds": time.perf_counter() - start, **found, "stdout": out[-3000:]}
+    return {"seconds": time.perf_counter() - start, **found, "stdout": out}
 
 
 def feature_gb(n: int, sets: tuple[str, ...] = ("legacy/rgb", "legacy/flow",
