@@ -26,9 +26,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from vida.store.dataset import chunk_blocks, chunk_shuffled
 from vida.store.located import Located, read_rows
 from vida.store.reader import prefaulted
-from vida.store.shards import CHUNK_ROWS
 from vida.store.shared import SharedRows, shared_rows
 
 # a block: in memory, in the machine's shared copies, or rows to read from the store
@@ -255,31 +255,22 @@ def to_device(x: Blocks, norm: Standardizer | None, device: str, clips: int = 10
 
 
 class ChunkOrder(Sampler[int]):
-    """Clip indices in an order that reads each stored chunk once per epoch.
-
-    Clips are grouped in blocks by (shard, chunk) of ``where`` (blocks of
-    :data:`~vida.store.shards.CHUNK_ROWS` rows); the blocks are shuffled, and the
-    clips of each run of ``window`` consecutive blocks are shuffled together.  Each
-    pass over the sampler is the next epoch: the order of epoch ``e`` is seeded by
-    ``(seed, e)``, so a training's batches are the same wherever it runs."""
+    """Clip indices in an order that reads each stored chunk once per epoch (the
+    store's chunk shuffle, :func:`~vida.store.dataset.chunk_shuffled`, over ``where``'s
+    chunks, in windows of ``window``).  Each pass over the sampler is the next epoch:
+    epoch ``e``'s order is seeded by ``(seed, e)``, so a training's batches are the
+    same wherever it runs."""
 
     def __init__(self, where: Located, seed: int, window: int = 16) -> None:
-        shard_codes = np.unique(where.paths, return_inverse=True)[1]
-        block_of = shard_codes.astype(np.int64) * (1 << 40) + where.rows // CHUNK_ROWS
-        order = np.argsort(block_of, kind="stable")
-        self._blocks = np.split(order, np.flatnonzero(np.diff(block_of[order])) + 1)
+        self._blocks = chunk_blocks(where.paths, where.rows)
         self.window, self.seed, self.epoch = max(1, window), seed, 0
 
     def __len__(self) -> int:
         return sum(len(b) for b in self._blocks)
 
     def __iter__(self):
-        rng = np.random.default_rng([self.seed, self.epoch])
         self.epoch += 1
-        order = rng.permutation(len(self._blocks))
-        for start in range(0, len(order), self.window):
-            group = np.concatenate([self._blocks[i] for i in order[start:start + self.window]])
-            yield from rng.permutation(group).tolist()
+        return iter(chunk_shuffled(self._blocks, self.window, self.seed, self.epoch - 1))
 
 
 def load_blocks(parts: Sequence[Located], *, stream: bool = False,

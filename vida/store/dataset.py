@@ -96,11 +96,7 @@ class ChunkShuffleSampler(Sampler[int]):
     """
 
     def __init__(self, dataset: CatalogDataset, window: int = 16, seed: int = 0) -> None:
-        paths, rows = dataset._where[dataset.feature_sets[0]]
-        shard_codes = np.unique(paths, return_inverse=True)[1]
-        block_of = shard_codes.astype(np.int64) * (1 << 40) + rows // CHUNK_ROWS
-        self._blocks = np.split(np.argsort(block_of, kind="stable"),
-                                np.flatnonzero(np.diff(np.sort(block_of))) + 1)
+        self._blocks = chunk_blocks(*dataset._where[dataset.feature_sets[0]])
         self.window, self.seed, self.epoch = max(1, window), seed, 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -110,8 +106,23 @@ class ChunkShuffleSampler(Sampler[int]):
         return sum(len(b) for b in self._blocks)
 
     def __iter__(self):
-        rng = np.random.default_rng([self.seed, self.epoch])
-        order = rng.permutation(len(self._blocks))
-        for start in range(0, len(order), self.window):
-            group = np.concatenate([self._blocks[i] for i in order[start:start + self.window]])
-            yield from rng.permutation(group).tolist()
+        return iter(chunk_shuffled(self._blocks, self.window, self.seed, self.epoch))
+
+
+def chunk_blocks(paths: np.ndarray, rows: np.ndarray) -> list[np.ndarray]:
+    """Positions of the located rows grouped by the stored chunk that holds them."""
+    shard_codes = np.unique(paths, return_inverse=True)[1]
+    block_of = shard_codes.astype(np.int64) * (1 << 40) + rows // CHUNK_ROWS
+    order = np.argsort(block_of, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(block_of[order])) + 1)
+
+
+def chunk_shuffled(blocks: list[np.ndarray], window: int, seed: int, epoch: int) -> list[int]:
+    """The blocks in a seeded order, the positions within each window of blocks shuffled."""
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(blocks))
+    out: list[int] = []
+    for start in range(0, len(order), window):
+        group = np.concatenate([blocks[i] for i in order[start:start + window]])
+        out += rng.permutation(group).tolist()
+    return out
