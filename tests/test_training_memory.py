@@ -249,3 +249,37 @@ def test_gpu_check_without_cuda_says_so_and_exits_0():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "no CUDA device here" in done.stdout and "nothing to check" in done.stdout
+
+
+def test_bulk_reads_on_threads_give_the_rows_asked_for_and_name_damage(store, monkeypatch):
+    import vida.store.reader as reader
+    from vida.store.errors import ShardDamaged
+
+    monkeypatch.setattr(reader, "_PARALLEL_FROM", 0)  # every read a bulk read
+    monkeypatch.setattr(reader, "_READ_THREADS", 3)
+    threaded = []
+    real = reader._gather_raw
+    monkeypatch.setattr(reader, "_gather_raw", lambda *a: threaded.append(1) or real(*a))
+    values = np.random.default_rng(5).standard_normal((300, 18, 6)).astype(np.float32)
+    keys = [f"c/{i:03d}" for i in range(300)]
+    store.register("rgb/bulk", modality="rgb", encoder="test", shape=(18, 6))
+    with store.writer("rgb/bulk", rows_per_shard=100) as writer:  # 3 shards of 2 chunks
+        for key, value in zip(keys, values, strict=True):
+            writer.add(key, value)
+    order = np.random.default_rng(6).permutation(300)[:250]  # scattered, partial chunks
+    for asked in (np.arange(300), order, np.arange(0, 300, 7)):
+        wanted = [keys[i] for i in asked]
+        np.testing.assert_array_equal(store.read("rgb/bulk", wanted), values[asked])
+        into = {"rgb/bulk": np.zeros((len(asked), 18, 6), np.float32)}
+        store.read_sets(["rgb/bulk"], wanted, into=into)
+        np.testing.assert_array_equal(into["rgb/bulk"], values[asked])
+    assert len(threaded) == 6 * 3  # each read's 3 shards, on the threads
+    path = store.root / store.locate("rgb/bulk", keys[150:151])["path"][0]
+    with h5py.File(path, "r") as h5:
+        offset = h5["data"].id.get_chunk_info(1).byte_offset
+    with open(path, "r+b") as fh:
+        fh.seek(offset + 40)
+        fh.write(b"\xff" * 8)
+    store.close()
+    with pytest.raises(ShardDamaged, match="CRC-32C"):
+        FeatureStore(store.catalog, store.root).read("rgb/bulk", keys)

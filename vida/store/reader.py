@@ -25,6 +25,8 @@ import mmap
 import os
 import zlib
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import crc32c
 import h5py
@@ -171,6 +173,10 @@ class ShardHandles:
         key = (path, name)
         if key not in self._raw_of:
             self._raw_of[key] = RawChunks.of(path, data)
+            if len(self._raw_of) > _RAW_OPEN:  # an open descriptor each: bounded
+                gone = self._raw_of.pop(next(iter(self._raw_of)))
+                if gone is not None:
+                    os.close(gone.fd)
         return self._raw_of[key]
 
     def verify(self, path: str, name: str, index: int, found: np.ndarray) -> None:
@@ -206,24 +212,18 @@ class ShardHandles:
         if entry is None:
             entry = self._files[path] = (h5py.File(path, "r"), {})
             if len(self._files) > self.size:
-                gone, (handle, _) = self._files.popitem(last=False)
-                handle.close()
-                self._close_raw(gone)
+                self._files.popitem(last=False)[1][0].close()
         else:
             self._files.move_to_end(path)
         return entry
 
-    def _close_raw(self, path: str) -> None:
-        for key in [k for k in self._raw_of if k[0] == path]:
-            raw = self._raw_of.pop(key)
-            if raw is not None:
-                os.close(raw.fd)
-
     def close(self) -> None:
         if self._pid == os.getpid():
-            for path, (handle, _) in list(self._files.items()):
+            for handle, _ in self._files.values():
                 handle.close()
-                self._close_raw(path)
+            for raw in self._raw_of.values():
+                if raw is not None:
+                    os.close(raw.fd)
         self._reset()
 
     def __getstate__(self) -> dict:
@@ -337,6 +337,62 @@ def _scatter(block: np.ndarray, dest: np.ndarray, out: np.ndarray) -> None:
         out[at] = block[row]
 
 
+_RAW_OPEN = 512  # shards whose file descriptor and chunk index a process keeps
+_PARALLEL_FROM = 1 << 26  # bulk reads this large run on several threads
+_READ_THREADS = min(4, os.cpu_count() or 1)
+
+
+def _read_shards_in_parallel(handles: ShardHandles, groups: list[tuple[str, np.ndarray]],
+                             rows: np.ndarray, dataset: str, out: np.ndarray) -> bool:
+    """A bulk read's shards on a few threads (``pread`` and CRC-32C release the GIL),
+    each with its own buffer; False (nothing read) unless every shard reads raw."""
+    if out.nbytes < _PARALLEL_FROM or _READ_THREADS < 2 or len(groups) > _RAW_OPEN:
+        return False
+    plans = {}
+    for path, where in groups:  # HDF5 is touched here, on this thread only
+        with _damage_named(path, where):
+            data = handles.dataset(path, dataset)
+            raw = handles.raw(path, dataset, data)
+            if raw is None or not handles.checked(path, dataset) or data.dtype != out.dtype:
+                return False
+        plans[path] = (raw, data.chunks[0], len(data))
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(group: tuple[str, np.ndarray]) -> None:
+        path, where = group
+        with _damage_named(path, where):
+            _gather_raw(handles, path, dataset, plans[path], rows[where], out, where)
+
+    with ThreadPoolExecutor(_READ_THREADS) as pool:
+        list(pool.map(one, groups))
+    return True
+
+
+def _gather_raw(handles: ShardHandles, path: str, name: str, plan: tuple,
+                rows: np.ndarray, out: np.ndarray, where: np.ndarray) -> None:
+    """:func:`_gather` of a raw-readable shard without HDF5 or the chunk cache (safe on
+    a thread of its own: a buffer of its own, nothing shared is written)."""
+    raw, chunk_rows, n = plan
+    chunk_of = rows // chunk_rows
+    if len(rows) > 1 and (np.diff(chunk_of) < 0).any():
+        order = np.argsort(chunk_of, kind="stable")
+        rows, where, chunk_of = rows[order], where[order], chunk_of[order]
+    starts = np.flatnonzero(np.r_[True, chunk_of[1:] != chunk_of[:-1]])
+    buffer = np.empty((chunk_rows, *out.shape[1:]), dtype=out.dtype)
+    for i, j in zip(starts.tolist(), np.r_[starts[1:], len(rows)].tolist(), strict=True):
+        index = int(chunk_of[i])
+        local, dest = rows[i:j] - index * chunk_rows, where[i:j]
+        whole = min(chunk_rows, n - index * chunk_rows)
+        if j - i == whole and _one_run(local) and int(local[0]) == 0 and _one_run(dest):
+            target = out[int(dest[0]):int(dest[0]) + whole]
+            raw.read_into(index, target)
+            handles.verify(path, name, index, target)
+            continue
+        raw.read_into(index, buffer[:whole])
+        handles.verify(path, name, index, buffer[:whole])
+        out[dest] = buffer[local]
+
+
 def read_located(handles: ShardHandles, paths: np.ndarray, rows: np.ndarray,
                  dataset: str = "data", out: np.ndarray | None = None
                  ) -> np.ndarray | None:
@@ -345,15 +401,29 @@ def read_located(handles: ShardHandles, paths: np.ndarray, rows: np.ndarray,
     chunks are not kept: each is read once and nothing would read it again."""
     if len(paths) == 0:
         return out
-    given = out
     codes, uniques = pd.factorize(paths)
-    for g, path in enumerate(uniques):
-        where = np.flatnonzero(codes == g)
-        try:
-            if out is None:
-                data = handles.dataset(str(path), dataset)
-                out = prefaulted((len(paths), *data.shape[1:]), data.dtype)
-            _gather(handles, str(path), dataset, rows[where], out, where, cache=given is None)
-        except OSError as exc:  # a checksum or a filter failed: the bytes are damaged
-            raise DamagedRead(str(path), where, str(exc).splitlines()[0]) from None
+    groups = [(str(path), np.flatnonzero(codes == g)) for g, path in enumerate(uniques)]
+    with _damage_named(*groups[0]):
+        first = handles.dataset(groups[0][0], dataset)
+    if out is None and len(paths) * first.dtype.itemsize * int(np.prod(first.shape[1:])) \
+            >= _PARALLEL_FROM:  # a large read is a bulk read: nothing in it is read twice
+        out = prefaulted((len(paths), *first.shape[1:]), first.dtype)
+    cache = out is None
+    if out is None:
+        out = prefaulted((len(paths), *first.shape[1:]), first.dtype)
+    elif out.flags.c_contiguous and _read_shards_in_parallel(handles, groups, rows, dataset,
+                                                             out):
+        return out
+    for path, where in groups:
+        with _damage_named(path, where):
+            _gather(handles, path, dataset, rows[where], out, where, cache=cache)
     return out
+
+
+@contextmanager
+def _damage_named(path: str, where: np.ndarray) -> Iterator[None]:
+    """A checksum or a filter that failed (an OSError) as the shard's damaged read."""
+    try:
+        yield
+    except OSError as exc:
+        raise DamagedRead(path, where, str(exc).splitlines()[0]) from None
