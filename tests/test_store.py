@@ -268,14 +268,14 @@ def test_chunk_shuffle_sampler_reads_each_chunk_once_an_epoch(store):
         pos = end
 
     reads = []
-    real = ShardHandles.chunk
+    real = ShardHandles.kept
 
-    def counted(self, path, name, data, index):
+    def counted(self, path, name, source, index):
         if (path, name, index) not in self._chunks:
             reads.append((path, index))
-        return real(self, path, name, data, index)
+        return real(self, path, name, source, index)
 
-    ShardHandles.chunk = counted
+    ShardHandles.kept = counted
     try:
         ds._handles = ShardHandles(cache_bytes=4 * CHUNK_ROWS * 2 * 3 * 4)  # two windows
         got = {}
@@ -288,7 +288,7 @@ def test_chunk_shuffle_sampler_reads_each_chunk_once_an_epoch(store):
         for _ in DataLoader(ds, batch_size=32, shuffle=True):  # clip-level shuffling
             pass
     finally:
-        ShardHandles.chunk = real
+        ShardHandles.kept = real
     assert sorted(got) == sorted(keys) and chunked == 6  # each chunk once
     assert len(reads) - chunked > 2 * 6  # where a plain shuffle reads them again and again
     for key, x in got.items():

@@ -258,8 +258,8 @@ def test_bulk_reads_on_threads_give_the_rows_asked_for_and_name_damage(store, mo
     monkeypatch.setattr(reader, "_PARALLEL_FROM", 0)  # every read a bulk read
     monkeypatch.setattr(reader, "_READ_THREADS", 3)
     threaded = []
-    real = reader._gather_raw
-    monkeypatch.setattr(reader, "_gather_raw", lambda *a: threaded.append(1) or real(*a))
+    real = reader._thread_reader
+    monkeypatch.setattr(reader, "_thread_reader", lambda *a: threaded.append(1) or real(*a))
     values = np.random.default_rng(5).standard_normal((300, 18, 6)).astype(np.float32)
     keys = [f"c/{i:03d}" for i in range(300)]
     store.register("rgb/bulk", modality="rgb", encoder="test", shape=(18, 6))
@@ -274,6 +274,16 @@ def test_bulk_reads_on_threads_give_the_rows_asked_for_and_name_damage(store, mo
         store.read_sets(["rgb/bulk"], wanted, into=into)
         np.testing.assert_array_equal(into["rgb/bulk"], values[asked])
     assert len(threaded) == 6 * 3  # each read's 3 shards, on the threads
+    hdf5_only = str(store.root / store.locate("rgb/bulk", keys[:1])["path"][0])
+    raw_open = reader.RawChunks.open
+    monkeypatch.setattr(reader.RawChunks, "open", staticmethod(  # one shard HDF5 must read
+        lambda path, *a, **k: None if path == hdf5_only else raw_open(path, *a, **k)))
+    fresh = FeatureStore(store.catalog, store.root)
+    into = {"rgb/bulk": np.zeros((250, 18, 6), np.float32)}
+    fresh.read_sets(["rgb/bulk"], [keys[i] for i in order], into=into)
+    np.testing.assert_array_equal(into["rgb/bulk"], values[order])
+    assert len(threaded) == 6 * 3 + 2  # the two raw shards on the threads
+    fresh.close()
     path = store.root / store.locate("rgb/bulk", keys[150:151])["path"][0]
     with h5py.File(path, "r") as h5:
         offset = h5["data"].id.get_chunk_info(1).byte_offset

@@ -28,7 +28,6 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vida.store.dataset import chunk_blocks, chunk_shuffled
 from vida.store.located import Located, read_rows
-from vida.store.reader import prefaulted
 from vida.store.shared import SharedRows, shared_rows
 
 # a block: in memory, in the machine's shared copies, or rows to read from the store
@@ -284,7 +283,7 @@ def load_blocks(parts: Sequence[Located], *, stream: bool = False,
 
 def read_float32(where: Located) -> np.ndarray:
     """The located rows read straight into one float32 array."""
-    return read_rows(where, out=prefaulted((len(where.keys), *where.shape), np.float32))
+    return read_rows(where, out=np.empty((len(where.keys), *where.shape), np.float32))
 
 
 def feature_bytes(parts: Sequence[Located]) -> int:

@@ -130,7 +130,8 @@ class FeatureStore:
                     "ingest or generate them first"
                 )
             order = np.argsort(pos, kind="stable")
-            out[name] = (np.array([prefix + p for p in paths[order]], dtype=object),
+            codes, shards = pd.factorize(paths[order])  # a few hundred shards, many rows
+            out[name] = (np.array([prefix + p for p in shards], dtype=object)[codes],
                          rows[order])
         return out
 
