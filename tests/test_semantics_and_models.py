@@ -81,3 +81,28 @@ def test_the_mlp_classifier_reads_the_time_mean_and_the_lstm_the_sequence():
     mlp, lstm = build_classifier("mlp", 8, 3, 16).eval(), build_classifier("lstm", 8, 3, 16)
     assert torch.allclose(mlp(x), mlp(shuffled), atol=1e-6)
     assert not torch.allclose(lstm(x), lstm(shuffled), atol=1e-4)
+
+
+def test_frame_pca_fitted_block_by_block_is_sklearns_exact_pca():
+    """Frames far from the origin (the sum of squares would lose its digits unshifted),
+    fitted 64 clips at a time: the components (signs included), the mean and the
+    projection are sklearn's exact SVD of all the frames at once (the mean closer
+    still: it is summed in float64)."""
+    from sklearn.decomposition import PCA
+
+    from vida.models.pca import FramePCA
+
+    rng = np.random.default_rng(0)
+    mixing = rng.standard_normal((40, 40))
+    clips = (rng.standard_normal((300, 18, 40)) @ mixing + 1000).astype(np.float32)
+    frames = clips.reshape(-1, 40)
+    exact = PCA(n_components=8, svd_solver="full").fit(frames)
+    blockwise = FramePCA.fit((clips[i:i + 64] for i in range(0, 300, 64)), 8)
+    assert blockwise.n_components_ == 8
+    np.testing.assert_allclose(blockwise.components_, exact.components_, atol=1e-4)
+    np.testing.assert_allclose(blockwise.mean_, frames.mean(axis=0, dtype=np.float64),
+                               rtol=1e-7)  # sklearn's float32 mean is 4e-6 off
+    np.testing.assert_allclose(blockwise.transform(frames), exact.transform(frames),
+                               atol=1e-3 * np.abs(exact.transform(frames)).max())
+    with pytest.raises(ValueError, match="two frames"):
+        FramePCA.fit([clips[:1, :1]], 8)

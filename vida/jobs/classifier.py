@@ -52,6 +52,7 @@ from vida.jobs.training_inputs import (
     source_rows,
 )
 from vida.models import build_classifier
+from vida.models.pca import FramePCA
 from vida.store.atomic import write_whole
 from vida.store.located import Located, read_rows
 from vida.store.store import FeatureStore
@@ -299,22 +300,23 @@ def _training_set(task: ClassifierTask, x: dict[str, Blocks]
 def _principal_components(x: dict[str, Blocks], width: int
                           ) -> tuple[dict[str, Blocks], dict[str, dict]]:
     """Each split's frames projected on the first ``width`` principal components of
-    the train clips' frames (none: ``x`` as it is), and the projection to keep."""
+    the train clips' frames (none: ``x`` as it is), and the projection to keep.  The
+    fit reads the train frames a few clips at a time: no copy of them is made."""
     if not width:
         return x, {}
-    from sklearn.decomposition import PCA
-
-    train = x["train"].whole()  # the control's train vision: sklearn's SVD needs it whole
-    rows = train.reshape(-1, train.shape[-1])
-    pca = PCA(n_components=min(width, *rows.shape), svd_solver="full").fit(rows)
-    del rows, train
+    train = x["train"]
+    pca = FramePCA.fit((train.rows(slice(i, i + _PCA_CLIPS))
+                        for i in range(0, train.n, _PCA_CLIPS)), width)
     reduced = {s: Blocks.of([_projected(pca, b)]) for s, b in x.items()}
     return reduced, {"input_pca": {"mean": torch.from_numpy(pca.mean_.astype(np.float32)),
                                    "components": torch.from_numpy(
                                        pca.components_.astype(np.float32))}}
 
 
-def _projected(pca, x: Blocks, clips: int = 1024) -> np.ndarray:
+_PCA_CLIPS = 256  # clips of frames per step of the PCA's fit (float64: 57 MB at 1,536-d)
+
+
+def _projected(pca: FramePCA, x: Blocks, clips: int = 1024) -> np.ndarray:
     """Each frame of the split projected on the components, a few clips at a time."""
     out = np.empty((x.n, x.steps, pca.n_components_), dtype=np.float32)
     for i in range(0, x.n, clips):
