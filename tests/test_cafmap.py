@@ -6,6 +6,7 @@ import json
 
 import cv2
 import numpy as np
+import pandas as pd
 
 from tests.conftest import run_cli
 from vida import open_catalog
@@ -162,9 +163,10 @@ def test_cafmap_generator_and_experiment(synthetic):
                      "--epochs", "2", "--generator-epochs", "2", "--generator-query", pool,
                      cwd=synthetic, timeout=900)
     assert result.returncode == 0, result.stderr
-    for variant in ("vision only", "+ real audio", "+ generated audio"):
-        assert variant in result.stdout
     experiment_id = result.stdout.split("experiment ")[-1].split()[0]
+    table = pd.read_csv(result.stdout.split("\ntable ", 1)[1].split()[0])  # its results.csv
+    assert {"vision only", "+ real audio", "+ generated audio"} <= set(
+        table.loc[table["seeds"] == 2, "variant"])
     cat = open_catalog(synthetic / "catalog.db")
     runs = cat.sql(f"SELECT kind, arch, count(*) AS n FROM runs WHERE experiment_id = "
                    f"'{experiment_id}' AND kind <> 'generate' GROUP BY 1, 2 ORDER BY 1")

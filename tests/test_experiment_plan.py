@@ -45,7 +45,8 @@ def test_the_same_table_in_one_process_two_workers_and_on_dask(synthetic, arch):
     assert on_dask.returncode == 0, on_dask.stderr
     tables["dask"] = results_csv(on_dask.stdout)
     assert tables["1"] == tables["2"] == tables["dask"]
-    assert "vision only" in tables["1"] and "+ generated audio" in tables["1"]
+    variants = {line.split(",")[0] for line in tables["1"].splitlines()[1:]}
+    assert {"vision only", "+ generated audio"} <= variants
 
 
 def test_a_dry_run_prints_the_plan_and_trains_nothing(synthetic):

@@ -331,9 +331,15 @@ def test_other_grid_needs_its_own_feature_sets(shared, tmp_path):
     catalog, store, summary = _ingest(
         tmp_path, root, options=IngestOptions(n_frames=9, fps=3.0, flow_method="dis",
                                               name_suffix="t9"))
-    assert summary.by_status["ok"] == 0 and summary.by_status["skipped"] == 2  # same media
-    sets = catalog.sql("SELECT name, shape FROM feature_sets ORDER BY name")["name"].tolist()
-    assert "rgb/hog-color-t9" in sets
+    assert summary.by_status["ok"] == 2  # the same media, decoded again on the new grid
+    keys = catalog.sql("SELECT clip_key FROM clips ORDER BY clip_key")["clip_key"].tolist()
+    for base in ("rgb/hog-color", "flow/flow-hist", "audio/ast-fbank"):
+        nine, eighteen = store.read(f"{base}-t9", keys), store.read(base, keys)
+        assert nine.shape[:2] == (2, 9) and eighteen.shape[:2] == (2, 18)
+        assert store.info(f"{base}-t9").params["fps"] == 3.0
+    again = _ingest(tmp_path, root, options=IngestOptions(
+        n_frames=9, fps=3.0, flow_method="dis", name_suffix="t9"))[2]
+    assert again.by_status["skipped"] == 2  # now complete on both grids
 
 
 def test_loudness_has_no_integer_overflow():
@@ -356,3 +362,4 @@ def test_dis_flow_is_an_option():
         assert flow.shape == (4, 64, 64, 2)
         np.testing.assert_array_equal(flow[0], flow[1])  # the first flow is repeated
         assert flow[1, 25:35, 20:30, 0].mean() > 1.0  # moving right: positive dx
+

@@ -128,7 +128,11 @@ def test_bfloat16_runs_and_is_close_to_float32(tiny_models):
     full = get_encoder(spec, n_frames=2, device="cpu").encode(x)
     half = get_encoder(spec, n_frames=2, device="cpu", dtype="bfloat16").encode(x)
     assert half.dtype == np.float32
-    np.testing.assert_allclose(half, full, rtol=0.1, atol=0.1)
+    assert not np.array_equal(half, full)  # the model did run in bfloat16
+    # bfloat16 keeps 8 bits of mantissa: each value within a few rounding steps (0.4 %
+    # each) of float32's, the pattern intact
+    assert np.abs(half - full).max() <= 0.02 * np.abs(full).max()
+    assert np.corrcoef(half.ravel(), full.ravel())[0, 1] > 0.9999
 
 
 def test_study_vit_is_seeded_vit_base_shaped_and_random(tiny_models):
@@ -294,3 +298,4 @@ def test_encode_recomputes_flow_the_way_ingest_recorded_it(tmp_path):
     assert result.returncode == 0, result.stderr
     catalog = open_catalog(tmp_path / "catalog.db", create=True)
     assert flow_method_of(catalog, "rgb/hog-color") == "dis"
+

@@ -243,7 +243,7 @@ def _ingest(catalog: Catalog, store: FeatureStore, root: Path, layout: str | Non
         # the workers start and load their encoders while this process plans
         summary.total = sum(1 for _ in sources)  # a cheap first walk, for the ETA
         infos = register_feature_sets(store, options, run_id)
-        known = known_clips(catalog)
+        known = known_clips(catalog, [info.name for info in infos])
         bar = tqdm(total=summary.total, unit="clip", desc="ingest", disable=not progress,
                    smoothing=0.1)
 

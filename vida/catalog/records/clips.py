@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 
 import pandas as pd
 from sqlalchemy import func, select, text, update
 
 from vida.catalog.database import Catalog
 from vida.catalog.records.settings import get_setting, put_setting
-from vida.catalog.schema import Clip
+from vida.catalog.schema import Clip, Feature
 from vida.catalog.writes import upsert
 from vida.keys import relocated_uri, resolve_uri, stored_uri
 
@@ -32,11 +33,20 @@ def clip_keys_in_split(catalog: Catalog, split: str) -> list[str]:
         return list(session.execute(select(Clip.clip_key).where(Clip.split == split)).scalars())
 
 
-def known_clips(catalog: Catalog) -> dict[str, tuple[str, str]]:
-    """clip_key -> (content sha256, status) of every clip in the catalog."""
+def known_clips(catalog: Catalog, feature_sets: Sequence[str] = ()
+                ) -> dict[str, tuple[str, str]]:
+    """clip_key -> (content sha256, status) of the clips an ingest writing
+    ``feature_sets`` has nothing to add to: each clip that failed, and each that
+    decoded and has a row in every one of those sets (a clip ingested before on
+    another frame grid has none in this grid's sets, so it is not known here)."""
+    held = (select(Feature.clip_key, func.count().label("sets"))
+            .where(Feature.feature_set.in_(list(feature_sets)))
+            .group_by(Feature.clip_key).subquery())
+    stmt = (select(Clip.clip_key, Clip.content_sha256, Clip.status, held.c.sets)
+            .outerjoin(held, held.c.clip_key == Clip.clip_key))
     with catalog.reading() as session:
-        rows = session.execute(select(Clip.clip_key, Clip.content_sha256, Clip.status))
-        return {k: (h, s) for k, h, s in rows}
+        return {k: (h, s) for k, h, s, n in session.execute(stmt)
+                if s == "failed" or (n or 0) == len(set(feature_sets))}
 
 
 def record_clips(catalog: Catalog, rows: list[dict[str, object]]) -> None:
