@@ -71,14 +71,33 @@ def test_workers_fork_from_a_server_that_imported_the_job_modules_early(tmp_path
     assert done.stdout.split("\n")[:6] == ["True True seen"] * 6
 
 
-def test_the_demos_worker_modules_exist():
-    """The demo's server imports them early; a misspelt one would be skipped silently
-    (best effort), and every worker would import its module itself again."""
-    import importlib.util
+def test_the_demos_workers_fork_with_its_modules_imported(tmp_path):
+    """The demo's server imports them early, best effort: a misspelt or broken one
+    would be skipped silently, and every worker would import it itself again.  A
+    process forked from that server must find each of them already imported."""
+    import subprocess
+    import sys
 
-    from vida.cli.data import DEMO_WORKER_MODULES
-
-    assert all(importlib.util.find_spec(name) is not None for name in DEMO_WORKER_MODULES)
+    script = tmp_path / "preloaded.py"
+    script.write_text(  # nothing of VIDA imported at the top: the child re-imports this
+        "import multiprocessing as mp\n"
+        "import sys\n"
+        "def missing(modules, answer):\n"
+        "    answer.put([m for m in modules if m not in sys.modules])\n"
+        "if __name__ == '__main__':\n"
+        "    from vida.cli.data import DEMO_WORKER_MODULES\n"
+        "    from vida.jobs.executor import start_workers_early\n"
+        "    start_workers_early(None, 2, DEMO_WORKER_MODULES)\n"
+        "    context = mp.get_context('forkserver')\n"
+        "    answer = context.Queue()\n"
+        "    child = context.Process(target=missing, args=(DEMO_WORKER_MODULES, answer))\n"
+        "    child.start()\n"
+        "    print('missing', answer.get(timeout=120))\n"
+        "    child.join()\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "missing []"
 
 
 def test_local_workers_end_with_a_sigkilled_driver_and_free_its_pipes():
