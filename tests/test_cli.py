@@ -21,7 +21,8 @@ def test_init_creates_catalog_and_store_in_the_working_directory(tmp_path):
 
 def test_a_command_exits_with_its_heap_frozen_and_its_catalog_closed(tmp_path):
     """The interpreter's last garbage collections are skipped (the heap is frozen
-    when finalization starts: 0.2 s off every command), and that loses nothing: the
+    when finalization starts: a torch-sized heap is slow to collect), and that loses
+    nothing: the
     catalog was closed and checkpointed (no DuckDB write-ahead log left behind)."""
     import subprocess
     import sys

@@ -258,7 +258,7 @@ def test_a_model_that_cannot_be_loaded_offline_gets_a_one_line_error(synthetic):
 
 def test_results_do_not_depend_on_the_order_the_catalog_returns_rows(synthetic):
     """Parallel ingest commits clips in whatever order workers finish; a training run on
-    the same clips must not change with it (issue #9: demo numbers moved between runs)."""
+    the same clips must not change with it, or the demo's numbers move between runs."""
     catalog, store = _open(synthetic)
     base = QUERY.rstrip().rstrip(";")
     outcomes = []

@@ -60,7 +60,8 @@ def _assert_same_media(a: Path, b: Path) -> None:
 
 
 def test_same_seed_same_clips_repeatedly_in_one_process(tmp_path):
-    """Regression: x264's AVX-512 kernels made repeated encodes differ (issue #9)."""
+    """x264's AVX-512 kernels can make repeated encodes differ: the same seed must
+    give the same bytes every time."""
     first = synthesize(tmp_path / "a0", 3, 2, seed=5).root
     for k in range(1, 4):
         again = synthesize(tmp_path / f"a{k}", 3, 2, seed=5).root

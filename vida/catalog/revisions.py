@@ -1,9 +1,9 @@
 """Which schema revision a catalog is at, and which one this VIDA expects, read
 without Alembic.
 
-Every command opens the catalog and compares the two.  Alembic (with Mako, about
-0.15 s to import, and it imports every migration script to find the head) is
-loaded only when they differ: to create, upgrade or explain (:mod:`migrate`).
+Every command opens the catalog and compares the two.  Alembic (with Mako, slow to
+import, and it imports every migration script to find the head) is loaded only
+when they differ: to create, upgrade or explain (:mod:`migrate`).
 The head is the newest ``NNNN_*.py`` under ``migrations/versions`` -- each
 script's revision id is its file name, which ``tests/test_migrations.py`` checks
 against Alembic's own answer.

@@ -112,7 +112,7 @@ def segment_of_frames(n_samples: int, n_segments: int) -> np.ndarray:
 class AstFbankEncoder:
     name = "ast-fbank"
     modality = "audio"
-    preload = ("transformers.audio_utils",)  # 0.45 s of imports, numpy only (no torch)
+    preload = ("transformers.audio_utils",)  # slow to import; numpy only (no torch)
 
     def __init__(self, n_frames: int = 18, **_: Any) -> None:
         self.shape = (n_frames, 128)

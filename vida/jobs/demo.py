@@ -35,8 +35,8 @@ class DemoOptions:
     effect.  The generators learn from every train clip's audio (25 per class), while
     the label-efficiency classifiers see 2 or 5 labelled clips per class: a pool with
     audio 5-12 times the labelled set, where a generator can have learned something
-    the classifier's own labels cannot teach it.  (80 clips per class, a pool of 52,
-    took over 15 minutes and changed no conclusion.)"""
+    the classifier's own labels cannot teach it.  (A larger demo would cost several
+    times the minutes a first run should take, for the same conclusions.)"""
 
     classes: int = 6
     clips_per_class: int = 50
@@ -53,11 +53,11 @@ class DemoOptions:
     # trainings (a full one, a filtered one, 3 cross-fitting folds each) fit in minutes
     generator_batch_size: int = 16
     # with batches of 16 the study's 1e-3 overshoots on 150 clips: the generator then
-    # learns little more than the mean sound (measured: 3e-4 learns the visual cue)
+    # learns little more than the mean sound, where 3e-4 learns the visual cue
     generator_lr: float = 3e-4
     # demo-scale widths (the study's are 512 and 256): the synthetic clips carry a few
-    # cues on 18 steps, and the study's widths made the demo's trainings cost 4x as
-    # much with the same verdicts
+    # cues on 18 steps, and the study's widths cost the demo's trainings several
+    # times as much for the same verdicts
     generator_hidden: int = 128
     classifier_hidden: int = 128
 

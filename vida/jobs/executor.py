@@ -65,9 +65,8 @@ def current_executor() -> str | None:
 def remote_spec() -> ExecutorSpec | None:
     """The Dask executor jobs should use for their map, if one was chosen.  With
     ``local``, jobs whose map runs a model keep it in this process, where the model
-    already uses every core (measured for ``encode``: worker processes competing
-    with the model were slower); ``ingest`` and ``encode``'s decoding use local
-    processes."""
+    already uses every core (worker processes would compete with it for them);
+    ``ingest`` and ``encode``'s decoding use local processes."""
     spec = parse_executor(current_executor())
     return spec if spec.kind == "dask" else None
 

@@ -508,6 +508,31 @@ def svdmap_experiment(
     classifier still trains on all train clips (with that generator's audio) and is
     tested on all test clips.  The filter needs each clip's class, so it can only
     select training data.
+
+    SVDMap's own parameters: ``tags`` (the AST tags of the real audio, by source
+    name), ``dictionary`` (the semantic dictionary), ``min_iou`` (the keep/drop
+    threshold), ``study_variant`` with ``top_classes`` (the study's class-level
+    filter, as a separate table).
+
+    Parameters shared with :func:`cafmap_experiment`:
+
+    * ``query``: SQL over the catalog giving the classifiers' clips (clip_key,
+      class_name, split); ``generator_query``: the generators' clips (default: the
+      same).
+    * ``seeds``: repetitions; each seed retrains every generator and classifier.
+    * ``arch``: the classifier, ``lstm`` or ``mlp``; ``epochs``, ``classifier_hidden``
+      (None: the study's width) and, for CAFMap, ``classifier_lr``.
+    * ``generator_epochs``, ``generator_batch_size``, ``generator_lr`` (None: the
+      study's), ``generator_hidden``: the generator's training.
+    * ``rgb``, ``flow``, ``audio``: the feature sets the variants read.
+    * ``cross_fit``: folds whose generators give the train clips out-of-sample audio
+      (0: one generator, in sample); ``in_sample_ablation`` adds that variant too.
+    * ``labels_per_class``: e.g. ``"2,5,all"``, the label-efficiency table (None:
+      none).
+    * ``distill_temperature``: the temperature of the distilled student.
+    * ``runs``: the folder for the tables and plots; ``log``: where progress lines
+      go; ``options``: how the plan runs (:class:`ExperimentOptions`: it
+      changes no number).
     """
     spec = experiment_spec(locals())
     options = options or ExperimentOptions()
@@ -556,7 +581,10 @@ def cafmap_experiment(
     options: ExperimentOptions | None = None,
 ) -> ExperimentResult | None:
     """Vision only / + real audio / + audio generated from caption conditions
-    (cross-fitted for the train clips unless ``cross_fit`` is 0)."""
+    (cross-fitted for the train clips unless ``cross_fit`` is 0).
+
+    ``condition``: the condition set the generator reads; the other parameters are
+    :func:`svdmap_experiment`'s."""
     spec = experiment_spec(locals())
     options = options or ExperimentOptions()
     check_feature_sets(store, {"rgb": rgb, "flow": flow, "audio": audio,

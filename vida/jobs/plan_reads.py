@@ -2,8 +2,8 @@
 
 An experiment's trainings share their queries and their feature sets: every
 classifier of a seed reads the same clips' rgb and flow rows.  Asked per training,
-the catalog answered the same questions dozens of times (a DuckDB connection each).
-Here each query's clips, each set's description and each clip's row in a set are
+the catalog would answer the same questions once a training (a DuckDB connection
+each).  Here each query's clips, each set's description and each clip's row in a set are
 read once per plan.  The sets a plan reads do not change while it runs (what it
 generates gets new names), so nothing here goes stale.
 """

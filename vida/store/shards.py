@@ -55,19 +55,17 @@ def sha256_of(path: Path, block: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-# How new shards lay out their data, chosen by ``bin/bench --only layouts`` (see
-# docs/performance.md): uncompressed 64-row chunks read several times faster than
-# gzip or lzf at any chunk size (decompression, not the disk, bounds those), for
-# 2.0x gzip's bytes and 1.2x lzf's.
+# How new shards lay out their data, chosen by ``bin/bench --only layouts`` (its
+# figures are in docs/performance.md): uncompressed 64-row chunks, because
+# decompression, not the disk, bounds a compressed read at any chunk size.
 # Each chunk carries one checksum, its CRC-32C in ``chunk_crc32c`` (layout 4),
-# which the reader checks when it reads the chunk: computed by the CPU's CRC
-# instruction, it costs next to nothing beside the read.  Layout 3 carried HDF5's
-# Fletcher-32 plus a zlib CRC-32 (Fletcher-32 cannot tell a 0x0000 word from
-# 0xFFFF, so a block of zeros with every bit flipped passed it); each of those ran
-# far below memory speed.  Either way a damaged row is detected when it is read
-# and named, not served.  Recorded in every shard's ``layout`` attribute; shards
-# written before (version 3: Fletcher-32 + CRC-32; version 2: no CRC; 1-row gzip
-# chunks, no attribute) read through the same code.
+# which the reader checks when it reads the chunk: the CPU's CRC instruction
+# computes it at memory speed.  Layout 3 carried HDF5's Fletcher-32 plus a zlib
+# CRC-32 (Fletcher-32 cannot tell a 0x0000 word from 0xFFFF, so a block of zeros
+# with every bit flipped passed it), both far slower.  Either way a damaged row is
+# detected when it is read and named, not served.  Recorded in every shard's
+# ``layout`` attribute; shards written before (version 3: Fletcher-32 + CRC-32;
+# version 2: no CRC; 1-row gzip chunks, no attribute) read through the same code.
 CHUNK_ROWS = 64
 COMPRESSION: str | None = None
 LAYOUT_VERSION = 4
