@@ -11,22 +11,23 @@ ROOT = Path(vida.__file__).parent
 
 # room -> the rooms it may import (besides itself); see ARCHITECTURE.md
 MAY_IMPORT = {
-    "keys": set(),
-    "clock": set(),
-    "processes": set(),
-    "views": set(),
-    "stats": set(),
-    "catalog": {"keys", "clock", "processes"},
-    "store": {"catalog", "keys", "clock", "processes"},
-    "media": {"keys", "clock"},
-    "encoders": {"media", "keys", "clock"},
-    "semantics": {"media", "encoders", "keys", "clock"},
-    "models": {"keys", "clock"},
-    "synth": {"media", "keys", "clock"},
-    "jobs": {"catalog", "store", "media", "encoders", "semantics", "models", "synth", "keys",
-             "clock", "stats", "views", "processes"},  # views: the report's tables
-    "cli": {"jobs", "catalog", "store", "media", "encoders", "semantics", "models", "synth",
-            "keys", "clock", "views", "stats", "processes"},
+    "errors": set(),
+    "keys": {"errors"},
+    "clock": {"errors"},
+    "processes": {"errors"},
+    "views": {"errors"},
+    "stats": {"errors"},
+    "catalog": {"errors", "keys", "clock", "processes"},
+    "store": {"errors", "catalog", "keys", "clock", "processes"},
+    "media": {"errors", "keys", "clock"},
+    "encoders": {"errors", "media", "keys", "clock"},
+    "semantics": {"errors", "media", "encoders", "keys", "clock"},
+    "models": {"errors", "keys", "clock"},
+    "synth": {"errors", "media", "keys", "clock"},
+    "jobs": {"errors", "catalog", "store", "media", "encoders", "semantics", "models",
+             "synth", "keys", "clock", "stats", "views", "processes"},  # views: the report
+    "cli": {"errors", "jobs", "catalog", "store", "media", "encoders", "semantics", "models",
+            "synth", "keys", "clock", "views", "stats", "processes"},
 }
 
 

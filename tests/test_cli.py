@@ -22,8 +22,8 @@ def test_init_creates_catalog_and_store_in_the_working_directory(tmp_path):
 def test_a_command_exits_with_its_heap_frozen_and_its_catalog_closed(tmp_path):
     """The interpreter's last garbage collections are skipped (the heap is frozen
     when finalization starts: a torch-sized heap is slow to collect), and that loses
-    nothing: the
-    catalog was closed and checkpointed (no DuckDB write-ahead log left behind)."""
+    nothing: the catalog was closed and checkpointed (no DuckDB write-ahead log left
+    behind)."""
     import subprocess
     import sys
 
@@ -38,6 +38,36 @@ def test_a_command_exits_with_its_heap_frozen_and_its_catalog_closed(tmp_path):
     assert done.stdout.strip().endswith("frozen True"), done.stdout
     assert (tmp_path / "catalog.db").is_file()
     assert not (tmp_path / "catalog.db.wal").exists()
+
+
+def test_an_internal_key_error_is_a_bug_with_its_traceback_not_a_user_error(tmp_path):
+    """A KeyError inside VIDA (a bug) keeps its traceback and says it is a bug; the
+    user's own mistake (a run id that is not there) is one line, no traceback."""
+    import subprocess
+    import sys
+
+    from vida.errors import BUG_LINE
+
+    assert run_cli("init", cwd=tmp_path).returncode == 0
+    probe = ("import sys\n"
+             "from vida.catalog.database import Catalog\n"
+             "def broken(self, *a, **k):\n"
+             "    return {}['clip_key']\n"
+             "Catalog.sql = broken\n"
+             "from vida.cli import main\n"
+             "sys.argv = ['vida-batch', 'sql', 'SELECT 1']\n"
+             "main()\n")
+    bug = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
+                         text=True)
+    assert bug.returncode == 1
+    assert "Traceback (most recent call last)" in bug.stderr and "KeyError: 'clip_key'" in \
+        bug.stderr
+    assert bug.stderr.rstrip().endswith(BUG_LINE)
+    mistake = run_cli("report", "no-such-run", cwd=tmp_path)
+    assert mistake.returncode == 1 and "Traceback" not in mistake.stderr
+    assert mistake.stderr.strip().splitlines() == [
+        "Error: no experiment 'no-such-run' in the catalog; list them with: vida-batch sql "
+        "\"SELECT run_id, arch, status FROM runs WHERE kind = 'experiment'\""]
 
 
 def test_catalog_and_store_from_environment(tmp_path):

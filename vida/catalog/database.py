@@ -27,6 +27,7 @@ from sqlalchemy.pool import NullPool
 
 from vida.catalog import revisions
 from vida.catalog.readonly import check_read_only
+from vida.errors import VidaError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,7 +38,7 @@ RACY_SECONDS = 0.05
 T = TypeVar("T")
 
 
-class CatalogError(RuntimeError):
+class CatalogError(VidaError, RuntimeError):
     """A catalog problem with a one-line explanation of what to do."""
 
 

@@ -18,6 +18,8 @@ from functools import lru_cache
 
 import duckdb
 
+from vida.errors import VidaError
+
 ALLOWED_STATEMENT_TYPES = {"SELECT", "EXPLAIN"}
 
 # Table functions and server functions that touch files, the network or state.
@@ -36,7 +38,7 @@ _STRING_LITERAL_RE = re.compile(r"'(?:[^']|'')*'")
 _FIRST_WORD_RE = re.compile(r"^\s*(?:\(\s*)*([A-Za-z]+)")
 
 
-class ReadOnlyViolation(ValueError):
+class ReadOnlyViolation(VidaError, ValueError):
     """A user query that would write, attach, or touch files; nothing was run."""
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import functools
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from vida.errors import BUG_LINE, VidaError
 from vida.keys import SPLIT_CLIPS
-from vida.store.errors import StoreError, disk_full, is_disk_full
+from vida.store.errors import disk_full, is_disk_full
 
 if TYPE_CHECKING:  # imported where used: a command that starts workers first (ingest)
     # starts them before the catalog's imports
@@ -52,13 +54,6 @@ class Context:
         return FeatureStore(self.catalog(create=create), self.store_root, create=create)
 
 
-def _expected_errors() -> tuple[type[Exception], ...]:
-    from vida.catalog import CatalogError, ReadOnlyViolation
-
-    return (CatalogError, ReadOnlyViolation, KeyError, ValueError, FileNotFoundError,
-            StoreError)
-
-
 def _close_progress_bars() -> None:
     """End the line of a bar a failing job left open, so that its one-line error
     starts a line of its own."""
@@ -68,27 +63,36 @@ def _close_progress_bars() -> None:
 
 
 def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn expected failures into one-line messages (exit 1), not tracebacks."""
+    """VIDA's own errors (:class:`~vida.errors.VidaError`: the user's to act on) and a
+    full disk as one-line messages (exit 1); anything else is a bug in VIDA: its
+    traceback, then a line that says so and how to report it (exit 1)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
         except Exception as exc:
             _close_progress_bars()
-            if isinstance(exc, _expected_errors()):
-                message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-                raise click.ClickException(str(message)) from None
-            if not is_disk_full(exc):  # a full disk under any job: one line, no traceback
-                raise
-            where = getattr(exc, "filename", None)
-            if where:  # names the path and the space left there
-                raise click.ClickException(str(disk_full(Path(where)))) from None
-            raise click.ClickException(f"no space left on a disk VIDA writes to ({exc}); "
-                                       "free some space, then run the same command again"
-                                       ) from None
+            if isinstance(exc, VidaError):
+                raise click.ClickException(str(exc)) from None
+            if is_disk_full(exc):  # a full disk under any job: one line, no traceback
+                raise click.ClickException(_full_disk_line(exc)) from None
+            traceback.print_exc()
+            click.echo(BUG_LINE, err=True)
+            raise SystemExit(1) from None
 
     return wrapper
+
+
+def _full_disk_line(exc: BaseException) -> str:
+    """The one line for a full disk: the path and the space left there, if known."""
+    where = getattr(exc, "filename", None)
+    if where:
+        return str(disk_full(Path(where)))
+    return (f"no space left on a disk VIDA writes to ({exc}); free some space, then run "
+            "the same command again")
 
 
 def echo_table(frame: pd.DataFrame, fmt: str = "table") -> None:

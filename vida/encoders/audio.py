@@ -32,6 +32,7 @@ import numpy as np
 from vida.encoders.builtin import segment_of_frames
 from vida.encoders.pretrained import from_pretrained, model_revision, slug
 from vida.encoders.runtime import in_batches, resolve_device, resolve_dtype
+from vida.errors import UsageError
 from vida.media.decode import AUDIO_RATE
 
 DEFAULT_AST = "MIT/ast-finetuned-audioset-10-10-0.4593"
@@ -99,7 +100,7 @@ class AstEmbeddingEncoder:
 
         model = model or DEFAULT_AST
         if pooling not in POOLINGS:
-            raise ValueError(f"pooling={pooling}: use one of {', '.join(POOLINGS)}")
+            raise UsageError(f"pooling={pooling}: use one of {', '.join(POOLINGS)}")
         config = from_pretrained("AST config", model, AutoConfig)[0]
         self.model, self.pooling, self.dtype = model, pooling, dtype
         self.device = resolve_device(device)

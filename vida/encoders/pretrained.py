@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from vida.errors import UsageError
+
 
 def from_pretrained(what: str, name_or_dir: str, *classes: Any) -> list[Any]:
     """``cls.from_pretrained(name_or_dir)`` for each class, or one ValueError line."""
@@ -21,7 +23,7 @@ def from_pretrained(what: str, name_or_dir: str, *classes: Any) -> list[Any]:
         return [cls.from_pretrained(name_or_dir) for cls in classes]
     except OSError as exc:
         hint = "" if Path(name_or_dir).exists() else " (offline: pass a local directory)"
-        raise ValueError(f"cannot load {what} {name_or_dir!r}{hint}: "
+        raise UsageError(f"cannot load {what} {name_or_dir!r}{hint}: "
                          f"{str(exc).splitlines()[0]}") from None
     finally:
         hf_logging.set_verbosity(verbosity)

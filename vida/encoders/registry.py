@@ -36,6 +36,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from vida.errors import UsageError
+
 ENTRY_POINT_GROUP = "vida.encoders"
 
 BUILTIN: dict[str, str] = {
@@ -90,13 +92,13 @@ def _factory(name: str) -> Callable[..., Encoder]:
         return getattr(import_module(module), attribute)
     plugin = _plugins().get(name)
     if plugin is None:
-        raise ValueError(f"unknown encoder {name!r}; known: {', '.join(available())} "
+        raise UsageError(f"unknown encoder {name!r}; known: {', '.join(available())} "
                          f"(packages add encoders through the {ENTRY_POINT_GROUP!r} "
                          "entry-point group)")
     try:
         return plugin.load()
     except Exception as exc:  # a broken plugin names itself, not a traceback
-        raise ValueError(f"encoder {name!r} from entry point {plugin.value!r} cannot be "
+        raise UsageError(f"encoder {name!r} from entry point {plugin.value!r} cannot be "
                          f"loaded: {type(exc).__name__}: {exc}") from None
 
 

@@ -13,7 +13,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from vida.errors import UsageError
+
 DTYPES = ("float32", "bfloat16", "float16")
+
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -24,10 +27,10 @@ def resolve_device(device: str = "auto") -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: torch sees no CUDA device on this machine; "
+        raise UsageError(f"--device {device}: torch sees no CUDA device on this machine; "
                          "use --device cpu (or auto)")
     if device != "cpu" and not device.startswith("cuda"):
-        raise ValueError(f"--device {device}: use one of {', '.join(DEVICES)}")
+        raise UsageError(f"--device {device}: use one of {', '.join(DEVICES)}")
     return device
 
 
@@ -36,7 +39,7 @@ def resolve_dtype(dtype: str = "float32"):
     import torch
 
     if dtype not in DTYPES:
-        raise ValueError(f"--dtype {dtype}: use one of {', '.join(DTYPES)}")
+        raise UsageError(f"--dtype {dtype}: use one of {', '.join(DTYPES)}")
     return getattr(torch, dtype)
 
 
@@ -44,6 +47,6 @@ def in_batches(forward: Callable[[np.ndarray], np.ndarray], items: np.ndarray,
                batch_size: int) -> np.ndarray:
     """``forward`` over ``items`` in slices of ``batch_size``, concatenated (float32)."""
     if len(items) == 0:
-        raise ValueError("nothing to encode")
+        raise UsageError("nothing to encode")
     parts = [forward(items[i:i + batch_size]) for i in range(0, len(items), batch_size)]
     return np.concatenate(parts).astype(np.float32, copy=False)

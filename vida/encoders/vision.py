@@ -31,6 +31,7 @@ import numpy as np
 
 from vida.encoders.pretrained import from_pretrained, model_revision, slug
 from vida.encoders.runtime import in_batches, resolve_device, resolve_dtype
+from vida.errors import UsageError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -56,7 +57,7 @@ def render_flow(flow: np.ndarray, how: str = "hsv", clip: float = 20.0) -> np.nd
     if how == "xy":
         scaled = (np.clip(flow, -clip, clip) / clip * 127.5 + 127.5).astype(np.uint8)
         return np.dstack([scaled, np.full(flow.shape[:2], 128, np.uint8)])
-    raise ValueError(f"render={how}: use one of {', '.join(RENDERS)}")
+    raise UsageError(f"render={how}: use one of {', '.join(RENDERS)}")
 
 
 @dataclass
@@ -113,10 +114,10 @@ class ImageBackboneEncoder:
                  device: str = "auto", dtype: str = "float32", batch_size: int | str = 32,
                  **options: Any) -> None:
         if not model:
-            raise ValueError("a transformers encoder needs a model: e.g. "
+            raise UsageError("a transformers encoder needs a model: e.g. "
                              "hf-image:facebook/dinov2-small or hf-image:/path/to/folder")
         if pooling not in POOLINGS:
-            raise ValueError(f"pooling={pooling}: use one of {', '.join(POOLINGS)}")
+            raise UsageError(f"pooling={pooling}: use one of {', '.join(POOLINGS)}")
         config = load_config(model)
         vision = getattr(config, "vision_config", config)
         self.model, self.pooling, self.dtype = model, pooling, dtype
@@ -163,7 +164,7 @@ class FlowBackboneEncoder(ImageBackboneEncoder):
         self.render = options.get("render", "hsv")
         self.flow_clip = float(options.get("flow_clip", 20.0))
         if self.render not in RENDERS:
-            raise ValueError(f"render={self.render}: use one of {', '.join(RENDERS)}")
+            raise UsageError(f"render={self.render}: use one of {', '.join(RENDERS)}")
         self.name = f"{slug(self.model)}-{self.pooling}-{self.render}" + (
             "" if self.dtype == "float32" else f"-{self.dtype}")
         self.params.update(render=self.render, flow_clip=self.flow_clip)

@@ -24,6 +24,7 @@ from vida.catalog.records.captions import (
     store_condition_labels,
 )
 from vida.catalog.records.clips import USABLE_CLIPS, resolve_sources, select_clips
+from vida.errors import UsageError
 from vida.jobs.batch_job import Tally, commit_as_you_go, import_as_run, map_items, recorded
 from vida.media.grid import decode_on_grid
 from vida.semantics.captions import load_captioner, read_caption_files
@@ -159,7 +160,7 @@ def caption_clips(catalog: Catalog, store: FeatureStore, *, model: str,
     grid = Grid.of(store, rgb)
     frames = resolve_sources(catalog, representative_frames_with_sources(catalog))  # plan
     if frames.empty:
-        raise ValueError("no representative frames: run `vida-batch frames` first")
+        raise UsageError("no representative frames: run `vida-batch frames` first")
     load_captioner(model)  # a model that cannot load fails here, before a run is recorded
     name = captioner_name or f"blip:{Path(model).name}"
     with job_lock(store.root, f"caption-{name}"):
@@ -208,11 +209,11 @@ def build_conditions(catalog: Catalog, store: FeatureStore, *, prototypes: str,
     ``condition/<name>``; the labels each frame chose go to ``condition_labels``."""
     labels = store.keys(prototypes)
     if not labels:
-        raise ValueError(f"prototype set {prototypes!r} is empty")
+        raise UsageError(f"prototype set {prototypes!r} is empty")
     n_frames = Grid.of(store, rgb).n_frames
     rows = representative_captions(catalog, captioner)  # plan
     if rows.empty:
-        raise ValueError("no captions of representative frames: run `vida-batch frames` and "
+        raise UsageError("no captions of representative frames: run `vida-batch frames` and "
                          "`vida-batch caption` (or caption --import) first")
     set_name = f"condition/{name or Path(prototypes).name}"
     params = {"prototypes": prototypes, "top_k": top_k, "captioner": captioner,

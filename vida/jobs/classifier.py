@@ -27,6 +27,7 @@ from vida.catalog.records.runs import (
     start_run,
 )
 from vida.clock import utcnow
+from vida.errors import UsageError
 from vida.jobs.batch_job import run_lifecycle
 from vida.jobs.confusion import confusion_png
 from vida.jobs.distill import DistillLoss, Teacher, distil_batches, soft_targets
@@ -92,15 +93,15 @@ class ClassifierSpec:
 
     def __post_init__(self) -> None:
         if self.arch not in DEFAULTS:
-            raise ValueError("--arch must be lstm or mlp")
+            raise UsageError("--arch must be lstm or mlp")
         if not self.vision and not self.audio:
-            raise ValueError("a classifier needs vision features, audio features or both")
+            raise UsageError("a classifier needs vision features, audio features or both")
         if (self.test_audio or self.audio_dropout) and not self.audio:
-            raise ValueError("test-time or dropout audio needs a classifier trained with audio")
+            raise UsageError("test-time or dropout audio needs a classifier trained with audio")
         if self.vision_pca and (self.audio or not self.vision):
-            raise ValueError("a PCA of vision is a vision-only classifier: no audio")
+            raise UsageError("a PCA of vision is a vision-only classifier: no audio")
         if self.distill_from and (self.audio or not self.vision):
-            raise ValueError("a distilled student is a vision-only classifier: no audio")
+            raise UsageError("a distilled student is a vision-only classifier: no audio")
         fill_arch_defaults(self, DEFAULTS)
 
     @property
@@ -206,13 +207,13 @@ def plan_classifier(catalog: Catalog, store: FeatureStore, query: str, spec: Cla
     parts = {s: clips[clips["split"] == s] for s in ("train", "val", "test")}
     for split, part in parts.items():
         if len(part) == 0:
-            raise ValueError(f"the query has no {split} clips: run `vida-batch split`")
+            raise UsageError(f"the query has no {split} clips: run `vida-batch split`")
     keys = {s: tuple(p["clip_key"]) for s, p in parts.items()}
     try:
         inputs = {s: tuple(reads.locate(name, k) for name in spec.input_sets)
                   for s, k in keys.items()}
     except KeyError as exc:
-        raise ValueError(f"{exc.args[0].split(';')[0]}; restrict the --query to clips that "
+        raise UsageError(f"{exc.args[0].split(';')[0]}; restrict the --query to clips that "
                          "have it") from None
     test_audio = (reads.locate(spec.test_audio, keys["test"])
                   if spec.test_audio and spec.test_audio not in STAND_INS else None)

@@ -11,6 +11,7 @@ from vida.catalog.records.clips import class_names
 from vida.catalog.records.dictionaries import Entries, load_dictionary, store_dictionary
 from vida.catalog.records.filters import store_decisions
 from vida.catalog.records.tags import load_tags
+from vida.errors import UsageError
 from vida.jobs.batch_job import import_as_run, recorded
 from vida.semantics.dictionary import build_dictionary, read_svd_csv
 from vida.semantics.iou_filter import class_summary, clip_ious, decide, filter_name
@@ -22,7 +23,7 @@ def build_dictionary_job(catalog: Catalog, name: str, *, classes: list[str] | No
     ``top_n`` nearest labels per class as dictionary ``name``."""
     classes = classes or class_names(catalog)  # plan
     if not classes:
-        raise ValueError("no classes: ingest clips or pass --class")
+        raise UsageError("no classes: ingest clips or pass --class")
     params = {"name": name, "top_n": top_n, "text_encoder": text_encoder or "bundled-minilm",
               "classes": classes}
     with recorded(catalog, "dictionary", params) as run:
@@ -47,7 +48,7 @@ def filter_job(catalog: Catalog, *, dictionary: str, tags: str, mode: str = "cli
     ``name``.  Returns (name, per-class summary, clips kept, clips decided)."""
     ious = clip_ious(load_tags(catalog, tags), load_dictionary(catalog, dictionary))  # plan
     if ious.empty:
-        raise ValueError("no tagged clip has a class in the dictionary")
+        raise UsageError("no tagged clip has a class in the dictionary")
     name = name or filter_name(dictionary, tags, mode=mode, min_iou=min_iou,
                                top_classes=top_classes)
     params = {"name": name, "dictionary": dictionary, "tags": tags, "mode": mode,

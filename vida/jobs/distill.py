@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from vida.errors import UsageError
 from vida.jobs.training_inputs import Blocks, Standardizer, load_blocks
 from vida.models import build_classifier
 from vida.store.located import Located
@@ -44,7 +45,7 @@ def soft_targets(teacher: Teacher, n_classes: int, temperature: float,
     class probabilities from their vision + real audio, a batch at a time."""
     x = load_blocks(teacher.inputs, scratch=scratch)
     if x.widths[-1] != teacher.audio_width:
-        raise ValueError(f"the teacher's audio is {teacher.audio_width}-d, its last input "
+        raise UsageError(f"the teacher's audio is {teacher.audio_width}-d, its last input "
                          f"{x.widths[-1]}-d")
     saved = torch.load(io.BytesIO(teacher.checkpoint), weights_only=True,
                        map_location="cpu")
@@ -69,7 +70,7 @@ def distil_batches(labels: np.ndarray, keys: tuple[str, ...], pool_x: Blocks,
     pool = set(pool_keys)
     outside = [k for k in keys if k not in pool]
     if outside:
-        raise ValueError(f"{len(outside)} labelled clips are not in the distillation pool "
+        raise UsageError(f"{len(outside)} labelled clips are not in the distillation pool "
                          f"(e.g. {outside[0]}): the pool must hold the labelled clips")
     label_of = dict(zip(keys, labels.tolist(), strict=True))
     hard = np.array([label_of.get(k, UNLABELLED) for k in pool_keys], dtype=np.float32)

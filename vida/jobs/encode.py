@@ -40,6 +40,7 @@ from vida.catalog.records.features import (
 )
 from vida.encoders import Encoder, get_encoder
 from vida.encoders.audio import Projection
+from vida.errors import UsageError
 from vida.jobs.batch_job import recorded
 from vida.jobs.executor import map_ordered, open_pool, parse_executor, remote_spec
 from vida.media.decode import AUDIO_RATE, MediaError, fit_audio, study_audio_path
@@ -194,11 +195,11 @@ def encode_clips(catalog: Catalog, store: FeatureStore, *, encoders: dict[str, s
 def _built_encoders(encoders: dict[str, str], options: dict[str, Any]) -> dict[str, Any]:
     """Each modality's encoder, refused in one line if it encodes another modality."""
     if not encoders:
-        raise ValueError("name at least one encoder, e.g. --encoder rgb=hf-image:DIR")
+        raise UsageError("name at least one encoder, e.g. --encoder rgb=hf-image:DIR")
     built = {m: get_encoder(spec, **options) for m, spec in encoders.items()}
     for modality, encoder in built.items():
         if encoder.modality != modality:
-            raise ValueError(f"encoder {encoders[modality]!r} takes {encoder.modality}, "
+            raise UsageError(f"encoder {encoders[modality]!r} takes {encoder.modality}, "
                              f"not {modality}")
     return built
 
@@ -324,7 +325,7 @@ def fit_projection(store: FeatureStore, source: str, train_keys: list[str], dim:
 
     rows = store.read(source, train_keys).reshape(-1, store.info(source).shape[-1])
     if dim > min(rows.shape):
-        raise ValueError(f"--project {dim}: the train split gives {rows.shape[0]} rows of "
+        raise UsageError(f"--project {dim}: the train split gives {rows.shape[0]} rows of "
                          f"{rows.shape[1]} dims; choose D <= {min(rows.shape)}")
     pca = PCA(n_components=dim, svd_solver="full").fit(rows)
     return Projection.save(path, pca.mean_, pca.components_,
@@ -340,7 +341,7 @@ def project_set(catalog: Catalog, store: FeatureStore, source: str, spec: str, d
         train = clip_keys_in_split(catalog, "train")
         train_keys = sorted(set(train) & set(store.keys(source)))
         if len(train_keys) < 2:
-            raise ValueError(f"--project needs train clips with {source}: run "
+            raise UsageError(f"--project needs train clips with {source}: run "
                              "`vida-batch split` first (the projection is fitted on train only)")
         fit_projection(store, source, train_keys, dim, path)
     encoder = get_encoder(spec, **options, projection=str(path))

@@ -38,6 +38,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from vida.errors import UsageError
 from vida.processes import process_alive
 
 Item = TypeVar("Item")
@@ -103,11 +104,11 @@ def parse_executor(text: str | None, workers: int | None = None) -> ExecutorSpec
     if text.startswith(_DASK):
         address = text[len(_DASK):]
         if ":" not in address:
-            raise ValueError(f"--executor {text}: give the scheduler as dask://HOST:PORT")
+            raise UsageError(f"--executor {text}: give the scheduler as dask://HOST:PORT")
         return ExecutorSpec("dask", n, f"tcp://{address}")
     if text.startswith(_DASK_LOCAL) and text[len(_DASK_LOCAL):].isdigit():
         return ExecutorSpec("dask", max(1, int(text[len(_DASK_LOCAL):])))
-    raise ValueError(f"--executor {text!r}: use local, dask://HOST:PORT or dask-local:N")
+    raise UsageError(f"--executor {text!r}: use local, dask://HOST:PORT or dask-local:N")
 
 
 def _context() -> mp.context.BaseContext:

@@ -32,6 +32,7 @@ from vida.catalog.records.runs import (
     start_run,
 )
 from vida.catalog.records.tags import load_tags
+from vida.errors import UsageError
 from vida.jobs.batch_job import run_lifecycle
 from vida.jobs.classifier import ClassifierSpec
 from vida.jobs.executor import current_executor, parse_executor
@@ -107,12 +108,12 @@ def check_feature_sets(store: FeatureStore, sets: dict[str, str]) -> None:
     steps = {}
     for option, name in sets.items():
         if not store.exists(name):
-            raise ValueError(f"--{option} {name}: no such feature set (list them with "
+            raise UsageError(f"--{option} {name}: no such feature set (list them with "
                              "`vida-batch status`; `vida-batch encode` adds sets)")
         steps[option] = store.info(name).shape[0]
     if len(set(steps.values())) > 1:
         found = ", ".join(f"--{o} {sets[o]} has T={t}" for o, t in steps.items())
-        raise ValueError(f"the feature sets are on different time grids ({found}); encode "
+        raise UsageError(f"the feature sets are on different time grids ({found}); encode "
                          "them on one grid (`vida-batch encode --grid-from`)")
 
 
@@ -128,11 +129,11 @@ def rerun_experiment(catalog: Catalog, store: FeatureStore, run_id: str, *,
     """Run experiment ``run_id`` again with the spec it recorded."""
     record = run_row(catalog, run_id)
     if record is None or record.kind != "experiment":
-        raise ValueError(f"{run_id}: no experiment run of that id (list them with `vida-batch "
+        raise UsageError(f"{run_id}: no experiment run of that id (list them with `vida-batch "
                          "sql \"SELECT run_id, arch FROM runs WHERE kind = 'experiment'\"`)")
     spec = record.params.get("spec")
     if spec is None:
-        raise ValueError(f"{run_id} was recorded before experiments stored their spec; run "
+        raise UsageError(f"{run_id} was recorded before experiments stored their spec; run "
                          "it again with its options")
     run = {"svdmap": svdmap_experiment, "cafmap": cafmap_experiment}[record.arch]
     return run(catalog, store, **spec, runs=runs, log=log)
@@ -470,7 +471,7 @@ def _iou_filter(catalog: Catalog, experiment_id: str, gen_base: ClipQuery, tags:
     kept_query = gen_base.narrowed(kept_by=filter_name)
     n_kept = int((query_clips(catalog, kept_query)["split"] == "train").sum())
     if n_kept == 0:
-        raise ValueError(f"the IoU filter (>= {min_iou}) keeps no train clip; lower --min-iou")
+        raise UsageError(f"the IoU filter (>= {min_iou}) keeps no train clip; lower --min-iou")
     log(f"experiment {experiment_id}: filter keeps {n_kept} train clips")
     return decisions, filter_name, kept_query
 

@@ -36,6 +36,7 @@ from vida.catalog.records.runs import (
     runs_with_params,
     summary_metrics,
 )
+from vida.errors import UsageError
 from vida.jobs.classifier import (
     ClassifierSpec,
     classifier_parts,
@@ -88,7 +89,7 @@ def checkpoint_of(catalog: Catalog, run_id: str) -> bytes:
     """A finished training's checkpoint, as bytes to hand to a worker."""
     path = Path(str(run_row(catalog, run_id).checkpoint))
     if not path.is_file():
-        raise ValueError(f"checkpoint {path} of run {run_id} is missing (was runs/ moved?): "
+        raise UsageError(f"checkpoint {path} of run {run_id} is missing (was runs/ moved?): "
                          "restore it, or rerun the experiment with a new --runs")
     return path.read_bytes()
 

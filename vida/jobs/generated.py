@@ -21,6 +21,7 @@ import torch
 from vida.catalog.database import Catalog
 from vida.catalog.records.clip_queries import ALL_CLIPS, ClipQuery, query_clips
 from vida.catalog.records.runs import finish_run, run_row, runs_with_params, start_run
+from vida.errors import UsageError
 from vida.jobs.batch_job import run_lifecycle
 from vida.jobs.generator import (
     GeneratorSpec,
@@ -222,7 +223,7 @@ def cross_fit_generate(catalog: Catalog, store: FeatureStore, run_id: str, k: in
     trust a signal that is worse at test time.
     """
     if k < 2:
-        raise ValueError(f"--cross-fit {k}: give 2 or more folds")
+        raise UsageError(f"--cross-fit {k}: give 2 or more folds")
     with job_lock(store.root, f"generate-{run_id}-xf{k}"):  # a second waits, then resumes
         spec = load_generator(finished_generator(catalog, run_id))[1]
         trained_on = run_row(catalog, run_id).query

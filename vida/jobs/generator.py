@@ -25,6 +25,7 @@ from vida.catalog.records.runs import (
     run_row,
     start_run,
 )
+from vida.errors import UsageError
 from vida.jobs.batch_job import run_lifecycle
 from vida.jobs.plan_reads import PlanReads
 from vida.jobs.training import (
@@ -70,9 +71,9 @@ class GeneratorSpec:
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
-            raise ValueError(f"--arch must be one of {', '.join(ARCHS)}")
+            raise UsageError(f"--arch must be one of {', '.join(ARCHS)}")
         if self.arch == "cafmap" and not self.condition:
-            raise ValueError("--arch cafmap needs --condition SET (see `vida-batch condition`)")
+            raise UsageError("--arch cafmap needs --condition SET (see `vida-batch condition`)")
         fill_arch_defaults(self, DEFAULTS)
 
     @property
@@ -125,14 +126,14 @@ def plan_generator(catalog: Catalog, store: FeatureStore, query: str | ClipQuery
         clips = clips[~clips["clip_key"].isin(set(exclude))]
     parts = {s: clips.loc[clips["split"] == s, "clip_key"].tolist() for s in ("train", "val")}
     if not parts["train"] or not parts["val"]:
-        raise ValueError("the query has no train or no val clips: run `vida-batch split` and "
+        raise UsageError("the query has no train or no val clips: run `vida-batch split` and "
                          "select clip_key, class_name, split")
     try:
         inputs = {s: tuple(reads.locate(n, k) for n in spec.input_sets)
                   for s, k in parts.items()}
         targets = {s: reads.locate(spec.audio, k) for s, k in parts.items()}
     except KeyError as exc:
-        raise ValueError(f"{exc.args[0].split(';')[0]}; restrict the --query to clips that "
+        raise UsageError(f"{exc.args[0].split(';')[0]}; restrict the --query to clips that "
                          "have it") from None
     masks = {s: reads.locate(spec.condition, k, extra="mask") if spec.arch == "cafmap"
              else None for s, k in parts.items()}
@@ -266,7 +267,7 @@ def cross_fit_folds(catalog: Catalog, query: str | ClipQuery, seed: int, k: int)
     train = load_clips(catalog, query)
     train_keys = train.loc[train["split"] == "train", "clip_key"].tolist()
     if len(train_keys) < k:
-        raise ValueError(f"--cross-fit {k}: the generator's query has {len(train_keys)} train "
+        raise UsageError(f"--cross-fit {k}: the generator's query has {len(train_keys)} train "
                          "clips; use fewer folds")
     order = np.random.default_rng(seed).permutation(len(train_keys))
     return [sorted(train_keys[i] for i in part) for part in np.array_split(order, k)]

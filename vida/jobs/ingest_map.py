@@ -18,6 +18,7 @@ import numpy as np
 
 from vida.clock import utcnow
 from vida.encoders import get_encoder, preload_modules
+from vida.errors import UsageError
 from vida.jobs.executor import one_blas_thread
 from vida.media.decode import MediaError
 from vida.media.flow import METHODS, flow_sequence
@@ -35,7 +36,7 @@ STORE_DTYPES = ("float32", "float16")
 
 def check_store_dtype(dtype: str) -> None:
     if dtype not in STORE_DTYPES:
-        raise ValueError(f"--store-dtype {dtype}: use float32 or float16")
+        raise UsageError(f"--store-dtype {dtype}: use float32 or float16")
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,9 @@ class IngestOptions:
     def __post_init__(self) -> None:
         check_store_dtype(self.store_dtype)
         if self.flow_method not in METHODS:
-            raise ValueError(f"--flow must be one of {', '.join(METHODS)}")
+            raise UsageError(f"--flow must be one of {', '.join(METHODS)}")
         if self.n_frames < 2 or self.fps <= 0 or self.frame_size < 16:
-            raise ValueError("need --frames >= 2, --fps > 0 and --frame-size >= 16")
+            raise UsageError("need --frames >= 2, --fps > 0 and --frame-size >= 16")
 
     @property
     def feature_sets(self) -> dict[str, str]:
@@ -99,7 +100,7 @@ class ClipProcessor:
         self.encoders = {m: options.build_encoder(m) for m in ("rgb", "flow", "audio")}
         for modality, encoder in self.encoders.items():
             if encoder.modality != modality:
-                raise ValueError(f"encoder {encoder.name!r} takes {encoder.modality}, "
+                raise UsageError(f"encoder {encoder.name!r} takes {encoder.modality}, "
                                  f"not {modality}")
 
     def warm(self) -> None:

@@ -24,6 +24,7 @@ import pandas as pd
 
 from vida.catalog.database import Catalog
 from vida.catalog.records.clip_queries import ClipQuery
+from vida.errors import UsageError
 from vida.jobs.plots import color, figure, save_png
 from vida.jobs.training import load_clips
 
@@ -42,7 +43,7 @@ def parse_labels(text: str | None) -> list[int | str]:
         elif part.isdigit() and int(part) > 0:
             out.append(int(part))
         else:
-            raise ValueError(f"--labels-per-class {text!r}: give counts like 2,5,10,all")
+            raise UsageError(f"--labels-per-class {text!r}: give counts like 2,5,10,all")
     return out
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from vida.catalog.database import Catalog
 from vida.clock import utcnow
+from vida.errors import MissingInput, UsageError
 from vida.jobs.batch_job import recorded
 from vida.jobs.ingest_map import CLIP_KEY, check_store_dtype
 from vida.keys import clip_key
@@ -32,7 +33,7 @@ def import_legacy(catalog: Catalog, store: FeatureStore, root: Path,
     report = LegacyImportReport()
     files = legacy_files(root)
     if not files:
-        raise FileNotFoundError(f"{root}: no .npy feature files found")
+        raise MissingInput(f"{root}: no .npy feature files found")
     with recorded(catalog, "import-legacy", {"root": str(root)}) as run:
         for path in files:
             _import_file(store, path, prefix, run.run_id, report, dtype)
@@ -49,7 +50,7 @@ def _import_file(store: FeatureStore, path: Path, prefix: str, run_id: str,
         features = load_feature_dict(path)
         shapes = {a.shape for a in features.values()}
         if len(shapes) != 1:
-            raise ValueError(f"{path}: arrays of several shapes {sorted(shapes)[:3]}")
+            raise UsageError(f"{path}: arrays of several shapes {sorted(shapes)[:3]}")
         name = f"{prefix}/{kind}"
         store.register(name, modality=modality, encoder=f"legacy:{kind}",
                        shape=shapes.pop(), params={"source": "VIDA study .npy"},

@@ -9,6 +9,7 @@ import numpy as np
 
 from vida.catalog.database import Catalog
 from vida.catalog.records.tags import tag_pairs_of_split
+from vida.errors import UsageError
 from vida.jobs.batch_job import recorded
 from vida.semantics.prototypes import label_prototypes, prototypes_from_tfrecords
 from vida.store.locks import job_lock
@@ -22,7 +23,7 @@ def prototypes_from_catalog(catalog: Catalog, store: FeatureStore, audio: str,
     pairs = tag_pairs_of_split(catalog, tag_source, split)
     pairs = pairs[pairs["clip_key"].isin(set(store.keys(audio)))]
     if pairs.empty:
-        raise ValueError(f"no {split} clip has both tags {tag_source!r} and {audio}")
+        raise UsageError(f"no {split} clip has both tags {tag_source!r} and {audio}")
     pairs = pairs.sort_values(["label", "clip_key"], kind="stable")  # see load_clips
     keys = sorted(set(pairs["clip_key"]))
     means = dict(zip(keys, store.read(audio, keys).mean(axis=1), strict=True))
@@ -34,7 +35,7 @@ def store_prototypes(store: FeatureStore, name: str, protos: dict[str, np.ndarra
     """Write ``protos`` (label -> vector) as the feature set ``prototype/<name>``."""
     dims = {v.shape for v in protos.values()}
     if len(dims) != 1:
-        raise ValueError(f"prototypes of several shapes {dims}")
+        raise UsageError(f"prototypes of several shapes {dims}")
     set_name = f"prototype/{name}"
     store.register(set_name, modality="prototype", encoder=params.get("source", "prototype"),
                    shape=dims.pop(), params=params)
@@ -59,7 +60,7 @@ def prototypes_job(catalog: Catalog, store: FeatureStore, *, tfrecords: Path | N
                   "dequantise": "q/255*4-2"}
     else:
         if not tags:
-            raise ValueError("--from-catalog needs --tags SOURCE")
+            raise UsageError("--from-catalog needs --tags SOURCE")
         name = name or f"{Path(audio).name}-{tags}"
         params = {"source": "catalog", "audio": audio, "tags": tags, "split": "train"}
     with job_lock(store.root, f"prototypes-{name}"), recorded(

@@ -27,6 +27,7 @@ from vida.catalog.records.results import (
     query_text,
     summary_rows,
 )
+from vida.errors import UsageError
 from vida.jobs.experiment import UNDEFINED, adjust_as_one_family, plot_results
 from vida.jobs.label_efficiency import plot_label_efficiency, plot_recovery
 from vida.jobs.per_class import REAL, learns_from_training_audio, plot_gains
@@ -140,7 +141,7 @@ def experiment_tables(catalog: Catalog, run_id: str) -> ExperimentTables:
     run = experiment_run(catalog, run_id)
     main = _main(catalog, run_id, "main")
     if main is None:
-        raise ValueError(f"experiment {run_id} is {run.status} and has no results yet"
+        raise UsageError(f"experiment {run_id} is {run.status} and has no results yet"
                          + (f" ({run.error})" if run.error else "")
                          + "; run the same command again to finish it")
     return ExperimentTables(run=run, main=main, study=_main(catalog, run_id, "study"),

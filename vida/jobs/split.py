@@ -17,6 +17,7 @@ import pandas as pd
 
 from vida.catalog.database import Catalog
 from vida.catalog.records.clips import split_counts, splittable_clips, write_splits
+from vida.errors import UsageError
 from vida.jobs.batch_job import recorded
 
 SOURCE_SPLITS = {"training": "train", "train": "train", "validation": "val", "val": "val",
@@ -47,7 +48,7 @@ def _source_splits(clips: pd.DataFrame, option: str) -> pd.Series:
     """Each clip's source split as train/val/test; every clip must have one."""
     unknown = sorted(set(clips["source_split"].dropna()) - set(SOURCE_SPLITS))
     if clips["source_split"].isna().any() or unknown:
-        raise ValueError(f"{option} needs every clip under a training/validation/test "
+        raise UsageError(f"{option} needs every clip under a training/validation/test "
                          f"folder or CSV; found {unknown or 'clips without one'}")
     return clips["source_split"].map(SOURCE_SPLITS)
 
@@ -67,9 +68,9 @@ def assign_splits(catalog: Catalog, *, ratios: Sequence[float] = (0.7, 0.15, 0.1
                   val_fraction: float = 0.1) -> pd.DataFrame:
     """Write splits into ``clips``; returns counts per class and split."""
     if len(ratios) != 3 or any(r < 0 for r in ratios) or abs(sum(ratios) - 1) > 1e-6:
-        raise ValueError(f"--ratios must be three non-negative numbers summing to 1, got {ratios}")
+        raise UsageError(f"--ratios must be three non-negative numbers summing to 1, got {ratios}")
     if not 0 < val_fraction < 1:
-        raise ValueError(f"--val-fraction must be between 0 and 1, got {val_fraction}")
+        raise UsageError(f"--val-fraction must be between 0 and 1, got {val_fraction}")
     clips = splittable_clips(catalog)
     if mit:
         plan = mit_plan(clips, val_fraction, seed)

@@ -13,6 +13,7 @@ from vida.catalog.database import Catalog
 from vida.catalog.records.clips import select_clips
 from vida.catalog.records.runs import earlier_params
 from vida.catalog.records.tags import add_tags, store_tags, tagged_clips_in_catalog, tagged_keys
+from vida.errors import UsageError
 from vida.jobs.batch_job import commit_as_you_go, import_as_run, map_items, recorded
 from vida.media.decode import AUDIO_RATE, clip_waveform
 from vida.semantics.tagger import head_tags, load_tagger
@@ -101,16 +102,16 @@ def _taggable_head(store: FeatureStore, on: str) -> dict | None:
     (else None: AST tags them from its input); one line for a set AST cannot read."""
     info = store.info(on)
     if info.modality not in ("audio", "generated"):
-        raise ValueError(f"--on {on}: a {info.modality} feature set has no sound to tag")
+        raise UsageError(f"--on {on}: a {info.modality} feature set has no sound to tag")
     if info.modality == "audio":
         return None
     head = head_of(store, on)
     if head is None and info.encoder != "ast-fbank" and not info.encoder.endswith("-generator"):
-        raise ValueError(f"--on {on}: features of encoder {info.encoder!r} cannot be rendered "
+        raise UsageError(f"--on {on}: features of encoder {info.encoder!r} cannot be rendered "
                          "as an AST input; tag the real audio instead")
     target = info.params.get("target")
     if head is None and target and store.info(target).encoder != "ast-fbank":
-        raise ValueError(f"--on {on}: its target set is neither ast-fbank nor AST's pooled "
+        raise UsageError(f"--on {on}: its target set is neither ast-fbank nor AST's pooled "
                          "embedding, so AST cannot read it; tag the real audio instead")
     return head
 
@@ -141,7 +142,7 @@ def tag_clips(catalog: Catalog, store: FeatureStore, *, model: str, on: str, top
         changed = [k for k in ("model", "on", "top_k")
                    if before is not None and before.get(k) != params[k]]
         if changed and not redo:
-            raise ValueError(
+            raise UsageError(
                 f"tags of source {source!r} were made with other settings "
                 f"({', '.join(f'{k}={before[k]}' for k in changed)}): keep them, give this "
                 "run another --source, or add --redo to tag every clip again")

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from vida.catalog.database import Catalog, CatalogError
 from vida.catalog.records.clip_queries import ClipQuery, query_clips
+from vida.errors import MissingInput, UsageError
 from vida.store.atomic import write_whole
 from vida.store.errors import disk_full, is_disk_full
 
@@ -43,13 +44,13 @@ def load_clips(catalog: Catalog, query: str | ClipQuery) -> pd.DataFrame:
     frame, sorted_by_database = _sorted_by_key(catalog, query)
     missing = {"clip_key", "class_name", "split"} - set(frame.columns)
     if missing:
-        raise ValueError(f"the --query must return clip_key, class_name and split; "
+        raise UsageError(f"the --query must return clip_key, class_name and split; "
                          f"missing {', '.join(sorted(missing))}")
     if not sorted_by_database:
         frame = frame.sort_values("clip_key", kind="stable").reset_index(drop=True)
     keys = frame["clip_key"].to_numpy()
     if len(keys) > 1 and (keys[1:] == keys[:-1]).any():  # sorted: a repeat is adjacent
-        raise ValueError("the --query returns some clips twice; add DISTINCT")
+        raise UsageError("the --query returns some clips twice; add DISTINCT")
     return frame[["clip_key", "class_name", "split"]]
 
 
@@ -88,7 +89,7 @@ def training_device(name: str) -> str:
         return "cuda" if available else "cpu"
     if name == "cuda" and not available:
         built = f"with CUDA {torch.version.cuda}" if torch.version.cuda else "for the CPU only"
-        raise ValueError(f"--device cuda: no CUDA device here (torch {torch.__version__}, "
+        raise UsageError(f"--device cuda: no CUDA device here (torch {torch.__version__}, "
                          f"built {built}); use --device cpu")
     return name
 
@@ -174,7 +175,7 @@ def save_checkpoint(folder: Path, model: nn.Module, state: dict[str, torch.Tenso
 
 def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     if not path.exists():
-        raise FileNotFoundError(f"checkpoint {path} is missing (was runs/ moved?)")
+        raise MissingInput(f"checkpoint {path} is missing (was runs/ moved?)")
     blob = torch.load(path, weights_only=True, map_location="cpu")
     config = json.loads((path.parent / "config.json").read_text())
     return blob, config

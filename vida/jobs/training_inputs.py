@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from vida.errors import UsageError
 from vida.store.dataset import chunk_blocks, chunk_shuffled
 from vida.store.located import Located, read_rows
 from vida.store.shared import SharedRows, shared_rows
@@ -60,7 +61,7 @@ class Blocks:
         shapes = [_shape(s) for s in sources]
         if len({s[:2] for s in shapes}) != 1:
             names = [getattr(s, "name", "array") for s in sources]
-            raise ValueError(f"feature sets {names} have different T: "
+            raise UsageError(f"feature sets {names} have different T: "
                              f"{sorted({s[1] for s in shapes})}")
         return cls(list(sources), [s[2] for s in shapes], shapes[0][0], shapes[0][1])
 

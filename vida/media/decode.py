@@ -23,10 +23,12 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from vida.errors import VidaError
+
 AUDIO_RATE = 16_000
 
 
-class MediaError(Exception):
+class MediaError(VidaError):
     """A file that cannot give what ingest needs; ``reason`` is a short category."""
 
     def __init__(self, reason: str, message: str) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from vida.errors import UsageError
+
 FARNEBACK_PARAMS = {
     "pyr_scale": 0.3, "levels": 2, "winsize": 7, "iterations": 2, "poly_n": 5,
     "poly_sigma": 1.1, "flags": 0,
@@ -25,7 +27,7 @@ def _gray(frames: np.ndarray) -> list[np.ndarray]:
 def pairwise_flow(frames: np.ndarray, method: str = "farneback") -> np.ndarray:
     """Flow of each consecutive pair: ``[T-1, H, W, 2]`` float32 (dx, dy in pixels)."""
     if method not in METHODS:
-        raise ValueError(f"flow method {method!r} is not one of {', '.join(METHODS)}")
+        raise UsageError(f"flow method {method!r} is not one of {', '.join(METHODS)}")
     gray = _gray(frames)
     if method == "dis":
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)

@@ -19,6 +19,8 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 # (module, name) pairs a pickled dict of ndarrays may reference.
+from vida.errors import UsageError
+
 _ALLOWED_GLOBALS = {
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
@@ -80,24 +82,24 @@ def load_feature_dict(path: Path) -> dict[tuple[str, str], np.ndarray]:
             )
             shape, _fortran, dtype = read_header(fh)
         except ValueError as exc:
-            raise ValueError(f"{origin}: not a .npy file ({exc})") from None
+            raise UsageError(f"{origin}: not a .npy file ({exc})") from None
         if dtype.kind != "O":
-            raise ValueError(f"{origin}: holds a plain {dtype} array {shape}, not a feature dict")
+            raise UsageError(f"{origin}: holds a plain {dtype} array {shape}, not a feature dict")
         try:
             payload = _RestrictedUnpickler(fh, origin).load()
         except UnsafePickle:
             raise
         except Exception as exc:  # truncated or garbled pickle data
-            raise ValueError(f"{origin}: unreadable pickle payload ({exc})") from None
+            raise UsageError(f"{origin}: unreadable pickle payload ({exc})") from None
     if isinstance(payload, np.ndarray) and payload.dtype.kind == "O" and payload.shape == ():
         payload = payload.item()  # np.save(dict) wraps the dict in a 0-d object array
     _check_types(payload, origin)
     if not isinstance(payload, dict):
-        raise ValueError(f"{origin}: expected a dict of (class, clip_id) -> array")
+        raise UsageError(f"{origin}: expected a dict of (class, clip_id) -> array")
     out: dict[tuple[str, str], np.ndarray] = {}
     for key, value in payload.items():
         if not (isinstance(key, tuple) and len(key) == 2 and all(isinstance(k, str) for k in key)):
-            raise ValueError(f"{origin}: key {key!r} is not a (class, clip_id) pair")
+            raise UsageError(f"{origin}: key {key!r} is not a (class, clip_id) pair")
         out[key] = np.asarray(value)
     return out
 
@@ -106,7 +108,7 @@ def parse_legacy_name(path: Path) -> tuple[str, str, str]:
     """``(kind, modality, split)`` from a study file name, e.g. rgb_filtered_train.npy."""
     match = _NAME.match(path.stem)
     if not match:
-        raise ValueError(
+        raise UsageError(
             f"{path.name}: not a study feature file name "
             "(<rgb|flow|audio|gen_audio>[_...]_<train|val|test>.npy)"
         )

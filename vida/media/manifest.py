@@ -34,6 +34,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vida.errors import VidaError
+
 SPLIT_NAMES = ("train", "val", "test", "training", "validation", "testing")
 _PATH_HEADERS = {"path", "file", "filename", "video", "video_path"}
 _CLASS_HEADERS = {"class", "label", "class_name", "category", "action"}
@@ -42,7 +44,7 @@ _NAMED_SPLIT = re.compile(r"(training|validation|testing|train|val|test)(set)?([
 _SAMPLE = 200  # rows tried against each candidate folder to pick where paths resolve
 
 
-class ManifestError(ValueError):
+class ManifestError(VidaError, ValueError):
     """A manifest that cannot be ingested at all (nothing is recorded)."""
 
 

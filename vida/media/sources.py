@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from vida.errors import MissingInput, UsageError
 from vida.keys import clip_key
 
 SPLIT_FOLDERS = {"training", "validation", "train", "val", "test", "testing"}
@@ -82,7 +83,7 @@ def _visible(path: Path) -> bool:
 
 def video_tree(root: Path) -> Iterator[ClipSource]:
     if not root.is_dir():
-        raise FileNotFoundError(f"{root} is not a folder of <class>/<clip> videos")
+        raise MissingInput(f"{root} is not a folder of <class>/<clip> videos")
     for top in sorted(p for p in root.iterdir() if p.is_dir() and _visible(p)):
         split = top.name if top.name.lower() in SPLIT_FOLDERS else None
         class_dirs = sorted(p for p in top.iterdir() if p.is_dir()) if split else [top]
@@ -117,7 +118,7 @@ class Sources:
             self._manifest = read_manifest(root, media_root)
             self.refused, self.duplicates = self._manifest.refused, self._manifest.duplicates
         elif self.layout not in ("videos", "frames"):
-            raise ValueError(f"layout {self.layout!r} has no clips to decode (use one of "
+            raise UsageError(f"layout {self.layout!r} has no clips to decode (use one of "
                              "videos, manifest, frames)")
 
     @property

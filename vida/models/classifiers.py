@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vida.errors import UsageError
+
 
 class LSTMClassifier(nn.Module):
     """LSTM (1 layer, hidden 256); the last time step -> Linear(hidden -> classes)."""
@@ -48,4 +50,4 @@ def build_classifier(arch: str, in_dim: int, n_classes: int, hidden: int | None 
         return LSTMClassifier(in_dim, n_classes, hidden or 256)
     if arch == "mlp":
         return MLPClassifier(in_dim, n_classes, width=hidden or 512)
-    raise ValueError(f"--arch must be lstm or mlp, got {arch!r}")
+    raise UsageError(f"--arch must be lstm or mlp, got {arch!r}")

@@ -17,6 +17,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from vida.errors import UsageError
+
 
 class FramePCA:
     """``transform(rows) = (rows - mean) @ components.T``, in float32 as the saved
@@ -44,7 +46,7 @@ class FramePCA:
             gram += rows.T @ rows
             n += len(rows)
         if n < 2:
-            raise ValueError("a PCA needs at least two frames")
+            raise UsageError("a PCA needs at least two frames")
         centre = total / n
         values, vectors = np.linalg.eigh((gram - n * np.outer(centre, centre)) / (n - 1))
         components = vectors[:, np.argsort(values)[::-1][:min(width, n, len(values))]].T

@@ -7,6 +7,8 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from vida.errors import UsageError
+
 
 @lru_cache(maxsize=4)
 def load_labels(path: str | None = None) -> tuple[str, ...]:
@@ -16,7 +18,7 @@ def load_labels(path: str | None = None) -> tuple[str, ...]:
     with open(source, newline="") as fh:
         rows = list(csv.DictReader(fh))
     if not rows or "display_name" not in rows[0]:
-        raise ValueError(f"{source}: expected columns index,mid,display_name")
+        raise UsageError(f"{source}: expected columns index,mid,display_name")
     return tuple(r["display_name"] for r in sorted(rows, key=lambda r: int(r["index"])))
 
 

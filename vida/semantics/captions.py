@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from vida.encoders.pretrained import from_pretrained
+from vida.errors import MissingInput, UsageError
 from vida.keys import clip_key
 
 DEFAULT_BLIP = "Salesforce/blip-image-captioning-base"
@@ -25,19 +26,19 @@ def read_caption_files(path: Path) -> dict[str, list[tuple[int, str]]]:
     """clip_key -> [(frame, caption)] from one file or a folder of them."""
     files = [path] if path.is_file() else sorted(path.glob("*_captions.json"))
     if not files:
-        raise FileNotFoundError(f"{path}: no {{split}}_{{class}}_captions.json files")
+        raise MissingInput(f"{path}: no {{split}}_{{class}}_captions.json files")
     out: dict[str, list[tuple[int, str]]] = {}
     for file in files:
         match = _FILE.match(file.name)
         if not match:
-            raise ValueError(f"{file.name}: expected the name {{split}}_{{class}}_captions.json")
+            raise UsageError(f"{file.name}: expected the name {{split}}_{{class}}_captions.json")
         try:
             data = json.loads(file.read_text())
             for clip_id, items in data.items():
                 out[clip_key(match["cls"], clip_id)] = [
                     (int(item["frame"]), str(item["caption"])) for item in items]
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ValueError(f"{file}: not in the caption format ({exc})") from None
+            raise UsageError(f"{file}: not in the caption format ({exc})") from None
     return out
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vida.errors import UsageError
 from vida.semantics.audioset import load_labels
 from vida.semantics.text import class_phrase, embed
 
@@ -36,12 +37,12 @@ def read_svd_csv(path: Path) -> Entries:
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         if not reader.fieldnames or not {"Video Label", "Audio Labels"} <= set(reader.fieldnames):
-            raise ValueError(f"{path}: expected columns 'Video Label' and 'Audio Labels'")
+            raise UsageError(f"{path}: expected columns 'Video Label' and 'Audio Labels'")
         out: Entries = {}
         for n, row in enumerate(reader, start=2):
             cls = (row["Video Label"] or "").strip()
             labels = [x.strip() for x in (row["Audio Labels"] or "").split(";") if x.strip()]
             if not cls or not labels:
-                raise ValueError(f"{path} row {n}: empty class or labels")
+                raise UsageError(f"{path} row {n}: empty class or labels")
             out[cls] = [(label, None) for label in labels]
     return out

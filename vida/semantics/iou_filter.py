@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from vida.errors import UsageError
 from vida.keys import class_of
 
 
@@ -48,7 +49,7 @@ def decide(ious: pd.DataFrame, *, mode: str = "clip", min_iou: float = 0.2,
     elif mode == "class":
         out["keep"] = out["class_name"].isin(set(means.index[:top_classes]))
     else:
-        raise ValueError(f"--mode must be clip or class, got {mode!r}")
+        raise UsageError(f"--mode must be clip or class, got {mode!r}")
     return FilterResult(out, means)
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vida.errors import MissingInput
 from vida.semantics.audioset import label_mids, load_labels
 
 QUANT_MIN, QUANT_MAX = -2.0, 2.0
@@ -126,7 +127,7 @@ def prototypes_from_tfrecords(folder: Path, labels_csv: str | None = None,
     file is skipped whole (listed in ``skipped``), or raised with ``strict``."""
     files = sorted(folder.glob("*.tfrecord")) if folder.is_dir() else [folder]
     if not files:
-        raise FileNotFoundError(f"{folder}: no .tfrecord files")
+        raise MissingInput(f"{folder}: no .tfrecord files")
     names = load_labels(labels_csv)
     segments = balanced_segments(segments_csv) if segments_csv else None
     mids = label_mids(labels_csv) if segments_csv else {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from vida.errors import UsageError
 from vida.keys import clip_key
 
 
@@ -14,11 +15,11 @@ def read_tag_json(path: Path) -> dict[str, list[tuple[str, float | None]]]:
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not readable JSON ({exc})") from None
+        raise UsageError(f"{path}: not readable JSON ({exc})") from None
     out: dict[str, list[tuple[str, float | None]]] = {}
     for key, value in data.items():
         if "|" not in key or not isinstance(value, dict) or "topk_labels" not in value:
-            raise ValueError(f"{path}: entry {key!r} is not '<class>|<clip_id>': "
+            raise UsageError(f"{path}: entry {key!r} is not '<class>|<clip_id>': "
                              "{topk_labels, topk_scores}")
         cls, cid = key.split("|", 1)
         scores = value.get("topk_scores") or [None] * len(value["topk_labels"])

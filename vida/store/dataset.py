@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from vida.errors import UsageError
 from vida.store.reader import ShardHandles, read_located
 from vida.store.shards import CHUNK_ROWS
 from vida.store.store import FeatureStore
@@ -45,14 +46,14 @@ class CatalogDataset(Dataset):
         frame = store.catalog.sql(query)
         for column in ("clip_key", "class_name"):
             if column not in frame.columns:
-                raise ValueError(f"the query must return a {column} column; it returned "
+                raise UsageError(f"the query must return a {column} column; it returned "
                                  f"{', '.join(frame.columns)}")
         self.clip_keys: list[str] = frame["clip_key"].tolist()
         self.classes = list(classes) if classes is not None else sorted(set(frame["class_name"]))
         index = {c: i for i, c in enumerate(self.classes)}
         unknown = sorted(set(frame["class_name"]) - set(index))
         if unknown:
-            raise ValueError(f"classes {unknown} are not in the given class list")
+            raise UsageError(f"classes {unknown} are not in the given class list")
         self.labels = np.array([index[c] for c in frame["class_name"]], dtype=np.int64)
         self.feature_sets = list(feature_sets)
         self._where = store.located_sets(self.feature_sets, self.clip_keys)

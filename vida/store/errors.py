@@ -10,8 +10,10 @@ import errno
 import shutil
 from pathlib import Path
 
+from vida.errors import VidaError
 
-class StoreError(RuntimeError):
+
+class StoreError(VidaError, RuntimeError):
     """A fault of the store itself (not of one clip's media)."""
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vida.errors import UsageError
 from vida.store.identity import shard_read_failure
 from vida.store.reader import DamagedRead, ShardHandles, read_located
 from vida.store.store import FeatureStore
@@ -75,7 +76,7 @@ def read_rows(where: Located, out: np.ndarray | None = None) -> np.ndarray:
         raise shard_read_failure(Path(where.root), Path(exc.path), where.name, clip,
                                  exc.detail) from None
     if values is None:
-        raise ValueError(f"no rows of {where.name} to read")
+        raise UsageError(f"no rows of {where.name} to read")
     return values
 
 
@@ -84,6 +85,6 @@ def read_concatenated(parts: Sequence[Located]) -> np.ndarray:
     arrays = [read_rows(part).astype(np.float32, copy=False) for part in parts]
     lengths = {a.shape[1] for a in arrays}
     if len(lengths) != 1:
-        raise ValueError(f"feature sets {[p.name for p in parts]} have different T: "
+        raise UsageError(f"feature sets {[p.name for p in parts]} have different T: "
                          f"{sorted(lengths)}")
     return np.concatenate(arrays, axis=-1)

@@ -39,6 +39,7 @@ import h5py
 import numpy as np
 
 from vida.clock import utcnow
+from vida.errors import UsageError
 from vida.store.atomic import write_whole
 from vida.store.errors import disk_full, is_disk_full
 
@@ -109,7 +110,7 @@ class ShardFile:
         row = np.asarray(array, dtype=self.dtype)
         if self.dtype.itemsize < 4 and not np.isfinite(row).all() and \
                 np.isfinite(np.asarray(array)).all():
-            raise ValueError(f"row {key!r}: values beyond {self.dtype.name}'s range "
+            raise UsageError(f"row {key!r}: values beyond {self.dtype.name}'s range "
                              f"(largest {np.finfo(self.dtype).max:g}); store this set as "
                              "float32")
         self._rows.append(row)
@@ -222,10 +223,10 @@ class ShardBundle:
                 raise ValueError(f"feature set {name!r} is not part of this writer")
             array = np.asarray(array)
             if array.shape != layout.shape:
-                raise ValueError(f"{name}: row {key!r} has shape {array.shape}, the feature "
+                raise UsageError(f"{name}: row {key!r} has shape {array.shape}, the feature "
                                  f"set expects {layout.shape}")
             if key in self._seen[name]:
-                raise ValueError(f"{name}: key {key!r} given twice in one write")
+                raise UsageError(f"{name}: key {key!r} given twice in one write")
         for name, array in arrays.items():
             self._seen[name].add(key)
             shard = self._shards.get(name)

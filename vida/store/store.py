@@ -26,6 +26,7 @@ from vida.catalog.records.features import (
     locate_many,
     register_feature_set,
 )
+from vida.errors import NotFound
 from vida.store.identity import bind_store, shard_read_failure
 from vida.store.reader import DamagedRead, ShardHandles, read_located
 from vida.store.writers import BundleWriter, FeatureWriter
@@ -125,7 +126,7 @@ class FeatureStore:
                 seen[pos] = True
                 missing = [keys[i] for i in np.flatnonzero(~seen)]
                 more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-                raise KeyError(
+                raise NotFound(
                     f"feature set {name!r} has no rows for {', '.join(missing[:3])}{more}; "
                     "ingest or generate them first"
                 )

@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from vida.errors import UsageError
 from vida.media.write import write_video
 from vida.synth.classes import (
     COLORS,
@@ -146,7 +147,7 @@ def synthesize(out: Path, n_classes: int = 6, clips_per_class: int = 30, seed: i
 
     chosen = classes(n_classes)
     if clips_per_class < 1:
-        raise ValueError("--clips-per-class must be at least 1")
+        raise UsageError("--clips-per-class must be at least 1")
     out.mkdir(parents=True, exist_ok=True)
     captions_dir = out / "captions"
     captions_dir.mkdir(exist_ok=True)

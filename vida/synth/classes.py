@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vida.errors import UsageError
+
 
 @dataclass(frozen=True)
 class SynthClass:
@@ -93,5 +95,5 @@ COLORS = {
 
 def classes(k: int) -> tuple[SynthClass, ...]:
     if not 2 <= k <= len(CLASSES):
-        raise ValueError(f"--classes must be between 2 and {len(CLASSES)}, got {k}")
+        raise UsageError(f"--classes must be between 2 and {len(CLASSES)}, got {k}")
     return CLASSES[:k]

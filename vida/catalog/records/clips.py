@@ -14,6 +14,7 @@ from vida.catalog.database import Catalog
 from vida.catalog.records.settings import get_setting, put_setting
 from vida.catalog.schema import Clip, Feature
 from vida.catalog.writes import upsert
+from vida.errors import UsageError
 from vida.keys import relocated_uri, resolve_uri, stored_uri
 
 # Every clip a semantic job can work on: the ones whose media decoded.
@@ -89,7 +90,7 @@ def select_clips(catalog: Catalog, query: str | None, default: str = USABLE_CLIP
     frame = catalog.sql(query or default)
     missing = [c for c in needs if c not in frame.columns]
     if missing:
-        raise ValueError(f"--query returns {', '.join(frame.columns) or 'no columns'}: it "
+        raise UsageError(f"--query returns {', '.join(frame.columns) or 'no columns'}: it "
                          f"lacks {', '.join(missing)} (this job needs {', '.join(needs)})")
     return resolve_sources(catalog, frame)
 

@@ -8,6 +8,7 @@ from vida.catalog.database import Catalog
 from vida.catalog.records import sets_by_key
 from vida.catalog.schema import DictionaryEntry
 from vida.catalog.writes import replace_group
+from vida.errors import UsageError
 
 Entries = dict[str, list[tuple[str, float | None]]]  # class -> [(label, similarity)]
 
@@ -28,5 +29,5 @@ def load_dictionary(catalog: Catalog, name: str) -> dict[str, set[str]]:
         {"name": name},
     )
     if frame.empty:
-        raise ValueError(f"no dictionary {name!r}: run `vida-batch dictionary build` or import")
+        raise UsageError(f"no dictionary {name!r}: run `vida-batch dictionary build` or import")
     return sets_by_key(frame)

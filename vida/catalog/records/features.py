@@ -16,6 +16,7 @@ from vida.catalog.database import Catalog, CatalogError
 from vida.catalog.records import json_column
 from vida.catalog.schema import MODALITIES, Feature, FeatureFailure, FeatureSet, utcnow
 from vida.catalog.writes import upsert
+from vida.errors import UsageError
 
 
 def record_failures(catalog: Catalog, run_id: str, failures: dict[tuple[str, str], str]
@@ -115,7 +116,7 @@ def register_feature_set(catalog: Catalog, info: FeatureSetInfo,
     """Create the feature set, or check that an existing one has the same layout (and,
     with ``check_params``, the same params), in one transaction."""
     if info.modality not in MODALITIES:
-        raise ValueError(f"modality {info.modality!r} is not one of {', '.join(MODALITIES)}")
+        raise UsageError(f"modality {info.modality!r} is not one of {', '.join(MODALITIES)}")
     with catalog.transaction() as session:
         existing = session.get(FeatureSet, info.name)
         if existing is None:

@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from vida.catalog.database import Catalog
 from vida.catalog.records import json_column
+from vida.errors import UsageError
 
 _SUMMARY = ("SELECT name, value FROM run_metrics WHERE run_id = :run_id AND split = 'test' "
             "AND epoch IS NULL AND ")
@@ -52,7 +53,7 @@ def experiment_run(catalog: Catalog, run_id: str) -> ExperimentRun:
     """The experiment's run row; a one-line error for an id that names none."""
     rows = catalog.read(text(_RUN), {"run_id": run_id})
     if rows.empty:
-        raise ValueError(f"no experiment {run_id!r} in the catalog; list them with: "
+        raise UsageError(f"no experiment {run_id!r} in the catalog; list them with: "
                           "vida-batch sql \"SELECT run_id, arch, status FROM runs WHERE "
                           "kind = 'experiment'\"")
     row = rows.iloc[0]

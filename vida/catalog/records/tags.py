@@ -9,6 +9,7 @@ from vida.catalog.database import Catalog
 from vida.catalog.records import sets_by_key
 from vida.catalog.schema import AudioTag
 from vida.catalog.writes import replace_group, upsert
+from vida.errors import UsageError
 
 Tags = dict[str, list[tuple[str, float | None]]]  # clip_key -> [(label, score)] best first
 
@@ -48,7 +49,7 @@ def load_tags(catalog: Catalog, source: str) -> dict[str, set[str]]:
     frame = catalog.read(text("SELECT clip_key, label FROM audio_tags WHERE source = :s"),
                          {"s": source})
     if frame.empty:
-        raise ValueError(f"no tags from source {source!r}: run `vida-batch tag` first")
+        raise UsageError(f"no tags from source {source!r}: run `vida-batch tag` first")
     return sets_by_key(frame)
 
 
