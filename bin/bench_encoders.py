@@ -34,7 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vida import open_catalog  # noqa: E402
-from vida.catalog.records.clips import select_clips  # noqa: E402
+from vida.catalog.records.clip_queries import USABLE_CLIPS, clips_of  # noqa: E402
 from vida.encoders import get_encoder  # noqa: E402
 from vida.jobs.encode import DecodeForEncode, default_workers, encode_clips  # noqa: E402
 from vida.jobs.ingest import ingest  # noqa: E402
@@ -134,8 +134,9 @@ def main() -> int:
         catalog, store = workdir(root / "work", args.clips)
         grid = {k: store.info("rgb/hog-color").params[k] for k in ("n_frames", "fps",
                                                                      "frame_size")}
-        clips = select_clips(catalog, "SELECT clip_key, source_uri, class_name, clip_id "
-                                      "FROM clips ORDER BY clip_key")
+        clips = clips_of(catalog, default=USABLE_CLIPS,
+                         needs=("clip_key", "source_uri", "class_name", "clip_id"))
+        clips = clips[["clip_key", "source_uri", "class_name", "clip_id"]]
         items = [tuple(r) for r in clips.itertuples(index=False, name=None)]
         for name, (modality, spec) in models.items():
             for device in devices:

@@ -70,3 +70,23 @@ def test_the_rooms_in_the_table_are_the_rooms_on_disk():
 def test_no_cli_module_is_a_second_monolith():
     sizes = {p.name: len(p.read_text().splitlines()) for p in (ROOT / "cli").glob("*.py")}
     assert max(sizes.values()) <= 200, sizes
+
+
+def test_the_store_reads_and_writes_the_catalog_only_through_its_records():
+    """The store may hold a :class:`~vida.catalog.database.Catalog`, but every table it
+    reads or writes goes through ``vida.catalog.records`` (never the schema or SQL)."""
+    wrong = [f"{path.relative_to(ROOT)} imports {module}"
+             for path in sorted((ROOT / "store").rglob("*.py"))
+             for module in imports_of(path)
+             if module.startswith("vida.catalog") and module != "vida.catalog.database"
+             and not module.startswith("vida.catalog.records")]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_jobs_and_the_cli_never_branch_on_the_catalogs_backend():
+    """DuckDB or PostgreSQL is the catalog's business: what a job asks of it, and the
+    order it gets its clips in, is the same on both."""
+    branching = [str(path.relative_to(ROOT)) for room in ("jobs", "cli")
+                 for path in sorted((ROOT / room).rglob("*.py"))
+                 if "is_duckdb" in path.read_text() or ".dialect" in path.read_text()]
+    assert not branching, branching

@@ -4,6 +4,8 @@ same command, which trains only what is missing; a dry run prints the plan."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import run_cli
@@ -45,6 +47,10 @@ def test_the_same_table_in_one_process_two_workers_and_on_dask(synthetic, arch):
     assert on_dask.returncode == 0, on_dask.stderr
     tables["dask"] = results_csv(on_dask.stdout)
     assert tables["1"] == tables["2"] == tables["dask"]
+    ran_on = open_catalog(synthetic / "catalog.db").sql(
+        "SELECT params FROM runs WHERE kind = 'experiment' ORDER BY started_at DESC LIMIT 3")
+    executors = [json.loads(p)["executor"] for p in ran_on["params"]][::-1]
+    assert executors == ["this process", "2 local processes", "dask LocalCluster(2)"]
     variants = {line.split(",")[0] for line in tables["1"].splitlines()[1:]}
     assert {"vision only", "+ generated audio"} <= variants
 

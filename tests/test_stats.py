@@ -101,6 +101,13 @@ def test_one_family_counts_a_main_table_run_once_and_adjusts_every_p():
     assert lines[0].startswith("+ real audio beats vision only")
     assert lines[1].startswith("+ generated audio cannot be told from vision only")
     assert "adjusted p=0.0533" in lines[1]
+    # the wins are read from the verdicts' values, never from the printed words
+    from vida.views import winners
+
+    renamed = tables["main"].replace({"+ real audio": "beats vision only, but renamed"})
+    assert [w.split(" beats")[0] for w in winners(renamed)] == ["beats vision only, but renamed"]
+    assert [w.split(":")[0] for w in winners(tables["main"], tables["labels"])] == [
+        "+ real audio beats vision only", "+ real audio @ all labels/class beats vision only"]
 
 
 def test_per_class_gains_name_the_class_that_audio_helps_and_correlate_across_classes():

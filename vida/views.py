@@ -63,28 +63,47 @@ def _recovery(row: dict) -> str:
             f"{row['recovery_ci_high']:+.0%}]")
 
 
-def verdicts(table: pd.DataFrame) -> list[str]:
-    """One line per variant compared with vision only.  Where the experiment adjusted
-    its p-values as one family (Benjamini-Hochberg), the adjusted p decides (below
-    0.05); otherwise the 95 % interval of the difference does (it excludes 0)."""
+BEATS, WORSE, WITHIN_NOISE = ("beats vision only", "is worse than vision only",
+                              "cannot be told from vision only")
+
+
+def verdict_of(row: dict) -> str | None:
+    """A variant's verdict against vision only (None: vision only itself).  Where the
+    experiment adjusted its p-values as one family (Benjamini-Hochberg), the adjusted
+    p decides (below 0.05); otherwise the 95 % interval of the difference does (it
+    excludes 0)."""
+    if pd.isna(row.get("delta_vs_vision", float("nan"))):
+        return None
+    q = row.get("p_adjusted", float("nan"))
+    found = q < 0.05 if pd.notna(q) else (row["delta_ci_low"] > 0 or row["delta_ci_high"] < 0)
+    if not found:
+        return WITHIN_NOISE
+    return BEATS if row["delta_vs_vision"] > 0 else WORSE
+
+
+def verdicts(table: pd.DataFrame, only: str | None = None) -> list[str]:
+    """One line per variant compared with vision only (``only``: those with that
+    verdict)."""
     lines = []
     for row in table.to_dict("records"):
-        if pd.isna(row.get("delta_vs_vision", float("nan"))):
+        verdict = verdict_of(row)
+        if verdict is None or only not in (None, verdict):
             continue
         q = row.get("p_adjusted", float("nan"))
-        found = q < 0.05 if pd.notna(q) else (row["delta_ci_low"] > 0
-                                             or row["delta_ci_high"] < 0)
-        if found and row["delta_vs_vision"] > 0:
-            verdict = "beats vision only"
-        elif found:
-            verdict = "is worse than vision only"
-        else:
-            verdict = "cannot be told from vision only"
         adjusted = "" if pd.isna(q) else f", adjusted p={q:.3g}"
         lines.append(f"{row['variant']} {verdict}: {row['delta_vs_vision']:+.3f} top-1, "
                      f"95% CI [{row['delta_ci_low']:+.3f}, {row['delta_ci_high']:+.3f}], "
                      f"p={row['p_vs_vision']:.3g}{adjusted}")
     return lines
+
+
+def winners(table: pd.DataFrame, label_table: pd.DataFrame | None = None) -> list[str]:
+    """The lines of every variant that beats vision only: in the main table, then at
+    each label count of the label-efficiency table."""
+    tables = [table] + ([] if label_table is None else [
+        group.assign(variant=group["variant"] + f" @ {n} labels/class")
+        for n, group in label_table.groupby("labels_per_class", sort=False)])
+    return [line for t in tables for line in verdicts(t, only=BEATS)]
 
 
 def recovery_table(table: pd.DataFrame) -> str:

@@ -177,10 +177,11 @@ def relocate_command(obj: Context, old: str, new: str) -> None:
     OLD is the catalog's media root (see `vida-batch sql "SELECT * FROM
     catalog_settings"`) or a folder above it; for a catalog made before media roots,
     the folder its ingest ran in."""
-    from vida.catalog.records.clips import relocate_media, select_clips
+    from vida.catalog.records.clip_queries import USABLE_CLIPS, clips_of
+    from vida.catalog.records.clips import relocate_media
 
     moved = relocate_media(obj.catalog(create=False), old, new)
-    clips = select_clips(obj.catalog(), "SELECT source_uri FROM clips WHERE status <> 'failed'")
+    clips = clips_of(obj.catalog(), default=USABLE_CLIPS, needs=("source_uri",))
     absent = [u for u in clips["source_uri"].head(50) if u and not Path(u).exists()]
     click.echo(f"{moved} clips now under {Path(new).resolve()}")
     if absent:

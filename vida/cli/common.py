@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from vida.errors import BUG_LINE, VidaError
-from vida.keys import SPLIT_CLIPS
 from vida.store.errors import disk_full, is_disk_full
 
 if TYPE_CHECKING:  # imported where used: a command that starts workers first (ingest)
@@ -23,7 +22,6 @@ if TYPE_CHECKING:  # imported where used: a command that starts workers first (i
     from vida.catalog.database import Catalog
     from vida.store import FeatureStore
 
-DEFAULT_CLIPS = SPLIT_CLIPS
 QUERY_HELP = "Read-only SELECT returning clip_key, class_name, split [default: all split clips]."
 
 

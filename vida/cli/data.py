@@ -12,7 +12,7 @@ from vida.cli.common import (
     friendly_errors,
     print_experiment,
 )
-from vida.views import verdicts
+from vida.views import winners
 
 DEMO_WORKER_MODULES = ("vida.synth", "vida.jobs.ingest_map", "vida.encoders.builtin",
                        "transformers.audio_utils", *TRAINING_WORKER_MODULES)
@@ -82,11 +82,7 @@ def demo(obj: Context, workdir: Path, classes: int, clips_per_class: int, seeds:
                f"each experiment's comparisons: SVDMap {result.svdmap.comparisons}, CAFMap "
                f"{result.cafmap.comparisons}) ==")
     for name, experiment in (("SVDMap", result.svdmap), ("CAFMap", result.cafmap)):
-        tables = [experiment.table] + ([] if experiment.label_table is None else [
-            group.assign(variant=group["variant"] + f" @ {n} labels/class")
-            for n, group in experiment.label_table.groupby("labels_per_class", sort=False)])
-        wins = [line for table in tables for line in verdicts(table)
-                if "beats vision only" in line]
+        wins = winners(experiment.table, experiment.label_table)
         for line in wins or ["no variant: every difference from vision only is within noise "
                              "or negative"]:
             click.echo(f"{name}: {line}")

@@ -12,7 +12,6 @@ from typing import Any
 import click
 
 from vida.cli.common import (
-    DEFAULT_CLIPS,
     QUERY_HELP,
     Context,
     experiment_running,
@@ -21,6 +20,7 @@ from vida.cli.common import (
 )
 from vida.cli.common import runs_option as _runs_option
 from vida.cli.options import memory_budget_option
+from vida.keys import SPLIT_CLIPS
 
 
 @click.group()
@@ -71,7 +71,7 @@ def experiment_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      callback=_load_config, is_eager=True, expose_value=False,
                      help="A TOML file of these options (e.g. seeds = 5, rgb = \"rgb/...\"); "
                           "flags given here override it."),
-        click.option("--query", default=DEFAULT_CLIPS, help=QUERY_HELP),
+        click.option("--query", default=SPLIT_CLIPS, help=QUERY_HELP),
         click.option("--rgb", default="rgb/hog-color", show_default=True),
         click.option("--flow", default="flow/flow-hist", show_default=True),
         click.option("--audio", default="audio/ast-fbank", show_default=True,

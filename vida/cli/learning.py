@@ -5,13 +5,13 @@ from __future__ import annotations
 import click
 
 from vida.cli.common import (
-    DEFAULT_CLIPS,
     QUERY_HELP,
     Context,
     friendly_errors,
     runs_option,
 )
 from vida.cli.options import device_option, memory_budget_option
+from vida.keys import SPLIT_CLIPS
 
 
 @click.group()
@@ -22,7 +22,7 @@ def train() -> None:
 @train.command("generator")
 @click.option("--arch", type=click.Choice(["svdmap", "cafmap"]), default="svdmap",
               show_default=True)
-@click.option("--query", default=DEFAULT_CLIPS, help=QUERY_HELP)
+@click.option("--query", default=SPLIT_CLIPS, help=QUERY_HELP)
 @click.option("--rgb", default="rgb/hog-color", show_default=True)
 @click.option("--flow", default="flow/flow-hist", show_default=True)
 @click.option("--audio", default="audio/ast-fbank", show_default=True, help="Target set.")
@@ -54,7 +54,7 @@ def train_generator_command(obj: Context, arch: str, query: str, rgb: str, flow:
 @click.option("--arch", type=click.Choice(["lstm", "mlp"]), default="lstm", show_default=True)
 @click.option("--audio", default="none", show_default=True,
               help="Audio feature set, or none for vision only.")
-@click.option("--query", default=DEFAULT_CLIPS, help=QUERY_HELP)
+@click.option("--query", default=SPLIT_CLIPS, help=QUERY_HELP)
 @click.option("--rgb", default="rgb/hog-color", show_default=True)
 @click.option("--flow", default="flow/flow-hist", show_default=True)
 @click.option("--epochs", default=10, show_default=True)

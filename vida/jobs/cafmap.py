@@ -23,10 +23,11 @@ from vida.catalog.records.captions import (
     store_captions,
     store_condition_labels,
 )
-from vida.catalog.records.clips import USABLE_CLIPS, resolve_sources, select_clips
+from vida.catalog.records.clip_queries import USABLE_CLIPS, clips_of
+from vida.catalog.records.clips import resolve_sources
 from vida.errors import UsageError
 from vida.jobs.batch_job import Tally, commit_as_you_go, import_as_run, map_items, recorded
-from vida.media.grid import decode_on_grid
+from vida.media.grid import FrameGrid, decode_on_grid
 from vida.semantics.captions import load_captioner, read_caption_files
 from vida.semantics.conditions import clip_condition
 from vida.semantics.representative import RULE, motion_magnitudes, representative_frames
@@ -43,22 +44,12 @@ def clip_frames(source_uri: str, n_frames: int, fps: float, size: int) -> np.nda
     return decode_on_grid(Path(source_uri), n_frames, fps, size).frames
 
 
-@dataclass(frozen=True)
-class Grid:
-    """The frame grid of an RGB feature set: T steps at F fps, S x S pixels."""
+def _grid_of(store: FeatureStore, rgb: str) -> FrameGrid:
+    return FrameGrid.of(store.info(rgb).params)
 
-    n_frames: int
-    fps: float
-    size: int
 
-    @classmethod
-    def of(cls, store: FeatureStore, rgb: str) -> Grid:
-        params = store.info(rgb).params
-        return cls(int(params.get("n_frames", 18)), float(params.get("fps", 6.0)),
-                   int(params.get("frame_size", 128)))
-
-    def frames(self, source_uri: str) -> np.ndarray:
-        return clip_frames(source_uri, self.n_frames, self.fps, self.size)
+def _frames_on(grid: FrameGrid, source_uri: str) -> np.ndarray:
+    return clip_frames(source_uri, grid.n_frames, grid.fps, grid.frame_size)
 
 
 @dataclass(frozen=True)
@@ -66,13 +57,13 @@ class RepresentativeFramesOf:
     """The map of ``frames``: a clip row -> its representative-frame rows, or why its
     media could not be read (the clip is then left without frames)."""
 
-    grid: Grid
+    grid: FrameGrid
     ratio: float
 
     def __call__(self, item: tuple[str, str]) -> list[dict] | str:
         clip_key, source_uri = item
         try:
-            mags = motion_magnitudes(self.grid.frames(source_uri))
+            mags = motion_magnitudes(_frames_on(self.grid, source_uri))
         except Exception as exc:  # a clip whose media went away: leave it without frames
             return unreadable(exc)
         return [{"clip_key": clip_key, "frame_index": i,
@@ -87,11 +78,11 @@ def find_representative_frames(catalog: Catalog, store: FeatureStore, *, ratio: 
     """Representative frames of every usable clip that has none by this rule yet (all
     of them with ``redo``); returns the clips given some by this run, and the failed.
     Committed as they come: a killed run's rerun does only the rest."""
-    grid = Grid.of(store, rgb)
+    grid = _grid_of(store, rgb)
     rule = f"{RULE}:{ratio:g}"
     params = {"ratio": ratio, "rgb": rgb, "rule": RULE}
     with job_lock(store.root, f"frames-{rule}"):
-        clips = select_clips(catalog, query, needs=CLIP_COLUMNS)  # plan
+        clips = clips_of(catalog, query, default=USABLE_CLIPS, needs=CLIP_COLUMNS)  # plan
         done = set() if redo else clips_with_frames(catalog, rule)
         items = [(k, s) for k, s in clips[["clip_key", "source_uri"]]
                  .itertuples(index=False, name=None) if k not in done]
@@ -124,7 +115,7 @@ class CaptionBatch:
     [(clip_key, frame, caption)].  BLIP is loaded once per process."""
 
     model: str
-    grid: Grid
+    grid: FrameGrid
 
     def __call__(self, item: list[tuple[str, int, str]]) -> list[tuple[str, int, str, bool]]:
         """(clip_key, frame, caption, True), or (clip_key, frame, why not, False) for a
@@ -145,9 +136,9 @@ class CaptionBatch:
 
 
 @lru_cache(maxsize=4)
-def _cached_frames(grid: Grid, source_uri: str) -> np.ndarray:
+def _cached_frames(grid: FrameGrid, source_uri: str) -> np.ndarray:
     # a clip whose frames fall into two batches is decoded once, not twice
-    return grid.frames(source_uri)
+    return _frames_on(grid, source_uri)
 
 
 def caption_clips(catalog: Catalog, store: FeatureStore, *, model: str,
@@ -157,7 +148,7 @@ def caption_clips(catalog: Catalog, store: FeatureStore, *, model: str,
     yet (all of them with ``redo``); returns the frames captioned by this run, and
     the frames whose media could not be read.
     Committed as they come: a killed run's rerun does only the rest."""
-    grid = Grid.of(store, rgb)
+    grid = _grid_of(store, rgb)
     frames = resolve_sources(catalog, representative_frames_with_sources(catalog))  # plan
     if frames.empty:
         raise UsageError("no representative frames: run `vida-batch frames` first")
@@ -210,7 +201,7 @@ def build_conditions(catalog: Catalog, store: FeatureStore, *, prototypes: str,
     labels = store.keys(prototypes)
     if not labels:
         raise UsageError(f"prototype set {prototypes!r} is empty")
-    n_frames = Grid.of(store, rgb).n_frames
+    n_frames = _grid_of(store, rgb).n_frames
     rows = representative_captions(catalog, captioner)  # plan
     if rows.empty:
         raise UsageError("no captions of representative frames: run `vida-batch frames` and "

@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 
 from vida.catalog.database import Catalog
-from vida.catalog.records.clips import USABLE_CLIPS, clip_keys_in_split, select_clips
+from vida.catalog.records.clip_queries import USABLE_CLIPS, clips_of
+from vida.catalog.records.clips import clip_keys_in_split
 from vida.catalog.records.features import (
     clear_failures,
     failed_keys,
@@ -45,7 +46,7 @@ from vida.jobs.batch_job import recorded
 from vida.jobs.executor import map_ordered, open_pool, parse_executor, remote_spec
 from vida.media.decode import AUDIO_RATE, MediaError, fit_audio, study_audio_path
 from vida.media.flow import flow_sequence
-from vida.media.grid import decode_on_grid
+from vida.media.grid import FrameGrid, decode_on_grid
 from vida.store.locks import job_lock
 from vida.store.store import FeatureStore
 
@@ -210,8 +211,7 @@ def _plan_encode(catalog: Catalog, store: FeatureStore, query: str | None,
     """The clips to decode (each missing from some set and not failed there before,
     unless ``retry_failed``): how many the query chose, each set's keys to do, and
     the items."""
-    clips = select_clips(catalog, query, USABLE_CLIPS, needs=ITEM_COLUMNS)
-    clips = clips.sort_values("clip_key", kind="stable")
+    clips = clips_of(catalog, query, default=USABLE_CLIPS, needs=ITEM_COLUMNS)
     keys = clips["clip_key"].tolist()
     todo: dict[str, set[str]] = {}
     for modality, name in names.items():
@@ -229,9 +229,8 @@ def _encode_clips(catalog: Catalog, store: FeatureStore, *, encoders: dict[str, 
                   dtype: str, batch_size: int, workers: int, project: int | None,
                   retry_failed: bool, rows_per_shard: int, store_dtype: str,
                   progress: bool) -> EncodeSummary:
-    grid_params = store.info(grid_from).params
-    n = int(grid_params.get("n_frames", 18))
-    fps, size = float(grid_params.get("fps", 6.0)), int(grid_params.get("frame_size", 128))
+    frame_grid = FrameGrid.of(store.info(grid_from).params)
+    n, fps, size = frame_grid.n_frames, frame_grid.fps, frame_grid.frame_size
     flow_method = flow_method or flow_method_of(catalog, grid_from)
     grid = {"n_frames": n, "fps": fps, "frame_size": size}
     options = {"n_frames": n, "device": device, "dtype": dtype, "batch_size": batch_size}

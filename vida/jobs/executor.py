@@ -38,7 +38,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from vida.errors import UsageError
+from vida.errors import UsageError, VidaError
 from vida.processes import process_alive
 
 Item = TypeVar("Item")
@@ -72,7 +72,7 @@ def remote_spec() -> ExecutorSpec | None:
     return spec if spec.kind == "dask" else None
 
 
-class WorkerLost(RuntimeError):
+class WorkerLost(VidaError, RuntimeError):
     """The process that ran an item died (a decoder crash, an OOM kill, a lost node)."""
 
 
@@ -262,7 +262,7 @@ class Pool:
             try:
                 from distributed import Client, LocalCluster
             except ImportError as exc:
-                raise RuntimeError("--executor dask needs dask.distributed: "
+                raise UsageError("--executor dask needs dask.distributed: "
                                    "pip install 'vida[cluster]'") from exc
             if self.spec.address:
                 self._client = Client(self.spec.address)
@@ -303,7 +303,7 @@ class Pool:
             assert self.executor is not None
             self.restarts += 1
             if self.restarts > MAX_RESTARTS:
-                raise RuntimeError(f"worker processes died {self.restarts} times; the job "
+                raise WorkerLost(f"worker processes died {self.restarts} times; the job "
                                    "stops (the clips that killed them are recorded as failed)")
             self.executor.shutdown(wait=False, cancel_futures=True)
             self._open()

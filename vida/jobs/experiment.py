@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from vida.catalog.database import Catalog
-from vida.catalog.records.clip_queries import ClipQuery, query_clips
+from vida.catalog.records.clip_queries import ClipQuery, clips_of
 from vida.catalog.records.dictionaries import load_dictionary
 from vida.catalog.records.filters import store_decisions
 from vida.catalog.records.runs import (
@@ -36,7 +36,7 @@ from vida.errors import UsageError
 from vida.jobs.batch_job import run_lifecycle
 from vida.jobs.classifier import ClassifierSpec
 from vida.jobs.executor import current_executor, parse_executor
-from vida.jobs.experiment_driver import PlanRunner
+from vida.jobs.experiment_driver import PlanRunner, Trained
 from vida.jobs.experiment_plan import (
     PCA_CONTROL,
     Plan,
@@ -76,7 +76,6 @@ from vida.stats import (
 )
 from vida.store.store import FeatureStore
 
-DEFAULT_QUERY = SPLIT_CLIPS
 METRICS = ("top1", "top5", "macro_f1")
 
 
@@ -339,7 +338,7 @@ def _start_experiment(catalog: Catalog, experiment_id: str, kind: str, params: d
 def run_experiment_plan(catalog: Catalog, store: FeatureStore, plan: Plan, *, kind: str,
                         experiment_id: str, params: dict, query: ClipQuery, runs: str | None,
                         options: ExperimentOptions, log: Callable[[str], None],
-                        summarise: Callable[[dict[str, Any]], ExperimentResult]
+                        summarise: Callable[[dict[str, Trained]], ExperimentResult]
                         ) -> ExperimentResult | None:
     """Record the plan with the experiment's run, run what is not done yet and
     summarise the outcomes, all in the run's lifecycle; None for a dry run (the plan
@@ -352,18 +351,20 @@ def run_experiment_plan(catalog: Catalog, store: FeatureStore, plan: Plan, *, ki
     runner = PlanRunner(catalog, store, plan, experiment_id=experiment_id, runs=runs,
                         log=log, progress=options.progress, device=device,
                         memory_budget=options.memory_budget)
+    executor = parse_executor(current_executor(), options.workers)
+    where = {"executor": executor.describe(), "workers": executor.workers, "device": device}
     with run_lifecycle(catalog, partial(_start_experiment, catalog, experiment_id, kind,
-                                        {**params, "plan": counts, "steps": plan.describe()},
-                                        query)) as run:
+                                        {**params, "plan": counts, "steps": plan.describe(),
+                                         **where}, query)) as run:
         reused = runner.resume()
         if reused:
             log(f"  {reused} trainings finished before are reused")
-        result = summarise(runner.run(parse_executor(current_executor(), options.workers)))
+        result = summarise(runner.run(executor))
         run.checkpoint = str(result.csv)
     return result
 
 
-def per_class_of(plan: Plan, outcomes: dict[str, Any], class_iou: pd.Series | None = None
+def per_class_of(plan: Plan, outcomes: dict[str, Trained], class_iou: pd.Series | None = None
                  ) -> tuple[pd.DataFrame, dict[str, Any]] | None:
     """The main table class by class, and the rank correlations across classes."""
     rows = plan.tables.get("main", {})
@@ -374,7 +375,7 @@ def per_class_of(plan: Plan, outcomes: dict[str, Any], class_iou: pd.Series | No
     return table, correlations(table, class_iou)
 
 
-def tables_of(plan: Plan, outcomes: dict[str, Any], table: str) -> pd.DataFrame | None:
+def tables_of(plan: Plan, outcomes: dict[str, Trained], table: str) -> pd.DataFrame | None:
     """The summary of one table of the plan (its variants in plan order)."""
     rows = plan.tables.get(table)
     if not rows:
@@ -384,7 +385,7 @@ def tables_of(plan: Plan, outcomes: dict[str, Any], table: str) -> pd.DataFrame 
     return summarise(results, correct)
 
 
-def label_table(plan: Plan, outcomes: dict[str, Any], log: Callable[[str], None]
+def label_table(plan: Plan, outcomes: dict[str, Trained], log: Callable[[str], None]
                 ) -> pd.DataFrame | None:
     tables = []
     for name in [t for t in plan.tables if t.startswith("labels=")]:
@@ -469,7 +470,7 @@ def _iou_filter(catalog: Catalog, experiment_id: str, gen_base: ClipQuery, tags:
     filter_name = f"{experiment_id}/iou>={min_iou:g}"
     store_decisions(catalog, filter_name, decisions.decisions)
     kept_query = gen_base.narrowed(kept_by=filter_name)
-    n_kept = int((query_clips(catalog, kept_query)["split"] == "train").sum())
+    n_kept = int((clips_of(catalog, kept_query)["split"] == "train").sum())
     if n_kept == 0:
         raise UsageError(f"the IoU filter (>= {min_iou}) keeps no train clip; lower --min-iou")
     log(f"experiment {experiment_id}: filter keeps {n_kept} train clips")
@@ -489,7 +490,7 @@ def _study_variant(plan: Plan, catalog: Catalog, decisions: FilterResult, base: 
 
 
 def svdmap_experiment(
-    catalog: Catalog, store: FeatureStore, *, query: str = DEFAULT_QUERY, seeds: int = 3,
+    catalog: Catalog, store: FeatureStore, *, query: str = SPLIT_CLIPS, seeds: int = 3,
     tags: str, dictionary: str, min_iou: float = 0.2, arch: str = "lstm", epochs: int = 10,
     generator_epochs: int = 10, rgb: str = "rgb/hog-color", flow: str = "flow/flow-hist",
     audio: str = "audio/ast-fbank", study_variant: bool = False, top_classes: int = 5,
@@ -543,7 +544,7 @@ def svdmap_experiment(
     gen_base = with_features(generator_query, [rgb, flow, audio]) if generator_query else base
     decisions, filter_name, kept_query = _iou_filter(catalog, experiment_id, gen_base, tags,
                                                      dictionary, min_iou, log)
-    classes = sorted(query_clips(catalog, base)["class_name"].unique())
+    classes = sorted(clips_of(catalog, base)["class_name"].unique())
     gspec = GeneratorSpec(arch="svdmap", rgb=rgb, flow=flow, audio=audio,
                           epochs=generator_epochs, lr=generator_lr,
                           batch_size=generator_batch_size, hidden=generator_hidden)
@@ -570,7 +571,7 @@ def svdmap_experiment(
 
 
 def cafmap_experiment(
-    catalog: Catalog, store: FeatureStore, *, condition: str, query: str = DEFAULT_QUERY,
+    catalog: Catalog, store: FeatureStore, *, condition: str, query: str = SPLIT_CLIPS,
     seeds: int = 3, arch: str = "mlp", epochs: int = 10, generator_epochs: int = 10,
     rgb: str = "rgb/hog-color", flow: str = "flow/flow-hist", audio: str = "audio/ast-fbank",
     classifier_lr: float | None = None, generator_lr: float | None = None,
@@ -594,7 +595,7 @@ def cafmap_experiment(
     base = with_features(query, [rgb, flow, audio, condition])
     gen_base = (with_features(generator_query, [rgb, flow, audio, condition])
                 if generator_query else base)
-    clips = query_clips(catalog, base)
+    clips = clips_of(catalog, base)
     classes = sorted(clips["class_name"].unique())
     log(f"experiment {experiment_id}: {len(clips)} clips")
     gspec = GeneratorSpec(arch="cafmap", condition=condition, audio=audio,

@@ -17,11 +17,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vida.catalog.database import Catalog
-from vida.catalog.records.clip_queries import ClipQuery
+from vida.catalog.records.clip_queries import ClipQuery, clips_of
 from vida.jobs.classifier import ClassifierSpec
 from vida.jobs.generator import GeneratorSpec, cross_fit_folds
 from vida.jobs.label_efficiency import ALL, equal_step_epochs, labelled_query
-from vida.jobs.training import load_clips
 
 GENERATOR, GENERATE, CLASSIFIER = "generator", "generate", "classifier"
 GENERATED = "@"  # a spec field naming a generate step's set
@@ -203,4 +202,4 @@ def _relabel(plan: Plan, step: Step, variant: str) -> None:
 
 
 def _n_train(catalog: Catalog, query: ClipQuery) -> int:
-    return int((load_clips(catalog, query)["split"] == "train").sum())
+    return int((clips_of(catalog, query)["split"] == "train").sum())

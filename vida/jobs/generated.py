@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from vida.catalog.database import Catalog
-from vida.catalog.records.clip_queries import ALL_CLIPS, ClipQuery, query_clips
+from vida.catalog.records.clip_queries import ALL_CLIPS, ClipQuery, clips_of
 from vida.catalog.records.runs import finish_run, run_row, runs_with_params, start_run
 from vida.errors import UsageError
 from vida.jobs.batch_job import run_lifecycle
@@ -131,7 +131,7 @@ def plan_generate(catalog: Catalog, store: FeatureStore, run_id: str, query: str
     checkpoint = finished_generator(catalog, run_id)
     spec = load_generator(checkpoint)[1]
     query = query or default_query(spec)
-    keys = sorted(query_clips(catalog, query)["clip_key"])  # sorted: see load_clips
+    keys = clips_of(catalog, query)["clip_key"].tolist()
     k = len(folds)
     name = f"generated/{run_id}-xf{k}" if k else f"generated/{run_id}"
     if store.exists(name):  # resuming: what is there was made by these same generators

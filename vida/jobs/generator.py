@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from vida.catalog.database import Catalog, CatalogError
-from vida.catalog.records.clip_queries import ClipQuery
+from vida.catalog.records.clip_queries import ClipQuery, clips_of
 from vida.catalog.records.runs import (
     add_metric_rows,
     close_run,
@@ -33,7 +33,6 @@ from vida.jobs.training import (
     fill_arch_defaults,
     fit,
     load_checkpoint,
-    load_clips,
     runs_root,
     seed_everything,
     torch_threads,
@@ -264,7 +263,7 @@ def finished_generator(catalog: Catalog, run_id: str) -> str:
 
 def cross_fit_folds(catalog: Catalog, query: str | ClipQuery, seed: int, k: int) -> list[list[str]]:
     """The query's train clips in ``k`` folds (seeded by the generator's seed)."""
-    train = load_clips(catalog, query)
+    train = clips_of(catalog, query)
     train_keys = train.loc[train["split"] == "train", "clip_key"].tolist()
     if len(train_keys) < k:
         raise UsageError(f"--cross-fit {k}: the generator's query has {len(train_keys)} train "

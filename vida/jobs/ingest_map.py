@@ -22,7 +22,7 @@ from vida.errors import UsageError
 from vida.jobs.executor import one_blas_thread
 from vida.media.decode import MediaError
 from vida.media.flow import METHODS, flow_sequence
-from vida.media.grid import decode_on_grid
+from vida.media.grid import FrameGrid, decode_on_grid
 from vida.media.loudness import dbfs
 from vida.media.sources import ClipSource
 from vida.store.errors import disk_full, is_disk_full
@@ -41,9 +41,9 @@ def check_store_dtype(dtype: str) -> None:
 
 @dataclass(frozen=True)
 class IngestOptions:
-    n_frames: int = 18
-    fps: float = 6.0
-    frame_size: int = 128
+    n_frames: int = FrameGrid.n_frames
+    fps: float = FrameGrid.fps
+    frame_size: int = FrameGrid.frame_size
     flow_method: str = "farneback"
     silence_dbfs: float = -50.0
     strict: bool = False

@@ -23,10 +23,9 @@ import numpy as np
 import pandas as pd
 
 from vida.catalog.database import Catalog
-from vida.catalog.records.clip_queries import ClipQuery
+from vida.catalog.records.clip_queries import ClipQuery, clips_of
 from vida.errors import UsageError
 from vida.jobs.plots import color, figure, save_png
-from vida.jobs.training import load_clips
 
 ALL = "all"
 
@@ -51,7 +50,7 @@ def labelled_query(catalog: Catalog, base: ClipQuery, n: int | str, seed: int) -
     """``base`` with its train clips cut to ``n`` per class (seeded); val/test unchanged."""
     if n == ALL:
         return base
-    clips = load_clips(catalog, base)
+    clips = clips_of(catalog, base)
     train = clips[clips["split"] == "train"]
     rng = np.random.default_rng(1000 + seed)
     chosen = []

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from vida.catalog.database import Catalog
-from vida.jobs.training import load_clips
+from vida.catalog.records.clip_queries import clips_of
 from vida.store.located import Located, row_shape
 from vida.store.store import FeatureSetInfo, FeatureStore
 
@@ -31,9 +31,9 @@ class PlanReads:
         self._rows: dict[str, dict[str, tuple[str, int]]] = {}
 
     def clips(self, query: str) -> pd.DataFrame:
-        """The query's clips in clip_key order (see :func:`load_clips`)."""
+        """The query's clips in clip_key order (:func:`.clip_queries.clips_of`)."""
         if query not in self._clips:
-            self._clips[query] = load_clips(self.catalog, query)
+            self._clips[query] = clips_of(self.catalog, query)
         return self._clips[query]
 
     def info(self, name: str) -> FeatureSetInfo:

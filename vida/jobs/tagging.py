@@ -10,18 +10,18 @@ import numpy as np
 import pandas as pd
 
 from vida.catalog.database import Catalog
-from vida.catalog.records.clips import select_clips
+from vida.catalog.records.clip_queries import USABLE_CLIPS, clips_of
 from vida.catalog.records.runs import earlier_params
 from vida.catalog.records.tags import add_tags, store_tags, tagged_clips_in_catalog, tagged_keys
 from vida.errors import UsageError
 from vida.jobs.batch_job import commit_as_you_go, import_as_run, map_items, recorded
 from vida.media.decode import AUDIO_RATE, clip_waveform
+from vida.media.grid import FrameGrid
 from vida.semantics.tagger import head_tags, load_tagger
 from vida.semantics.tags import read_tag_json
 from vida.store.locks import job_lock
 from vida.store.store import FeatureStore
 
-ALL_CLIPS = "SELECT clip_key, class_name, clip_id, source_uri FROM clips"
 REAL_COLUMNS = ("clip_key", "source_uri", "class_name", "clip_id")
 TagList = list[tuple[str, float]]
 
@@ -126,8 +126,7 @@ def tag_clips(catalog: Catalog, store: FeatureStore, *, model: str, on: str, top
     Tags are committed as they come, so a killed run's rerun tags only the rest; a
     second ``tag`` of the same source waits for the first, then does what it left."""
     info = store.info(on)
-    seconds = float(info.params.get("n_frames", info.shape[0])) / float(
-        info.params.get("fps", 6.0))
+    seconds = FrameGrid.of(info.params, steps=info.shape[0]).seconds
     real = info.modality == "audio"
     head = _taggable_head(store, on)
     if head is not None:
@@ -147,13 +146,13 @@ def tag_clips(catalog: Catalog, store: FeatureStore, *, model: str, on: str, top
                 f"({', '.join(f'{k}={before[k]}' for k in changed)}): keep them, give this "
                 "run another --source, or add --redo to tag every clip again")
         # plan (inside the lock: what a run before this one committed is skipped)
-        clips = select_clips(catalog, query, ALL_CLIPS, needs=("clip_key",) + (
-            REAL_COLUMNS[1:] if real else ()))
+        clips = clips_of(catalog, query, default=USABLE_CLIPS,
+                         needs=REAL_COLUMNS if real else ("clip_key",))
         clips = clips[clips["clip_key"].isin(set(store.keys(on)))]
         done = set() if redo else tagged_keys(catalog, source)
         skipped = int(clips["clip_key"].isin(done).sum())
         clips = clips[~clips["clip_key"].isin(done)]
-        clips = clips.sort_values("clip_key", kind="stable").reset_index(drop=True)
+        clips = clips.reset_index(drop=True)
         items = (_plan_real(clips, batch) if real
                  else _plan_features(store, on, clips["clip_key"].tolist(), batch))
         with recorded(catalog, "tag", {**params, "redo": redo}, query=query,

@@ -13,13 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from vida.catalog.database import Catalog, CatalogError
-from vida.catalog.records.clip_queries import ClipQuery, query_clips
 from vida.errors import MissingInput, UsageError
 from vida.store.atomic import write_whole
 from vida.store.errors import disk_full, is_disk_full
@@ -30,40 +27,6 @@ DEFAULT_RUNS = "runs"
 def runs_root(root: str | os.PathLike[str] | None = None) -> Path:
     """Checkpoint folder from an option, ``$VIDA_RUNS``, or ``./runs``."""
     return Path(root or os.environ.get("VIDA_RUNS") or DEFAULT_RUNS).expanduser().resolve()
-
-
-def load_clips(catalog: Catalog, query: str | ClipQuery) -> pd.DataFrame:
-    """The query's clips, in clip_key order; it must return clip_key, class_name, split.
-
-    SQL returns rows in whatever order the database finds them (for a catalog filled
-    by parallel workers, the order they happened to commit in), and that order
-    becomes the order of the training tensors, hence of every shuffle and result.
-    Sorting makes a run depend on which clips were chosen, never on how they were
-    stored.
-    """
-    frame, sorted_by_database = _sorted_by_key(catalog, query)
-    missing = {"clip_key", "class_name", "split"} - set(frame.columns)
-    if missing:
-        raise UsageError(f"the --query must return clip_key, class_name and split; "
-                         f"missing {', '.join(sorted(missing))}")
-    if not sorted_by_database:
-        frame = frame.sort_values("clip_key", kind="stable").reset_index(drop=True)
-    keys = frame["clip_key"].to_numpy()
-    if len(keys) > 1 and (keys[1:] == keys[:-1]).any():  # sorted: a repeat is adjacent
-        raise UsageError("the --query returns some clips twice; add DISTINCT")
-    return frame[["clip_key", "class_name", "split"]]
-
-
-def _sorted_by_key(catalog: Catalog, query: str | ClipQuery) -> tuple[pd.DataFrame, bool]:
-    """The query's rows, and whether they come sorted: by DuckDB itself where it can
-    (in parallel, in binary order, the order Python sorts strings in); otherwise
-    as they come."""
-    if catalog.is_duckdb:
-        try:
-            return query_clips(catalog, query, by_key=True), True
-        except CatalogError:
-            pass  # no clip_key column: the plain query gets the message that says so
-    return query_clips(catalog, query), False
 
 
 def fill_arch_defaults(spec: Any, defaults: dict[str, dict[str, Any]]) -> None:

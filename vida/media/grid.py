@@ -7,10 +7,40 @@ clip gives the same frames whichever job reads it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vida.media.decode import AUDIO_RATE, DecodedClip, decode_audio, decode_clip, fit_audio
 from vida.media.frames import read_frames
+
+
+@dataclass(frozen=True)
+class FrameGrid:
+    """Where a feature set's time steps sit in a clip: ``n_frames`` frames at ``fps``,
+    ``frame_size`` pixels square.  The defaults are ingest's, and a set whose params
+    record no grid (an imported one) is on them."""
+
+    n_frames: int = 18
+    fps: float = 6.0
+    frame_size: int = 128
+
+    @classmethod
+    def of(cls, params: Mapping[str, Any], steps: int | None = None) -> FrameGrid:
+        """The grid a feature set's ``params`` record (``steps``: its T, for a set that
+        records no ``n_frames``)."""
+        return cls(int(params.get("n_frames", steps or cls.n_frames)),
+                   float(params.get("fps", cls.fps)),
+                   int(params.get("frame_size", cls.frame_size)))
+
+    @property
+    def seconds(self) -> float:
+        return self.n_frames / self.fps
+
+    def decode(self, path: Path, audio_path: Path | None = None) -> DecodedClip:
+        """The clip at ``path`` on this grid (:func:`decode_on_grid`)."""
+        return decode_on_grid(path, self.n_frames, self.fps, self.frame_size, audio_path)
 
 
 def decode_on_grid(path: Path, n_frames: int, fps: float, size: int,

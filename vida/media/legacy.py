@@ -37,7 +37,7 @@ _NAME = re.compile(r"^(gen_audio|rgb|flow|audio)(?:_.*)?_(train|val|test)$")
 _MODALITY = {"rgb": "rgb", "flow": "flow", "audio": "audio", "gen_audio": "generated"}
 
 
-class UnsafePickle(ValueError):
+class UnsafePickle(UsageError):
     """A pickle that tried to reach something other than plain data and arrays."""
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vida.errors import MissingInput
+from vida.errors import MissingInput, UsageError
 from vida.semantics.audioset import label_mids, load_labels
 
 QUANT_MIN, QUANT_MAX = -2.0, 2.0
@@ -44,7 +44,7 @@ def balanced_segments(path: Path) -> dict[str, list[str]]:
     return out
 
 
-class DamagedTFRecord(ValueError):
+class DamagedTFRecord(UsageError):
     """A TFRecord file that is truncated or corrupt, with the record where it broke."""
 
     def __init__(self, path: Path, index: int, cause: str) -> None:

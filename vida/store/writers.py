@@ -13,8 +13,8 @@ from types import TracebackType
 from typing import Any
 
 from vida.catalog.database import Catalog
+from vida.catalog.records.features import FeatureSetInfo
 from vida.catalog.records.shards import commit_shards
-from vida.catalog.schema import FeatureSet
 from vida.store.shards import Record, SealedBundle, SetLayout, ShardBundle
 
 
@@ -44,7 +44,7 @@ class BundleWriter(ShardBundle):
         self,
         catalog: Catalog,
         store_root: Path,
-        feature_sets: list[FeatureSet],
+        feature_sets: list[FeatureSetInfo],
         rows_per_shard: int = 256,
     ) -> None:
         super().__init__(store_root, [SetLayout.of(fs) for fs in feature_sets])
@@ -96,7 +96,7 @@ class FeatureWriter(BundleWriter):
         self,
         catalog: Catalog,
         store_root: Path,
-        feature_set: FeatureSet,
+        feature_set: FeatureSetInfo,
         rows_per_shard: int = 256,
     ) -> None:
         super().__init__(catalog, store_root, [feature_set], rows_per_shard)

@@ -10,6 +10,7 @@ clip key can never change what the SQL says.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -18,10 +19,17 @@ from sqlalchemy.dialects import postgresql
 
 from vida.catalog.database import Catalog
 from vida.catalog.readonly import check_read_only
+from vida.catalog.records.clips import resolve_sources
 from vida.catalog.schema import Feature, FilterDecision
+from vida.errors import UsageError
+from vida.keys import SPLIT_CLIPS
 
 CLIP_COLUMNS = ("clip_key", "class_name", "split")
+# every clip; the clips a training takes unless told otherwise are SPLIT_CLIPS
 ALL_CLIPS = "SELECT clip_key, class_name, split FROM clips"
+# every clip a media or semantic job can work on: those whose media decoded
+USABLE_CLIPS = ("SELECT clip_key, class_name, clip_id, source_uri FROM clips "
+                "WHERE status <> 'failed'")
 
 
 @dataclass(frozen=True)
@@ -74,16 +82,42 @@ class ClipQuery:
                                             compile_kwargs={"literal_binds": True}))
 
 
-def query_clips(catalog: Catalog, query: str | ClipQuery, *, by_key: bool = False
-                ) -> pd.DataFrame:
-    """The query's rows; ``by_key``: sorted by clip_key in the database.  A user's
-    plain query, unsorted, runs as it is (any columns); otherwise its clip_key,
-    class_name and split are taken."""
-    query = query if isinstance(query, ClipQuery) else ClipQuery(query)
-    if query.plain and not by_key:
-        return catalog.sql(query.sql)
-    check_read_only(query.sql)
-    stmt = query.statement()
-    if by_key:
-        stmt = stmt.order_by(stmt.selected_columns.clip_key)
-    return catalog.read(stmt)
+def clips_of(catalog: Catalog, query: str | ClipQuery | None = None, *,
+             default: str = SPLIT_CLIPS, needs: Sequence[str] = CLIP_COLUMNS
+             ) -> pd.DataFrame:
+    """The clips a job is asked for: the rows of ``query`` (a user's SQL, or a
+    :class:`ClipQuery` narrowing it; ``default`` when there is none), each clip once,
+    in clip_key order, with ``source_uri`` (where there is one) made a path that opens
+    from here.  A query without a column the job ``needs`` is refused in one line.
+
+    SQL returns rows in whatever order the database finds them (for a catalog filled
+    by parallel workers, the order they happened to commit in), and that order becomes
+    the order of a training's tensors, hence of every shuffle and result.  Sorted here,
+    the same on every backend (Python's order of strings, DuckDB's binary order), a run
+    depends on which clips were chosen, never on how they were stored."""
+    query = query if isinstance(query, ClipQuery) else ClipQuery(query or default)
+    if query.plain:
+        frame = catalog.sql(query.sql)
+        _require_columns(frame.columns, needs)
+    else:  # the user's columns first, for the same message as a plain query's
+        _require_columns(catalog.sql(f"SELECT * FROM ({_body(query.sql)}\n) AS q LIMIT 0"
+                                     ).columns, (*CLIP_COLUMNS, *needs))
+        check_read_only(query.sql)
+        frame = catalog.read(query.statement())
+    frame = frame.sort_values("clip_key", kind="stable", ignore_index=True)
+    keys = frame["clip_key"].to_numpy()
+    if len(keys) > 1 and (keys[1:] == keys[:-1]).any():  # sorted: a repeat is adjacent
+        raise UsageError("the --query returns some clips twice; add DISTINCT")
+    return resolve_sources(catalog, frame)
+
+
+def _body(sql: str) -> str:
+    return sql.strip().rstrip(";")
+
+
+def _require_columns(columns: Sequence[str], needs: Sequence[str]) -> None:
+    needs = tuple(dict.fromkeys(("clip_key", *needs)))
+    missing = [c for c in needs if c not in columns]
+    if missing:
+        raise UsageError(f"--query returns {', '.join(columns) or 'no columns'}: it lacks "
+                         f"{', '.join(missing)} (this job needs {', '.join(needs)})")

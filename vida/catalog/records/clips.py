@@ -14,12 +14,9 @@ from vida.catalog.database import Catalog
 from vida.catalog.records.settings import get_setting, put_setting
 from vida.catalog.schema import Clip, Feature
 from vida.catalog.writes import upsert
-from vida.errors import UsageError
+from vida.errors import MissingInput
 from vida.keys import relocated_uri, resolve_uri, stored_uri
 
-# Every clip a semantic job can work on: the ones whose media decoded.
-USABLE_CLIPS = ("SELECT clip_key, class_name, clip_id, source_uri FROM clips "
-                "WHERE status <> 'failed'")
 MEDIA_ROOT = "media_root"
 _warned: set[str] = set()
 
@@ -82,19 +79,6 @@ def split_counts(catalog: Catalog) -> pd.DataFrame:
     return catalog.read(stmt)
 
 
-def select_clips(catalog: Catalog, query: str | None, default: str = USABLE_CLIPS,
-                 needs: tuple[str, ...] = ()) -> pd.DataFrame:
-    """The rows of a user's read-only ``query``, or of ``default`` when there is none,
-    with ``source_uri`` (if asked for) resolved to where the media is on this machine.
-    A query without a column the job ``needs`` is refused in one line."""
-    frame = catalog.sql(query or default)
-    missing = [c for c in needs if c not in frame.columns]
-    if missing:
-        raise UsageError(f"--query returns {', '.join(frame.columns) or 'no columns'}: it "
-                         f"lacks {', '.join(missing)} (this job needs {', '.join(needs)})")
-    return resolve_sources(catalog, frame)
-
-
 def media_root(catalog: Catalog) -> str | None:
     """The folder clips' relative sources are under on this machine: the override
     (``--media-root``, ``VIDA_MEDIA_ROOT``) or the one the catalog recorded."""
@@ -116,7 +100,7 @@ def resolve_sources(catalog: Catalog, frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-class MediaNotMounted(FileNotFoundError):
+class MediaNotMounted(MissingInput):
     """The media root is missing or empty while clips' media is recorded under it."""
 
 

@@ -167,12 +167,13 @@ def feature_set_info(catalog: Catalog, name: str) -> FeatureSetInfo:
                           fs.dtype)
 
 
-def feature_set_to_write(catalog: Catalog, name: str) -> FeatureSet:
-    """Set ``name``'s row, for a writer of its shards."""
+def feature_set_to_write(catalog: Catalog, name: str) -> FeatureSetInfo:
+    """Set ``name``, for a writer of its shards (refused unless it is registered)."""
     fs = _feature_set_row(catalog, name)
     if fs is None:
         raise CatalogError(f"register feature set {name!r} before writing to it")
-    return fs
+    return FeatureSetInfo(fs.name, fs.modality, fs.encoder, fs.params, tuple(fs.shape),
+                          fs.dtype)
 
 
 def feature_keys(catalog: Catalog, name: str) -> list[str]:
