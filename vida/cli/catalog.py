@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from vida.catalog.records.clips import status_tables
 from vida.cli.common import Context, echo_table, friendly_errors, table_or
 from vida.store.integrity import fsck
 
@@ -54,17 +53,15 @@ def sql(obj: Context, query: str, fmt: str) -> None:
 @friendly_errors
 def status(obj: Context) -> None:
     """Clips per class, split and status; feature sets with their row counts."""
-    from vida.catalog.records.runs import unfinished_runs
+    from vida.jobs.catalog_tasks import catalog_status
 
-    catalog = obj.catalog(create=False)
-    clips, sets = status_tables(catalog)
+    found = catalog_status(obj.catalog(create=False))
     click.echo("clips")
-    click.echo(table_or(clips, "  (none yet: run ingest)"))
+    click.echo(table_or(found.clips, "  (none yet: run ingest)"))
     click.echo("\nfeature sets")
-    click.echo(table_or(sets, "  (none yet)"))
-    runs = unfinished_runs(catalog)
+    click.echo(table_or(found.sets, "  (none yet)"))
     click.echo("\nruns not finished (abandoned: the process is gone; rerun the command)")
-    click.echo(table_or(runs, "  (none)"))
+    click.echo(table_or(found.unfinished, "  (none)"))
 
 
 @click.command(name="fsck")
@@ -177,16 +174,13 @@ def relocate_command(obj: Context, old: str, new: str) -> None:
     OLD is the catalog's media root (see `vida-batch sql "SELECT * FROM
     catalog_settings"`) or a folder above it; for a catalog made before media roots,
     the folder its ingest ran in."""
-    from vida.catalog.records.clip_queries import USABLE_CLIPS, clips_of
-    from vida.catalog.records.clips import relocate_media
+    from vida.jobs.catalog_tasks import relocate
 
-    moved = relocate_media(obj.catalog(create=False), old, new)
-    clips = clips_of(obj.catalog(), default=USABLE_CLIPS, needs=("source_uri",))
-    absent = [u for u in clips["source_uri"].head(50) if u and not Path(u).exists()]
-    click.echo(f"{moved} clips now under {Path(new).resolve()}")
-    if absent:
-        click.echo(f"warning: {len(absent)} of the first {min(50, len(clips))} clips are not "
-                   f"there (e.g. {absent[0]}): was OLD right?", err=True)
+    done = relocate(obj.catalog(create=False), old, new)
+    click.echo(f"{done.moved} clips now under {Path(new).resolve()}")
+    if done.absent:
+        click.echo(f"warning: {len(done.absent)} of the first {done.checked} clips are not "
+                   f"there (e.g. {done.absent[0]}): was OLD right?", err=True)
 
 
 COMMANDS = [init, upgrade, sql, status, fsck_command, split, catalog_group]

@@ -150,22 +150,17 @@ def print_experiment(result: Any) -> None:
         click.echo(f"per class {result.csv.parent / 'per_class.png'}")
 
 
-# what a training worker runs: the workers' server imports them while the driver
-# imports the job, so that no worker imports torch itself
-TRAINING_WORKER_MODULES = ("vida.jobs.classifier", "vida.jobs.generator",
-                           "vida.jobs.generated")
-
-
 def experiment_running(obj: Context, options: dict[str, Any]) -> Any:
     """How an experiment runs (``ExperimentOptions``), taken out of the command's
     ``options``; starts the workers' server first (call it before importing the
     experiment)."""
+    from vida.jobs import preload
     from vida.jobs.executor import start_workers_early
 
     running = {k: options.pop(k) for k in ("workers", "dry_run", "no_progress", "device",
                                            "memory_budget")}
     if not running["dry_run"]:
-        start_workers_early(obj.executor, running["workers"], TRAINING_WORKER_MODULES)
+        start_workers_early(obj.executor, running["workers"], preload.TRAINING)
     from vida.jobs.experiment import ExperimentOptions
 
     return ExperimentOptions(workers=running["workers"], dry_run=running["dry_run"],

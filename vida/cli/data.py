@@ -7,15 +7,11 @@ from pathlib import Path
 import click
 
 from vida.cli.common import (
-    TRAINING_WORKER_MODULES,
     Context,
     friendly_errors,
     print_experiment,
 )
 from vida.views import winners
-
-DEMO_WORKER_MODULES = ("vida.synth", "vida.jobs.ingest_map", "vida.encoders.builtin",
-                       "transformers.audio_utils", *TRAINING_WORKER_MODULES)
 
 
 @click.command()
@@ -62,12 +58,10 @@ def demo(obj: Context, workdir: Path, classes: int, clips_per_class: int, seeds:
          epochs: int, generator_epochs: int, workers: int | None, labels_per_class: str
          ) -> None:
     """Run the whole method offline on a synthetic dataset (a few minutes)."""
+    from vida.jobs import preload
     from vida.jobs.executor import start_workers_early
 
-    # the workers' server imports what every pool of the demo runs (synth, ingest,
-    # trainings) while this process imports the demo itself: each worker then
-    # starts warm instead of importing torch again
-    start_workers_early(obj.executor, workers, DEMO_WORKER_MODULES)
+    start_workers_early(obj.executor, workers, preload.DEMO)
     from vida.jobs.demo import DemoOptions, run_demo
 
     options = DemoOptions(classes=classes, clips_per_class=clips_per_class, seeds=seeds,
