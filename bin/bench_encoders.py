@@ -36,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vida import open_catalog  # noqa: E402
 from vida.catalog.records.clip_queries import USABLE_CLIPS, clips_of  # noqa: E402
 from vida.encoders import get_encoder  # noqa: E402
-from vida.jobs.encode import DecodeForEncode, default_workers, encode_clips  # noqa: E402
-from vida.jobs.ingest import ingest  # noqa: E402
-from vida.jobs.split import assign_splits  # noqa: E402
+from vida.jobs.data.encode import DecodeForEncode, default_workers, encode_clips  # noqa: E402
+from vida.jobs.data.ingest import ingest  # noqa: E402
+from vida.jobs.data.split import assign_splits  # noqa: E402
 from vida.store import FeatureStore  # noqa: E402
 from vida.synth import synthesize  # noqa: E402
 

@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from vida import open_catalog
-from vida.jobs.classifier import ClassifierSpec, train_classifier
+from vida.jobs.data.ingest import ingest
+from vida.jobs.data.split import assign_splits
 from vida.jobs.demo import DemoOptions
-from vida.jobs.experiment import DEFAULT_QUERY, with_features
-from vida.jobs.ingest import ingest
-from vida.jobs.split import assign_splits
+from vida.jobs.experiments.spec import with_features
+from vida.jobs.training.classifier import ClassifierSpec, train_classifier
+from vida.keys import SPLIT_CLIPS
 from vida.store import FeatureStore
 from vida.synth import synthesize
 
@@ -40,7 +41,7 @@ def main() -> int:
         data = synthesize(args.workdir / "data", opts.classes, opts.clips_per_class, opts.seed)
         ingest(catalog, store, data.manifest, progress=sys.stderr.isatty())
         assign_splits(catalog, ratios=opts.ratios, seed=42)
-    query = with_features(DEFAULT_QUERY, ["rgb/hog-color", "flow/flow-hist", "audio/ast-fbank"])
+    query = with_features(SPLIT_CLIPS, ["rgb/hog-color", "flow/flow-hist", "audio/ast-fbank"])
     rows, ok = [], True
     for arch, lr in (("lstm", None), ("mlp", 1e-3)):
         scores = {}

@@ -53,7 +53,7 @@ def _split(i: int) -> str:
 def _write_range(root: str, layouts: list, span: tuple[int, int]) -> list:
     """Clips ``span`` of the synthetic study set, sealed 256 a shard (in a worker)."""
     from vida.clock import utcnow
-    from vida.jobs.ingest_map import CLIP_KEY
+    from vida.jobs.data.ingest_map import CLIP_KEY
     from vida.store.shards import ShardBundle
 
     lo, hi, per_class = span
@@ -166,9 +166,9 @@ def training_parts(folder: str, holding: str, arch: str) -> dict:
     import torch
 
     from vida import open_catalog
-    from vida.jobs.classifier import ClassifierSpec, plan_classifier
-    from vida.jobs.training import fit, seed_everything
-    from vida.jobs.training_inputs import ChunkOrder, Standardizer, batches, load_blocks
+    from vida.jobs.training.classifier import ClassifierSpec, plan_classifier
+    from vida.jobs.training.common import fit, seed_everything
+    from vida.jobs.training.inputs import ChunkOrder, Standardizer, batches, load_blocks
     from vida.models import build_classifier
     from vida.store import FeatureStore
 

@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vida import open_catalog  # noqa: E402
 from vida.catalog.records.predictions import correct_on_test  # noqa: E402
-from vida.jobs.classifier import ClassifierSpec, train_classifier  # noqa: E402
-from vida.jobs.encode import encode_clips  # noqa: E402
-from vida.jobs.experiment import DEFAULT_QUERY  # noqa: E402
-from vida.jobs.ingest import ingest  # noqa: E402
-from vida.jobs.split import assign_splits  # noqa: E402
+from vida.jobs.data.encode import encode_clips  # noqa: E402
+from vida.jobs.data.ingest import ingest  # noqa: E402
+from vida.jobs.data.split import assign_splits  # noqa: E402
+from vida.jobs.training.classifier import ClassifierSpec, train_classifier  # noqa: E402
+from vida.keys import SPLIT_CLIPS  # noqa: E402
 from vida.stats import accuracy_interval, paired_difference  # noqa: E402
 from vida.store import FeatureStore  # noqa: E402
 from vida.synth import synthesize  # noqa: E402
@@ -60,7 +60,7 @@ def main() -> int:
     for name, (rgb, flow) in variants.items():
         rows = []
         for seed in range(args.seeds):
-            run_id, _ = train_classifier(catalog, store, DEFAULT_QUERY,
+            run_id, _ = train_classifier(catalog, store, SPLIT_CLIPS,
                                          ClassifierSpec(rgb=rgb, flow=flow, seed=seed),
                                          runs=str(args.workdir / "runs"), progress=False)
             rows.append(correct_on_test(catalog, run_id)[0])

@@ -168,8 +168,8 @@ def synthetic_template(tmp_path_factory) -> Path:
     """4 classes x 10 clips: synthesised, ingested, split, reference tags imported."""
     from vida import open_catalog
     from vida.catalog.records.tags import store_tags
-    from vida.jobs.ingest import ingest
-    from vida.jobs.split import assign_splits
+    from vida.jobs.data.ingest import ingest
+    from vida.jobs.data.split import assign_splits
     from vida.semantics.tags import read_tag_json
     from vida.store import FeatureStore
     from vida.synth import synthesize

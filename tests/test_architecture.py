@@ -100,3 +100,30 @@ def test_jobs_and_the_cli_never_branch_on_the_catalogs_backend():
                  for path in sorted((ROOT / room).rglob("*.py"))
                  if "is_duckdb" in path.read_text() or ".dialect" in path.read_text()]
     assert not branching, branching
+
+
+# vida/jobs, bottom to top: each sub-package may import those before it (and
+# itself); the demo, which runs every step, all of them
+JOB_LAYERS = ["core", ("data", "semantics"), "training", "experiments", "reports", "demo"]
+
+
+def test_the_jobs_sub_packages_import_one_way():
+    level = {}
+    for i, layer in enumerate(JOB_LAYERS):
+        for name in (layer,) if isinstance(layer, str) else layer:
+            level[name] = i
+    jobs = ROOT / "jobs"
+    on_disk = {p.name for p in jobs.iterdir() if (p / "__init__.py").exists()}
+    on_disk |= {p.stem for p in jobs.glob("*.py") if p.stem != "__init__"}
+    assert on_disk == set(level)
+    wrong = []
+    for path in sorted(jobs.rglob("*.py")):
+        here = path.relative_to(jobs).parts[0].removesuffix(".py")
+        if here == "__init__":
+            continue
+        for module in imports_of(path):
+            parts = module.split(".")
+            if parts[:2] == ["vida", "jobs"] and len(parts) > 2 and parts[2] != here \
+                    and level[parts[2]] >= level[here]:
+                wrong.append(f"jobs/{path.relative_to(jobs)} imports {module}")
+    assert not wrong, "\n".join(wrong)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from tests.conftest import run_cli
 from vida import open_catalog
-from vida.jobs.ingest import ingest
+from vida.jobs.data.ingest import ingest
 from vida.semantics.audioset import label_mids, load_labels
 from vida.semantics.representative import representative_frames
 from vida.store import FeatureStore

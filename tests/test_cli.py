@@ -121,7 +121,7 @@ def test_every_command_is_listed_lazily_and_loading_the_cli_imports_no_command()
         assert main.get_command(None, name) is command  # type: ignore[arg-type]
     assert imported_after("from vida.cli import main", (
         "pandas", "sqlalchemy", "duckdb", "h5py", "cv2", "av", "vida.catalog",
-        "vida.jobs.ingest")) == []
+        "vida.jobs.data.ingest")) == []
     shown = run_cli("--help")
     assert shown.returncode == 0, shown.stderr
     assert all(name in shown.stdout for name in LAZY_COMMANDS)

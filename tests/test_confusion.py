@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 
-from vida.jobs.confusion import confusion_png
+from vida.jobs.core.confusion import confusion_png
 
 CLASSES = ["bouncing", "hammering", "spinning+fan", "dropping+metal"]
 

@@ -104,7 +104,7 @@ def test_reduced_demo_is_complete(reduced_demo):
                          "= m.run_id WHERE m.name LIKE 'rank_correlation/%/with mean IoU'")
     assert set(correlated["arch"]) <= {"svdmap"}  # IoU needs tags and a dictionary
     # the closing lines are the wins the catalog's tables give, and only those
-    from vida.jobs.report import experiment_tables
+    from vida.jobs.reports.report import experiment_tables
     from vida.views import BEATS, verdicts
 
     closing = out.split("== What beats vision only")[1].split("\nreport ")[0]
@@ -123,7 +123,7 @@ def test_reduced_demo_is_complete(reduced_demo):
     assert len([line for line in out.splitlines() if line.startswith("labels ")]) == 2
     assert cat.sql("SELECT count(*) AS n FROM clips WHERE status = 'ok'")["n"][0] == 32
     # the few-label classifiers get the optimisation steps of the full training set
-    from vida.jobs.label_efficiency import equal_step_epochs
+    from vida.jobs.experiments.label_efficiency import equal_step_epochs
 
     few = cat.sql("SELECT arch, params FROM runs WHERE kind = 'train-classifier' AND "
                   "json_extract_string(params, '$.variant') LIKE '%@ 2 labels/class'")
@@ -201,7 +201,7 @@ def test_the_example_notebook_runs_on_a_demo_catalog(reduced_demo, tmp_path, mon
     import nbformat
 
     from tests.conftest import ROOT
-    from vida.jobs.report import experiment_tables
+    from vida.jobs.reports.report import experiment_tables
 
     work, _ = reduced_demo
     monkeypatch.setenv("VIDA_CATALOG", str(work / "catalog.db"))

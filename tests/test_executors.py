@@ -16,8 +16,8 @@ from tests.conftest import run_cli
 from tests.helpers.plugins import fake_distribution
 from tests.media_factory import tone, write_video
 from vida import open_catalog
-from vida.jobs.executor import open_pool, parse_executor
-from vida.jobs.ingest import chunk_size, ingest
+from vida.jobs.core.executor import open_pool, parse_executor
+from vida.jobs.data.ingest import chunk_size, ingest
 from vida.store import FeatureStore
 from vida.store.integrity import fsck
 
@@ -58,7 +58,7 @@ def test_workers_fork_from_a_server_that_imported_the_job_modules_early(tmp_path
     spawned worker would.  (In a fresh interpreter: the server is one per process.)"""
     script = (
         "import os\n"
-        "from vida.jobs.executor import open_pool, start_workers_early\n"
+        "from vida.jobs.core.executor import open_pool, start_workers_early\n"
         "start_workers_early('local', 2, ['tests.helpers.preloaded'])\n"
         "os.environ['VIDA_TEST_SET_LATER'] = 'seen'\n"
         "from tests.helpers.preloaded import where\n"
@@ -85,8 +85,8 @@ def test_the_demos_workers_fork_with_its_modules_imported(tmp_path):
         "def missing(modules, answer):\n"
         "    answer.put([m for m in modules if m not in sys.modules])\n"
         "if __name__ == '__main__':\n"
-        "    from vida.jobs.preload import DEMO\n"
-        "    from vida.jobs.executor import start_workers_early\n"
+        "    from vida.jobs.core.preload import DEMO\n"
+        "    from vida.jobs.core.executor import start_workers_early\n"
         "    start_workers_early(None, 2, DEMO)\n"
         "    context = mp.get_context('forkserver')\n"
         "    answer = context.Queue()\n"
@@ -106,7 +106,7 @@ def test_local_workers_end_with_a_sigkilled_driver_and_free_its_pipes():
     (a caller reading the driver's output would never see it end)."""
     script = (
         "import os, signal\n"
-        "from vida.jobs.executor import open_pool, _started\n"
+        "from vida.jobs.core.executor import open_pool, _started\n"
         "pool = open_pool('local', 2)\n"
         "print(*sorted({pool.executor.submit(_started).result() for _ in range(8)}),\n"
         "      flush=True)\n"
@@ -284,8 +284,8 @@ def test_a_clip_that_kills_its_worker_is_recorded_and_the_rest_commit(tmp_path):
 def test_every_mapped_job_goes_to_dask_when_chosen_results_in_plan_order():
     """`map_items`, the map of tag, caption, frames and generate, runs on the Dask
     cluster that --executor names, and gives its results in the plan's order."""
-    from vida.jobs.batch_job import map_items
-    from vida.jobs.executor import _CURRENT, set_executor
+    from vida.jobs.core.batch_job import map_items
+    from vida.jobs.core.executor import _CURRENT, set_executor
 
     token = _CURRENT.set(None)
     try:

@@ -89,7 +89,7 @@ def test_testing_a_trained_twin_gives_what_training_again_gives(synthetic):
 
     import numpy as np
 
-    from vida.jobs.classifier import ClassifierSpec, fit_classifier, plan_classifier
+    from vida.jobs.training.classifier import ClassifierSpec, fit_classifier, plan_classifier
     from vida.store import FeatureStore
 
     catalog = open_catalog(synthetic / "catalog.db")
@@ -114,7 +114,7 @@ def test_the_pca_control_classifies_the_frames_at_the_audios_width(synthetic):
 
     import torch
 
-    from vida.jobs.classifier import ClassifierSpec, fit_classifier, plan_classifier
+    from vida.jobs.training.classifier import ClassifierSpec, fit_classifier, plan_classifier
     from vida.store import FeatureStore
 
     catalog = open_catalog(synthetic / "catalog.db")
@@ -140,9 +140,9 @@ def test_a_distilled_student_learns_from_its_teacher_on_every_pool_clip(syntheti
 
     import torch
 
-    from vida.jobs.classifier import ClassifierSpec, fit_classifier, plan_classifier
-    from vida.jobs.distill import UNLABELLED, DistillLoss
-    from vida.jobs.plan_reads import PlanReads
+    from vida.jobs.training.classifier import ClassifierSpec, fit_classifier, plan_classifier
+    from vida.jobs.training.distill import UNLABELLED, DistillLoss
+    from vida.jobs.training.plan_reads import PlanReads
     from vida.store import FeatureStore
 
     catalog = open_catalog(synthetic / "catalog.db")
@@ -156,7 +156,7 @@ def test_a_distilled_student_learns_from_its_teacher_on_every_pool_clip(syntheti
     student = ClassifierSpec(epochs=3, distill_from="t", distill_pool=pool)
     reads = PlanReads(catalog, store)
     task = plan_classifier(catalog, store, one_each, student, reads=reads)
-    from vida.jobs.classifier import plan_teacher
+    from vida.jobs.training.classifier import plan_teacher
 
     task = replace(task, teacher=plan_teacher(reads, one_each, student, teacher_spec,
                                               teacher.checkpoint))

@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import ROOT, run_cli
 from tests.media_factory import tone, write_audio_only, write_video
 from vida import open_catalog
-from vida.jobs.ingest import IngestOptions, ingest
+from vida.jobs.data.ingest import IngestOptions, ingest
 from vida.media.decode import decode_audio, decode_clip
 from vida.store import FeatureStore
 from vida.store.integrity import fsck
@@ -258,7 +258,7 @@ def test_sigkill_at_any_moment_then_rerun_gives_each_clip_once(tmp_path):
 
 def test_splits_are_per_class_deterministic_and_recorded(tmp_path):
     from vida.catalog.schema import Clip
-    from vida.jobs.split import assign_splits
+    from vida.jobs.data.split import assign_splits
 
     cat = open_catalog(tmp_path / "catalog.db", create=True)
     with cat.transaction() as s:

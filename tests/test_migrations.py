@@ -77,9 +77,9 @@ def test_opening_a_catalog_does_not_import_alembic_and_a_worker_no_catalog(tmp_p
 
     open_catalog(tmp_path / "c.db", create=True)
     opened = ("from vida.catalog import open_catalog; "
-              f"open_catalog({str(tmp_path / 'c.db')!r})\nimport vida.jobs.ingest_map")
+              f"open_catalog({str(tmp_path / 'c.db')!r})\nimport vida.jobs.data.ingest_map")
     assert imported_after(opened, ("alembic", "mako", "torch", "transformers")) == []
-    assert imported_after("import vida.jobs.ingest_map",
+    assert imported_after("import vida.jobs.data.ingest_map",
                           ("sqlalchemy", "duckdb", "alembic", "pandas")) == []
 
 

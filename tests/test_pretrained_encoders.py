@@ -247,8 +247,8 @@ def test_encode_adds_sets_fits_the_projection_on_train_only_and_tags_by_the_head
     assert again.returncode == 0, again.stderr
     assert "0 clips encoded" in again.stdout and f"{n_clips} already done" in again.stdout
 
-    from vida.jobs.generated import generate
-    from vida.jobs.generator import GeneratorSpec, train_generator
+    from vida.jobs.training.generated import generate
+    from vida.jobs.training.generator import GeneratorSpec, train_generator
 
     run_id = train_generator(catalog, store, "SELECT clip_key, class_name, split FROM clips "
                              "WHERE split IS NOT NULL", GeneratorSpec(audio=projected, epochs=1,
@@ -289,7 +289,7 @@ def test_encode_records_a_clip_whose_source_is_gone_and_goes_on(synthetic, tiny_
 
 def test_encode_recomputes_flow_the_way_ingest_recorded_it(tmp_path):
     from tests.media_factory import write_video
-    from vida.jobs.encode import flow_method_of
+    from vida.jobs.data.encode import flow_method_of
 
     (tmp_path / "media" / "waving").mkdir(parents=True)
     write_video(tmp_path / "media" / "waving" / "a.mp4", n_frames=20, fps=6)

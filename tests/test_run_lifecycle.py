@@ -22,7 +22,7 @@ def _runs(catalog, kind: str) -> list[tuple[str, str | None]]:
 
 def test_a_split_that_fails_midway_records_its_run_failed(catalog, monkeypatch):
     import vida.catalog.records.clips as clip_records
-    import vida.jobs.split as split
+    import vida.jobs.data.split as split
 
     with catalog.transaction() as session:
         upsert(session, Clip, [{"clip_key": f"a/{i}", "class_name": "a", "clip_id": str(i),
@@ -44,7 +44,7 @@ def test_a_split_that_fails_midway_records_its_run_failed(catalog, monkeypatch):
 
 def test_a_legacy_import_that_fails_writing_records_its_run_failed(catalog, store, tmp_path,
                                                                     monkeypatch):
-    from vida.jobs.legacy_import import import_legacy
+    from vida.jobs.data.legacy_import import import_legacy
 
     folder = tmp_path / "features"
     folder.mkdir()
@@ -70,8 +70,8 @@ QUERY = "SELECT clip_key, class_name, split FROM clips WHERE split IS NOT NULL"
 
 
 def test_a_training_that_fails_records_its_run_failed(synthetic, monkeypatch):
-    import vida.jobs.classifier as classifier
-    import vida.jobs.generator as generator
+    import vida.jobs.training.classifier as classifier
+    import vida.jobs.training.generator as generator
 
     catalog, store = _open_synthetic(synthetic)
 
@@ -91,8 +91,8 @@ def test_a_training_that_fails_records_its_run_failed(synthetic, monkeypatch):
 
 
 def test_a_generate_that_fails_records_its_run_failed(synthetic, monkeypatch):
-    import vida.jobs.generated as generated
-    from vida.jobs.generator import GeneratorSpec, train_generator
+    import vida.jobs.training.generated as generated
+    from vida.jobs.training.generator import GeneratorSpec, train_generator
 
     catalog, store = _open_synthetic(synthetic)
     run_id = train_generator(catalog, store, QUERY, GeneratorSpec(epochs=1, hidden=8),
@@ -107,7 +107,8 @@ def test_a_generate_that_fails_records_its_run_failed(synthetic, monkeypatch):
 
 
 def _small_svdmap(catalog, store, work):
-    from vida.jobs.experiment import ExperimentOptions, svdmap_experiment
+    from vida.jobs.experiments.spec import ExperimentOptions
+    from vida.jobs.experiments.svdmap import svdmap_experiment
 
     _dictionary_from_tags(catalog)
     return svdmap_experiment(
@@ -127,11 +128,11 @@ def _child_statuses(catalog) -> dict[str, int]:
 
 def test_an_experiment_whose_summary_fails_is_failed_and_its_rerun_trains_nothing(
         synthetic, monkeypatch):
-    import vida.jobs.experiment as experiment
+    import vida.jobs.experiments.svdmap as svdmap
 
     catalog, store = _open_synthetic(synthetic)
 
-    monkeypatch.setattr(experiment, "_record", _disk_full)
+    monkeypatch.setattr(svdmap, "record_results", _disk_full)
     with pytest.raises(OSError):
         _small_svdmap(catalog, store, synthetic)
     [(status, error)] = _runs(catalog, "experiment")
@@ -146,7 +147,7 @@ def test_an_experiment_whose_summary_fails_is_failed_and_its_rerun_trains_nothin
 
 
 def test_a_training_whose_commit_fails_is_failed_not_abandoned(synthetic, monkeypatch):
-    import vida.jobs.experiment_driver as driver
+    import vida.jobs.experiments.driver as driver
 
     catalog, store = _open_synthetic(synthetic)
 
@@ -161,7 +162,7 @@ def test_a_training_whose_commit_fails_is_failed_not_abandoned(synthetic, monkey
 
 def test_a_run_closed_by_its_commit_is_not_finished_twice(catalog):
     from vida.catalog.records.runs import close_run, start_run
-    from vida.jobs.batch_job import run_lifecycle
+    from vida.jobs.core.batch_job import run_lifecycle
 
     with run_lifecycle(catalog, lambda: start_run(catalog, kind="probe", params={})) as run:
         with catalog.transaction() as session:
@@ -190,8 +191,8 @@ def test_the_semantic_jobs_that_fail_record_their_runs_failed(synthetic, tmp_pat
                                                               monkeypatch, job):
     """Each fails inside its run (its computation or its commit): the run is failed
     with the error, never left running."""
-    import vida.jobs.cafmap as cafmap
-    import vida.jobs.dictionary as dictionary
+    import vida.jobs.semantics.conditions as cafmap
+    import vida.jobs.semantics.dictionary as dictionary
 
     catalog, store = _open_synthetic(synthetic)
     if job == "dictionary":

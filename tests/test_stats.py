@@ -45,7 +45,7 @@ def test_pairing_needs_the_same_clips_and_seeds():
 
 
 def test_fewer_labels_get_as_many_optimisation_steps_not_fewer():
-    from vida.jobs.label_efficiency import equal_step_epochs
+    from vida.jobs.experiments.label_efficiency import equal_step_epochs
 
     # 150 train clips in batches of 16: 10 steps per epoch, 100 in 10 epochs
     assert equal_step_epochs(10, 16, 150, 12) == 100  # 12 clips: 1 step per epoch
@@ -79,7 +79,7 @@ def test_recovery_is_the_share_of_real_audios_gain_and_undefined_without_one():
 def test_one_family_counts_a_main_table_run_once_and_adjusts_every_p():
     import pandas as pd
 
-    from vida.jobs.experiment import adjust_as_one_family
+    from vida.jobs.experiments.statistics import adjust_as_one_family
     from vida.views import verdicts
 
     main = pd.DataFrame({"variant": ["vision only", "+ real audio", "+ generated audio"],
@@ -111,7 +111,7 @@ def test_one_family_counts_a_main_table_run_once_and_adjusts_every_p():
 
 
 def test_per_class_gains_name_the_class_that_audio_helps_and_correlate_across_classes():
-    from vida.jobs.per_class import correlations, per_class_metrics, per_class_table
+    from vida.jobs.experiments.per_class import correlations, per_class_metrics, per_class_table
 
     rng = np.random.default_rng(4)
     truth = np.repeat(np.array(["a", "b", "c", "d"], dtype=object), 60)

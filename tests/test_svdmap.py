@@ -13,9 +13,9 @@ import torch
 
 from tests.conftest import run_cli
 from vida import open_catalog
-from vida.jobs.classifier import ClassifierSpec, train_classifier
-from vida.jobs.generated import generate
-from vida.jobs.generator import GeneratorSpec, train_generator
+from vida.jobs.training.classifier import ClassifierSpec, train_classifier
+from vida.jobs.training.generated import generate
+from vida.jobs.training.generator import GeneratorSpec, train_generator
 from vida.store import FeatureStore
 
 QUERY = ("SELECT clip_key, class_name, split FROM clips "
@@ -282,7 +282,7 @@ def test_results_do_not_depend_on_the_order_the_catalog_returns_rows(synthetic):
 
 
 def test_cross_fitted_generation_never_shows_a_train_clip_its_own_generator(synthetic):
-    from vida.jobs.generated import cross_fit_generate
+    from vida.jobs.training.generated import cross_fit_generate
 
     catalog, store = _open(synthetic)
     runs = str(synthetic / "runs")

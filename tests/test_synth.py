@@ -135,7 +135,7 @@ def test_audio_follows_the_visual_events(tmp_path):
 
 
 def test_two_worker_processes_make_the_same_clips(tmp_path):
-    from vida.jobs.executor import ordered_mapper
+    from vida.jobs.core.executor import ordered_mapper
 
     alone = synthesize(tmp_path / "one", 3, 2, seed=5).root
     with ordered_mapper(2) as mapper:

@@ -16,9 +16,9 @@ import torch
 
 from tests.conftest import run_cli
 from vida import open_catalog
-from vida.jobs.classifier import ClassifierSpec, fit_classifier, plan_classifier
-from vida.jobs.generator import GeneratorSpec, fit_generator, plan_generator
-from vida.jobs.training_inputs import Blocks, Standardizer, to_device
+from vida.jobs.training.classifier import ClassifierSpec, fit_classifier, plan_classifier
+from vida.jobs.training.generator import GeneratorSpec, fit_generator, plan_generator
+from vida.jobs.training.inputs import Blocks, Standardizer, to_device
 from vida.store import FeatureStore
 from vida.store.located import locate
 from vida.store.shared import shared_rows

@@ -21,11 +21,11 @@ import signal
 import sys
 import time
 
-import vida.jobs.cafmap
-import vida.jobs.ingest
-import vida.jobs.tagging
+import vida.jobs.data.ingest
+import vida.jobs.semantics.conditions
+import vida.jobs.semantics.tagging
 from vida.cli import main as cli_main
-from vida.jobs.batch_job import commit_as_you_go
+from vida.jobs.core.batch_job import commit_as_you_go
 
 
 def main() -> None:
@@ -52,15 +52,15 @@ def main() -> None:
 
         return commit_as_you_go(results, commit_then_die, every_n=2, every_s=1e9)
 
-    commit_sealed = vida.jobs.ingest.commit_sealed
+    commit_sealed = vida.jobs.data.ingest.commit_sealed
 
     def commit_sealed_then_die(*a, **k):
         commit_sealed(*a, **k)
         after_a_commit()
 
-    vida.jobs.tagging.commit_as_you_go = dying
-    vida.jobs.cafmap.commit_as_you_go = dying
-    vida.jobs.ingest.commit_sealed = commit_sealed_then_die
+    vida.jobs.semantics.tagging.commit_as_you_go = dying
+    vida.jobs.semantics.conditions.commit_as_you_go = dying
+    vida.jobs.data.ingest.commit_sealed = commit_sealed_then_die
     cli_main(args=args, prog_name="vida-batch")
 
 

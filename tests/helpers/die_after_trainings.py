@@ -20,9 +20,9 @@ import os
 import signal
 import sys
 
-import vida.jobs.experiment_driver as driver
+import vida.jobs.experiments.driver as driver
 from vida.cli import main as cli_main
-from vida.jobs.experiment_driver import PlanRunner
+from vida.jobs.experiments.driver import PlanRunner
 
 
 def _kill_a_busy_worker(pool) -> None:

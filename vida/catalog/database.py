@@ -267,7 +267,7 @@ class Catalog:
         that commits a burst of results (an experiment between two waits on its
         workers) pays them once per burst instead of once per transaction.  The file
         is released when the block ends: a job bounds how long it holds one (see
-        :func:`vida.jobs.experiment_driver.PlanRunner._bursts`), so a reader elsewhere
+        :func:`vida.jobs.experiments.driver.PlanRunner._bursts`), so a reader elsewhere
         waits that long at most."""
         if self._held is not None:
             yield

@@ -119,7 +119,7 @@ def main(ctx: click.Context, catalog: str | None, store: str | None, media_root:
     result lands in the catalog, queryable with `sql`.
     """
     from vida.cli.common import Context
-    from vida.jobs.executor import set_executor
+    from vida.jobs.core.executor import set_executor
 
     skip_final_collection()
     try:

@@ -21,7 +21,7 @@ from vida.cli.common import Context, exit_for_failures, friendly_errors, strict_
 @friendly_errors
 def frames(obj: Context, ratio: float, rgb: str, redo: bool, strict: bool) -> None:
     """Representative frames per clip (DIS motion), stored in representative_frames."""
-    from vida.jobs.cafmap import find_representative_frames
+    from vida.jobs.semantics.conditions import find_representative_frames
 
     tally = find_representative_frames(obj.catalog(), obj.store(), ratio=ratio, rgb=rgb,
                                        redo=redo)
@@ -49,12 +49,12 @@ def caption(obj: Context, import_path: Path | None, model: str | None, captioner
             rgb: str, batch_size: int, redo: bool, strict: bool) -> None:
     """Captions of the representative frames (BLIP), or imported ones."""
     if import_path is not None:
-        from vida.jobs.cafmap import import_captions
+        from vida.jobs.semantics.conditions import import_captions
 
         n, clips = import_captions(obj.catalog(), import_path, captioner or "imported")
         click.echo(f"imported {n} captions of {clips} clips as {captioner or 'imported'!r}")
         return
-    from vida.jobs.cafmap import caption_clips
+    from vida.jobs.semantics.conditions import caption_clips
     from vida.semantics.captions import DEFAULT_BLIP
 
     tally = caption_clips(obj.catalog(), obj.store(), model=model or DEFAULT_BLIP, rgb=rgb,
@@ -84,7 +84,7 @@ def prototypes(obj: Context, audioset_tfrecords: Path | None, labels_csv: str | 
                segments: Path | None, from_catalog: bool, audio: str, tag_source: str | None,
                name: str | None, strict: bool) -> None:
     """One prototype vector per AudioSet label, as a feature set of modality prototype."""
-    from vida.jobs.prototypes import prototypes_job
+    from vida.jobs.semantics.prototypes import prototypes_job
 
     set_name, n = prototypes_job(obj.catalog(), obj.store(), tfrecords=audioset_tfrecords,
                                  labels_csv=labels_csv, segments=segments, audio=audio,
@@ -105,7 +105,7 @@ def prototypes(obj: Context, audioset_tfrecords: Path | None, labels_csv: str | 
 def condition(obj: Context, prototype_set: str, text_encoder: str | None, top_k: int,
               captioner: str | None, name: str | None) -> None:
     """Caption -> AudioSet labels -> mean prototype, on the representative frames."""
-    from vida.jobs.cafmap import build_conditions
+    from vida.jobs.semantics.conditions import build_conditions
 
     set_name = build_conditions(obj.catalog(), obj.store(), prototypes=prototype_set,
                                 captioner=captioner, text_encoder=text_encoder, top_k=top_k,

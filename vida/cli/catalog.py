@@ -53,7 +53,7 @@ def sql(obj: Context, query: str, fmt: str) -> None:
 @friendly_errors
 def status(obj: Context) -> None:
     """Clips per class, split and status; feature sets with their row counts."""
-    from vida.jobs.catalog_tasks import catalog_status
+    from vida.jobs.data.catalog_tasks import catalog_status
 
     found = catalog_status(obj.catalog(create=False))
     click.echo("clips")
@@ -132,7 +132,7 @@ def _echo_restore(report) -> None:
 def split(obj: Context, ratios: str, seed: int, from_source: bool, mit: bool,
           val_fraction: float) -> None:
     """Assign train/val/test per class (deterministic for a seed; recorded as a run)."""
-    from vida.jobs.split import assign_splits
+    from vida.jobs.data.split import assign_splits
 
     try:
         values = tuple(float(r) for r in ratios.split(","))
@@ -174,7 +174,7 @@ def relocate_command(obj: Context, old: str, new: str) -> None:
     OLD is the catalog's media root (see `vida-batch sql "SELECT * FROM
     catalog_settings"`) or a folder above it; for a catalog made before media roots,
     the folder its ingest ran in."""
-    from vida.jobs.catalog_tasks import relocate
+    from vida.jobs.data.catalog_tasks import relocate
 
     done = relocate(obj.catalog(create=False), old, new)
     click.echo(f"{done.moved} clips now under {Path(new).resolve()}")

@@ -33,7 +33,7 @@ class Context:
         self.catalog_url = catalog_url
         self.media_root = media_root
         self.store_root = store_root
-        self.executor = executor  # where jobs map work (see vida.jobs.executor)
+        self.executor = executor  # where jobs map work (see vida.jobs.core.executor)
         self._catalog: Catalog | None = None
 
     def catalog(self, *, check: bool = True, create: bool = True) -> Catalog:
@@ -154,14 +154,14 @@ def experiment_running(obj: Context, options: dict[str, Any]) -> Any:
     """How an experiment runs (``ExperimentOptions``), taken out of the command's
     ``options``; starts the workers' server first (call it before importing the
     experiment)."""
-    from vida.jobs import preload
-    from vida.jobs.executor import start_workers_early
+    from vida.jobs.core import preload
+    from vida.jobs.core.executor import start_workers_early
 
     running = {k: options.pop(k) for k in ("workers", "dry_run", "no_progress", "device",
                                            "memory_budget")}
     if not running["dry_run"]:
         start_workers_early(obj.executor, running["workers"], preload.TRAINING)
-    from vida.jobs.experiment import ExperimentOptions
+    from vida.jobs.experiments.spec import ExperimentOptions
 
     return ExperimentOptions(workers=running["workers"], dry_run=running["dry_run"],
                              progress=not running.pop("no_progress"), device=running["device"],

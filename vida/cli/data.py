@@ -28,7 +28,7 @@ def synth(obj: Context, out: Path, n_classes: int, clips_per_class: int, seed: i
     Clips come with reference AudioSet tags (ast_tags.json) and per-frame captions
     (captions/*.json) standing in for AST and BLIP, so the whole method runs offline.
     """
-    from vida.jobs.executor import ordered_mapper
+    from vida.jobs.core.executor import ordered_mapper
     from vida.synth import synthesize
 
     with ordered_mapper() as mapper:  # the same clips on any number of cores
@@ -58,8 +58,8 @@ def demo(obj: Context, workdir: Path, classes: int, clips_per_class: int, seeds:
          epochs: int, generator_epochs: int, workers: int | None, labels_per_class: str
          ) -> None:
     """Run the whole method offline on a synthetic dataset (a few minutes)."""
-    from vida.jobs import preload
-    from vida.jobs.executor import start_workers_early
+    from vida.jobs.core import preload
+    from vida.jobs.core.executor import start_workers_early
 
     start_workers_early(obj.executor, workers, preload.DEMO)
     from vida.jobs.demo import DemoOptions, run_demo

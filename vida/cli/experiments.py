@@ -143,7 +143,7 @@ def running_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 def experiment_svdmap(obj: Context, runs: str | None, **options: Any) -> None:
     """Vision only / + real / + generated / + filtered generated audio."""
     running = experiment_running(obj, options)  # takes the running options out
-    from vida.jobs.experiment import svdmap_experiment
+    from vida.jobs.experiments.svdmap import svdmap_experiment
 
     print_experiment(svdmap_experiment(obj.catalog(), obj.store(), **options, runs=runs,
                                        log=click.echo, options=running))
@@ -159,7 +159,7 @@ def experiment_svdmap(obj: Context, runs: str | None, **options: Any) -> None:
 def experiment_cafmap(obj: Context, runs: str | None, **options: Any) -> None:
     """Vision only / + real audio / + audio generated from caption conditions."""
     running = experiment_running(obj, options)  # takes the running options out
-    from vida.jobs.experiment import cafmap_experiment
+    from vida.jobs.experiments.cafmap import cafmap_experiment
 
     print_experiment(cafmap_experiment(obj.catalog(), obj.store(), **options, runs=runs,
                                        log=click.echo, options=running))
@@ -173,7 +173,7 @@ def experiment_cafmap(obj: Context, runs: str | None, **options: Any) -> None:
 def experiment_rerun(obj: Context, run_id: str, runs: str | None) -> None:
     """Run experiment RUN_ID again with the spec it recorded (a new run, same numbers on
     the same machine)."""
-    from vida.jobs.experiment import rerun_experiment
+    from vida.jobs.experiments.rerun import rerun_experiment
 
     print_experiment(rerun_experiment(obj.catalog(), obj.store(), run_id, runs=runs,
                                       log=click.echo))
@@ -189,7 +189,7 @@ def report(obj: Context, experiment_id: str, output: Path | None) -> None:
     """Write experiment EXPERIMENT_ID's results as one self-contained HTML page: its
     tables with CIs and adjusted p-values, its plots, its spec and the SQL behind each
     table."""
-    from vida.jobs.report import write_report
+    from vida.jobs.reports.report import write_report
 
     out = write_report(obj.catalog(), experiment_id,
                        output or Path(f"report-{experiment_id}.html"))

@@ -41,7 +41,7 @@ def train_generator_command(obj: Context, arch: str, query: str, rgb: str, flow:
                             batch_size: int | None, seed: int, runs: str | None,
                             memory_budget: int | None, device: str) -> None:
     """LSTM audio-feature generator; best epoch on val; checkpoint in runs/<run_id>/."""
-    from vida.jobs.generator import GeneratorSpec, train_generator
+    from vida.jobs.training.generator import GeneratorSpec, train_generator
 
     spec = GeneratorSpec(arch=arch, rgb=rgb, flow=flow, audio=audio, condition=condition,
                          epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
@@ -71,7 +71,7 @@ def train_classifier_command(obj: Context, arch: str, audio: str, query: str, rg
                              seed: int, runs: str | None, memory_budget: int | None,
                              device: str) -> None:
     """Action classifier: train on train, select on val, evaluate on test."""
-    from vida.jobs.classifier import ClassifierSpec, train_classifier
+    from vida.jobs.training.classifier import ClassifierSpec, train_classifier
 
     spec = ClassifierSpec(arch=arch, rgb=rgb, flow=flow,
                           audio=None if audio == "none" else audio, epochs=epochs, lr=lr,
@@ -94,8 +94,8 @@ def train_classifier_command(obj: Context, arch: str, audio: str, query: str, rg
 def generate(obj: Context, run_id: str, query: str | None, cross_fit: int,
              runs: str | None) -> None:
     """Write a generator run's audio features as the feature set generated/<run>."""
-    from vida.jobs.generated import cross_fit_generate
-    from vida.jobs.generated import generate as run_generate
+    from vida.jobs.training.generated import cross_fit_generate
+    from vida.jobs.training.generated import generate as run_generate
 
     name = (cross_fit_generate(obj.catalog(), obj.store(), run_id, cross_fit, query, runs=runs)
             if cross_fit else run_generate(obj.catalog(), obj.store(), run_id, query))

@@ -57,8 +57,8 @@ def ingest(obj: Context, root: Path, layout: str | None, workers: int | None,
     a folder of the study's .npy feature dicts. Rerunning skips clips already
     ingested with the same content; failures are recorded, never fatal.
     """
-    from vida.jobs.executor import start_workers_early
-    from vida.jobs.ingest_map import IngestOptions, worker_modules
+    from vida.jobs.core.executor import start_workers_early
+    from vida.jobs.data.ingest_map import IngestOptions, worker_modules
     from vida.media.sources import detect_layout
 
     if (layout or detect_layout(root)) == "legacy":
@@ -67,7 +67,7 @@ def ingest(obj: Context, root: Path, layout: str | None, workers: int | None,
     options = IngestOptions(**spec)  # the grid, the encoders, how clips are judged
     # the workers' modules load on another core while this process opens the catalog
     start_workers_early(obj.executor, workers, worker_modules(options))
-    from vida.jobs.ingest import ingest as run_ingest
+    from vida.jobs.data.ingest import ingest as run_ingest
 
     summary = run_ingest(obj.catalog(), obj.store(), root, layout=layout, options=options,
                          workers=workers, executor=obj.executor, progress=not no_progress)
@@ -81,7 +81,7 @@ def ingest(obj: Context, root: Path, layout: str | None, workers: int | None,
 
 def _import_legacy(obj: Context, root: Path, store_dtype: str) -> None:
     """The study's .npy feature dicts, imported as they are (no decoding)."""
-    from vida.jobs.legacy_import import import_legacy
+    from vida.jobs.data.legacy_import import import_legacy
 
     report = import_legacy(obj.catalog(), obj.store(), root, dtype=store_dtype)
     for name, rows in report.imported.items():
@@ -121,7 +121,7 @@ def encode(obj: Context, encoder_specs: tuple[str, ...], query: str | None, grid
            device: str, dtype: str, batch_size: int, workers: int | None, project: int | None,
            retry_failed: bool, store_dtype: str, no_progress: bool, strict: bool) -> None:
     """Add feature sets to clips already in the catalog (resumable; failures recorded)."""
-    from vida.jobs.encode import default_workers, encode_clips
+    from vida.jobs.data.encode import default_workers, encode_clips
 
     encoders = {}
     for spec in encoder_specs:

@@ -30,12 +30,12 @@ def tag(obj: Context, import_file: Path | None, model: str | None, on_set: str, 
         query: str | None, source: str | None, redo: bool, strict: bool) -> None:
     """AudioSet tags per clip, from AST or imported; stored in audio_tags."""
     if import_file is not None:
-        from vida.jobs.tagging import import_tags
+        from vida.jobs.semantics.tagging import import_tags
 
         source, n, known = import_tags(obj.catalog(), import_file, source)
         click.echo(f"imported tags of {n} clips as source {source!r} ({known} are in the catalog)")
         return
-    from vida.jobs.tagging import tag_clips
+    from vida.jobs.semantics.tagging import tag_clips
     from vida.semantics.tagger import DEFAULT_AST
 
     source, n, unread = tag_clips(obj.catalog(), obj.store(), model=model or DEFAULT_AST,
@@ -64,7 +64,7 @@ def dictionary() -> None:
 def dictionary_build(obj: Context, text_encoder: str | None, top_n: int, name: str,
                      class_names: tuple[str, ...]) -> None:
     """Build by cosine similarity of class-name and label-name sentence embeddings."""
-    from vida.jobs.dictionary import build_dictionary_job
+    from vida.jobs.semantics.dictionary import build_dictionary_job
 
     entries = build_dictionary_job(obj.catalog(), name, classes=list(class_names) or None,
                                    top_n=top_n, text_encoder=text_encoder)
@@ -79,7 +79,7 @@ def dictionary_build(obj: Context, text_encoder: str | None, top_n: int, name: s
 @friendly_errors
 def dictionary_import(obj: Context, csv_file: Path, name: str | None) -> None:
     """Import the study's svd.csv (Video Label, Audio Labels joined by '; ')."""
-    from vida.jobs.dictionary import import_dictionary
+    from vida.jobs.semantics.dictionary import import_dictionary
 
     name, entries, n = import_dictionary(obj.catalog(), csv_file, name)
     click.echo(f"imported {len(entries)} classes ({n} entries) as {name!r}")
@@ -98,7 +98,7 @@ def dictionary_import(obj: Context, csv_file: Path, name: str | None) -> None:
 def filter_command(obj: Context, dictionary_name: str, tag_source: str, min_iou: float,
                    mode: str, top_classes: int, name: str | None) -> None:
     """IoU of each clip's tags with its class's dictionary labels -> keep/drop."""
-    from vida.jobs.dictionary import filter_job
+    from vida.jobs.semantics.dictionary import filter_job
 
     name, summary, kept, total = filter_job(
         obj.catalog(), dictionary=dictionary_name, tags=tag_source, mode=mode,

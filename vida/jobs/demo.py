@@ -15,15 +15,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vida.catalog.database import open_catalog
-from vida.jobs.cafmap import build_conditions, find_representative_frames, import_captions
-from vida.jobs.dictionary import build_dictionary_job
-from vida.jobs.executor import ordered_mapper
-from vida.jobs.experiment import ExperimentResult, cafmap_experiment, svdmap_experiment
-from vida.jobs.ingest import ingest
-from vida.jobs.prototypes import prototypes_from_catalog, store_prototypes
-from vida.jobs.report import write_report
-from vida.jobs.split import assign_splits
-from vida.jobs.tagging import import_tags
+from vida.jobs.core.executor import ordered_mapper
+from vida.jobs.data.ingest import ingest
+from vida.jobs.data.split import assign_splits
+from vida.jobs.experiments.cafmap import cafmap_experiment
+from vida.jobs.experiments.results import ExperimentResult
+from vida.jobs.experiments.svdmap import svdmap_experiment
+from vida.jobs.reports.report import write_report
+from vida.jobs.semantics.conditions import (
+    build_conditions,
+    find_representative_frames,
+    import_captions,
+)
+from vida.jobs.semantics.dictionary import build_dictionary_job
+from vida.jobs.semantics.prototypes import prototypes_from_catalog, store_prototypes
+from vida.jobs.semantics.tagging import import_tags
 from vida.store.store import FeatureStore
 from vida.synth import synthesize
 

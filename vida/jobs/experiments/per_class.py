@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vida.jobs.plots import color, figure, save_png
+from vida.jobs.core.plots import color, figure, save_png
 from vida.stats import Interval, accuracy_interval, paired_difference, rank_correlation
 
 BASELINE, REAL = "vision only", "+ real audio"

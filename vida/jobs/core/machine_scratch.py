@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from vida.jobs.executor import Pool
+from vida.jobs.core.executor import Pool
 from vida.store.shared import (
     HOST,
     owned_folders,

@@ -9,7 +9,7 @@ the driver as they finish.
   wherever it runs;
 * **commit** the driver opens each child run as it hands the training out and records
   its result (checkpoint, epoch and test metrics, predictions) as it comes back;
-  a generate step is mapped too (:func:`~vida.jobs.generated.generate_rows` seals
+  a generate step is mapped too (:func:`~vida.jobs.training.generated.generate_rows` seals
   its shards in the worker) and committed here, once its generators are in;
 * **resume** a step whose run finished under this experiment before (a killed
   driver, a failed training) is not trained again: its outcome is read back.
@@ -37,7 +37,10 @@ from vida.catalog.records.runs import (
     summary_metrics,
 )
 from vida.errors import UsageError
-from vida.jobs.classifier import (
+from vida.jobs.core.executor import ExecutorSpec, open_pool
+from vida.jobs.core.machine_scratch import machine_scratch
+from vida.jobs.experiments.plan import GENERATE, GENERATED, GENERATOR, Plan, Step
+from vida.jobs.training.classifier import (
     ClassifierSpec,
     classifier_parts,
     fit_classifier,
@@ -46,25 +49,22 @@ from vida.jobs.classifier import (
     record_classifier,
     start_classifier_run,
 )
-from vida.jobs.executor import ExecutorSpec, open_pool
-from vida.jobs.experiment_plan import GENERATE, GENERATED, GENERATOR, Plan, Step
-from vida.jobs.generated import (
+from vida.jobs.training.generated import (
     PlannedGenerate,
     generate_rows,
     plan_generate,
     record_generate,
     start_generate_run,
 )
-from vida.jobs.generator import (
+from vida.jobs.training.generator import (
     fit_generator,
     generator_parts,
     plan_generator,
     record_generator,
     start_generator_run,
 )
-from vida.jobs.machine_scratch import machine_scratch
-from vida.jobs.plan_reads import PlanReads
-from vida.jobs.training_inputs import feature_bytes, holding_for
+from vida.jobs.training.inputs import feature_bytes, holding_for
+from vida.jobs.training.plan_reads import PlanReads
 from vida.store.store import FeatureStore
 
 

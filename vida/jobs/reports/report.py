@@ -1,7 +1,7 @@
 """An experiment's results read back from the catalog, and its report: one HTML page.
 
 The record step of an experiment writes its tables to ``run_metrics``
-(:func:`vida.jobs.experiment._record`); here they become the same tables again
+(:func:`vida.jobs.experiments.results.record_results`); here they become the same tables again
 (:func:`experiment_tables`), so that the report, ``bin/demo_section`` and a notebook
 all show the catalog's numbers, never a copy of them.  The page is self-contained
 (styles inline, plots as ``data:`` images, no script): it can be mailed or archived
@@ -28,9 +28,10 @@ from vida.catalog.records.results import (
     summary_rows,
 )
 from vida.errors import UsageError
-from vida.jobs.experiment import UNDEFINED, adjust_as_one_family, plot_results
-from vida.jobs.label_efficiency import plot_label_efficiency, plot_recovery
-from vida.jobs.per_class import REAL, learns_from_training_audio, plot_gains
+from vida.jobs.experiments.figures import plot_results
+from vida.jobs.experiments.label_efficiency import plot_label_efficiency, plot_recovery
+from vida.jobs.experiments.per_class import REAL, learns_from_training_audio, plot_gains
+from vida.jobs.experiments.statistics import UNDEFINED, adjust_as_one_family
 from vida.stats import Interval
 from vida.views import (
     control_lines,

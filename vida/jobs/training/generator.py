@@ -26,9 +26,8 @@ from vida.catalog.records.runs import (
     start_run,
 )
 from vida.errors import UsageError
-from vida.jobs.batch_job import run_lifecycle
-from vida.jobs.plan_reads import PlanReads
-from vida.jobs.training import (
+from vida.jobs.core.batch_job import run_lifecycle
+from vida.jobs.training.common import (
     checkpoint_bytes,
     fill_arch_defaults,
     fit,
@@ -39,7 +38,7 @@ from vida.jobs.training import (
     training_device,
     write_checkpoint,
 )
-from vida.jobs.training_inputs import (
+from vida.jobs.training.inputs import (
     Blocks,
     ChunkOrder,
     Standardizer,
@@ -47,6 +46,7 @@ from vida.jobs.training_inputs import (
     holding_for,
     load_blocks,
 )
+from vida.jobs.training.plan_reads import PlanReads
 from vida.models import LSTMGenerator
 from vida.store.located import Located, read_rows
 from vida.store.store import FeatureStore
@@ -118,7 +118,7 @@ def plan_generator(catalog: Catalog, store: FeatureStore, query: str | ClipQuery
                    exclude: Sequence[str] = (), threads: int = 1, device: str = "cpu",
                    reads: PlanReads | None = None) -> GeneratorTask:
     """The query's train clips (less ``exclude``: a cross-fitting fold) and val clips,
-    located (see :func:`~vida.jobs.classifier.plan_classifier` for ``reads``)."""
+    located (see :func:`~vida.jobs.training.classifier.plan_classifier` for ``reads``)."""
     reads = reads or PlanReads(catalog, store)
     clips = reads.clips(query)
     if exclude:

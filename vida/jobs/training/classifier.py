@@ -28,11 +28,9 @@ from vida.catalog.records.runs import (
 )
 from vida.clock import utcnow
 from vida.errors import UsageError
-from vida.jobs.batch_job import run_lifecycle
-from vida.jobs.confusion import confusion_png
-from vida.jobs.distill import DistillLoss, Teacher, distil_batches, soft_targets
-from vida.jobs.plan_reads import PlanReads
-from vida.jobs.training import (
+from vida.jobs.core.batch_job import run_lifecycle
+from vida.jobs.core.confusion import confusion_png
+from vida.jobs.training.common import (
     checkpoint_bytes,
     fill_arch_defaults,
     fit,
@@ -42,7 +40,8 @@ from vida.jobs.training import (
     training_device,
     write_checkpoint,
 )
-from vida.jobs.training_inputs import (
+from vida.jobs.training.distill import DistillLoss, Teacher, distil_batches, soft_targets
+from vida.jobs.training.inputs import (
     Blocks,
     ChunkOrder,
     Standardizer,
@@ -52,6 +51,7 @@ from vida.jobs.training_inputs import (
     read_float32,
     source_rows,
 )
+from vida.jobs.training.plan_reads import PlanReads
 from vida.models import build_classifier
 from vida.models.pca import FramePCA
 from vida.store.atomic import write_whole

@@ -22,8 +22,9 @@ from vida.catalog.database import Catalog
 from vida.catalog.records.clip_queries import ALL_CLIPS, ClipQuery, clips_of
 from vida.catalog.records.runs import finish_run, run_row, runs_with_params, start_run
 from vida.errors import UsageError
-from vida.jobs.batch_job import run_lifecycle
-from vida.jobs.generator import (
+from vida.jobs.core.batch_job import run_lifecycle
+from vida.jobs.training.common import torch_threads
+from vida.jobs.training.generator import (
     GeneratorSpec,
     cross_fit_folds,
     finished_generator,
@@ -31,8 +32,7 @@ from vida.jobs.generator import (
     train_generator,
     with_noise,
 )
-from vida.jobs.plan_reads import PlanReads
-from vida.jobs.training import torch_threads
+from vida.jobs.training.plan_reads import PlanReads
 from vida.store.located import Located, read_concatenated, read_rows
 from vida.store.locks import job_lock
 from vida.store.shards import SealedBundle, SetLayout, ShardBundle
@@ -176,7 +176,7 @@ def record_generate(catalog: Catalog, planned: PlannedGenerate, bundle: SealedBu
 def _write(catalog: Catalog, store: FeatureStore, planned: PlannedGenerate,
            query: str | ClipQuery | None) -> str:
     """Plan done: map here (or on the Dask cluster chosen), commit, record."""
-    from vida.jobs.executor import open_pool, remote_spec
+    from vida.jobs.core.executor import open_pool, remote_spec
 
     with run_lifecycle(catalog, partial(start_generate_run, catalog, planned, query)) as run:
         bundle = None

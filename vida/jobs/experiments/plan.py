@@ -18,9 +18,9 @@ from typing import Any
 
 from vida.catalog.database import Catalog
 from vida.catalog.records.clip_queries import ClipQuery, clips_of
-from vida.jobs.classifier import ClassifierSpec
-from vida.jobs.generator import GeneratorSpec, cross_fit_folds
-from vida.jobs.label_efficiency import ALL, equal_step_epochs, labelled_query
+from vida.jobs.experiments.label_efficiency import ALL, equal_step_epochs, labelled_query
+from vida.jobs.training.classifier import ClassifierSpec
+from vida.jobs.training.generator import GeneratorSpec, cross_fit_folds
 
 GENERATOR, GENERATE, CLASSIFIER = "generator", "generate", "classifier"
 GENERATED = "@"  # a spec field naming a generate step's set
@@ -203,3 +203,24 @@ def _relabel(plan: Plan, step: Step, variant: str) -> None:
 
 def _n_train(catalog: Catalog, query: ClipQuery) -> int:
     return int((clips_of(catalog, query)["split"] == "train").sum())
+
+
+def seed_main_steps(plan: Plan, catalog: Catalog, seed: int, gen: Step, *,
+                     base: ClipQuery, gen_base: ClipQuery, gspec: GeneratorSpec,
+                     cspec: ClassifierSpec, audio: str, classes: list[str], cross_fit: int,
+                     in_sample_ablation: bool,
+                     extra: tuple[tuple[str, dict[str, Any]], ...] = ()) -> None:
+    """One seed's main table: vision only, + real audio, + generated audio (``gen``'s
+    set), the ``extra`` variants, the missing-audio and distillation baselines, and
+    the in-sample ablation when asked for."""
+    for variant, fields in (("vision only", {"audio": None}),
+                            ("+ real audio", {"audio": audio}),
+                            ("+ generated audio", {"audio": generated(gen)}), *extra):
+        classifier_step(plan, "main", variant, seed, base, replace(cspec, **fields), classes)
+    missing_audio_steps(plan, seed, base, cspec, audio, gen, classes)
+    distillation_step(plan, seed, base, cspec, classes)
+    if in_sample_ablation and cross_fit:
+        in_sample = generator_steps(plan, catalog, "all", seed, gen_base, gspec, cross_fit,
+                                    base, in_sample=True)
+        classifier_step(plan, "main", "+ generated audio (in-sample)", seed, base,
+                        replace(cspec, audio=generated(in_sample)), classes)

@@ -14,7 +14,7 @@ from vida.catalog.records.clip_queries import USABLE_CLIPS, clips_of
 from vida.catalog.records.runs import earlier_params
 from vida.catalog.records.tags import add_tags, store_tags, tagged_clips_in_catalog, tagged_keys
 from vida.errors import UsageError
-from vida.jobs.batch_job import commit_as_you_go, import_as_run, map_items, recorded
+from vida.jobs.core.batch_job import commit_as_you_go, import_as_run, map_items, recorded
 from vida.media.decode import AUDIO_RATE, clip_waveform
 from vida.media.grid import FrameGrid
 from vida.semantics.tagger import head_tags, load_tagger

@@ -1,6 +1,6 @@
 """The map of ``ingest``, as a worker runs it: a chunk of clips -> sealed shards + rows.
 
-Apart from :mod:`vida.jobs.ingest` (the driver: plan, commit, record) so that a
+Apart from :mod:`vida.jobs.data.ingest` (the driver: plan, commit, record) so that a
 worker process imports only media, encoders and the shard writer: unpickling
 :class:`IngestChunk` imports this module, and this module imports nothing of the
 catalog (SQLAlchemy, DuckDB, Alembic, pandas).
@@ -19,7 +19,7 @@ import numpy as np
 from vida.clock import utcnow
 from vida.encoders import get_encoder, preload_modules
 from vida.errors import UsageError
-from vida.jobs.executor import one_blas_thread
+from vida.jobs.core.executor import one_blas_thread
 from vida.media.decode import MediaError
 from vida.media.flow import METHODS, flow_sequence
 from vida.media.grid import FrameGrid, decode_on_grid

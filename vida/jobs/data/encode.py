@@ -42,8 +42,8 @@ from vida.catalog.records.features import (
 from vida.encoders import Encoder, get_encoder
 from vida.encoders.audio import Projection
 from vida.errors import UsageError
-from vida.jobs.batch_job import recorded
-from vida.jobs.executor import map_ordered, open_pool, parse_executor, remote_spec
+from vida.jobs.core.batch_job import recorded
+from vida.jobs.core.executor import map_ordered, open_pool, parse_executor, remote_spec
 from vida.media.decode import AUDIO_RATE, MediaError, fit_audio, study_audio_path
 from vida.media.flow import flow_sequence
 from vida.media.grid import FrameGrid, decode_on_grid

@@ -118,7 +118,7 @@ def map_items(work: Callable[[Item], Result], items: Iterable[Item], *, desc: st
     """
     from tqdm import tqdm
 
-    from vida.jobs.executor import LOCAL, map_ordered, open_pool, parse_executor, remote_spec
+    from vida.jobs.core.executor import LOCAL, map_ordered, open_pool, parse_executor, remote_spec
 
     if total is None and isinstance(items, Sequence):
         total = sum(size(item) for item in items)

@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from vida.errors import UsageError
-from vida.jobs.training_inputs import Blocks, Standardizer, load_blocks
+from vida.jobs.training.inputs import Blocks, Standardizer, load_blocks
 from vida.models import build_classifier
 from vida.store.located import Located
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from vida.catalog.database import Catalog
 from vida.clock import utcnow
 from vida.errors import MissingInput, UsageError
-from vida.jobs.batch_job import recorded
-from vida.jobs.ingest_map import CLIP_KEY, check_store_dtype
+from vida.jobs.core.batch_job import recorded
+from vida.jobs.data.ingest_map import CLIP_KEY, check_store_dtype
 from vida.keys import clip_key
 from vida.media.legacy import legacy_files, load_feature_dict, parse_legacy_name
 from vida.store.store import FeatureStore

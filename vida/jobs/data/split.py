@@ -18,7 +18,7 @@ import pandas as pd
 from vida.catalog.database import Catalog
 from vida.catalog.records.clips import split_counts, splittable_clips, write_splits
 from vida.errors import UsageError
-from vida.jobs.batch_job import recorded
+from vida.jobs.core.batch_job import recorded
 
 SOURCE_SPLITS = {"training": "train", "train": "train", "validation": "val", "val": "val",
                  "testing": "test", "test": "test"}

@@ -26,7 +26,7 @@ from vida.catalog.records.captions import (
 from vida.catalog.records.clip_queries import USABLE_CLIPS, clips_of
 from vida.catalog.records.clips import resolve_sources
 from vida.errors import UsageError
-from vida.jobs.batch_job import Tally, commit_as_you_go, import_as_run, map_items, recorded
+from vida.jobs.core.batch_job import Tally, commit_as_you_go, import_as_run, map_items, recorded
 from vida.media.grid import FrameGrid, decode_on_grid
 from vida.semantics.captions import load_captioner, read_caption_files
 from vida.semantics.conditions import clip_condition

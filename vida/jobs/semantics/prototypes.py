@@ -10,7 +10,7 @@ import numpy as np
 from vida.catalog.database import Catalog
 from vida.catalog.records.tags import tag_pairs_of_split
 from vida.errors import UsageError
-from vida.jobs.batch_job import recorded
+from vida.jobs.core.batch_job import recorded
 from vida.semantics.prototypes import label_prototypes, prototypes_from_tfrecords
 from vida.store.locks import job_lock
 from vida.store.store import FeatureStore

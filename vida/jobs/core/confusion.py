@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from vida.jobs.plots import figure, save_png
+from vida.jobs.core.plots import figure, save_png
 
 _FIGURES: dict[tuple[str, ...], tuple[Any, Any, Any]] = {}
 _LOCK = threading.Lock()  # a Dask worker may run several trainings on its threads

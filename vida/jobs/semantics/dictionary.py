@@ -12,7 +12,7 @@ from vida.catalog.records.dictionaries import Entries, load_dictionary, store_di
 from vida.catalog.records.filters import store_decisions
 from vida.catalog.records.tags import load_tags
 from vida.errors import UsageError
-from vida.jobs.batch_job import import_as_run, recorded
+from vida.jobs.core.batch_job import import_as_run, recorded
 from vida.semantics.dictionary import build_dictionary, read_svd_csv
 from vida.semantics.iou_filter import class_summary, clip_ious, decide, filter_name
 

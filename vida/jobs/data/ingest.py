@@ -10,7 +10,7 @@ a file that kills its worker process is found (its chunk is redone clip by clip)
 and recorded as ``worker_crashed``.
 
 plan    discover the media, skip clips already ingested with the same content;
-map     :class:`~vida.jobs.ingest_map.IngestChunk` on a worker (a local process,
+map     :class:`~vida.jobs.data.ingest_map.IngestChunk` on a worker (a local process,
         or a Dask worker on another machine that sees the store): decode, flow,
         encode a chunk of clips, write and seal one shard per feature set, hand
         back what it sealed;
@@ -37,9 +37,9 @@ from vida.catalog.database import Catalog, CatalogLocked
 from vida.catalog.records.clips import known_clips, media_root, record_clips, record_media_root
 from vida.catalog.records.runs import heartbeat
 from vida.clock import utcnow
-from vida.jobs.batch_job import recorded
-from vida.jobs.executor import Pool, WorkerLost, map_as_completed, open_pool, parse_executor
-from vida.jobs.ingest_map import (
+from vida.jobs.core.batch_job import recorded
+from vida.jobs.core.executor import Pool, WorkerLost, map_as_completed, open_pool, parse_executor
+from vida.jobs.data.ingest_map import (
     ChunkDone,
     IngestChunk,
     IngestOptions,
@@ -211,7 +211,7 @@ def ingest(
 ) -> IngestSummary:
     """Ingest every clip under ``root``; returns the counts by status and reason.
 
-    ``executor`` (see :mod:`vida.jobs.executor`) says where the clips are decoded and
+    ``executor`` (see :mod:`vida.jobs.core.executor`) says where the clips are decoded and
     encoded: ``local`` with ``workers`` processes (default: every core), or Dask."""
 
     with job_lock(store.root, "ingest"):  # a second ingest waits, then skips what is done

@@ -25,7 +25,7 @@ import pandas as pd
 from vida.catalog.database import Catalog
 from vida.catalog.records.clip_queries import ClipQuery, clips_of
 from vida.errors import UsageError
-from vida.jobs.plots import color, figure, save_png
+from vida.jobs.core.plots import color, figure, save_png
 
 ALL = "all"
 

@@ -1,0 +1,2 @@
+"""Experiments: plans of trainings for SVDMap and CAFMap, the driver that runs them,
+and their tables."""

@@ -1,0 +1,156 @@
+"""An experiment's tables from its trainings' outcomes: per variant, mean and std over
+seeds, the 95 % interval of top-1 over test clips and seeds, the paired difference
+from vision only and from a control on the same clips, the share of real audio's
+gain recovered, and every comparison adjusted as one family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vida.jobs.experiments.driver import Trained
+from vida.jobs.experiments.label_efficiency import ALL
+from vida.jobs.experiments.per_class import (
+    BASELINE,
+    REAL,
+    correlations,
+    learns_from_training_audio,
+    per_class_table,
+)
+from vida.jobs.experiments.plan import (
+    PCA_CONTROL,
+    Plan,
+)
+from vida.stats import (
+    accuracy_interval,
+    adjusted_p_values,
+    paired_difference,
+    recovered_share,
+)
+
+METRICS = ("top1", "top5", "macro_f1")
+
+
+UNDEFINED = "undefined: real audio gains nothing significant"
+
+
+def summarise(results: dict[str, list[dict]],
+              correct: dict[str, list[np.ndarray]] | None = None) -> pd.DataFrame:
+    """Per variant: mean and std over seeds of each metric; with per-clip correctness,
+    the 95 % bootstrap interval of top-1 (over test clips and seeds) and the paired
+    bootstrap difference from vision only on the same clips and seeds."""
+    rows = []
+    baseline = np.stack(correct[BASELINE]) if correct and BASELINE in correct else None
+    for variant, runs in results.items():
+        row = {"variant": variant, "seeds": len(runs), "n_test": int(runs[0]["n_test"])}
+        for m in METRICS:
+            values = np.array([r[m] for r in runs])
+            row[f"{m}_mean"] = float(values.mean())
+            row[f"{m}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        if correct and variant in correct:
+            matrix = np.stack(correct[variant])
+            ci = accuracy_interval(matrix)
+            row.update(top1_ci_low=ci.low, top1_ci_high=ci.high)
+            if baseline is not None and variant != BASELINE:
+                paired = paired_difference(matrix, baseline)
+                row.update(delta_vs_vision=paired.difference.mean,
+                           delta_ci_low=paired.difference.low,
+                           delta_ci_high=paired.difference.high, p_vs_vision=paired.p_value)
+            if baseline is not None and REAL in correct and learns_from_training_audio(variant):
+                row.update(_recovery(matrix, baseline, np.stack(correct[REAL])))
+            control = CONTROLS.get(variant)
+            if control in correct:
+                paired = paired_difference(matrix, np.stack(correct[control]))
+                row.update(delta_vs_control=paired.difference.mean,
+                           control_ci_low=paired.difference.low,
+                           control_ci_high=paired.difference.high, p_vs_control=paired.p_value)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# a variant -> its control, compared on the same clips and seeds: generated audio alone
+# is a smaller input than the frames, so it is also set against frames as small
+CONTROLS = {"generated audio only": PCA_CONTROL}
+
+
+def _recovery(matrix: np.ndarray, baseline: np.ndarray, real: np.ndarray) -> dict[str, float]:
+    """The share of real audio's gain recovered; NaN (reported as undefined) where real
+    audio's own gain is not significant."""
+    share = recovered_share(matrix, baseline, real)
+    if share is None:
+        return {"recovery": float("nan"), "recovery_ci_low": float("nan"),
+                "recovery_ci_high": float("nan"), "recovery_note": UNDEFINED}
+    return {"recovery": share.mean, "recovery_ci_low": share.low,
+            "recovery_ci_high": share.high}
+
+
+def adjust_as_one_family(tables: dict[str, pd.DataFrame | None]
+                         ) -> tuple[dict[str, pd.DataFrame | None], int]:
+    """Every comparison with vision only that the experiment prints (``tables``: its
+    main table, the study's, the label counts'), adjusted together (Benjamini-Hochberg)
+    as ``p_adjusted``.  A label count's "all" row of a main-table variant is that
+    variant's own runs, and counts once.  Returns the tables and the family's size."""
+    keys = {name: [_comparison(name, row) for row in frame.to_dict("records")]
+            for name, frame in tables.items() if frame is not None}
+    p_of: dict[str, float] = {}
+    for name, frame_keys in keys.items():
+        frame = tables[name]
+        for column, suffix in (("p_vs_vision", ""), ("p_vs_control", " vs control")):
+            for key, p in zip(frame_keys, frame.get(column, [None] * len(frame)), strict=True):
+                if p is not None and pd.notna(p):
+                    p_of.setdefault(key + suffix, float(p))
+    adjusted = dict(zip(p_of, adjusted_p_values(list(p_of.values())), strict=True))
+    out = {}
+    for name, frame in tables.items():
+        if frame is not None:
+            frame = frame.assign(p_adjusted=[adjusted.get(k, np.nan) for k in keys[name]])
+            if "p_vs_control" in frame:
+                frame["p_control_adjusted"] = [adjusted.get(k + " vs control", np.nan)
+                                               for k in keys[name]]
+        out[name] = frame
+    return out, len(p_of)
+
+
+def _comparison(table: str, row: dict) -> str:
+    n = row.get("labels_per_class")
+    if table == "labels" and n != ALL:
+        return f"labels={n}/{row['variant']}"
+    return row["variant"] if table != "study" else f"study/{row['variant']}"
+
+
+def per_class_of(plan: Plan, outcomes: dict[str, Trained], class_iou: pd.Series | None = None
+                 ) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    """The main table class by class, and the rank correlations across classes."""
+    rows = plan.tables.get("main", {})
+    if BASELINE not in rows or REAL not in rows:
+        return None
+    correct = {v: np.stack([outcomes[k].correct for k in keys]) for v, keys in rows.items()}
+    table = per_class_table(correct, outcomes[rows[BASELINE][0]].truth)
+    return table, correlations(table, class_iou)
+
+
+def tables_of(plan: Plan, outcomes: dict[str, Trained], table: str) -> pd.DataFrame | None:
+    """The summary of one table of the plan (its variants in plan order)."""
+    rows = plan.tables.get(table)
+    if not rows:
+        return None
+    results = {v: [outcomes[k].metrics for k in keys] for v, keys in rows.items()}
+    correct = {v: [outcomes[k].correct for k in keys] for v, keys in rows.items()}
+    return summarise(results, correct)
+
+
+def label_table(plan: Plan, outcomes: dict[str, Trained], log: Callable[[str], None]
+                ) -> pd.DataFrame | None:
+    tables = []
+    for name in [t for t in plan.tables if t.startswith("labels=")]:
+        table = tables_of(plan, outcomes, name)
+        n = name.split("=", 1)[1]
+        log(f"  {n} labels/class: " + ", ".join(
+            f"{row.variant} {row.top1_mean:.3f}" for row in table.itertuples()))
+        table.insert(0, "labels_per_class", n)
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True) if tables else None

@@ -1,0 +1,1 @@
+"""What an experiment's results look like to a person: the HTML report."""
