@@ -1,4 +1,6 @@
-"""An experiment's main plot: top-1 per variant with its 95 % interval."""
+"""An experiment's figures: top-1 per variant, accuracy against labelled clips per
+class, the share of real audio's gain recovered, and the gain class by class, each
+with its 95 % interval."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from vida.jobs.core.plots import color, figure, save_png
+from vida.jobs.experiments.per_class import REAL
 
 
 def plot_results(table: pd.DataFrame, path: Path, title: str) -> None:
@@ -30,3 +33,88 @@ def plot_results(table: pd.DataFrame, path: Path, title: str) -> None:
     ax.set_ylim(0, 1.05)
     ax.set_title(title, fontsize=9)
     save_png(fig, path)
+
+
+def plot_gains(table: pd.DataFrame, path: Path, title: str) -> None:
+    """Per class: real audio's gain over vision only (x) against each generated
+    variant's (y), with 95 % CI bars, each point named by its class."""
+    real = table[table["variant"] == REAL].set_index("class_name")
+    fig, ax = figure(6, 5)
+    generated = [v for v in dict.fromkeys(table["variant"]) if "generated" in v]
+    for i, variant in enumerate(generated):
+        rows = table[table["variant"] == variant].set_index("class_name").loc[real.index]
+        ax.errorbar(real["delta_vs_vision"], rows["delta_vs_vision"],
+                    xerr=[real["delta_vs_vision"] - real["delta_ci_low"],
+                          real["delta_ci_high"] - real["delta_vs_vision"]],
+                    yerr=[rows["delta_vs_vision"] - rows["delta_ci_low"],
+                          rows["delta_ci_high"] - rows["delta_vs_vision"]],
+                    fmt="o", capsize=2, alpha=0.8, color=color(i), label=variant)
+        if i == 0:
+            for cls, x, y in zip(real.index, real["delta_vs_vision"], rows["delta_vs_vision"],
+                                 strict=True):
+                ax.annotate(cls, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    lims = [min(ax.get_xlim()[0], ax.get_ylim()[0]), max(ax.get_xlim()[1], ax.get_ylim()[1])]
+    ax.plot(lims, lims, color="grey", lw=0.8, ls="--")  # generated recovers all of it
+    ax.axhline(0, color="black", lw=0.6)
+    ax.axvline(0, color="black", lw=0.6)
+    ax.set_xlabel("real audio's gain over vision only (top-1)")
+    ax.set_ylabel("generated audio's gain over vision only (top-1)")
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
+    save_png(fig, path)
+
+
+def plot_label_efficiency(table: pd.DataFrame, path: Path, title: str) -> None:
+    """Top-1 (with 95 % CI bands) against labelled clips per class, one line per variant."""
+    order = list(dict.fromkeys(table["labels_per_class"]))
+    x = np.arange(len(order))
+    fig, ax = figure(6, 4)
+    for variant, group in table.groupby("variant", sort=False):
+        group = group.set_index("labels_per_class").loc[order]
+        ax.plot(x, group["top1_mean"], marker="o", label=variant)
+        ax.fill_between(x, group["top1_ci_low"], group["top1_ci_high"], alpha=0.15)
+    ax.set_xticks(x, order)
+    ax.set_xlabel("labelled train clips per class")
+    ax.set_ylabel("test top-1 (95 % CI band)")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    save_png(fig, path)
+
+
+def plot_recovery(table: pd.DataFrame, path: Path, title: str) -> bool:
+    """The share of real audio's gain recovered (95 % CI bars) per generated variant and
+    label count; an undefined share (real audio gains nothing significant) is marked,
+    never drawn as a number.  False when no variant has a share to draw."""
+    rows = table[table["recovery"].notna() | table["recovery_note"].notna()] \
+        if {"recovery", "recovery_note"} <= set(table) else table.iloc[:0]
+    if rows.empty:
+        return False
+    order = list(dict.fromkeys(rows["labels_per_class"]))
+    variants = list(dict.fromkeys(rows["variant"]))
+    width = 0.8 / len(variants)
+    fig, ax = figure(6, 4)
+    for i, variant in enumerate(variants):
+        group = rows[rows["variant"] == variant].set_index("labels_per_class")
+        for j, n in enumerate(order):
+            x = j + (i - (len(variants) - 1) / 2) * width
+            if n not in group.index or pd.isna(group.loc[n, "recovery"]):
+                ax.text(x, 0.02, "undefined", rotation=90, ha="center", fontsize=7)
+                continue
+            row = group.loc[n]
+            ax.bar(x, row["recovery"], width, color=color(i),
+                   label=variant,
+                   yerr=[[row["recovery"] - row["recovery_ci_low"]],
+                         [row["recovery_ci_high"] - row["recovery"]]], capsize=3)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.axhline(1, color="grey", lw=0.8, ls="--")
+    ax.set_xticks(range(len(order)), order)
+    ax.set_xlabel("labelled train clips per class")
+    ax.set_ylabel("share of real audio's gain recovered")
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    if unique:
+        ax.legend(unique.values(), unique.keys(), fontsize=8)
+    ax.set_title(title, fontsize=9)
+    save_png(fig, path)
+    return True

@@ -11,12 +11,9 @@ the sound matches the action (the class's mean IoU).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
-from vida.jobs.core.plots import color, figure, save_png
 from vida.stats import Interval, accuracy_interval, paired_difference, rank_correlation
 
 BASELINE, REAL = "vision only", "+ real audio"
@@ -91,32 +88,3 @@ def per_class_metrics(table: pd.DataFrame, found: dict[str, Interval | None]
                            f"rank_correlation/{name}_ci_low": interval.low,
                            f"rank_correlation/{name}_ci_high": interval.high})
     return values
-
-
-def plot_gains(table: pd.DataFrame, path: Path, title: str) -> None:
-    """Per class: real audio's gain over vision only (x) against each generated
-    variant's (y), with 95 % CI bars, each point named by its class."""
-    real = table[table["variant"] == REAL].set_index("class_name")
-    fig, ax = figure(6, 5)
-    generated = [v for v in dict.fromkeys(table["variant"]) if "generated" in v]
-    for i, variant in enumerate(generated):
-        rows = table[table["variant"] == variant].set_index("class_name").loc[real.index]
-        ax.errorbar(real["delta_vs_vision"], rows["delta_vs_vision"],
-                    xerr=[real["delta_vs_vision"] - real["delta_ci_low"],
-                          real["delta_ci_high"] - real["delta_vs_vision"]],
-                    yerr=[rows["delta_vs_vision"] - rows["delta_ci_low"],
-                          rows["delta_ci_high"] - rows["delta_vs_vision"]],
-                    fmt="o", capsize=2, alpha=0.8, color=color(i), label=variant)
-        if i == 0:
-            for cls, x, y in zip(real.index, real["delta_vs_vision"], rows["delta_vs_vision"],
-                                 strict=True):
-                ax.annotate(cls, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    lims = [min(ax.get_xlim()[0], ax.get_ylim()[0]), max(ax.get_xlim()[1], ax.get_ylim()[1])]
-    ax.plot(lims, lims, color="grey", lw=0.8, ls="--")  # generated recovers all of it
-    ax.axhline(0, color="black", lw=0.6)
-    ax.axvline(0, color="black", lw=0.6)
-    ax.set_xlabel("real audio's gain over vision only (top-1)")
-    ax.set_ylabel("generated audio's gain over vision only (top-1)")
-    ax.legend(fontsize=7)
-    ax.set_title(title, fontsize=9)
-    save_png(fig, path)

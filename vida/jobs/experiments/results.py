@@ -12,15 +12,13 @@ import pandas as pd
 
 from vida.catalog.database import Catalog
 from vida.catalog.records.runs import log_metrics
-from vida.jobs.experiments.figures import plot_results
-from vida.jobs.experiments.label_efficiency import (
+from vida.jobs.experiments.figures import (
+    plot_gains,
     plot_label_efficiency,
     plot_recovery,
+    plot_results,
 )
-from vida.jobs.experiments.per_class import (
-    per_class_metrics,
-    plot_gains,
-)
+from vida.jobs.experiments.per_class import per_class_metrics
 from vida.jobs.experiments.statistics import METRICS, adjust_as_one_family
 from vida.jobs.training.common import runs_root
 

@@ -28,9 +28,13 @@ from vida.catalog.records.results import (
     summary_rows,
 )
 from vida.errors import UsageError
-from vida.jobs.experiments.figures import plot_results
-from vida.jobs.experiments.label_efficiency import plot_label_efficiency, plot_recovery
-from vida.jobs.experiments.per_class import REAL, learns_from_training_audio, plot_gains
+from vida.jobs.experiments.figures import (
+    plot_gains,
+    plot_label_efficiency,
+    plot_recovery,
+    plot_results,
+)
+from vida.jobs.experiments.per_class import REAL, learns_from_training_audio
 from vida.jobs.experiments.statistics import UNDEFINED, adjust_as_one_family
 from vida.stats import Interval
 from vida.views import (
