@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import pandas as pd
 
 
@@ -183,3 +185,45 @@ def control_lines(table: pd.DataFrame) -> list[str]:
                      f"95% CI [{row['control_ci_low']:+.3f}, {row['control_ci_high']:+.3f}], "
                      f"p={row['p_vs_control']:.3g}{adjusted}")
     return lines
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of an experiment's results, as the terminal prints it and the report
+    shows it: a heading (None: the main table, under the experiment's own title), the
+    table, and the lines under it."""
+
+    name: str  # main, study, labels, recovery, per_class
+    heading: str | None
+    frame: pd.DataFrame
+    lines: list[str] = field(default_factory=list)
+    empty: str = ""  # what stands for the table when it has no rows
+
+    def text(self) -> str:
+        """The table as aligned text (or what stands for it)."""
+        return self.empty if self.empty and self.frame.empty else format_frame(self.frame)
+
+
+def experiment_sections(main: pd.DataFrame, study: pd.DataFrame | None = None,
+                        labels: pd.DataFrame | None = None,
+                        per_class: pd.DataFrame | None = None,
+                        correlations: dict | None = None) -> list[Section]:
+    """The one layout of an experiment's tables, in the order people read them."""
+    sections = [Section("main", None, experiment_frame(main), verdicts(main))]
+    if study is not None:
+        sections.append(Section("study", "the study's class-level filter (other classes, "
+                                "other test clips: not comparable with the table above)",
+                                experiment_frame(study)))
+    if labels is not None:
+        sections.append(Section("labels", "label efficiency (classifiers on N labelled "
+                                "train clips per class)", label_efficiency_frame(labels),
+                                control_lines(labels)))
+        if "recovery" in labels:
+            sections.append(Section("recovery", "share of real audio's gain over vision "
+                                    "only that generated audio recovers (95% CI)",
+                                    recovery_frame(labels), empty="(no generated variant)"))
+    if per_class is not None:
+        sections.append(Section("per_class", "per class: gain over vision only on the "
+                                 "class's test clips (95% CI)", per_class_frame(per_class),
+                                 correlation_lines(correlations or {})))
+    return sections

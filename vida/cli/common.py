@@ -108,40 +108,18 @@ def table_or(frame: pd.DataFrame, empty: str) -> str:
 
 
 def print_experiment(result: Any) -> None:
-    """An experiment's table(s), then where its plot and CSV are (nothing for a dry
-    run, whose plan was printed)."""
-    from vida.views import (
-        control_lines,
-        correlation_lines,
-        experiment_table,
-        label_efficiency_table,
-        per_class_gains,
-        recovery_table,
-        verdicts,
-    )
+    """An experiment's tables (the layout the report shows too), then where its plot
+    and CSV are (nothing for a dry run, whose plan was printed)."""
+    from vida.views import experiment_sections
 
     if result is None:
         return
-    click.echo(experiment_table(result.table))
-    for line in verdicts(result.table):
-        click.echo(f"  {line}")
-    if result.study_table is not None:
-        click.echo("\nthe study's class-level filter (other classes, other test clips: "
-                   "not comparable with the table above)")
-        click.echo(experiment_table(result.study_table))
-    if result.label_table is not None:
-        click.echo("\nlabel efficiency (classifiers on N labelled train clips per class)")
-        click.echo(label_efficiency_table(result.label_table))
-        for line in control_lines(result.label_table):
-            click.echo(f"  {line}")
-        if "recovery" in result.label_table:
-            click.echo("\nshare of real audio's gain over vision only that generated audio "
-                       "recovers (95% CI)")
-            click.echo(recovery_table(result.label_table))
-    if result.per_class is not None:
-        click.echo("\nper class: gain over vision only on the class's test clips (95% CI)")
-        click.echo(per_class_gains(result.per_class))
-        for line in correlation_lines(result.correlations):
+    for section in experiment_sections(result.table, result.study_table, result.label_table,
+                                       result.per_class, result.correlations):
+        if section.heading is not None:
+            click.echo(f"\n{section.heading}")
+        click.echo(section.text())
+        for line in section.lines:
             click.echo(f"  {line}")
     click.echo(f"\nexperiment {result.experiment_id}\nplot  {result.plot}\ntable {result.csv}")
     if result.label_plot is not None:

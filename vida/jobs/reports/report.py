@@ -37,15 +37,7 @@ from vida.jobs.experiments.figures import (
 from vida.jobs.experiments.per_class import REAL, learns_from_training_audio
 from vida.jobs.experiments.statistics import UNDEFINED, adjust_as_one_family
 from vida.stats import Interval
-from vida.views import (
-    control_lines,
-    correlation_lines,
-    experiment_frame,
-    label_efficiency_frame,
-    per_class_frame,
-    recovery_frame,
-    verdicts,
-)
+from vida.views import Section, experiment_sections, verdicts
 
 NAMES = {"svdmap": "SVDMap", "cafmap": "CAFMap"}
 
@@ -196,47 +188,47 @@ def _figure(uri: str | None, alt: str) -> str:
     return "" if uri is None else f'<p><img src="{uri}" alt="{html.escape(alt)}"></p>'
 
 
-def _main_section(tables: ExperimentTables) -> str:
+def _sections(tables: ExperimentTables) -> str:
+    """The experiment's tables in the terminal's layout (:func:`experiment_sections`),
+    each with the SQL behind it and its figure."""
+    sections = experiment_sections(tables.main, tables.study, tables.labels,
+                                   tables.per_class, tables.correlations)
+    return "\n".join(_section(section, tables) for section in sections)
+
+
+# a section -> the catalog queries behind its table
+_QUERIES = {"main": ("main",), "study": ("study",), "labels": ("labels",),
+            "per_class": ("per_class", "correlations")}
+
+
+def _section(section: Section, tables: ExperimentTables) -> str:
+    heading = "Main table" if section.heading is None else section.heading[:1].upper() + \
+        section.heading[1:]
+    table = (f"<p>{html.escape(section.empty)}</p>" if section.empty and section.frame.empty
+             else _table(section.frame))
+    lines = section.lines
+    if section.name == "labels":  # the page also gives each label count's verdicts
+        labels = tables.labels
+        lines = verdicts(labels.assign(variant=labels["variant"] + " @ "
+                                       + labels["labels_per_class"] + " labels/class")
+                         ) + lines
+    parts = [f"<h2>{html.escape(heading)}</h2>", table, _lines(lines)]
+    if section.name in _QUERIES:
+        parts.append(_sql(tables, *_QUERIES[section.name]))
+    return "\n".join([*parts, _section_figure(section.name, tables)])
+
+
+def _section_figure(name: str, tables: ExperimentTables) -> str:
     title = tables.title
-    parts = ["<h2>Main table</h2>", _table(experiment_frame(tables.main)),
-             _lines(verdicts(tables.main)), _sql(tables, "main"),
-             _figure(_png(lambda p: plot_results(tables.main, p, title)), "results")]
-    if tables.study is not None:
-        parts += ["<h2>The study's class-level filter</h2><p>Other classes and other test "
-                  "clips: not comparable with the main table.</p>",
-                  _table(experiment_frame(tables.study)), _sql(tables, "study")]
-    return "\n".join(parts)
-
-
-def _labels_section(tables: ExperimentTables) -> str:
-    labels = tables.labels
-    if labels is None:
+    draw = {"main": ("results", lambda p: plot_results(tables.main, p, title)),
+            "labels": ("label efficiency",
+                       lambda p: plot_label_efficiency(tables.labels, p, title)),
+            "recovery": ("recovery", lambda p: plot_recovery(tables.labels, p, title)),
+            "per_class": ("per class", lambda p: plot_gains(tables.per_class, p, title))}
+    if name not in draw:
         return ""
-    title = tables.title
-    learns = any(map(learns_from_training_audio, labels["variant"]))
-    verdict_rows = labels.assign(variant=labels["variant"] + " @ "
-                                 + labels["labels_per_class"] + " labels/class")
-    return "\n".join([
-        "<h2>Label efficiency</h2><p>Classifiers on N labelled train clips per class; top-1 "
-        "with its 95 % CI.</p>", _table(label_efficiency_frame(labels)),
-        _lines(verdicts(verdict_rows) + control_lines(labels)), _sql(tables, "labels"),
-        _figure(_png(lambda p: plot_label_efficiency(labels, p, title)), "label efficiency"),
-        "<h2>Share of real audio's gain recovered</h2>", _table(recovery_frame(labels))
-        if learns else "<p>No variant learns from the training audio.</p>",
-        _figure(_png(lambda p: plot_recovery(labels, p, title)), "recovery")])
-
-
-def _per_class_section(tables: ExperimentTables) -> str:
-    by_class = tables.per_class
-    if by_class is None:
-        return ""
-    title = tables.title
-    return "\n".join([
-        "<h2>Per class</h2><p>The gain over vision only on each class's test clips "
-        "(95 % CI).</p>", _table(per_class_frame(by_class)),
-        _lines(correlation_lines(tables.correlations)), _sql(tables, "per_class",
-                                                              "correlations"),
-        _figure(_png(lambda p: plot_gains(by_class, p, title)), "per class")])
+    alt, plot = draw[name]
+    return _figure(_png(plot), alt)
 
 
 def report_html(tables: ExperimentTables) -> str:
@@ -257,7 +249,7 @@ def report_html(tables: ExperimentTables) -> str:
     return "\n".join([
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(tables.title)}</title><style>{STYLE}</style></head><body>",
-        head, _main_section(tables), _labels_section(tables), _per_class_section(tables),
+        head, _sections(tables),
         "<h2>Spec</h2><p>Rerun it with <code>vida-batch experiment rerun "
         f"{html.escape(run.run_id)}</code>. Its plan: "
         + html.escape(", ".join(f"{n} {kind}" for kind, n in plan.items())) + ".</p>",
