@@ -39,14 +39,9 @@ class Checksums:
         self.values = values
 
     @classmethod
-    def of(cls, handle: h5py.File) -> Checksums | None:
-        """The shard's per-chunk checksums (None: written before checksums)."""
-        kind = next((k for k in _CHECKS if k in handle), None)
-        return None if kind is None else cls(kind, handle[kind][:])
-
-    @classmethod
     def in_file(cls, fid: h5py.h5f.FileID) -> Checksums | None:
-        """:meth:`of` through HDF5's low-level interface (a file not opened whole)."""
+        """The shard's per-chunk checksums (None: written before checksums), through
+        HDF5's low-level interface."""
         root = h5py.h5g.open(fid, b"/")
         kind = next((k for k in _CHECKS if root.links.exists(k.encode())), None)
         if kind is None:

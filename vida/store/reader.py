@@ -115,7 +115,7 @@ class ShardHandles:
         if name != "data":
             return None
         if path not in self._sums:
-            self._sums[path] = Checksums.of(self._entry(path)[0])
+            self._sums[path] = Checksums.in_file(self._entry(path)[0].id)
         return self._sums[path]
 
     def kept(self, path: str, name: str, source: ChunkSource, index: int) -> np.ndarray:

@@ -94,17 +94,25 @@ def clips_of(catalog: Catalog, query: str | ClipQuery | None = None, *,
     by parallel workers, the order they happened to commit in), and that order becomes
     the order of a training's tensors, hence of every shuffle and result.  Sorted here,
     the same on every backend (Python's order of strings, DuckDB's binary order), a run
-    depends on which clips were chosen, never on how they were stored."""
+    depends on which clips were chosen, never on how they were stored.  The database
+    sorts, in code-point order on every backend (Python's order of strings); a
+    result that comes back otherwise is sorted here."""
     query = query if isinstance(query, ClipQuery) else ClipQuery(query or default)
-    if query.plain:
-        frame = catalog.sql(query.sql)
-        _require_columns(frame.columns, needs)
-    else:  # the user's columns first, for the same message as a plain query's
-        _require_columns(catalog.sql(f"SELECT * FROM ({_body(query.sql)}\n) AS q LIMIT 0"
-                                     ).columns, (*CLIP_COLUMNS, *needs))
+    needs = (*CLIP_COLUMNS, *needs) if not query.plain else needs
+    # the user's columns first: a missing one gets this message, not the database's
+    _require_columns(catalog.sql(f"SELECT * FROM ({_body(query.sql)}\n) AS q LIMIT 0"
+                                 ).columns, needs)
+    collate = "" if catalog.is_duckdb else ' COLLATE "C"'  # DuckDB's order is binary
+    if query.plain:  # whatever columns the user's SQL gives, DuckDB making the frame
+        frame = catalog.sql(f"SELECT * FROM ({_body(query.sql)}\n) AS q "
+                            f"ORDER BY clip_key{collate}")
+    else:
         check_read_only(query.sql)
-        frame = catalog.read(query.statement())
-    frame = frame.sort_values("clip_key", kind="stable", ignore_index=True)
+        by_key = column("clip_key")
+        frame = catalog.read(query.statement().order_by(
+            by_key if catalog.is_duckdb else by_key.collate("C")))
+    if not frame["clip_key"].is_monotonic_increasing:  # a collation of the server's
+        frame = frame.sort_values("clip_key", kind="stable", ignore_index=True)
     keys = frame["clip_key"].to_numpy()
     if len(keys) > 1 and (keys[1:] == keys[:-1]).any():  # sorted: a repeat is adjacent
         raise UsageError("the --query returns some clips twice; add DISTINCT")
