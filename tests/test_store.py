@@ -83,6 +83,99 @@ def test_shards_of_the_old_layout_still_read(store):
     assert fsck(store).clean
 
 
+def test_new_shards_read_their_chunks_without_hdf5(store, monkeypatch):
+    """A layout-5 shard carries its chunk index in its user block: a new store reads
+    its rows, in any order, with HDF5's file opening made to fail."""
+    from vida.store.chunk_index import MAGIC
+
+    keys, values = _fill(store, n=11, per_shard=4)
+    for rel in store.catalog.sql("SELECT path FROM shards")["path"]:
+        assert (store.root / rel).read_bytes().startswith(MAGIC)
+
+    def no_hdf5(*args, **kwargs):
+        raise AssertionError("HDF5 opened a shard")
+
+    monkeypatch.setattr(h5py, "File", no_hdf5)
+    monkeypatch.setattr(h5py.h5f, "open", no_hdf5)
+    order = [10, 0, 7, 7, 3, 4]
+    np.testing.assert_array_equal(store.read("rgb/test", [keys[i] for i in order]),
+                                  values[order])
+
+
+def test_a_damaged_chunk_index_is_named_by_the_read_and_by_fsck(store):
+    from vida.store.errors import ShardDamaged
+
+    keys, _ = _fill(store, n=8, per_shard=4)
+    rel = store.catalog.sql("SELECT path FROM shards ORDER BY id")["path"][0]
+    with open(store.root / rel, "r+b") as fh:  # a byte of the index's JSON
+        fh.seek(40)
+        digit = fh.read(1)
+        fh.seek(40)
+        fh.write(b"7" if digit != b"7" else b"3")
+    with pytest.raises(ShardDamaged, match="chunk index .* CRC-32C.*fsck --repair"):
+        store.read("rgb/test", keys)
+    for thorough in (True, False):
+        problems = fsck(store, verify_checksums=thorough).problems
+        assert [(p.kind, p.where) for p in problems] == [("checksum", rel)]
+        assert "chunk index" in problems[0].detail
+
+
+def test_shards_of_layout_4_without_a_user_block_read_raw_and_pass_fsck(store):
+    """Shards sealed before the chunk index moved into the user block: their chunks
+    are still read raw (HDF5's index read once) and checked against their CRC-32C."""
+    from vida.store.chunks import RawChunks
+    from vida.store.errors import ShardDamaged
+    from vida.store.shards import SealedBundle, SealedShard, chunk_crcs, sha256_of
+    from vida.store.writers import commit_sealed
+
+    store.register("rgb/old4", modality="rgb", encoder="test", shape=(18, 6))
+    values = np.random.default_rng(3).standard_normal((10, 18, 6)).astype("float32")
+    keys = [f"c/{i}" for i in range(10)]
+    path = store.root / "rgb/old4" / "20260101T000000-1-old4.h5"
+    path.parent.mkdir(parents=True)
+    with h5py.File(path, "w") as h5:
+        h5.create_dataset("data", data=values, chunks=(4, 18, 6))
+        h5.create_dataset("chunk_crc32c", data=chunk_crcs(values, 4))
+        h5.create_dataset("keys", data=np.array(keys, dtype=object),
+                          dtype=h5py.string_dtype(encoding="utf-8"))
+    commit_sealed(store.catalog, SealedBundle([SealedShard(
+        "rgb/old4", path.relative_to(store.root).as_posix(), sha256_of(path), keys)]))
+    assert isinstance(RawChunks.open(str(path), "data", True), RawChunks)
+    order = [9, 0, 5, 5, 2]
+    np.testing.assert_array_equal(store.read("rgb/old4", [keys[i] for i in order]),
+                                  values[order])
+    assert fsck(store).clean
+    with h5py.File(path, "r") as h5:
+        offset = h5["data"].id.get_chunk_info(1).byte_offset
+    with open(path, "r+b") as fh:
+        fh.seek(offset + 8)
+        fh.write(b"\xff" * 4)
+    store.close()
+    with pytest.raises(ShardDamaged, match="CRC-32C"):
+        store.read("rgb/old4", keys)
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgresql"])
+def test_two_sets_located_together_on_each_backend(request, tmp_path, backend):
+    """One catalog round trip locates the rows of several sets (numbers, then the
+    shards' paths): rows in the order asked, repeats kept, a missing key named."""
+    from vida import open_catalog
+    from vida.errors import NotFound
+    from vida.store import FeatureStore
+
+    url = str(tmp_path / "c.db") if backend == "duckdb" else request.getfixturevalue("pg_url")
+    store = FeatureStore(open_catalog(url, create=True), tmp_path / "store")
+    keys, rgb = _fill(store, "rgb/a", n=9, per_shard=4, seed=1)
+    _, audio = _fill(store, "audio/a", n=9, shape=(5,), per_shard=2, seed=2)
+    order = [8, 0, 4, 4, 1]
+    got = store.read_sets(["rgb/a", "audio/a"], [keys[i] for i in order])
+    np.testing.assert_array_equal(got["rgb/a"], rgb[order])
+    np.testing.assert_array_equal(got["audio/a"], audio[order])
+    with pytest.raises(NotFound, match="'rgb/a' has no rows for nope"):
+        store.read_sets(["rgb/a", "audio/a"], [keys[0], "nope"])
+    store.catalog.dispose()
+
+
 def test_sparse_and_dense_selections_read_the_same_rows():
     from vida.store.reader import read_dataset_rows
 

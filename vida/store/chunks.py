@@ -3,11 +3,13 @@
 A chunk source answers "chunk ``i``, checked, into this memory".  Two kinds:
 
 * :class:`RawChunks` -- an unfiltered dataset of a sealed shard.  Its chunks are its
-  rows, in order, at byte offsets that HDF5's chunk index gives once (sealed shards
-  never change), so a chunk is one ``pread`` straight into its destination, as fast
-  as reading the file itself.  Once built it holds a file descriptor, the offsets and
-  the checksums, and never touches HDF5 again: reading a shard a second time costs
-  no HDF5 open, and a chunk read releases the GIL, so several threads read at once.
+  rows, in order, at byte offsets that the shard's user block gives (layout 5,
+  :mod:`vida.store.chunk_index`), or HDF5's chunk index once for older shards
+  (sealed shards never change), so a chunk is one ``pread`` straight into its
+  destination, as fast as reading the file itself.  Once built it holds a file
+  descriptor, the offsets and the checksums, and never touches HDF5 again: reading
+  a shard a second time costs no open, and a chunk read releases the GIL, so
+  several threads read at once.
 * :class:`H5Chunks` -- anything else (a filtered or compressed dataset, a shard not
   sealed): HDF5 reads it.
 
@@ -20,12 +22,12 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Callable
 
 import crc32c
 import h5py
 import numpy as np
 
+from vida.store.chunk_index import ChunkIndex, chunk_offsets, read_from_user_block
 from vida.store.shards import CRC32C_DATASET, CRC_DATASET
 
 _CHECKS = {CRC32C_DATASET: ("CRC-32C", crc32c.crc32c), CRC_DATASET: ("CRC-32", zlib.crc32)}
@@ -61,12 +63,12 @@ class Checksums:
 
 
 class ChunkSource:
-    """The chunks of one dataset: ``chunk_rows`` rows each, ``length`` rows in all."""
+    """The chunks of one dataset of ``shape``: ``chunk_rows`` rows each."""
 
-    def __init__(self, data: h5py.Dataset | h5py.h5d.DatasetID, sums: Checksums | None,
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, sums: Checksums | None,
                  chunk_rows: int) -> None:
-        self.chunk_rows, self.length = chunk_rows, data.shape[0]
-        self.dtype, self.row_shape = data.dtype, tuple(data.shape[1:])
+        self.chunk_rows, self.length = chunk_rows, shape[0]
+        self.dtype, self.row_shape = np.dtype(dtype), tuple(shape[1:])
         self.sums = sums
 
     def rows_in(self, index: int) -> int:
@@ -98,7 +100,8 @@ class H5Chunks(ChunkSource):
     """Chunks that HDF5 reads (and unfilters)."""
 
     def __init__(self, data: h5py.Dataset, sums: Checksums | None) -> None:
-        super().__init__(data, sums, data.chunks[0] if data.chunks else len(data))
+        super().__init__(data.shape, data.dtype, sums,
+                         data.chunks[0] if data.chunks else len(data))
         self.data = data
 
     def _read(self, index: int, dest: np.ndarray) -> None:
@@ -109,33 +112,31 @@ class H5Chunks(ChunkSource):
 class RawChunks(ChunkSource):
     """Chunks read as the file's bytes, one ``pread`` each, without HDF5."""
 
-    def __init__(self, data: h5py.h5d.DatasetID, sums: Checksums | None, chunk_rows: int,
-                 fd: int, offsets: np.ndarray) -> None:
-        super().__init__(data, sums, chunk_rows)
-        self.fd, self.offsets = fd, offsets
+    def __init__(self, index: ChunkIndex, sums: Checksums | None, fd: int) -> None:
+        super().__init__(index.shape, np.dtype(index.dtype), sums, index.chunk_rows)
+        self.fd, self.offsets = fd, index.offsets
 
     @classmethod
     def open(cls, path: str, name: str, checked: bool) -> RawChunks | None:
-        """The raw chunks of dataset ``name`` (and the shard's checksums when
-        ``checked``); None where HDF5 must read them (filtered, contiguous, not in
-        native byte order, a chunk never written).  HDF5's low-level interface opens
-        only what this needs: a cold read opens every shard it touches."""
-        fid = h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDONLY)
-        data = h5py.h5d.open(fid, name.encode())
+        """The raw chunks of dataset ``name`` (checked against the shard's checksums
+        when ``checked``); None where HDF5 must read them (filtered, contiguous, not
+        in native byte order, a chunk never written).  The chunk index comes from
+        the shard's user block (layout 5: one small read, no HDF5), else from HDF5's
+        low-level interface, which opens only what it needs."""
+        fd = os.open(path, os.O_RDONLY)
         try:
-            layout = data.get_create_plist()
-            if layout.get_layout() != h5py.h5d.CHUNKED or layout.get_nfilters() \
-                    or not data.dtype.isnative:
-                return None
-            rows = layout.get_chunk()[0]
-            offsets = _chunk_offsets(data, rows)
-            if (offsets < 0).any():
-                return None
-            sums = Checksums.in_file(fid) if checked else None
-            return cls(data, sums, rows, os.open(path, os.O_RDONLY), offsets)
-        finally:
-            data.close()
-            fid.close()
+            index = read_from_user_block(fd)
+            if index is not None and index.dataset == name:
+                sums = Checksums(CRC32C_DATASET, index.crc32c) if checked else None
+            else:
+                index, sums = _index_through_hdf5(path, name, checked)
+        except BaseException:
+            os.close(fd)
+            raise
+        if index is None:
+            os.close(fd)
+            return None
+        return cls(index, sums, fd)
 
     def _read(self, index: int, dest: np.ndarray) -> None:
         view = memoryview(dest).cast("B")
@@ -148,17 +149,24 @@ class RawChunks(ChunkSource):
         os.close(self.fd)
 
 
-def _chunk_offsets(data: h5py.h5d.DatasetID, rows: int) -> np.ndarray:
-    """The byte offset of each chunk (by its first row), -1 where none was written."""
-    offsets = np.full(-(-data.shape[0] // rows), -1, dtype=np.int64)
-
-    def note(info: h5py.h5d.StoreInfo) -> None:
-        offsets[info.chunk_offset[0] // rows] = info.byte_offset
-
-    each: Callable | None = getattr(data, "chunk_iter", None)
-    if each is not None:  # one pass over the index (HDF5 >= 1.12.3)
-        each(note)
-    else:
-        for i in range(data.get_num_chunks()):
-            note(data.get_chunk_info(i))
-    return offsets
+def _index_through_hdf5(path: str, name: str, checked: bool
+                        ) -> tuple[ChunkIndex | None, Checksums | None]:
+    """Dataset ``name``'s chunk index as HDF5 keeps it, and the shard's checksums when
+    ``checked``; (None, None) when its chunks cannot be read raw."""
+    fid = h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDONLY)
+    data = h5py.h5d.open(fid, name.encode())
+    try:
+        layout = data.get_create_plist()
+        if layout.get_layout() != h5py.h5d.CHUNKED or layout.get_nfilters() \
+                or not data.dtype.isnative:
+            return None, None
+        rows = layout.get_chunk()[0]
+        offsets = chunk_offsets(data, rows)
+        if (offsets < 0).any():
+            return None, None
+        index = ChunkIndex(name, data.dtype.str, data.shape, rows, offsets,
+                           np.empty(0, np.uint32))
+        return index, Checksums.in_file(fid) if checked else None
+    finally:
+        data.close()
+        fid.close()

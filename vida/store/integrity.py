@@ -3,7 +3,8 @@
 Problems found:
 
 * ``missing_shard``   a shard row whose file is gone (data lost: rerun its job);
-* ``checksum``        a shard file whose SHA-256 differs from the catalog's;
+* ``checksum``        a shard file whose SHA-256 differs from the catalog's, or whose
+                      chunk index (its user block) disagrees with HDF5's;
 * ``row_count``       a shard file with another number of rows than cataloged;
 * ``row_out_of_range`` a feature row pointing past the end of its shard;
 * ``dangling_feature`` a feature row pointing at a shard id that does not exist;
@@ -39,6 +40,7 @@ import h5py
 
 from vida.catalog.records.quarantine import quarantine_shard, quarantined, restore_shard
 from vida.catalog.records.shards import forget_shard, shard_index
+from vida.store.chunk_index import user_block_disagreement
 from vida.store.errors import StoreError
 from vida.store.identity import MARKER
 from vida.store.shards import PARTIAL_SUFFIX, SHARD_SUFFIX, sha256_of
@@ -131,8 +133,12 @@ def _shard_problem(path: Path, rel: str, n_rows: int, digest: str,
     try:
         with h5py.File(path, "r") as h5:
             actual = h5["data"].shape[0]
+        disagreement = user_block_disagreement(str(path))
     except OSError as exc:
         return Problem("checksum", rel, f"damaged: not readable as HDF5 ({exc})")
+    if disagreement is not None:
+        return Problem("checksum", rel, f"damaged: {disagreement}; fsck --repair "
+                       "quarantines it")
     if actual != n_rows:
         return Problem("row_count", rel, f"damaged: file has {actual} rows, catalog says "
                        f"{n_rows}")

@@ -41,6 +41,7 @@ import numpy as np
 from vida.clock import utcnow
 from vida.errors import UsageError
 from vida.store.atomic import write_whole
+from vida.store.chunk_index import CRC32C_DATASET, user_block_size, write_into_user_block
 from vida.store.errors import disk_full, is_disk_full
 
 PARTIAL_SUFFIX = ".partial"
@@ -61,16 +62,18 @@ def sha256_of(path: Path, block: int = 1 << 20) -> str:
 # decompression, not the disk, bounds a compressed read at any chunk size.
 # Each chunk carries one checksum, its CRC-32C in ``chunk_crc32c`` (layout 4),
 # which the reader checks when it reads the chunk: the CPU's CRC instruction
-# computes it at memory speed.  Layout 3 carried HDF5's Fletcher-32 plus a zlib
-# CRC-32 (Fletcher-32 cannot tell a 0x0000 word from 0xFFFF, so a block of zeros
-# with every bit flipped passed it), both far slower.  Either way a damaged row is
-# detected when it is read and named, not served.  Recorded in every shard's
-# ``layout`` attribute; shards written before (version 3: Fletcher-32 + CRC-32;
-# version 2: no CRC; 1-row gzip chunks, no attribute) read through the same code.
+# computes it at memory speed.  Since layout 5 the shard's first bytes (HDF5's
+# user block) also hold where each chunk lies and its CRC
+# (:mod:`vida.store.chunk_index`), so a reader needs no HDF5 call to read the data.
+# Layout 3 carried HDF5's Fletcher-32 plus a zlib CRC-32 (Fletcher-32 cannot tell a
+# 0x0000 word from 0xFFFF, so a block of zeros with every bit flipped passed it),
+# both far slower.  Either way a damaged row is detected when it is read and named,
+# not served.  Recorded in every shard's ``layout`` attribute; shards written before
+# (version 4: no user block; version 3: Fletcher-32 + CRC-32; version 2: no CRC;
+# 1-row gzip chunks, no attribute) read through the same code.
 CHUNK_ROWS = 64
 COMPRESSION: str | None = None
-LAYOUT_VERSION = 4
-CRC32C_DATASET = "chunk_crc32c"
+LAYOUT_VERSION = 5
 CRC_DATASET = "chunk_crc32"  # layout 3
 
 
@@ -124,10 +127,11 @@ class ShardFile:
         chunk = max(1, min(CHUNK_ROWS, n))
         buffer = io.BytesIO()
         data = np.ascontiguousarray(np.stack(self._rows))
-        with h5py.File(buffer, "w") as h5:
+        crcs = chunk_crcs(data, chunk)
+        with h5py.File(buffer, "w", userblock_size=user_block_size(len(crcs))) as h5:
             h5.create_dataset("data", data=data, chunks=(chunk, *self.shape),
                               compression=COMPRESSION)
-            h5.create_dataset(CRC32C_DATASET, data=chunk_crcs(data, chunk))
+            h5.create_dataset(CRC32C_DATASET, data=crcs)
             h5.create_dataset("keys", data=np.array(self.keys, dtype=object), dtype=_STR)
             for name, values in self._extras.items():
                 stacked = np.stack(values)
@@ -136,8 +140,11 @@ class ShardFile:
             h5.attrs["n_rows"] = n
             h5.attrs["layout"] = json.dumps({"version": LAYOUT_VERSION, "chunk_rows": chunk,
                                              "compression": COMPRESSION,
-                                             "checksum": "crc32c"})
-        return buffer.getvalue()
+                                             "checksum": "crc32c",
+                                             "chunk_index": "user block"})
+        image = bytearray(buffer.getbuffer())
+        write_into_user_block(image, "data", crcs)
+        return bytes(image)
 
     def seal(self) -> tuple[Path, str]:
         """Write under the temporary name, fsync, rename; returns the final path and

@@ -120,20 +120,19 @@ class FeatureStore:
         keys = list(keys)
         prefix = str(self.root) + os.sep
         out = {}
-        for name, (pos, paths, rows) in locate_many(self.catalog, list(names), keys).items():
-            if len(pos) < len(keys):
+        for name, found in locate_many(self.catalog, list(names), keys).items():
+            if len(found.pos) < len(keys):
                 seen = np.zeros(len(keys), bool)
-                seen[pos] = True
+                seen[found.pos] = True
                 missing = [keys[i] for i in np.flatnonzero(~seen)]
                 more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
                 raise NotFound(
                     f"feature set {name!r} has no rows for {', '.join(missing[:3])}{more}; "
                     "ingest or generate them first"
                 )
-            order = np.argsort(pos, kind="stable")
-            codes, shards = pd.factorize(paths[order])  # a few hundred shards, many rows
-            out[name] = (np.array([prefix + p for p in shards], dtype=object)[codes],
-                         rows[order])
+            order = np.argsort(found.pos, kind="stable")
+            absolute = np.array([prefix + p for p in found.shard_paths], dtype=object)
+            out[name] = (absolute[found.shard[order]], found.row[order])
         return out
 
     def located(self, name: str, keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

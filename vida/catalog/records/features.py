@@ -45,45 +45,78 @@ def clear_failures(catalog: Catalog, feature_set: str, keys: list[str]) -> None:
                 FeatureFailure.clip_key.in_(keys[start:start + 1000])))
 
 
-def locate_rows(catalog: Catalog, feature_set: str, keys: list[str]
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Where the rows of ``keys`` are: (position in ``keys``, shard path, row)."""
-    return locate_many(catalog, [feature_set], keys)[feature_set]
+@dataclass(frozen=True)
+class LocatedRows:
+    """Where the rows of some keys of one feature set are: for each found key, its
+    position in the keys asked for, its shard (an index into ``shard_paths``, the
+    paths relative to the store root) and its row there."""
+
+    pos: np.ndarray
+    shard: np.ndarray
+    row: np.ndarray
+    shard_paths: np.ndarray
+
+
+_LOCATE_DUCKDB = (
+    "SELECT list_position(?, f.feature_set) - 1 AS set_index, w.pos, f.shard_id, f.row "
+    "FROM vida_wanted_keys w JOIN features f ON f.clip_key = w.clip_key "
+    "WHERE list_contains(?, f.feature_set)")
+_LOCATE_SERVER = (
+    "SELECT array_position(CAST(:sets AS text[]), f.feature_set) - 1 AS set_index, "
+    "w.pos - 1 AS pos, f.shard_id, f.row "
+    "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS w(clip_key, pos) "
+    "JOIN features f ON f.clip_key = w.clip_key "
+    "WHERE f.feature_set = ANY(CAST(:sets AS text[]))")
+_SHARDS_SERVER = "SELECT id, path FROM shards WHERE feature_set = ANY(CAST(:sets AS text[]))"
 
 
 def locate_many(catalog: Catalog, feature_sets: list[str], keys: list[str]
-                ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per feature set, where the rows of ``keys`` are: (position in ``keys``, shard
-    path, row).  One SQL join over one connection for any number of keys and sets
-    (DuckDB joins a registered frame, PostgreSQL an unnested array), instead of a
-    Python object, or a connection, per key."""
-    wanted = pd.DataFrame({"clip_key": keys, "pos": np.arange(len(keys), dtype=np.int64)})
-    with catalog.connect(read_only=True) as conn:
-        if catalog.is_duckdb:
-            duck = conn.connection.driver_connection
-            duck.register("vida_wanted_keys", wanted)
-            try:
-                found = duck.execute(
-                    "SELECT f.feature_set, w.pos, s.path, f.row FROM vida_wanted_keys w "
-                    "JOIN features f ON f.clip_key = w.clip_key JOIN shards s "
-                    "ON s.id = f.shard_id WHERE list_contains(?, f.feature_set)",
-                    [list(feature_sets)]).df()
-            finally:
-                duck.unregister("vida_wanted_keys")
-        else:
-            result = conn.execute(text(
-                "SELECT f.feature_set, w.pos - 1 AS pos, s.path, f.row "
-                "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS w(clip_key, pos) "
-                "JOIN features f ON f.clip_key = w.clip_key JOIN shards s ON s.id = f.shard_id "
-                "WHERE f.feature_set = ANY(CAST(:sets AS text[]))"),
-                {"keys": list(keys), "sets": list(feature_sets)})
-            found = pd.DataFrame(result.fetchall(), columns=["feature_set", "pos", "path", "row"])
+                ) -> dict[str, LocatedRows]:
+    """Per feature set, where the rows of ``keys`` are.  One SQL join over one
+    connection for any number of keys and sets (DuckDB joins a registered frame,
+    PostgreSQL an unnested array), instead of a Python object, or a connection, per
+    key; it returns numbers only, and the few shards' paths come from a second
+    query, because a string per row costs more to fetch than the join."""
+    for _ in range(3):  # a shard committed or removed between the two queries: again
+        found, shards = _locate_query(catalog, feature_sets, keys)
+        order = pd.Index(shards["id"].to_numpy(np.int64))
+        codes = order.get_indexer(found["shard_id"].to_numpy(np.int64))
+        if (codes >= 0).all():
+            break
+    else:
+        raise CatalogError("the catalog's shards changed during each of 3 reads of "
+                           "where rows are; retry when the writer is done")
+    paths = shards["path"].to_numpy(object)
+    set_index = found["set_index"].to_numpy(np.int64)
+    pos, row = found["pos"].to_numpy(np.int64), found["row"].to_numpy(np.int64)
     out = {}
-    for name in feature_sets:
-        part = found[found["feature_set"] == name]
-        out[name] = (part["pos"].to_numpy(np.int64), part["path"].to_numpy(object),
-                     part["row"].to_numpy(np.int64))
+    for i, name in enumerate(feature_sets):
+        mine = set_index == i
+        out[name] = LocatedRows(pos[mine], codes[mine], row[mine], paths)
     return out
+
+
+def _locate_query(catalog: Catalog, feature_sets: list[str], keys: list[str]
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(set_index, pos, shard_id, row) of each found key; (id, path) of the sets' shards."""
+    with catalog.connect(read_only=True) as conn:
+        if not catalog.is_duckdb:
+            found = conn.execute(text(_LOCATE_SERVER), {"keys": list(keys),
+                                                        "sets": list(feature_sets)})
+            found = pd.DataFrame(found.fetchall(), columns=["set_index", "pos", "shard_id",
+                                                            "row"])
+            shards = conn.execute(text(_SHARDS_SERVER), {"sets": list(feature_sets)})
+            return found, pd.DataFrame(shards.fetchall(), columns=["id", "path"])
+        duck = conn.connection.driver_connection
+        wanted = pd.DataFrame({"clip_key": keys, "pos": np.arange(len(keys), dtype=np.int64)})
+        duck.register("vida_wanted_keys", wanted)
+        try:
+            found = duck.execute(_LOCATE_DUCKDB, [list(feature_sets)] * 2).df()
+        finally:
+            duck.unregister("vida_wanted_keys")
+        shards = duck.execute("SELECT id, path FROM shards WHERE list_contains(?, "
+                              "feature_set)", [list(feature_sets)]).df()
+        return found, shards
 
 
 def sibling_set_params(catalog: Catalog, name: str, modality: str) -> list[dict[str, Any]]:
