@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vida import open_catalog  # noqa: E402
+from vida import open_catalog, views  # noqa: E402
 from vida.catalog.records.predictions import correct_on_test  # noqa: E402
 from vida.jobs.data.encode import encode_clips  # noqa: E402
 from vida.jobs.data.ingest import ingest  # noqa: E402
@@ -53,7 +53,7 @@ def main() -> int:
         assign_splits(catalog, ratios=(0.5, 0.1, 0.4), seed=42)
     summary = encode_clips(catalog, store, encoders={"rgb": args.rgb, "flow": args.flow},
                            device="cpu", batch_size=args.batch_size, workers=1)
-    print("\n".join(summary.lines()))
+    print("\n".join(views.encode_lines(summary)))
     variants = {"default (hog-color + flow-hist)": ("rgb/hog-color", "flow/flow-hist"),
                 f"{args.rgb} + {args.flow}": (summary.sets["rgb"], summary.sets["flow"])}
     correct: dict[str, np.ndarray] = {}

@@ -82,6 +82,28 @@ def test_the_cli_holds_no_logic_of_the_catalog():
     assert not wrong, "\n".join(wrong)
 
 
+def test_the_cli_prints_only_what_a_view_made():
+    """Every line a command prints is made in :mod:`vida.views`: no ``echo`` in the CLI
+    prints text of its own (a literal, an f-string, a concatenation or ``format``)."""
+
+    def own_text(node: ast.AST) -> bool:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == "views":
+            return False  # what a view made of the arguments it was given
+        return any(isinstance(n, (ast.JoinedStr, ast.BinOp))
+                   or (isinstance(n, ast.Constant) and isinstance(n.value, str))
+                   or (isinstance(n, ast.Attribute) and n.attr == "format")
+                   for n in ast.walk(node))
+
+    wrong = [f"{path.name}:{node.lineno}"
+             for path in sorted((ROOT / "cli").glob("*.py"))
+             for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Call) and node.args and own_text(node.args[0])
+             and (isinstance(node.func, ast.Attribute) and node.func.attr == "echo"
+                  or isinstance(node.func, ast.Name) and node.func.id == "echo_lines")]
+    assert not wrong, "\n".join(wrong)
+
+
 def test_the_store_reads_and_writes_the_catalog_only_through_its_records():
     """The store may hold a :class:`~vida.catalog.database.Catalog`, but every table it
     reads or writes goes through ``vida.catalog.records`` (never the schema or SQL)."""

@@ -1,10 +1,22 @@
-"""Tables people read: query results and experiment tables, formatted."""
+"""What people read: query results, experiment tables and each command's summary,
+formatted.  The CLI prints through this module only, and the HTML report lays out
+the same sections (:func:`experiment_sections`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where a table is made: a command module imports
+    # this one before it starts its workers, and should not wait for pandas first
+    import pandas as pd
+
+
+def _isna(value: Any) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(value))
 
 
 def format_frame(frame: pd.DataFrame, fmt: str = "table") -> str:
@@ -15,6 +27,8 @@ def format_frame(frame: pd.DataFrame, fmt: str = "table") -> str:
         return frame.to_json(orient="records", date_format="iso")
     if frame.empty:
         return "(no rows)" if len(frame.columns) == 0 else " | ".join(frame.columns) + "\n(no rows)"
+    import pandas as pd
+
     with pd.option_context("display.max_rows", None, "display.max_columns", None,
                            "display.width", 200, "display.max_colwidth", 80):
         return frame.to_string(index=False, na_rep="NULL")
@@ -28,6 +42,8 @@ def experiment_table(table: pd.DataFrame) -> str:
 
 def experiment_frame(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`experiment_table`'s cells (``n_test`` where the table has it)."""
+    import pandas as pd
+
     shown = pd.DataFrame({
         "variant": table["variant"],
         **({"n_test": table["n_test"]} if "n_test" in table else {}),
@@ -41,7 +57,7 @@ def experiment_frame(table: pd.DataFrame) -> pd.DataFrame:
                       zip(table["top1_ci_low"], table["top1_ci_high"], strict=True)])
     if "delta_vs_vision" in table:
         shown["vs vision only (95% CI), p"] = [
-            "" if pd.isna(row["delta_vs_vision"]) else _difference(row)
+            "" if _isna(row["delta_vs_vision"]) else _difference(row)
             for row in table.to_dict("records")]
     if "recovery" in table:
         shown["of real audio's gain (95% CI)"] = [_recovery(row)
@@ -53,13 +69,13 @@ def _difference(row: dict) -> str:
     text = (f"{row['delta_vs_vision']:+.3f} [{row['delta_ci_low']:+.3f}, "
             f"{row['delta_ci_high']:+.3f}], p={row['p_vs_vision']:.3g}")
     q = row.get("p_adjusted")
-    return text if q is None or pd.isna(q) else f"{text} (adj. {q:.3g})"
+    return text if q is None or _isna(q) else f"{text} (adj. {q:.3g})"
 
 
 def _recovery(row: dict) -> str:
     if isinstance(row.get("recovery_note"), str):
         return "undefined"
-    if pd.isna(row.get("recovery")):
+    if _isna(row.get("recovery")):
         return ""
     return (f"{row['recovery']:+.0%} [{row['recovery_ci_low']:+.0%}, "
             f"{row['recovery_ci_high']:+.0%}]")
@@ -74,10 +90,10 @@ def verdict_of(row: dict) -> str | None:
     experiment adjusted its p-values as one family (Benjamini-Hochberg), the adjusted
     p decides (below 0.05); otherwise the 95 % interval of the difference does (it
     excludes 0)."""
-    if pd.isna(row.get("delta_vs_vision", float("nan"))):
+    if _isna(row.get("delta_vs_vision", float("nan"))):
         return None
     q = row.get("p_adjusted", float("nan"))
-    found = q < 0.05 if pd.notna(q) else (row["delta_ci_low"] > 0 or row["delta_ci_high"] < 0)
+    found = q < 0.05 if not _isna(q) else (row["delta_ci_low"] > 0 or row["delta_ci_high"] < 0)
     if not found:
         return WITHIN_NOISE
     return BEATS if row["delta_vs_vision"] > 0 else WORSE
@@ -92,7 +108,7 @@ def verdicts(table: pd.DataFrame, only: str | None = None) -> list[str]:
         if verdict is None or only not in (None, verdict):
             continue
         q = row.get("p_adjusted", float("nan"))
-        adjusted = "" if pd.isna(q) else f", adjusted p={q:.3g}"
+        adjusted = "" if _isna(q) else f", adjusted p={q:.3g}"
         lines.append(f"{row['variant']} {verdict}: {row['delta_vs_vision']:+.3f} top-1, "
                      f"95% CI [{row['delta_ci_low']:+.3f}, {row['delta_ci_high']:+.3f}], "
                      f"p={row['p_vs_vision']:.3g}{adjusted}")
@@ -117,6 +133,8 @@ def recovery_table(table: pd.DataFrame) -> str:
 
 def recovery_frame(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`recovery_table`'s cells (no rows where no variant has a share)."""
+    import pandas as pd
+
     rows = table[table["recovery"].notna() | table.get("recovery_note", pd.Series(
         dtype=object)).notna()] if "recovery" in table else table.iloc[:0]
     if rows.empty:
@@ -179,7 +197,7 @@ def control_lines(table: pd.DataFrame) -> list[str]:
     lines = []
     for row in table[table["delta_vs_control"].notna()].to_dict("records"):
         q = row.get("p_control_adjusted", float("nan"))
-        adjusted = "" if pd.isna(q) else f", adjusted p={q:.3g}"
+        adjusted = "" if _isna(q) else f", adjusted p={q:.3g}"
         lines.append(f"{row['variant']} @ {row['labels_per_class']} labels/class vs the "
                      f"frames PCA-reduced to its width: {row['delta_vs_control']:+.3f} top-1, "
                      f"95% CI [{row['control_ci_low']:+.3f}, {row['control_ci_high']:+.3f}], "
@@ -227,3 +245,214 @@ def experiment_sections(main: pd.DataFrame, study: pd.DataFrame | None = None,
                                  "class's test clips (95% CI)", per_class_frame(per_class),
                                  correlation_lines(correlations or {})))
     return sections
+
+
+# -- each command's summary ---------------------------------------------------------
+
+
+def catalog_lines(url: str, revision: str | None, store_root: Path) -> list[str]:
+    """``init``: where the catalog and the store are."""
+    return [f"catalog {url} at revision {revision}", f"store   {store_root}"]
+
+
+def upgrade_line(applied: list[str], revision: str | None) -> str:
+    if applied:
+        return f"applied {', '.join(applied)}; catalog at {revision}"
+    return f"catalog already at {revision}"
+
+
+def status_lines(found: Any) -> list[str]:
+    """``status``: clips, feature sets and unfinished runs (a ``CatalogStatus``)."""
+    return ["clips", table_or(found.clips, "  (none yet: run ingest)"),
+            "\nfeature sets", table_or(found.sets, "  (none yet)"),
+            "\nruns not finished (abandoned: the process is gone; rerun the command)",
+            table_or(found.unfinished, "  (none)")]
+
+
+def table_or(frame: pd.DataFrame, empty: str) -> str:
+    """A table, or ``empty`` when it has no rows."""
+    return format_frame(frame, "table") if len(frame) else empty
+
+
+def fsck_lines(report: Any, compacting: bool) -> list[str]:
+    """``fsck``: what was repaired, each problem, dead rows, what was compacted."""
+    lines = [f"repaired {path}" for path in report.repaired]
+    lines += [str(problem) for problem in report.problems]
+    if report.dead_rows:
+        lines.append(f"{report.dead_rows} dead rows ({report.dead_bytes / 1e6:.1f} MB) that "
+                     "no feature points at" + ("" if compacting else ": `fsck --compact` "
+                                               "reclaims them"))
+    lines += [f"compacted {path}" for path in report.compacted]
+    lines.append(f"{report.shards_checked} shards checked, {len(report.problems)} problem(s)"
+                 + (f", {len(report.repaired)} repaired" if report.repaired else ""))
+    return lines
+
+
+def restore_lines(report: Any) -> list[str]:
+    """``fsck --restore``: each shard put back or left, then the count."""
+    lines = [f"restored {path} ({rows} feature rows)" for path, rows in report.restored]
+    lines += [f"left in quarantine {path}: {why}" for path, why in report.left]
+    lines.append(f"{len(report.restored)} shard(s) restored, {len(report.left)} left")
+    return lines
+
+
+def copied_line(copied: dict[str, int], url: str) -> str:
+    return f"copied {sum(copied.values())} rows in {len(copied)} tables to {url}"
+
+
+def relocated_line(done: Any, new: Path) -> str:
+    return f"{done.moved} clips now under {new}"
+
+
+def relocate_warning(done: Any) -> str | None:
+    """A warning when the first clips looked for are not under the new folder."""
+    if not done.absent:
+        return None
+    return (f"warning: {len(done.absent)} of the first {done.checked} clips are not there "
+            f"(e.g. {done.absent[0]}): was OLD right?")
+
+
+def ingest_lines(summary: Any) -> list[str]:
+    """``ingest``: clips by status, failures by reason, manifest rows refused, the run."""
+    counts = ", ".join(f"{summary.by_status.get(s, 0)} {s}"
+                       for s in ("ok", "flagged", "failed", "skipped"))
+    lines = [f"{summary.total} clips: {counts}"]
+    lines += [f"  {n:>6}  {reason}" for reason, n in summary.by_reason.most_common()]
+    if summary.duplicates:
+        lines.append(f"{summary.duplicates} manifest rows named a file listed before: "
+                     "ingested once")
+    if summary.refused:
+        lines.append(f"{len(summary.refused)} manifest rows refused:")
+        lines += [f"  {line}" for line in summary.refused[:10]]
+        if len(summary.refused) > 10:
+            lines.append(f"  ... and {len(summary.refused) - 10} more")
+    return lines
+
+
+def legacy_import_lines(report: Any) -> tuple[list[str], list[str]]:
+    """The study's .npy import: (sets imported, files refused)."""
+    return ([f"imported {name}: {rows} clips" for name, rows in report.imported.items()],
+            [f"refused: {reason}" for reason in report.refused.values()])
+
+
+def encode_lines(summary: Any) -> list[str]:
+    """``encode``: clips per set, the rate, projected sets."""
+    lines = [f"{name}: {summary.encoded.get(name, 0)} clips encoded, "
+             f"{summary.failed.get(name, 0)} failed" for name in summary.sets.values()]
+    n = max(summary.encoded.values(), default=0)
+    lines.append(f"{n} clips in {summary.seconds:.1f} s "
+                 f"({n / max(summary.seconds, 1e-9):.2f} clips/s); {summary.skipped} "
+                 "already done")
+    return lines + [f"projected: {name}" for name in summary.projected]
+
+
+def run_line(run_id: str, hint: str = "") -> str:
+    return f"run {run_id}" + (f"; {hint}" if hint else "")
+
+
+def tags_imported_line(source: str, n: int, known: int) -> str:
+    return f"imported tags of {n} clips as source {source!r} ({known} are in the catalog)"
+
+
+def tagged_line(source: str, n: int, unread: list[str]) -> str:
+    return (f"tagged {n} clips as source {source!r}"
+            + (f"; {len(unread)} had no audio to read at their source" if unread else ""))
+
+
+def dictionary_lines(entries: dict[str, list[tuple[str, float]]]) -> list[str]:
+    """``dictionary build``: each class's labels with their similarity."""
+    return [f"{cls}: " + "; ".join(f"{label} ({sim:.2f})" for label, sim in items)
+            for cls, items in entries.items()]
+
+
+def dictionary_imported_line(name: str, classes: int, entries: int) -> str:
+    return f"imported {classes} classes ({entries} entries) as {name!r}"
+
+
+def filter_lines(summary: pd.DataFrame, name: str, kept: int, total: int) -> list[str]:
+    """``filter``: IoU per class, then what was kept."""
+    return [format_frame(summary.round(4)), f"filter {name!r}: kept {kept} of {total} clips"]
+
+
+def frames_line(tally: Any) -> str:
+    return (f"representative frames of {tally.done} clips"
+            + (f"; {tally.failed} clips could not be read" if tally.failed else ""))
+
+
+def captions_imported_line(n: int, clips: int, captioner: str) -> str:
+    return f"imported {n} captions of {clips} clips as {captioner!r}"
+
+
+def captioned_line(tally: Any) -> str:
+    return (f"captioned {tally.done} frames"
+            + (f"; {tally.failed} frames could not be read" if tally.failed else ""))
+
+
+def prototypes_line(n: int, set_name: str) -> str:
+    return f"{n} label prototypes in {set_name}"
+
+
+def warning_line(text: str) -> str:
+    return f"warning: {text}"
+
+
+def wrote_line(n: int, set_name: str) -> str:
+    return f"wrote {n} clips to {set_name}"
+
+
+def generator_trained_line(run_id: str) -> str:
+    return f"run {run_id}; next: vida-batch generate --run {run_id}"
+
+
+def classifier_trained_line(run_id: str, metrics: dict[str, float]) -> str:
+    return (f"run {run_id}: test top-1 {metrics['top1']:.3f}, top-5 {metrics['top5']:.3f}, "
+            f"macro-F1 {metrics['macro_f1']:.3f}")
+
+
+def experiment_lines(result: Any) -> list[str]:
+    """An experiment's sections (:func:`experiment_sections`), then where its plots and
+    CSV are; nothing for a dry run (its plan was printed)."""
+    if result is None:
+        return []
+    lines = []
+    for section in experiment_sections(result.table, result.study_table, result.label_table,
+                                       result.per_class, result.correlations):
+        if section.heading is not None:
+            lines.append(f"\n{section.heading}")
+        lines.append(section.text())
+        lines += [f"  {line}" for line in section.lines]
+    lines.append(f"\nexperiment {result.experiment_id}\nplot  {result.plot}\n"
+                 f"table {result.csv}")
+    if result.label_plot is not None:
+        lines.append(f"labels {result.label_plot}")
+    if result.per_class is not None:
+        lines.append(f"per class {result.csv.parent / 'per_class.png'}")
+    return lines
+
+
+def report_line(page: Path) -> str:
+    return f"report {page}"
+
+
+def synth_lines(result: Any, out: Path) -> list[str]:
+    """``synth``: what was written, and the next command."""
+    return [f"{result.n_clips} clips of {len(result.classes)} classes in {out}",
+            f"tags     {result.tags_file}", f"captions {result.captions_dir}",
+            f"next: vida-batch ingest {result.manifest}"]
+
+
+def demo_lines(result: Any, workdir: Path) -> list[str]:
+    """``demo``: both experiments, what beats vision only in each, the reports."""
+    lines = ["\n== SVDMap ==", *experiment_lines(result.svdmap),
+             "\n== CAFMap ==", *experiment_lines(result.cafmap),
+             "\n== What beats vision only (Benjamini-Hochberg adjusted p < 0.05 over each "
+             f"experiment's comparisons: SVDMap {result.svdmap.comparisons}, CAFMap "
+             f"{result.cafmap.comparisons}) =="]
+    for name, experiment in (("SVDMap", result.svdmap), ("CAFMap", result.cafmap)):
+        wins = winners(experiment.table, experiment.label_table)
+        lines += [f"{name}: {line}" for line in wins or [
+            "no variant: every difference from vision only is within noise or negative"]]
+    lines += [report_line(page) for page in result.reports]
+    lines.append(f"\ndone in {result.seconds:.0f} s; explore with: vida-batch --catalog "
+                 f"{workdir}/catalog.db --store {workdir}/store status")
+    return lines

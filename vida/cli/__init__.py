@@ -1,9 +1,9 @@
 """``vida-batch``: the command-line face of VIDA.
 
 Thin by design: each command parses its options, calls one library function
-(almost always a job in :mod:`vida.jobs`) and prints.  One module per command
-group; what they share (context, one-line errors, printers) is in
-:mod:`vida.cli.common`.
+(almost always a job in :mod:`vida.jobs`) and prints what :mod:`vida.views` makes of
+the result.  One module per command group; what they share (context, one-line
+errors) is in :mod:`vida.cli.common`.
 
 Commands load lazily (click's documented ``LazyGroup`` pattern): a command imports
 only what it uses, and so does every worker process a local pool starts, since a

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from vida import views
 from vida.cli.common import Context, exit_for_failures, friendly_errors, strict_option
 
 
@@ -25,8 +26,7 @@ def frames(obj: Context, ratio: float, rgb: str, redo: bool, strict: bool) -> No
 
     tally = find_representative_frames(obj.catalog(), obj.store(), ratio=ratio, rgb=rgb,
                                        redo=redo)
-    click.echo(f"representative frames of {tally.done} clips"
-               + (f"; {tally.failed} clips could not be read" if tally.failed else ""))
+    click.echo(views.frames_line(tally))
     exit_for_failures(tally.done, tally.failed, tally.commonest(), strict=strict)
 
 
@@ -52,15 +52,14 @@ def caption(obj: Context, import_path: Path | None, model: str | None, captioner
         from vida.jobs.semantics.conditions import import_captions
 
         n, clips = import_captions(obj.catalog(), import_path, captioner or "imported")
-        click.echo(f"imported {n} captions of {clips} clips as {captioner or 'imported'!r}")
+        click.echo(views.captions_imported_line(n, clips, captioner or "imported"))
         return
     from vida.jobs.semantics.conditions import caption_clips
     from vida.semantics.captions import DEFAULT_BLIP
 
     tally = caption_clips(obj.catalog(), obj.store(), model=model or DEFAULT_BLIP, rgb=rgb,
                           batch=batch_size, captioner_name=captioner, redo=redo)
-    click.echo(f"captioned {tally.done} frames"
-               + (f"; {tally.failed} frames could not be read" if tally.failed else ""))
+    click.echo(views.captioned_line(tally))
     exit_for_failures(tally.done, tally.failed, tally.commonest(), "frames", strict=strict)
 
 
@@ -89,8 +88,9 @@ def prototypes(obj: Context, audioset_tfrecords: Path | None, labels_csv: str | 
     set_name, n = prototypes_job(obj.catalog(), obj.store(), tfrecords=audioset_tfrecords,
                                  labels_csv=labels_csv, segments=segments, audio=audio,
                                  tags=tag_source, name=name, strict=strict,
-                                 warn=lambda line: click.echo(f"warning: {line}", err=True))
-    click.echo(f"{n} label prototypes in {set_name}")
+                                 warn=lambda line: click.echo(views.warning_line(line),
+                                                              err=True))
+    click.echo(views.prototypes_line(n, set_name))
 
 
 @click.command()
@@ -110,7 +110,7 @@ def condition(obj: Context, prototype_set: str, text_encoder: str | None, top_k:
     set_name = build_conditions(obj.catalog(), obj.store(), prototypes=prototype_set,
                                 captioner=captioner, text_encoder=text_encoder, top_k=top_k,
                                 name=name)
-    click.echo(f"wrote {len(obj.store().keys(set_name))} clips to {set_name}")
+    click.echo(views.wrote_line(len(obj.store().keys(set_name)), set_name))
 
 
 COMMANDS = [frames, caption, prototypes, condition]

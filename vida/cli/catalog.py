@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from vida.cli.common import Context, echo_table, friendly_errors, table_or
-from vida.store.integrity import fsck
+from vida import views
+from vida.cli.common import Context, echo_lines, echo_table, friendly_errors
 
 
 @click.command()
@@ -17,9 +17,7 @@ from vida.store.integrity import fsck
 def init(obj: Context) -> None:
     """Create the catalog (schema at the latest revision) and the store folder."""
     catalog = obj.catalog()
-    store = obj.store()
-    click.echo(f"catalog {catalog.url} at revision {catalog.revision()}")
-    click.echo(f"store   {store.root}")
+    echo_lines(views.catalog_lines(catalog.url, catalog.revision(), obj.store().root))
 
 
 @click.command()
@@ -29,10 +27,7 @@ def upgrade(obj: Context) -> None:
     """Apply pending catalog migrations (run it when a catalog says it is behind)."""
     catalog = obj.catalog(check=False)
     applied = catalog.upgrade()
-    if applied:
-        click.echo(f"applied {', '.join(applied)}; catalog at {catalog.revision()}")
-    else:
-        click.echo(f"catalog already at {catalog.revision()}")
+    click.echo(views.upgrade_line(applied, catalog.revision()))
 
 
 @click.command()
@@ -55,13 +50,7 @@ def status(obj: Context) -> None:
     """Clips per class, split and status; feature sets with their row counts."""
     from vida.jobs.data.catalog_tasks import catalog_status
 
-    found = catalog_status(obj.catalog(create=False))
-    click.echo("clips")
-    click.echo(table_or(found.clips, "  (none yet: run ingest)"))
-    click.echo("\nfeature sets")
-    click.echo(table_or(found.sets, "  (none yet)"))
-    click.echo("\nruns not finished (abandoned: the process is gone; rerun the command)")
-    click.echo(table_or(found.unfinished, "  (none)"))
+    echo_lines(views.status_lines(catalog_status(obj.catalog(create=False))))
 
 
 @click.command(name="fsck")
@@ -83,38 +72,16 @@ def status(obj: Context) -> None:
 def fsck_command(obj: Context, repair: bool, do_restore: bool, do_compact: bool,
                  no_checksums: bool, force: bool) -> None:
     """Check the catalog against the store: missing, orphan, damaged shards; dead rows."""
-    from vida.store.integrity import compact, restore
+    from vida.store.integrity import fsck, restore
 
     if do_restore:
-        _echo_restore(restore(obj.store(create=False)))
+        echo_lines(views.restore_lines(restore(obj.store(create=False))))
         return
-    report = fsck(obj.store(create=repair), repair=repair, verify_checksums=not no_checksums,
-                  force=force)
-    for path in report.repaired:
-        click.echo(f"repaired {path}")
-    for problem in report.problems:
-        click.echo(str(problem))
-    if report.dead_rows:
-        click.echo(f"{report.dead_rows} dead rows ({report.dead_bytes / 1e6:.1f} MB) that no "
-                   "feature points at" + ("" if do_compact else ": `fsck --compact` reclaims "
-                                          "them"))
-    if do_compact:
-        for path in compact(obj.store()):
-            click.echo(f"compacted {path}")
-    click.echo(
-        f"{report.shards_checked} shards checked, {len(report.problems)} problem(s)"
-        + (f", {len(report.repaired)} repaired" if report.repaired else "")
-    )
+    report = fsck(obj.store(create=repair or do_compact), repair=repair,
+                  verify_checksums=not no_checksums, force=force, compact=do_compact)
+    echo_lines(views.fsck_lines(report, compacting=do_compact))
     if not report.clean:
         sys.exit(1)
-
-
-def _echo_restore(report) -> None:
-    for path, rows in report.restored:
-        click.echo(f"restored {path} ({rows} feature rows)")
-    for path, why in report.left:
-        click.echo(f"left in quarantine {path}: {why}")
-    click.echo(f"{len(report.restored)} shard(s) restored, {len(report.left)} left")
 
 
 @click.command()
@@ -160,7 +127,7 @@ def copy_command(source: str, target: str) -> None:
 
     src, dst = open_catalog(source), open_catalog(target, create=True)
     copied = copy_catalog(src, dst, log=click.echo)
-    click.echo(f"copied {sum(copied.values())} rows in {len(copied)} tables to {dst.url}")
+    click.echo(views.copied_line(copied, dst.url))
 
 
 @catalog_group.command(name="relocate")
@@ -177,10 +144,9 @@ def relocate_command(obj: Context, old: str, new: str) -> None:
     from vida.jobs.data.catalog_tasks import relocate
 
     done = relocate(obj.catalog(create=False), old, new)
-    click.echo(f"{done.moved} clips now under {Path(new).resolve()}")
-    if done.absent:
-        click.echo(f"warning: {len(done.absent)} of the first {done.checked} clips are not "
-                   f"there (e.g. {done.absent[0]}): was OLD right?", err=True)
+    click.echo(views.relocated_line(done, Path(new).resolve()))
+    if (warning := views.relocate_warning(done)) is not None:
+        click.echo(warning, err=True)
 
 
 COMMANDS = [init, upgrade, sql, status, fsck_command, split, catalog_group]

@@ -100,32 +100,17 @@ def echo_table(frame: pd.DataFrame, fmt: str = "table") -> None:
     click.echo(format_frame(frame, fmt), nl=fmt != "csv")
 
 
-def table_or(frame: pd.DataFrame, empty: str) -> str:
-    """A table, or ``empty`` when it has no rows."""
-    from vida.views import format_frame
-
-    return format_frame(frame, "table") if len(frame) else empty
+def echo_lines(lines: list[str], err: bool = False) -> None:
+    """Print a view's lines (:mod:`vida.views`)."""
+    for line in lines:
+        click.echo(line, err=err)
 
 
 def print_experiment(result: Any) -> None:
-    """An experiment's tables (the layout the report shows too), then where its plot
-    and CSV are (nothing for a dry run, whose plan was printed)."""
-    from vida.views import experiment_sections
+    """An experiment's tables, in the layout the report shows too."""
+    from vida.views import experiment_lines
 
-    if result is None:
-        return
-    for section in experiment_sections(result.table, result.study_table, result.label_table,
-                                       result.per_class, result.correlations):
-        if section.heading is not None:
-            click.echo(f"\n{section.heading}")
-        click.echo(section.text())
-        for line in section.lines:
-            click.echo(f"  {line}")
-    click.echo(f"\nexperiment {result.experiment_id}\nplot  {result.plot}\ntable {result.csv}")
-    if result.label_plot is not None:
-        click.echo(f"labels {result.label_plot}")
-    if result.per_class is not None:
-        click.echo(f"per class {result.csv.parent / 'per_class.png'}")
+    echo_lines(experiment_lines(result))
 
 
 def experiment_running(obj: Context, options: dict[str, Any]) -> Any:

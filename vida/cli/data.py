@@ -6,12 +6,8 @@ from pathlib import Path
 
 import click
 
-from vida.cli.common import (
-    Context,
-    friendly_errors,
-    print_experiment,
-)
-from vida.views import winners
+from vida import views
+from vida.cli.common import Context, echo_lines, friendly_errors
 
 
 @click.command()
@@ -34,10 +30,7 @@ def synth(obj: Context, out: Path, n_classes: int, clips_per_class: int, seed: i
     with ordered_mapper() as mapper:  # the same clips on any number of cores
         result = synthesize(out, n_classes, clips_per_class, seed, progress=True,
                             mapper=mapper)
-    click.echo(f"{result.n_clips} clips of {len(result.classes)} classes in {out}")
-    click.echo(f"tags     {result.tags_file}")
-    click.echo(f"captions {result.captions_dir}")
-    click.echo(f"next: vida-batch ingest {result.manifest}")
+    echo_lines(views.synth_lines(result, out))
 
 
 @click.command()
@@ -68,22 +61,7 @@ def demo(obj: Context, workdir: Path, classes: int, clips_per_class: int, seeds:
                           epochs=epochs, generator_epochs=generator_epochs, workers=workers,
                           labels_per_class=labels_per_class)
     result = run_demo(workdir, options, log=click.echo)
-    click.echo("\n== SVDMap ==")
-    print_experiment(result.svdmap)
-    click.echo("\n== CAFMap ==")
-    print_experiment(result.cafmap)
-    click.echo("\n== What beats vision only (Benjamini-Hochberg adjusted p < 0.05 over "
-               f"each experiment's comparisons: SVDMap {result.svdmap.comparisons}, CAFMap "
-               f"{result.cafmap.comparisons}) ==")
-    for name, experiment in (("SVDMap", result.svdmap), ("CAFMap", result.cafmap)):
-        wins = winners(experiment.table, experiment.label_table)
-        for line in wins or ["no variant: every difference from vision only is within noise "
-                             "or negative"]:
-            click.echo(f"{name}: {line}")
-    for page in result.reports:
-        click.echo(f"report {page}")
-    click.echo(f"\ndone in {result.seconds:.0f} s; explore with: "
-               f"vida-batch --catalog {workdir}/catalog.db --store {workdir}/store status")
+    echo_lines(views.demo_lines(result, workdir))
 
 
 COMMANDS = [synth, demo]

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from vida import views
 from vida.cli.common import (
     QUERY_HELP,
     Context,
@@ -193,7 +194,7 @@ def report(obj: Context, experiment_id: str, output: Path | None) -> None:
 
     out = write_report(obj.catalog(), experiment_id,
                        output or Path(f"report-{experiment_id}.html"))
-    click.echo(f"report {out}")
+    click.echo(views.report_line(out))
 
 
 COMMANDS = [experiment, report]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from vida import views
 from vida.cli.common import (
     QUERY_HELP,
     Context,
@@ -47,7 +48,7 @@ def train_generator_command(obj: Context, arch: str, query: str, rgb: str, flow:
                          epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
     run_id = train_generator(obj.catalog(), obj.store(), query, spec, runs=runs,
                              memory_budget=memory_budget, device=device)
-    click.echo(f"run {run_id}; next: vida-batch generate --run {run_id}")
+    click.echo(views.generator_trained_line(run_id))
 
 
 @train.command("classifier")
@@ -78,8 +79,7 @@ def train_classifier_command(obj: Context, arch: str, audio: str, query: str, rg
                           batch_size=batch_size, seed=seed)
     run_id, metrics = train_classifier(obj.catalog(), obj.store(), query, spec, runs=runs,
                                        memory_budget=memory_budget, device=device)
-    click.echo(f"run {run_id}: test top-1 {metrics['top1']:.3f}, top-5 {metrics['top5']:.3f}, "
-               f"macro-F1 {metrics['macro_f1']:.3f}")
+    click.echo(views.classifier_trained_line(run_id, metrics))
 
 
 @click.command()
@@ -99,7 +99,7 @@ def generate(obj: Context, run_id: str, query: str | None, cross_fit: int,
 
     name = (cross_fit_generate(obj.catalog(), obj.store(), run_id, cross_fit, query, runs=runs)
             if cross_fit else run_generate(obj.catalog(), obj.store(), run_id, query))
-    click.echo(f"wrote {len(obj.store().keys(name))} clips to {name}")
+    click.echo(views.wrote_line(len(obj.store().keys(name)), name))
 
 
 COMMANDS = [train, generate]

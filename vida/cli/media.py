@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from vida.cli.common import Context, exit_for_failures, friendly_errors, strict_option
+from vida import views
+from vida.cli.common import Context, echo_lines, exit_for_failures, friendly_errors, strict_option
 from vida.cli.options import store_dtype_option
 from vida.encoders.runtime import DEVICES, DTYPES
 from vida.media.sources import LAYOUTS
@@ -71,9 +72,8 @@ def ingest(obj: Context, root: Path, layout: str | None, workers: int | None,
 
     summary = run_ingest(obj.catalog(), obj.store(), root, layout=layout, options=options,
                          workers=workers, executor=obj.executor, progress=not no_progress)
-    for line in summary.lines():
-        click.echo(line)
-    click.echo(f"run {summary.run_id}; see `vida-batch status`")
+    echo_lines(views.ingest_lines(summary))
+    click.echo(views.run_line(summary.run_id, "see `vida-batch status`"))
     failed = summary.by_status["failed"] + len(summary.refused)
     exit_for_failures(summary.total + len(summary.refused) - failed, failed,
                       summary.commonest_failure(), strict=options.strict)
@@ -84,10 +84,9 @@ def _import_legacy(obj: Context, root: Path, store_dtype: str) -> None:
     from vida.jobs.data.legacy_import import import_legacy
 
     report = import_legacy(obj.catalog(), obj.store(), root, dtype=store_dtype)
-    for name, rows in report.imported.items():
-        click.echo(f"imported {name}: {rows} clips")
-    for reason in report.refused.values():
-        click.echo(f"refused: {reason}", err=True)
+    imported, refused = views.legacy_import_lines(report)
+    echo_lines(imported)
+    echo_lines(refused, err=True)
     if report.refused:
         sys.exit(1)
 
@@ -135,9 +134,8 @@ def encode(obj: Context, encoder_specs: tuple[str, ...], query: str | None, grid
                            batch_size=batch_size, workers=workers or default_workers(device),
                            project=project, retry_failed=retry_failed,
                            store_dtype=store_dtype, progress=not no_progress)
-    for line in summary.lines():
-        click.echo(line)
-    click.echo(f"run {summary.run_id}")
+    echo_lines(views.encode_lines(summary))
+    click.echo(views.run_line(summary.run_id))
     exit_for_failures(max(summary.encoded.values(), default=0),
                       max(summary.failed.values(), default=0), summary.commonest_failure(),
                       strict=strict)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from vida.cli.common import Context, echo_table, exit_for_failures, friendly_errors, strict_option
+from vida import views
+from vida.cli.common import Context, echo_lines, exit_for_failures, friendly_errors, strict_option
 
 
 @click.command()
@@ -33,7 +34,7 @@ def tag(obj: Context, import_file: Path | None, model: str | None, on_set: str, 
         from vida.jobs.semantics.tagging import import_tags
 
         source, n, known = import_tags(obj.catalog(), import_file, source)
-        click.echo(f"imported tags of {n} clips as source {source!r} ({known} are in the catalog)")
+        click.echo(views.tags_imported_line(source, n, known))
         return
     from vida.jobs.semantics.tagging import tag_clips
     from vida.semantics.tagger import DEFAULT_AST
@@ -41,8 +42,7 @@ def tag(obj: Context, import_file: Path | None, model: str | None, on_set: str, 
     source, n, unread = tag_clips(obj.catalog(), obj.store(), model=model or DEFAULT_AST,
                                   on=on_set, top_k=top_k, query=query, source=source,
                                   redo=redo)
-    click.echo(f"tagged {n} clips as source {source!r}"
-               + (f"; {len(unread)} had no audio to read at their source" if unread else ""))
+    click.echo(views.tagged_line(source, n, unread))
     exit_for_failures(n, len(unread), f"no audio at the source of {unread[0]}" if unread
                       else "", strict=strict)
 
@@ -68,8 +68,7 @@ def dictionary_build(obj: Context, text_encoder: str | None, top_n: int, name: s
 
     entries = build_dictionary_job(obj.catalog(), name, classes=list(class_names) or None,
                                    top_n=top_n, text_encoder=text_encoder)
-    for cls, items in entries.items():
-        click.echo(f"{cls}: " + "; ".join(f"{label} ({sim:.2f})" for label, sim in items))
+    echo_lines(views.dictionary_lines(entries))
 
 
 @dictionary.command("import")
@@ -82,7 +81,7 @@ def dictionary_import(obj: Context, csv_file: Path, name: str | None) -> None:
     from vida.jobs.semantics.dictionary import import_dictionary
 
     name, entries, n = import_dictionary(obj.catalog(), csv_file, name)
-    click.echo(f"imported {len(entries)} classes ({n} entries) as {name!r}")
+    click.echo(views.dictionary_imported_line(name, len(entries), n))
 
 
 @click.command(name="filter")
@@ -103,8 +102,7 @@ def filter_command(obj: Context, dictionary_name: str, tag_source: str, min_iou:
     name, summary, kept, total = filter_job(
         obj.catalog(), dictionary=dictionary_name, tags=tag_source, mode=mode,
         min_iou=min_iou, top_classes=top_classes, name=name)
-    echo_table(summary.round(4))
-    click.echo(f"filter {name!r}: kept {kept} of {total} clips")
+    echo_lines(views.filter_lines(summary, name, kept, total))
 
 
 COMMANDS = [tag, dictionary, filter_command]

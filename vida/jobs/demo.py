@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from vida import views
 from vida.catalog.database import open_catalog
 from vida.jobs.core.executor import ordered_mapper
 from vida.jobs.data.ingest import ingest
@@ -96,7 +97,7 @@ def run_demo(workdir: Path, options: DemoOptions | None = None,
     step("ingesting (decode, flow, encoders)")
     summary = ingest(catalog, store, data.manifest, workers=options.workers or os.cpu_count(),
                      progress=False)
-    step(" / ".join(summary.lines()[:1]))
+    step(" / ".join(views.ingest_lines(summary)[:1]))
     assign_splits(catalog, ratios=options.ratios, seed=42)
     import_tags(catalog, data.tags_file, "synth-ast")
     build_dictionary_job(catalog, "minilm", classes=data.classes, top_n=5)

@@ -25,7 +25,7 @@ clips.  It never touches a file it may not read, and past a threshold it asks fo
 with its rows (a clip recomputed since keeps its new row).
 
 Dead rows are rows of a shard that no feature points at any more (a clip ingested
-again, two jobs that raced): not a problem, but space; ``compact`` rewrites the
+again, two jobs that raced): not a problem, but space; ``compact_shards`` rewrites the
 shards that hold them with their live rows only.
 """
 
@@ -91,9 +91,10 @@ def _check_repair_size(damaged: dict[str, int], shards: dict, force: bool) -> No
 
 
 def fsck(store: FeatureStore, *, repair: bool = False, verify_checksums: bool = True,
-         force: bool = False) -> FsckReport:
+         force: bool = False, compact: bool = False) -> FsckReport:
     """Check the catalog against the store; with ``repair``, remove what holds no
-    committed data and quarantine what is damaged or gone (see the module's doc)."""
+    committed data and quarantine what is damaged or gone (see the module's doc);
+    with ``compact``, then rewrite the shards that hold dead rows."""
     report = FsckReport()
     index, features = shard_index(store.catalog)
     shards = {sid: (rel, n_rows, digest) for sid, (rel, _, n_rows, digest) in index.items()}
@@ -103,6 +104,8 @@ def fsck(store: FeatureStore, *, repair: bool = False, verify_checksums: bool = 
     _check_files(store, {rel for rel, _, _ in shards.values()}, report)
     if repair:
         _repair(store, report, damaged, shards, force)
+    if compact:
+        report.compacted = compact_shards(store)
     return report
 
 
@@ -262,7 +265,7 @@ def _put_back(store: FeatureStore, shard_id: int, source: Path, original: Path) 
         raise
 
 
-def compact(store: FeatureStore) -> list[str]:
+def compact_shards(store: FeatureStore) -> list[str]:
     """Rewrite every shard holding dead rows with its live rows only (new shard,
     features re-pointed in one transaction, old file removed); returns the old paths."""
     index, features = shard_index(store.catalog)

@@ -103,15 +103,6 @@ class EncodeSummary:
     def commonest_failure(self) -> str:
         return self.reasons.most_common(1)[0][0] if self.reasons else "none"
 
-    def lines(self) -> list[str]:
-        out = [f"{name}: {self.encoded.get(name, 0)} clips encoded, "
-               f"{self.failed.get(name, 0)} failed" for name in self.sets.values()]
-        n = max(self.encoded.values(), default=0)
-        out.append(f"{n} clips in {self.seconds:.1f} s ({n / max(self.seconds, 1e-9):.2f} clips/s)"
-                   f"; {self.skipped} already done")
-        out += [f"projected: {name}" for name in self.projected]
-        return out
-
 
 def default_workers(device: str) -> int:
     """Decoding processes for ``encode``: on a GPU, every core decodes while the GPU

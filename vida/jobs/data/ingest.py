@@ -68,21 +68,6 @@ class IngestSummary:
         if reason and status in ("failed", "flagged"):
             self.by_reason[f"{status}: {reason}"] += 1
 
-    def lines(self) -> list[str]:
-        counts = ", ".join(f"{self.by_status.get(s, 0)} {s}"
-                           for s in ("ok", "flagged", "failed", "skipped"))
-        out = [f"{self.total} clips: {counts}"]
-        out += [f"  {n:>6}  {reason}" for reason, n in self.by_reason.most_common()]
-        if self.duplicates:
-            out.append(f"{self.duplicates} manifest rows named a file listed before: "
-                       "ingested once")
-        if self.refused:
-            out.append(f"{len(self.refused)} manifest rows refused:")
-            out += [f"  {line}" for line in self.refused[:10]]
-            if len(self.refused) > 10:
-                out.append(f"  ... and {len(self.refused) - 10} more")
-        return out
-
     @property
     def all_failed(self) -> bool:
         """Nothing ingested or already there, though there was something to ingest."""
