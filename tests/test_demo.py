@@ -68,13 +68,19 @@ def test_reduced_demo_is_complete(reduced_demo):
     summary = cat.sql("SELECT run_id, count(*) AS n FROM run_metrics WHERE run_id IN "
                       "(SELECT run_id FROM runs WHERE kind = 'experiment') AND name NOT LIKE "
                       "'%/recovery%' AND name NOT LIKE 'class=%' AND name NOT LIKE "
-                      "'rank_correlation/%' GROUP BY 1")
+                      "'rank_correlation/%' AND name NOT LIKE 'generator=%' GROUP BY 1")
     # variants x (3 metrics x mean/std + the CI's two ends) + 5 paired numbers (with the
     # adjusted p) per variant other than vision only
     # per label count: 5 variants, 4 compared with vision only, and generated audio
     # alone with its control (5 numbers)
     labels = 2 * (6 * 8 + 5 * 5 + 5)
     assert sorted(summary["n"]) == [8 * 8 + 7 * 5 + labels, 9 * 8 + 8 * 5 + labels]
+    # how close each generator's audio is: n_test, seeds, 6 measures with their CI's two
+    # ends, 3 chance levels; SVDMap's two generators (all clips, IoU-kept), CAFMap's one
+    quality = cat.sql("SELECT r.arch, count(*) AS n FROM run_metrics m JOIN runs r ON "
+                      "r.run_id = m.run_id WHERE m.name LIKE 'generator=%' GROUP BY 1 "
+                      "ORDER BY 1")
+    assert quality.values.tolist() == [["cafmap", 23], ["svdmap", 2 * 23]]
     # each distilled student names its teacher: the "+ real audio" run of its seed and
     # label count, in its experiment
     students = cat.sql(
@@ -175,8 +181,12 @@ def test_the_demo_writes_a_report_that_a_browser_shows(reduced_demo):
             page = browser.new_page()
             page.goto(page_file.as_uri())
             assert run_id in page.title()
-            # the tables: main, label efficiency, recovery, per class
-            assert page.locator("table").count() == 4
+            # the tables: main, how close the generated audio is, label efficiency,
+            # recovery, per class
+            assert page.locator("table").count() == 5
+            r2 = cat.sql(f"SELECT value FROM run_metrics WHERE run_id = '{run_id}' AND "
+                         "name = 'generator=all/r2'")["value"].iloc[0]
+            assert f"{r2:+.3f} [" in page.locator("table").nth(1).inner_text()
             images = page.evaluate("() => [...document.images].map(i => [i.alt, i.complete "
                                    "&& i.naturalWidth > 100 && i.src.startsWith('data:')])")
             assert images == [["results", True], ["label efficiency", True],

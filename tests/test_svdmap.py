@@ -242,6 +242,16 @@ def test_experiment_svdmap_end_to_end(synthetic):
     verdict = ("cannot be told from vision only" if q >= 0.05 else
                "beats vision only" if delta > 0 else "is worse than vision only")
     assert f"+ real audio {verdict}: {delta:+.3f} top-1" in result.stdout
+    # how close each generator's audio is to the real audio, its seeds pooled
+    quality = pd.read_csv(folder / "generator_quality.csv").set_index("generator")
+    assert quality.loc[["all", "kept"], "n_test"].tolist() == [8, 8]
+    assert set(quality.index) == {"all", "kept", "study"} and set(quality["seeds"]) == {2}
+    for measure in ("r2", "class_mean_r2", "r2_over_class_mean", "median_rank", "recall5"):
+        assert (quality[f"{measure}_ci_low"] <= quality[measure]).all()
+        assert (quality[measure] <= quality[f"{measure}_ci_high"]).all()
+    assert quality.loc["all", "chance_recall5"] == pytest.approx(5 / 8)
+    assert {"generator=all/r2", "generator=kept/recall1"} <= set(summary["name"])
+    assert "how close generated audio is to the real audio" in result.stdout
 
 
 def test_a_model_that_cannot_be_loaded_offline_gets_a_one_line_error(synthetic):

@@ -109,6 +109,29 @@ def recovered_share(variant: np.ndarray, baseline: np.ndarray, reference: np.nda
     return Interval(float((v - b).mean() / (r - b).mean()), float(low), float(high))
 
 
+def explained_share(residual: np.ndarray, total: np.ndarray, resamples: int = RESAMPLES,
+                    seed: int = 0) -> Interval:
+    """``1 - sum(residual) / sum(total)`` for ``[seeds, clips]`` matrices of per-clip
+    squared errors: R² of a prediction against the reference whose errors are
+    ``total`` (0: no better than it; 1: exact), with its 95 % interval from the same
+    resampled clips and seeds for both sums."""
+    r, t = np.asarray(residual, float), np.asarray(total, float)
+    seeds, clips = _indices(*r.shape, resamples, seed)
+    values = 1 - _resampled(r, seeds, clips) / _resampled(t, seeds, clips)
+    low, high = np.percentile(values, [2.5, 97.5])
+    return Interval(float(1 - r.sum() / t.sum()), float(low), float(high))
+
+
+def median_interval(values: np.ndarray, resamples: int = 1000, seed: int = 0) -> Interval:
+    """The median of a ``[seeds, clips]`` matrix, with its 95 % interval from
+    resampling clips and seeds (fewer resamples than a mean's: each sorts)."""
+    v = np.asarray(values, float)
+    seeds, clips = _indices(*v.shape, resamples, seed)
+    medians = np.array([np.median(v[np.ix_(s, c)]) for s, c in zip(seeds, clips, strict=True)])
+    low, high = np.percentile(medians, [2.5, 97.5])
+    return Interval(float(np.median(v)), float(low), float(high))
+
+
 def adjusted_p_values(p_values: Sequence[float]) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values of one family of comparisons: rejecting
     where they are below 0.05 keeps the expected share of false "wins" at 5 %."""

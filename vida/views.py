@@ -205,6 +205,54 @@ def control_lines(table: pd.DataFrame) -> list[str]:
     return lines
 
 
+def quality_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """How close each generator's audio is to the real audio on the test clips: R²
+    against the train mean, the class mean's own R², the generator's R² over the class
+    mean, and retrieval of each clip's own audio against chance."""
+    import pandas as pd
+
+    def cell(row: dict, measure: str, digits: str = "+.3f") -> str:
+        return (f"{row[measure]:{digits}} [{row[measure + '_ci_low']:{digits}}, "
+                f"{row[measure + '_ci_high']:{digits}}]")
+
+    rows = table.to_dict("records")
+    return pd.DataFrame({
+        "generator": [r["generator"] for r in rows],
+        "R² (vs train mean)": [cell(r, "r2") for r in rows],
+        "class mean's R²": [cell(r, "class_mean_r2") for r in rows],
+        "R² over class mean": [cell(r, "r2_over_class_mean") for r in rows],
+        "median rank (chance)": [f"{cell(r, 'median_rank', '.0f')} "
+                                 f"({r['chance_median_rank']:.1f})" for r in rows],
+        "recall@1 (chance)": [f"{cell(r, 'recall1', '.3f')} ({r['chance_recall1']:.3f})"
+                              for r in rows],
+        "recall@5 (chance)": [f"{cell(r, 'recall5', '.3f')} ({r['chance_recall5']:.3f})"
+                              for r in rows]})
+
+
+def quality_lines(table: pd.DataFrame) -> list[str]:
+    """Per generator, in plain words, what its audio holds: sound of each clip, only
+    its class's sound, or nothing beyond the train mean."""
+    lines = []
+    for row in table.to_dict("records"):
+        over = (f"R² over the class mean {row['r2_over_class_mean']:+.3f} "
+                f"[{row['r2_over_class_mean_ci_low']:+.3f}, "
+                f"{row['r2_over_class_mean_ci_high']:+.3f}]")
+        if row["r2_over_class_mean_ci_low"] > 0:
+            said = f"closer to each clip's real audio than its class's mean sound ({over})"
+        elif row["r2_ci_low"] > 0:
+            said = (f"closer than the train mean (R² {row['r2']:+.3f}) but not closer than "
+                    f"the class's mean sound ({over}): it mostly tells the class, which "
+                    "vision already does")
+        else:
+            said = f"no closer to the real audio than the train mean (R² {row['r2']:+.3f})"
+        found = ("finds a clip's own audio among the top 5 more often than chance"
+                 if row["recall5_ci_low"] > row["chance_recall5"] else
+                 "does not find a clip's own audio among the top 5 more often than chance")
+        lines.append(f"{row['generator']}: {said}; it {found} ({row['recall5']:.3f} "
+                     f"against {row['chance_recall5']:.3f})")
+    return lines
+
+
 @dataclass(frozen=True)
 class Section:
     """One part of an experiment's results, as the terminal prints it and the report
@@ -225,9 +273,14 @@ class Section:
 def experiment_sections(main: pd.DataFrame, study: pd.DataFrame | None = None,
                         labels: pd.DataFrame | None = None,
                         per_class: pd.DataFrame | None = None,
-                        correlations: dict | None = None) -> list[Section]:
+                        correlations: dict | None = None,
+                        quality: pd.DataFrame | None = None) -> list[Section]:
     """The one layout of an experiment's tables, in the order people read them."""
     sections = [Section("main", None, experiment_frame(main), verdicts(main))]
+    if quality is not None:
+        sections.append(Section("quality", "how close generated audio is to the real audio "
+                                "on the test clips (95% CI; R² against the train mean)",
+                                quality_frame(quality), quality_lines(quality)))
     if study is not None:
         sections.append(Section("study", "the study's class-level filter (other classes, "
                                 "other test clips: not comparable with the table above)",
@@ -416,7 +469,8 @@ def experiment_lines(result: Any) -> list[str]:
         return []
     lines = []
     for section in experiment_sections(result.table, result.study_table, result.label_table,
-                                       result.per_class, result.correlations):
+                                       result.per_class, result.correlations,
+                                       result.quality):
         if section.heading is not None:
             lines.append(f"\n{section.heading}")
         lines.append(section.text())

@@ -180,6 +180,20 @@ class FilterDecision(Base):
     keep: Mapped[bool] = mapped_column(Boolean)
 
 
+class MissingAudio(Base):
+    """A clip whose audio an experiment treated as missing: in ``split``, at missing
+    rate ``rate``, for its trainings of ``seed`` (drawn by :mod:`vida.models.missing`:
+    stratified by class, nested over rates)."""
+
+    __tablename__ = "missing_audio"
+
+    experiment_id: Mapped[str] = mapped_column(String, primary_key=True)
+    seed: Mapped[int] = mapped_column(Integer, primary_key=True)
+    split: Mapped[str] = mapped_column(String, primary_key=True)
+    rate: Mapped[float] = mapped_column(Double, primary_key=True)
+    clip_key: Mapped[str] = mapped_column(String, primary_key=True)
+
+
 class Caption(Base):
     """A caption of one frame of a clip by one captioner."""
 

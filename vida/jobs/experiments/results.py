@@ -36,6 +36,7 @@ class ExperimentResult:
     comparisons: int = 0  # with vision only, adjusted as one family
     per_class: pd.DataFrame | None = None  # the main table, class by class
     correlations: dict[str, Any] = field(default_factory=dict)  # across classes
+    quality: pd.DataFrame | None = None  # how close each generator's audio is to real
 
 
 def record_results(catalog: Catalog, experiment_id: str, table: pd.DataFrame,

@@ -11,6 +11,7 @@ from vida.jobs.core.batch_job import run_lifecycle
 from vida.jobs.core.executor import current_executor, parse_executor
 from vida.jobs.experiments.driver import PlanRunner, Trained
 from vida.jobs.experiments.plan import Plan
+from vida.jobs.experiments.quality import record_quality
 from vida.jobs.experiments.results import ExperimentResult
 from vida.jobs.experiments.spec import ExperimentOptions, start_experiment
 from vida.jobs.training.common import training_device
@@ -42,5 +43,7 @@ def run_experiment_plan(catalog: Catalog, store: FeatureStore, plan: Plan, *, ki
         if reused:
             log(f"  {reused} trainings finished before are reused")
         result = summarise(runner.run(executor))
+        result.quality = record_quality(catalog, store, plan, runner.generated,
+                                        experiment_id, result.csv.parent)
         run.checkpoint = str(result.csv)
     return result

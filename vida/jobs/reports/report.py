@@ -35,6 +35,7 @@ from vida.jobs.experiments.figures import (
     plot_results,
 )
 from vida.jobs.experiments.per_class import REAL, learns_from_training_audio
+from vida.jobs.experiments.quality import QUALITY_PREFIX
 from vida.jobs.experiments.statistics import UNDEFINED, adjust_as_one_family
 from vida.stats import Interval
 from vida.views import Section, experiment_sections, verdicts
@@ -53,6 +54,7 @@ class ExperimentTables:
     labels: pd.DataFrame | None = None
     per_class: pd.DataFrame | None = None
     correlations: dict[str, Interval | None] = field(default_factory=dict)
+    quality: pd.DataFrame | None = None  # how close each generator's audio is to real
 
     @property
     def title(self) -> str:
@@ -132,6 +134,14 @@ def _correlations(catalog: Catalog, run_id: str) -> dict[str, Interval | None]:
     return found
 
 
+def _quality(catalog: Catalog, run_id: str) -> pd.DataFrame | None:
+    rows = summary_rows(catalog, run_id, "quality")
+    if rows.empty:
+        return None
+    frame = _wide(rows, "generator")
+    return frame.assign(generator=frame["generator"].str.removeprefix(QUALITY_PREFIX))
+
+
 def experiment_tables(catalog: Catalog, run_id: str) -> ExperimentTables:
     """The experiment's tables, from its run's metrics; a one-line error for an id that
     names no experiment or one that has not finished."""
@@ -144,7 +154,8 @@ def experiment_tables(catalog: Catalog, run_id: str) -> ExperimentTables:
     return ExperimentTables(run=run, main=main, study=_main(catalog, run_id, "study"),
                             labels=_labels(catalog, run_id),
                             per_class=_per_class(catalog, run_id),
-                            correlations=_correlations(catalog, run_id))
+                            correlations=_correlations(catalog, run_id),
+                            quality=_quality(catalog, run_id))
 
 
 # --- the page ---------------------------------------------------------------------
@@ -192,13 +203,13 @@ def _sections(tables: ExperimentTables) -> str:
     """The experiment's tables in the terminal's layout (:func:`experiment_sections`),
     each with the SQL behind it and its figure."""
     sections = experiment_sections(tables.main, tables.study, tables.labels,
-                                   tables.per_class, tables.correlations)
+                                   tables.per_class, tables.correlations, tables.quality)
     return "\n".join(_section(section, tables) for section in sections)
 
 
 # a section -> the catalog queries behind its table
 _QUERIES = {"main": ("main",), "study": ("study",), "labels": ("labels",),
-            "per_class": ("per_class", "correlations")}
+            "per_class": ("per_class", "correlations"), "quality": ("quality",)}
 
 
 def _section(section: Section, tables: ExperimentTables) -> str:
