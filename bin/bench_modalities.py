@@ -22,7 +22,7 @@ from vida import open_catalog
 from vida.jobs.data.ingest import ingest
 from vida.jobs.data.split import assign_splits
 from vida.jobs.demo import DemoOptions
-from vida.jobs.experiments.spec import with_features
+from vida.jobs.experiments.opening import with_features
 from vida.jobs.training.classifier import ClassifierSpec, train_classifier
 from vida.keys import SPLIT_CLIPS
 from vida.store import FeatureStore

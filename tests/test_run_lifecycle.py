@@ -107,13 +107,14 @@ def test_a_generate_that_fails_records_its_run_failed(synthetic, monkeypatch):
 
 
 def _small_svdmap(catalog, store, work):
-    from vida.jobs.experiments.spec import ExperimentOptions
+    from vida.jobs.experiments.spec import ExperimentOptions, SVDMapSpec
     from vida.jobs.experiments.svdmap import svdmap_experiment
 
     _dictionary_from_tags(catalog)
     return svdmap_experiment(
-        catalog, store, tags="synth-ref", dictionary="from-tags", min_iou=0.0, seeds=1,
-        epochs=1, generator_epochs=1, cross_fit=0, generator_hidden=8, classifier_hidden=8,
+        catalog, store, SVDMapSpec(tags="synth-ref", dictionary="from-tags", min_iou=0.0,
+                                   seeds=1, epochs=1, generator_epochs=1, cross_fit=0,
+                                   generator_hidden=8, classifier_hidden=8),
         runs=str(work / "runs"), log=lambda line: None,
         options=ExperimentOptions(workers=1, progress=False))
 

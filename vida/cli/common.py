@@ -113,22 +113,24 @@ def print_experiment(result: Any) -> None:
     echo_lines(experiment_lines(result))
 
 
-def experiment_running(obj: Context, options: dict[str, Any]) -> Any:
-    """How an experiment runs (``ExperimentOptions``), taken out of the command's
-    ``options``; starts the workers' server first (call it before importing the
-    experiment)."""
+def experiment_running(obj: Context, options: dict[str, Any], spec_type: type
+                       ) -> tuple[Any, Any]:
+    """The experiment's spec (of ``spec_type``, checked before anything starts) and how
+    it runs (``ExperimentOptions``), both from the command's ``options``; then starts
+    the workers' server (call it before importing the experiment)."""
     from vida.jobs.core import preload
     from vida.jobs.core.executor import start_workers_early
+    from vida.jobs.experiments.spec import ExperimentOptions
 
     running = {k: options.pop(k) for k in ("workers", "dry_run", "no_progress", "device",
                                            "memory_budget")}
+    spec = spec_type(**options)
     if not running["dry_run"]:
         start_workers_early(obj.executor, running["workers"], preload.TRAINING)
-    from vida.jobs.experiments.spec import ExperimentOptions
-
-    return ExperimentOptions(workers=running["workers"], dry_run=running["dry_run"],
-                             progress=not running.pop("no_progress"), device=running["device"],
-                             memory_budget=running["memory_budget"])
+    return spec, ExperimentOptions(workers=running["workers"], dry_run=running["dry_run"],
+                                   progress=not running["no_progress"],
+                                   device=running["device"],
+                                   memory_budget=running["memory_budget"])
 
 
 def exit_for_failures(done: int, failed: int, commonest: str, what: str = "clips",

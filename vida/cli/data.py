@@ -8,6 +8,7 @@ import click
 
 from vida import views
 from vida.cli.common import Context, echo_lines, friendly_errors
+from vida.jobs.experiments.spec import ExperimentSpec
 
 
 @click.command()
@@ -39,9 +40,10 @@ def synth(obj: Context, out: Path, n_classes: int, clips_per_class: int, seed: i
               help="Everything goes here: data/, catalog.db, store/, runs/.")
 @click.option("--classes", default=6, show_default=True)
 @click.option("--clips-per-class", default=50, show_default=True)
-@click.option("--seeds", default=3, show_default=True)
-@click.option("--epochs", default=10, show_default=True)
-@click.option("--generator-epochs", default=10, show_default=True)
+@click.option("--seeds", default=ExperimentSpec.default("seeds"), show_default=True)
+@click.option("--epochs", default=ExperimentSpec.default("epochs"), show_default=True)
+@click.option("--generator-epochs", default=ExperimentSpec.default("generator_epochs"),
+              show_default=True)
 @click.option("--workers", type=int, default=None, help="Ingest processes [all cores].")
 @click.option("--labels-per-class", default="2,5,all", show_default=True,
               help="Label counts of the label-efficiency curves ('' to skip).")

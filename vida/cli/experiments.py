@@ -21,7 +21,9 @@ from vida.cli.common import (
 )
 from vida.cli.common import runs_option as _runs_option
 from vida.cli.options import memory_budget_option
-from vida.keys import SPLIT_CLIPS
+from vida.jobs.experiments.spec import ARCHS, CAFMapSpec, ExperimentSpec, SVDMapSpec
+
+SPEC = ExperimentSpec  # the options both experiments take, with their defaults
 
 
 @click.group()
@@ -72,15 +74,18 @@ def experiment_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      callback=_load_config, is_eager=True, expose_value=False,
                      help="A TOML file of these options (e.g. seeds = 5, rgb = \"rgb/...\"); "
                           "flags given here override it."),
-        click.option("--query", default=SPLIT_CLIPS, help=QUERY_HELP),
-        click.option("--rgb", default="rgb/hog-color", show_default=True),
-        click.option("--flow", default="flow/flow-hist", show_default=True),
-        click.option("--audio", default="audio/ast-fbank", show_default=True,
+        click.option("--query", default=SPEC.default("query"), help=QUERY_HELP),
+        click.option("--rgb", default=SPEC.default("rgb"), show_default=True),
+        click.option("--flow", default=SPEC.default("flow"), show_default=True),
+        click.option("--audio", default=SPEC.default("audio"), show_default=True,
                      help="Real audio set; the generated audio is in its space."),
-        click.option("--seeds", default=3, show_default=True),
-        click.option("--epochs", default=10, show_default=True, help="Classifier epochs."),
-        click.option("--generator-epochs", default=10, show_default=True),
-        click.option("--cross-fit", default=3, show_default=True, metavar="K",
+        click.option("--seeds", default=SPEC.default("seeds"), show_default=True),
+        click.option("--epochs", default=SPEC.default("epochs"), show_default=True,
+                     help="Classifier epochs."),
+        click.option("--generator-epochs", default=SPEC.default("generator_epochs"),
+                     show_default=True),
+        click.option("--cross-fit", default=SPEC.default("cross_fit"), show_default=True,
+                     metavar="K",
                      help="Generated audio of train clips from generators that never saw "
                           "them (K folds); 0: in-sample."),
         click.option("--in-sample-ablation", is_flag=True,
@@ -96,12 +101,14 @@ def experiment_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Generator Adam learning rate [default: the study's, per arch]."),
         click.option("--generator-batch-size", type=int, default=None,
                      help="Generator batch size [default: the study's, per arch]."),
-        click.option("--generator-hidden", type=int, default=512, show_default=True,
+        click.option("--generator-hidden", type=int, default=SPEC.default("generator_hidden"),
+                     show_default=True,
                      help="The generator LSTM's width (the study's is 512)."),
         click.option("--classifier-hidden", type=int, default=None,
                      help="The classifier's width [default: the study's: LSTM 256, MLP "
                           "512]."),
-        click.option("--distill-temperature", type=float, default=2.0, show_default=True,
+        click.option("--distill-temperature", type=float,
+                     default=SPEC.default("distill_temperature"), show_default=True,
                      help="Temperature of the distillation baseline: a vision-only student "
                           "learns the + real audio teacher's outputs softened by it."),
         _runs_option,
@@ -134,19 +141,20 @@ def running_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @running_options
 @click.option("--tags", required=True, help="Tag source of the clips' real audio.")
 @click.option("--dictionary", required=True, help="Semantic dictionary name.")
-@click.option("--min-iou", default=0.2, show_default=True)
-@click.option("--arch", type=click.Choice(["lstm", "mlp"]), default="lstm", show_default=True)
+@click.option("--min-iou", default=SVDMapSpec.default("min_iou"), show_default=True)
+@click.option("--arch", type=click.Choice(ARCHS), default=SVDMapSpec.default("arch"),
+              show_default=True)
 @click.option("--study-class-filter", "study_variant", is_flag=True,
               help="Also run the study's class-level variant (top classes only), apart.")
-@click.option("--top-classes", default=5, show_default=True)
+@click.option("--top-classes", default=SVDMapSpec.default("top_classes"), show_default=True)
 @click.pass_obj
 @friendly_errors
 def experiment_svdmap(obj: Context, runs: str | None, **options: Any) -> None:
     """Vision only / + real / + generated / + filtered generated audio."""
-    running = experiment_running(obj, options)  # takes the running options out
+    spec, running = experiment_running(obj, options, SVDMapSpec)
     from vida.jobs.experiments.svdmap import svdmap_experiment
 
-    print_experiment(svdmap_experiment(obj.catalog(), obj.store(), **options, runs=runs,
+    print_experiment(svdmap_experiment(obj.catalog(), obj.store(), spec, runs=runs,
                                        log=click.echo, options=running))
 
 
@@ -154,15 +162,18 @@ def experiment_svdmap(obj: Context, runs: str | None, **options: Any) -> None:
 @experiment_options
 @running_options
 @click.option("--condition", required=True, help="Condition feature set (`condition`).")
-@click.option("--arch", type=click.Choice(["mlp", "lstm"]), default="mlp", show_default=True)
+@click.option("--arch", type=click.Choice(ARCHS), default=CAFMapSpec.default("arch"),
+              show_default=True)
+@click.option("--classifier-lr", type=float, default=CAFMapSpec.default("classifier_lr"),
+              help="Classifier Adam learning rate [default: the study's, per arch].")
 @click.pass_obj
 @friendly_errors
 def experiment_cafmap(obj: Context, runs: str | None, **options: Any) -> None:
     """Vision only / + real audio / + audio generated from caption conditions."""
-    running = experiment_running(obj, options)  # takes the running options out
+    spec, running = experiment_running(obj, options, CAFMapSpec)
     from vida.jobs.experiments.cafmap import cafmap_experiment
 
-    print_experiment(cafmap_experiment(obj.catalog(), obj.store(), **options, runs=runs,
+    print_experiment(cafmap_experiment(obj.catalog(), obj.store(), spec, runs=runs,
                                        log=click.echo, options=running))
 
 

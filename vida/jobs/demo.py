@@ -21,6 +21,7 @@ from vida.jobs.data.ingest import ingest
 from vida.jobs.data.split import assign_splits
 from vida.jobs.experiments.cafmap import cafmap_experiment
 from vida.jobs.experiments.results import ExperimentResult
+from vida.jobs.experiments.spec import CAFMapSpec, ExperimentSpec, SVDMapSpec
 from vida.jobs.experiments.svdmap import svdmap_experiment
 from vida.jobs.reports.report import write_report
 from vida.jobs.semantics.conditions import (
@@ -47,15 +48,15 @@ class DemoOptions:
 
     classes: int = 6
     clips_per_class: int = 50
-    seeds: int = 3
-    epochs: int = 10
-    generator_epochs: int = 10
+    seeds: int = ExperimentSpec.default("seeds")
+    epochs: int = ExperimentSpec.default("epochs")
+    generator_epochs: int = ExperimentSpec.default("generator_epochs")
     min_iou: float = 0.1
     seed: int = 0
     workers: int | None = None
     ratios: tuple[float, float, float] = (0.5, 0.1, 0.4)
     labels_per_class: str = "2,5,all"
-    cross_fit: int = 3
+    cross_fit: int = ExperimentSpec.default("cross_fit")
     # the study's SVDMap generator batch is 4; 16 makes the demo's 3 x 8 generator
     # trainings (a full one, a filtered one, 3 cross-fitting folds each) fit in minutes
     generator_batch_size: int = 16
@@ -102,15 +103,13 @@ def run_demo(workdir: Path, options: DemoOptions | None = None,
     import_tags(catalog, data.tags_file, "synth-ast")
     build_dictionary_job(catalog, "minilm", classes=data.classes, top_n=5)
     step("SVDMap experiment")
-    svd = svdmap_experiment(catalog, store, seeds=options.seeds, tags="synth-ast",
-                            dictionary="minilm", min_iou=options.min_iou, epochs=options.epochs,
-                            generator_epochs=options.generator_epochs, runs=runs, log=log,
-                            cross_fit=options.cross_fit,
-                            labels_per_class=options.labels_per_class,
-                            generator_batch_size=options.generator_batch_size,
-                            generator_lr=options.generator_lr,
-                            generator_hidden=options.generator_hidden,
-                            classifier_hidden=options.classifier_hidden)
+    svd = svdmap_experiment(catalog, store, SVDMapSpec(
+        seeds=options.seeds, tags="synth-ast", dictionary="minilm", min_iou=options.min_iou,
+        epochs=options.epochs, generator_epochs=options.generator_epochs,
+        cross_fit=options.cross_fit, labels_per_class=options.labels_per_class,
+        generator_batch_size=options.generator_batch_size, generator_lr=options.generator_lr,
+        generator_hidden=options.generator_hidden,
+        classifier_hidden=options.classifier_hidden), runs=runs, log=log)
     step("CAFMap: representative frames, captions, prototypes, conditions")
     find_representative_frames(catalog, store, progress=False)
     import_captions(catalog, data.captions_dir, "synth-blip")
@@ -120,12 +119,11 @@ def run_demo(workdir: Path, options: DemoOptions | None = None,
     condition = build_conditions(catalog, store, prototypes=proto_set, captioner="synth-blip",
                                  name="demo")
     step("CAFMap experiment")
-    caf = cafmap_experiment(catalog, store, condition=condition, seeds=options.seeds,
-                            epochs=options.epochs, generator_epochs=options.generator_epochs,
-                            classifier_lr=1e-3, generator_lr=1e-3, runs=runs, log=log,
-                            cross_fit=options.cross_fit,
-                            labels_per_class=options.labels_per_class,
-                            generator_hidden=options.generator_hidden)
+    caf = cafmap_experiment(catalog, store, CAFMapSpec(
+        condition=condition, seeds=options.seeds, epochs=options.epochs,
+        generator_epochs=options.generator_epochs, classifier_lr=1e-3, generator_lr=1e-3,
+        cross_fit=options.cross_fit, labels_per_class=options.labels_per_class,
+        generator_hidden=options.generator_hidden), runs=runs, log=log)
     reports = [write_report(catalog, result.experiment_id, result.csv.parent / "report.html")
                for result in (svd, caf)]
     catalog.dispose()

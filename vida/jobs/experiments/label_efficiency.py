@@ -22,25 +22,7 @@ import numpy as np
 
 from vida.catalog.database import Catalog
 from vida.catalog.records.clip_queries import ClipQuery, clips_of
-from vida.errors import UsageError
-
-ALL = "all"
-
-
-def parse_labels(text: str | None) -> list[int | str]:
-    """``"2,5,10,all"`` -> [2, 5, 10, "all"]."""
-    if not text:
-        return []
-    out: list[int | str] = []
-    for part in text.split(","):
-        part = part.strip().lower()
-        if part == ALL:
-            out.append(ALL)
-        elif part.isdigit() and int(part) > 0:
-            out.append(int(part))
-        else:
-            raise UsageError(f"--labels-per-class {text!r}: give counts like 2,5,10,all")
-    return out
+from vida.jobs.experiments.spec import ALL
 
 
 def labelled_query(catalog: Catalog, base: ClipQuery, n: int | str, seed: int) -> ClipQuery:

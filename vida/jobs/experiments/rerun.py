@@ -9,6 +9,7 @@ from vida.catalog.records.runs import run_row
 from vida.errors import UsageError
 from vida.jobs.experiments.cafmap import cafmap_experiment
 from vida.jobs.experiments.results import ExperimentResult
+from vida.jobs.experiments.spec import SPECS
 from vida.jobs.experiments.svdmap import svdmap_experiment
 from vida.store.store import FeatureStore
 
@@ -26,4 +27,4 @@ def rerun_experiment(catalog: Catalog, store: FeatureStore, run_id: str, *,
         raise UsageError(f"{run_id} was recorded before experiments stored their spec; run "
                          "it again with its options")
     run = {"svdmap": svdmap_experiment, "cafmap": cafmap_experiment}[record.arch]
-    return run(catalog, store, **spec, runs=runs, log=log)
+    return run(catalog, store, SPECS[record.arch].from_params(spec), runs=runs, log=log)

@@ -10,10 +10,11 @@ from vida.catalog.records.clip_queries import ClipQuery
 from vida.jobs.core.batch_job import run_lifecycle
 from vida.jobs.core.executor import current_executor, parse_executor
 from vida.jobs.experiments.driver import PlanRunner, Trained
+from vida.jobs.experiments.opening import start_experiment
 from vida.jobs.experiments.plan import Plan
 from vida.jobs.experiments.quality import record_quality
 from vida.jobs.experiments.results import ExperimentResult
-from vida.jobs.experiments.spec import ExperimentOptions, start_experiment
+from vida.jobs.experiments.spec import ExperimentOptions
 from vida.jobs.training.common import training_device
 from vida.store.store import FeatureStore
 

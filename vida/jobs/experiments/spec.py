@@ -1,52 +1,147 @@
-"""What an experiment is asked to do, and its run: the spec it records (what ``experiment
-rerun`` calls it with again), the clips and sets it checks before any training, how
-it runs (:class:`ExperimentOptions`), and its run opened (or resumed) before any
-training.
+"""What an experiment computes (:class:`ExperimentSpec`, one per architecture) and how
+it runs (:class:`ExperimentOptions`, which changes no number).
+
+A spec is built once, from the CLI's flags (their defaults are the spec's), a TOML
+file, the demo or a recorded run, and checked here, in one place.  Its
+:meth:`~ExperimentSpec.params` are what the experiment's run records as
+``params.spec``: ``experiment rerun`` builds the same spec from them, and an
+unfinished run with the same spec is resumed.  This module imports nothing heavy: the
+CLI reads its defaults before it starts the workers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import MISSING, asdict, dataclass, fields
+from typing import Any, ClassVar
 
-from vida.catalog.database import Catalog
-from vida.catalog.records.clip_queries import ClipQuery
-from vida.catalog.records.runs import (
-    mark_abandoned,
-    new_run_id,
-    reopen_run,
-    run_row,
-    runs_with_params,
-    start_run,
-)
 from vida.errors import UsageError
-from vida.store.store import FeatureStore
+from vida.keys import SPLIT_CLIPS
+
+ALL = "all"  # every labelled train clip, in ``labels_per_class``
+ARCHS = ("lstm", "mlp")
 
 
-def with_features(query: str, sets: list[str]) -> ClipQuery:
-    """Restrict a clip query to clips that have every feature set (same clips for all)."""
-    return ClipQuery(query, feature_sets=tuple(sets))
+def parse_labels(text: str | None) -> list[int | str]:
+    """``"2,5,10,all"`` -> [2, 5, 10, "all"]."""
+    if not text:
+        return []
+    out: list[int | str] = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        if part == ALL:
+            out.append(ALL)
+        elif part.isdigit() and int(part) > 0:
+            out.append(int(part))
+        else:
+            raise UsageError(f"--labels-per-class {text!r}: give counts like 2,5,10,all")
+    return out
 
 
-def check_feature_sets(store: FeatureStore, sets: dict[str, str]) -> None:
-    """Every set named exists and all share one T: one line, before any training."""
-    steps = {}
-    for option, name in sets.items():
-        if not store.exists(name):
-            raise UsageError(f"--{option} {name}: no such feature set (list them with "
-                             "`vida-batch status`; `vida-batch encode` adds sets)")
-        steps[option] = store.info(name).shape[0]
-    if len(set(steps.values())) > 1:
-        found = ", ".join(f"--{o} {sets[o]} has T={t}" for o, t in steps.items())
-        raise UsageError(f"the feature sets are on different time grids ({found}); encode "
-                         "them on one grid (`vida-batch encode --grid-from`)")
+@dataclass(frozen=True, kw_only=True)
+class ExperimentSpec:
+    """What both architectures' experiments take."""
+
+    query: str = SPLIT_CLIPS  # the classifiers' clips (SQL: clip_key, class_name, split)
+    generator_query: str | None = None  # the generators' clips (any with audio) [query]
+    seeds: int = 3  # repetitions: each seed retrains every generator and classifier
+    arch: str = "lstm"  # the classifier
+    epochs: int = 10  # the classifier's
+    classifier_hidden: int | None = None  # its width [the study's: LSTM 256, MLP 512]
+    generator_epochs: int = 10
+    generator_batch_size: int | None = None  # [the study's, per architecture]
+    generator_lr: float | None = None  # [the study's, per architecture]
+    generator_hidden: int = 512  # the generator LSTM's width (the study's)
+    rgb: str = "rgb/hog-color"  # the feature sets the variants read
+    flow: str = "flow/flow-hist"
+    audio: str = "audio/ast-fbank"  # the real audio; generated audio is in its space
+    cross_fit: int = 3  # folds whose generators give train clips out-of-sample audio (0: none)
+    in_sample_ablation: bool = False  # also the in-sample generated variant
+    labels_per_class: str | None = None  # e.g. "2,5,all": the label-efficiency table
+    distill_temperature: float = 2.0  # the distilled student's softening of its teacher
+
+    kind: ClassVar[str] = ""  # svdmap, cafmap: the experiment's arch in its run
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """A value no experiment can run with is the user's error, said in one line."""
+        positive = {"seeds": self.seeds, "epochs": self.epochs,
+                    "generator-epochs": self.generator_epochs,
+                    "generator-hidden": self.generator_hidden,
+                    "classifier-hidden": self.classifier_hidden,
+                    "generator-batch-size": self.generator_batch_size}
+        for option, value in positive.items():
+            if value is not None and value < 1:
+                raise UsageError(f"--{option} {value}: give a whole number of at least 1")
+        if self.arch not in ARCHS:
+            raise UsageError(f"--arch {self.arch}: choose one of {', '.join(ARCHS)}")
+        if self.cross_fit < 0 or self.cross_fit == 1:
+            raise UsageError(f"--cross-fit {self.cross_fit}: give 0 (one generator, in "
+                             "sample) or 2 folds or more")
+        if not self.distill_temperature > 0:
+            raise UsageError(f"--distill-temperature {self.distill_temperature}: give a "
+                             "temperature above 0")
+        parse_labels(self.labels_per_class)
+
+    @property
+    def labels(self) -> list[int | str]:
+        return parse_labels(self.labels_per_class)
+
+    def params(self) -> dict[str, Any]:
+        """What the experiment's run records as ``params.spec``."""
+        return asdict(self)
+
+    @classmethod
+    def from_params(cls, recorded: dict[str, Any]) -> ExperimentSpec:
+        """The spec a run recorded (:meth:`params`), built and checked again."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(recorded) - known)
+        if unknown:
+            raise UsageError(f"the recorded spec has {', '.join(unknown)}, which a "
+                             f"{cls.kind} experiment of this VIDA does not take")
+        return cls(**recorded)
+
+    @classmethod
+    def default(cls, name: str) -> Any:
+        """The default of field ``name`` (the CLI's option shows it)."""
+        found = next(f for f in fields(cls) if f.name == name)
+        return None if found.default is MISSING else found.default
 
 
-def experiment_spec(arguments: dict[str, Any]) -> dict[str, Any]:
-    """An experiment's own arguments (what ``experiment rerun`` calls it with again)."""
-    return {k: v for k, v in arguments.items()
-            if k not in ("catalog", "store", "log", "runs", "options")}
+@dataclass(frozen=True, kw_only=True)
+class SVDMapSpec(ExperimentSpec):
+    """SVDMap's experiment: the clip-level IoU filter of the real audio's AST tags
+    against the semantic dictionary, and the study's class-level filter apart."""
+
+    tags: str  # the tag source of the clips' real audio
+    dictionary: str  # the semantic dictionary
+    min_iou: float = 0.2  # a train clip is kept when its IoU reaches this
+    study_variant: bool = False  # also the study's class-level filter, as its own table
+    top_classes: int = 5  # the classes that filter keeps
+
+    kind: ClassVar[str] = "svdmap"
+
+    def check(self) -> None:
+        super().check()
+        if not 0.0 <= self.min_iou <= 1.0:
+            raise UsageError(f"--min-iou {self.min_iou}: an IoU lies between 0 and 1")
+        if self.top_classes < 1:
+            raise UsageError(f"--top-classes {self.top_classes}: give at least 1")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CAFMapSpec(ExperimentSpec):
+    """CAFMap's experiment: the generator reads the caption conditions."""
+
+    condition: str  # the condition set the generator reads
+    arch: str = "mlp"
+    classifier_lr: float | None = None  # [the study's, per architecture]
+
+    kind: ClassVar[str] = "cafmap"
+
+
+SPECS: dict[str, type[ExperimentSpec]] = {"svdmap": SVDMapSpec, "cafmap": CAFMapSpec}
 
 
 @dataclass
@@ -60,26 +155,3 @@ class ExperimentOptions:
     # bytes of features one training may hold in memory; past it, streamed (a batch
     # order of its own: recorded in that training's run) [a share of what is free]
     memory_budget: int | None = None
-
-
-def open_experiment(catalog: Catalog, kind: str, spec: dict, log: Callable[[str], None]
-                    ) -> str:
-    """The experiment's run, opened before any training: an unfinished one with the
-    same spec (killed, failed) is resumed under its id; otherwise a new one."""
-    mark_abandoned(catalog)
-    for run_id, params in runs_with_params(catalog, kind="experiment", arch=kind,
-                                           statuses=("abandoned", "failed"),
-                                           newest_first=True):
-        if params.get("spec") == spec:
-            reopen_run(catalog, run_id)
-            log(f"experiment {run_id}: resumed (same spec, did not finish)")
-            return run_id
-    return new_run_id(kind)
-
-
-def start_experiment(catalog: Catalog, experiment_id: str, kind: str, params: dict,
-                      query: ClipQuery) -> str:
-    if run_row(catalog, experiment_id) is not None:
-        return experiment_id  # resumed: reopened by open_experiment
-    return start_run(catalog, kind="experiment", arch=kind, params=params, query=query,
-                     experiment_id=experiment_id, run_id=experiment_id)

@@ -13,7 +13,7 @@ from vida.catalog.records.dictionaries import load_dictionary
 from vida.catalog.records.filters import store_decisions
 from vida.catalog.records.tags import load_tags
 from vida.errors import UsageError
-from vida.jobs.experiments.label_efficiency import parse_labels
+from vida.jobs.experiments.opening import check_feature_sets, open_experiment, with_features
 from vida.jobs.experiments.plan import (
     Plan,
     classifier_step,
@@ -24,17 +24,10 @@ from vida.jobs.experiments.plan import (
 )
 from vida.jobs.experiments.results import ExperimentResult, record_results
 from vida.jobs.experiments.runner import run_experiment_plan
-from vida.jobs.experiments.spec import (
-    ExperimentOptions,
-    check_feature_sets,
-    experiment_spec,
-    open_experiment,
-    with_features,
-)
+from vida.jobs.experiments.spec import ExperimentOptions, SVDMapSpec
 from vida.jobs.experiments.statistics import label_table, per_class_of, tables_of
 from vida.jobs.training.classifier import ClassifierSpec
 from vida.jobs.training.generator import GeneratorSpec
-from vida.keys import SPLIT_CLIPS
 from vida.semantics.iou_filter import FilterResult, clip_ious, decide
 from vida.store.store import FeatureStore
 
@@ -109,19 +102,11 @@ def _study_variant(plan: Plan, catalog: Catalog, decisions: FilterResult, base: 
                  kept_classes=kept_classes, gspec=gspec, cspec=cspec, top_classes=top_classes)
 
 
-def svdmap_experiment(
-    catalog: Catalog, store: FeatureStore, *, query: str = SPLIT_CLIPS, seeds: int = 3,
-    tags: str, dictionary: str, min_iou: float = 0.2, arch: str = "lstm", epochs: int = 10,
-    generator_epochs: int = 10, rgb: str = "rgb/hog-color", flow: str = "flow/flow-hist",
-    audio: str = "audio/ast-fbank", study_variant: bool = False, top_classes: int = 5,
-    cross_fit: int = 3, in_sample_ablation: bool = False, generator_query: str | None = None,
-    labels_per_class: str | None = None, generator_batch_size: int | None = None,
-    generator_lr: float | None = None, generator_hidden: int = 512,
-    classifier_hidden: int | None = None, distill_temperature: float = 2.0,
-    runs: str | None = None,
-    log: Callable[[str], None] = print, options: ExperimentOptions | None = None,
-) -> ExperimentResult | None:
-    """Vision only / + real audio / + generated / + filtered generated, same test clips.
+def svdmap_experiment(catalog: Catalog, store: FeatureStore, spec: SVDMapSpec, *,
+                      runs: str | None = None, log: Callable[[str], None] = print,
+                      options: ExperimentOptions | None = None) -> ExperimentResult | None:
+    """Vision only / + real audio / + generated / + filtered generated, same test clips
+    (what it takes: :class:`~vida.jobs.experiments.spec.SVDMapSpec`).
 
     The generators learn from ``generator_query``'s clips (any clips with audio; by
     default the classifier's), the classifiers from ``query``'s.
@@ -131,60 +116,39 @@ def svdmap_experiment(
     tested on all test clips.  The filter needs each clip's class, so it can only
     select training data.
 
-    SVDMap's own parameters: ``tags`` (the AST tags of the real audio, by source
-    name), ``dictionary`` (the semantic dictionary), ``min_iou`` (the keep/drop
-    threshold), ``study_variant`` with ``top_classes`` (the study's class-level
-    filter, as a separate table).
-
-    Parameters shared with :func:`cafmap_experiment`:
-
-    * ``query``: SQL over the catalog giving the classifiers' clips (clip_key,
-      class_name, split); ``generator_query``: the generators' clips (default: the
-      same).
-    * ``seeds``: repetitions; each seed retrains every generator and classifier.
-    * ``arch``: the classifier, ``lstm`` or ``mlp``; ``epochs``, ``classifier_hidden``
-      (None: the study's width) and, for CAFMap, ``classifier_lr``.
-    * ``generator_epochs``, ``generator_batch_size``, ``generator_lr`` (None: the
-      study's), ``generator_hidden``: the generator's training.
-    * ``rgb``, ``flow``, ``audio``: the feature sets the variants read.
-    * ``cross_fit``: folds whose generators give the train clips out-of-sample audio
-      (0: one generator, in sample); ``in_sample_ablation`` adds that variant too.
-    * ``labels_per_class``: e.g. ``"2,5,all"``, the label-efficiency table (None:
-      none).
-    * ``distill_temperature``: the temperature of the distilled student.
-    * ``runs``: the folder for the tables and plots; ``log``: where progress lines
-      go; ``options``: how the plan runs (:class:`ExperimentOptions`: it
-      changes no number).
+    ``runs``: the folder for the tables and plots; ``log``: where progress lines go;
+    ``options``: how the plan runs (:class:`ExperimentOptions`: it changes no number).
     """
-    spec = experiment_spec(locals())
     options = options or ExperimentOptions()
-    check_feature_sets(store, {"rgb": rgb, "flow": flow, "audio": audio})
-    experiment_id = open_experiment(catalog, "svdmap", spec, log)
-    base = with_features(query, [rgb, flow, audio])
-    gen_base = with_features(generator_query, [rgb, flow, audio]) if generator_query else base
-    decisions, filter_name, kept_query = _iou_filter(catalog, experiment_id, gen_base, tags,
-                                                     dictionary, min_iou, log)
+    check_feature_sets(store, {"rgb": spec.rgb, "flow": spec.flow, "audio": spec.audio})
+    experiment_id = open_experiment(catalog, "svdmap", spec.params(), log)
+    sets = [spec.rgb, spec.flow, spec.audio]
+    base = with_features(spec.query, sets)
+    gen_base = with_features(spec.generator_query, sets) if spec.generator_query else base
+    decisions, filter_name, kept_query = _iou_filter(catalog, experiment_id, gen_base,
+                                                     spec.tags, spec.dictionary, spec.min_iou,
+                                                     log)
     classes = sorted(clips_of(catalog, base)["class_name"].unique())
-    gspec = GeneratorSpec(arch="svdmap", rgb=rgb, flow=flow, audio=audio,
-                          epochs=generator_epochs, lr=generator_lr,
-                          batch_size=generator_batch_size, hidden=generator_hidden)
-    cspec = ClassifierSpec(arch=arch, rgb=rgb, flow=flow, epochs=epochs,
-                           hidden=classifier_hidden, temperature=distill_temperature)
-    plan = _svdmap_plan(catalog, seeds=seeds, base=base, gen_base=gen_base,
+    gspec = GeneratorSpec(arch="svdmap", rgb=spec.rgb, flow=spec.flow, audio=spec.audio,
+                          epochs=spec.generator_epochs, lr=spec.generator_lr,
+                          batch_size=spec.generator_batch_size, hidden=spec.generator_hidden)
+    cspec = ClassifierSpec(arch=spec.arch, rgb=spec.rgb, flow=spec.flow, epochs=spec.epochs,
+                           hidden=spec.classifier_hidden, temperature=spec.distill_temperature)
+    plan = _svdmap_plan(catalog, seeds=spec.seeds, base=base, gen_base=gen_base,
                         kept_query=kept_query, classes=classes, gspec=gspec, cspec=cspec,
-                        audio=audio, cross_fit=cross_fit,
-                        in_sample_ablation=in_sample_ablation,
-                        labels=parse_labels(labels_per_class))
-    if study_variant:
-        _study_variant(plan, catalog, decisions, base, seeds=seeds, top_classes=top_classes,
-                       gspec=gspec, cspec=cspec)
-    params = {**{name: spec[name] for name in _SVDMAP_PARAMS}, "filter": filter_name,
-              "feature_sets": [rgb, flow, audio], "spec": spec}
+                        audio=spec.audio, cross_fit=spec.cross_fit,
+                        in_sample_ablation=spec.in_sample_ablation, labels=spec.labels)
+    if spec.study_variant:
+        _study_variant(plan, catalog, decisions, base, seeds=spec.seeds,
+                       top_classes=spec.top_classes, gspec=gspec, cspec=cspec)
+    recorded = spec.params()
+    params = {**{name: recorded[name] for name in _SVDMAP_PARAMS}, "filter": filter_name,
+              "feature_sets": sets, "spec": recorded}
     return run_experiment_plan(
         catalog, store, plan, kind="svdmap", experiment_id=experiment_id, params=params,
         query=base, runs=runs, options=options, log=log,
         summarise=lambda outcomes: record_results(
             catalog, experiment_id, tables_of(plan, outcomes, "main"), runs,
-            f"SVDMap {experiment_id} ({seeds} seeds, same test clips)",
+            f"SVDMap {experiment_id} ({spec.seeds} seeds, same test clips)",
             tables_of(plan, outcomes, "study"), label_table(plan, outcomes, log),
             per_class_of(plan, outcomes, decisions.class_means)))

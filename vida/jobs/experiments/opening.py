@@ -1,0 +1,62 @@
+"""An experiment opened: the clips and sets it checks before any training, and its run
+opened (or resumed) before any training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from vida.catalog.database import Catalog
+from vida.catalog.records.clip_queries import ClipQuery
+from vida.catalog.records.runs import (
+    mark_abandoned,
+    new_run_id,
+    reopen_run,
+    run_row,
+    runs_with_params,
+    start_run,
+)
+from vida.errors import UsageError
+from vida.store.store import FeatureStore
+
+
+def with_features(query: str, sets: list[str]) -> ClipQuery:
+    """Restrict a clip query to clips that have every feature set (same clips for all)."""
+    return ClipQuery(query, feature_sets=tuple(sets))
+
+
+def check_feature_sets(store: FeatureStore, sets: dict[str, str]) -> None:
+    """Every set named exists and all share one T: one line, before any training."""
+    steps = {}
+    for option, name in sets.items():
+        if not store.exists(name):
+            raise UsageError(f"--{option} {name}: no such feature set (list them with "
+                             "`vida-batch status`; `vida-batch encode` adds sets)")
+        steps[option] = store.info(name).shape[0]
+    if len(set(steps.values())) > 1:
+        found = ", ".join(f"--{o} {sets[o]} has T={t}" for o, t in steps.items())
+        raise UsageError(f"the feature sets are on different time grids ({found}); encode "
+                         "them on one grid (`vida-batch encode --grid-from`)")
+
+
+def open_experiment(catalog: Catalog, kind: str, spec: dict, log: Callable[[str], None]
+                    ) -> str:
+    """The experiment's run, opened before any training: an unfinished one with the
+    same spec (killed, failed) is resumed under its id; otherwise a new one."""
+    mark_abandoned(catalog)
+    for run_id, params in runs_with_params(catalog, kind="experiment", arch=kind,
+                                           statuses=("abandoned", "failed"),
+                                           newest_first=True):
+        if params.get("spec") == spec:
+            reopen_run(catalog, run_id)
+            log(f"experiment {run_id}: resumed (same spec, did not finish)")
+            return run_id
+    return new_run_id(kind)
+
+
+def start_experiment(catalog: Catalog, experiment_id: str, kind: str, params: dict,
+                      query: ClipQuery) -> str:
+    if run_row(catalog, experiment_id) is not None:
+        return experiment_id  # resumed: reopened by open_experiment
+    return start_run(catalog, kind="experiment", arch=kind, params=params, query=query,
+                     experiment_id=experiment_id, run_id=experiment_id)
