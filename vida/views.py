@@ -170,7 +170,7 @@ def per_class_gains(table: pd.DataFrame) -> str:
 
 def per_class_frame(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`per_class_gains`'s cells."""
-    rows = table[table["variant"] != "vision only"]
+    rows = table[table["delta_vs_vision"].notna()]  # every variant but vision only
     cells = rows.assign(cell=[f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for d, lo, hi in
                               zip(rows["delta_vs_vision"], rows["delta_ci_low"],
                                   rows["delta_ci_high"], strict=True)])

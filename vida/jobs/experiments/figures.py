@@ -11,6 +11,7 @@ import pandas as pd
 
 from vida.jobs.core.plots import color, figure, save_png
 from vida.jobs.experiments.per_class import REAL
+from vida.jobs.experiments.variants import reads_generated_audio
 
 
 def plot_results(table: pd.DataFrame, path: Path, title: str) -> None:
@@ -40,7 +41,7 @@ def plot_gains(table: pd.DataFrame, path: Path, title: str) -> None:
     variant's (y), with 95 % CI bars, each point named by its class."""
     real = table[table["variant"] == REAL].set_index("class_name")
     fig, ax = figure(6, 5)
-    generated = [v for v in dict.fromkeys(table["variant"]) if "generated" in v]
+    generated = [v for v in dict.fromkeys(table["variant"]) if reads_generated_audio(v)]
     for i, variant in enumerate(generated):
         rows = table[table["variant"] == variant].set_index("class_name").loc[real.index]
         ax.errorbar(real["delta_vs_vision"], rows["delta_vs_vision"],

@@ -14,16 +14,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from vida.jobs.experiments.variants import REAL as REAL_AUDIO
+from vida.jobs.experiments.variants import (
+    VISION,
+    learns_from_training_audio,
+    reads_generated_audio,
+)
 from vida.stats import Interval, accuracy_interval, paired_difference, rank_correlation
 
-BASELINE, REAL = "vision only", "+ real audio"
-
-
-def learns_from_training_audio(variant: str) -> bool:
-    """A variant that learns from the training audio without hearing it at test:
-    generated audio, or the distilled student (whose recovery of real audio's gain
-    counts)."""
-    return "generated" in variant or variant.startswith("distilled")
+BASELINE, REAL = VISION.label, REAL_AUDIO.label
 
 
 def compared_variants(variants: list[str]) -> list[str]:
@@ -59,7 +58,7 @@ def correlations(table: pd.DataFrame, class_iou: pd.Series | None = None
     with real audio's gain (``<variant>/with real audio's gain``) and, given each
     class's mean IoU, with that (``<variant>/with mean IoU``; also real audio's)."""
     gains = table.pivot(index="class_name", columns="variant", values="delta_vs_vision")
-    generated = [v for v in dict.fromkeys(table["variant"]) if "generated" in v]
+    generated = [v for v in dict.fromkeys(table["variant"]) if reads_generated_audio(v)]
     out: dict[str, Interval | None] = {}
     for variant in generated:
         out[f"{variant}/with real audio's gain"] = rank_correlation(gains[REAL], gains[variant])

@@ -19,6 +19,18 @@ from typing import Any
 from vida.catalog.database import Catalog
 from vida.catalog.records.clip_queries import ClipQuery, clips_of
 from vida.jobs.experiments.label_efficiency import ALL, equal_step_epochs, labelled_query
+from vida.jobs.experiments.variants import (
+    DISTILL,
+    GENERATED_FILTERED,
+    GENERATED_IN_SAMPLE,
+    LABEL_VARIANTS,
+    MISSING_AT_TEST,
+    REAL,
+    VISION,
+    Inputs,
+    Variant,
+)
+from vida.jobs.experiments.variants import GENERATED as GENERATED_AUDIO
 from vida.jobs.training.classifier import ClassifierSpec
 from vida.jobs.training.generator import GeneratorSpec, cross_fit_folds
 
@@ -124,34 +136,18 @@ def _trained_twin(plan: Plan, query: ClipQuery, spec: ClassifierSpec, classes: t
     return None
 
 
-def missing_audio_steps(plan: Plan, seed: int, query: ClipQuery, spec: ClassifierSpec,
-                        audio: str, gen: Step, classes: list[str]) -> None:
-    """The deployment case: trained with real audio, tested without it.  Generated audio
-    in its place (after plain or modality-dropout training), beside the stand-ins peers
-    use: zeros, and the train clips' mean audio."""
-    for variant, fields in (
-            ("real-trained, generated at test", {"test_audio": generated(gen)}),
-            ("dropout-trained, generated at test", {"test_audio": generated(gen),
-                                                    "audio_dropout": generated(gen)}),
-            ("real-trained, zeros at test", {"test_audio": "zeros"}),
-            ("real-trained, mean at test", {"test_audio": "train-mean"})):
-        classifier_step(plan, "main", variant, seed, query,
-                        replace(spec, audio=audio, **fields), classes)
+def variant_step(plan: Plan, table: str, variant: Variant, seed: int, query: ClipQuery,
+                 spec: ClassifierSpec, inputs: Inputs, classes: list[str], prefix: str = ""
+                 ) -> Step:
+    """The classifier step of ``variant``: the experiment's classifier as the variant
+    changes it."""
+    return classifier_step(plan, table, variant.label, seed, query,
+                           replace(spec, **variant.fields(inputs)), classes, prefix=prefix)
 
 
-PCA_CONTROL = "vision PCA to audio's D"
-DISTILLED = "distilled from + real audio"
-LABEL_VARIANTS = ("vision only", "+ generated audio", "+ real audio", "generated audio only",
-                  PCA_CONTROL, DISTILLED)
-
-
-def distillation_step(plan: Plan, seed: int, query: ClipQuery, spec: ClassifierSpec,
-                      classes: list[str]) -> None:
-    """The baseline beside generated audio: the seed's "+ real audio" classifier taught
-    to a vision-only student on the same clips."""
-    teacher = f"s{seed}/classifier/+ real audio"
-    classifier_step(plan, "main", DISTILLED, seed, query,
-                    replace(spec, audio=None, distill_from=teacher), classes)
+def teacher_key(seed: int, prefix: str = "") -> str:
+    """The step of the "+ real audio" classifier a distilled student learns from."""
+    return f"{prefix}s{seed}/classifier/{REAL.label}"
 
 
 def label_efficiency_steps(plan: Plan, catalog: Catalog, counts: list[int | str], *,
@@ -176,23 +172,20 @@ def label_efficiency_steps(plan: Plan, catalog: Catalog, counts: list[int | str]
             assert spec.batch_size is not None  # set by ClassifierSpec.__post_init__
             epochs = equal_step_epochs(spec.epochs, spec.batch_size, n_all,
                                        _n_train(catalog, query))
-            gen = generated(generated_by_seed[seed])
-            fields = {"vision only": {"audio": None}, "+ generated audio": {"audio": gen},
-                      "+ real audio": {"audio": audio},
-                      "generated audio only": {"audio": gen, "vision": False},
-                      PCA_CONTROL: {"audio": None, "vision_pca": audio},
-                      DISTILLED: {"audio": None, "epochs": spec.epochs,
-                                  "distill_pool": pool and str(pool),
-                                  "distill_from": f"{table}/s{seed}/classifier/+ real audio"}}
+            inputs = Inputs(audio, generated=generated(generated_by_seed[seed]),
+                            teacher=teacher_key(seed, f"{table}/"),
+                            student=(("epochs", spec.epochs),
+                                     ("distill_pool", pool and str(pool))))
             for variant in LABEL_VARIANTS:
-                main = plan.tables.get("main", {}).get(variant)
+                main = plan.tables.get("main", {}).get(variant.label)
                 if n == ALL and main and len(main) > seed:
-                    plan.tables.setdefault(table, {}).setdefault(variant, []).append(main[seed])
+                    plan.tables.setdefault(table, {}).setdefault(variant.label, []).append(
+                        main[seed])
                     continue
-                cspec = replace(spec, **{"epochs": epochs, **fields[variant]})
-                step = classifier_step(plan, table, variant, seed, query, cspec, classes,
-                                       prefix=f"{table}/")
-                _relabel(plan, step, f"{variant} @ {n} labels/class")
+                step = variant_step(plan, table, variant, seed, query,
+                                    replace(spec, epochs=epochs), inputs, classes,
+                                    prefix=f"{table}/")
+                _relabel(plan, step, f"{variant.label} @ {n} labels/class")
 
 
 def _relabel(plan: Plan, step: Step, variant: str) -> None:
@@ -208,19 +201,22 @@ def _n_train(catalog: Catalog, query: ClipQuery) -> int:
 def seed_main_steps(plan: Plan, catalog: Catalog, seed: int, gen: Step, *,
                      base: ClipQuery, gen_base: ClipQuery, gspec: GeneratorSpec,
                      cspec: ClassifierSpec, audio: str, classes: list[str], cross_fit: int,
-                     in_sample_ablation: bool,
-                     extra: tuple[tuple[str, dict[str, Any]], ...] = ()) -> None:
+                     in_sample_ablation: bool, filtered: Step | None = None) -> None:
     """One seed's main table: vision only, + real audio, + generated audio (``gen``'s
-    set), the ``extra`` variants, the missing-audio and distillation baselines, and
-    the in-sample ablation when asked for."""
-    for variant, fields in (("vision only", {"audio": None}),
-                            ("+ real audio", {"audio": audio}),
-                            ("+ generated audio", {"audio": generated(gen)}), *extra):
-        classifier_step(plan, "main", variant, seed, base, replace(cspec, **fields), classes)
-    missing_audio_steps(plan, seed, base, cspec, audio, gen, classes)
-    distillation_step(plan, seed, base, cspec, classes)
+    set), + filtered generated audio (``filtered``'s, SVDMap), the deployment case
+    (trained with real audio, tested without it: generated audio in its place after
+    plain or modality-dropout training, beside the stand-ins peers use, zeros and the
+    train clips' mean audio), the distilled student, and the in-sample ablation when
+    asked for."""
+    inputs = Inputs(audio, generated=generated(gen),
+                    filtered=generated(filtered) if filtered else None,
+                    teacher=teacher_key(seed))
+    main = (VISION, REAL, GENERATED_AUDIO, *([GENERATED_FILTERED] if filtered else []),
+            *MISSING_AT_TEST, DISTILL)
+    for variant in main:
+        variant_step(plan, "main", variant, seed, base, cspec, inputs, classes)
     if in_sample_ablation and cross_fit:
         in_sample = generator_steps(plan, catalog, "all", seed, gen_base, gspec, cross_fit,
                                     base, in_sample=True)
-        classifier_step(plan, "main", "+ generated audio (in-sample)", seed, base,
-                        replace(cspec, audio=generated(in_sample)), classes)
+        variant_step(plan, "main", GENERATED_IN_SAMPLE, seed, base, cspec,
+                     Inputs(audio, generated=generated(in_sample)), classes)

@@ -14,17 +14,10 @@ import pandas as pd
 
 from vida.jobs.experiments.driver import Trained
 from vida.jobs.experiments.label_efficiency import ALL
-from vida.jobs.experiments.per_class import (
-    BASELINE,
-    REAL,
-    correlations,
-    learns_from_training_audio,
-    per_class_table,
-)
-from vida.jobs.experiments.plan import (
-    PCA_CONTROL,
-    Plan,
-)
+from vida.jobs.experiments.per_class import BASELINE, REAL, correlations, per_class_table
+from vida.jobs.experiments.plan import Plan
+from vida.jobs.experiments.variants import CONTROLS as VARIANT_CONTROLS
+from vida.jobs.experiments.variants import learns_from_training_audio
 from vida.stats import (
     accuracy_interval,
     adjusted_p_values,
@@ -74,7 +67,7 @@ def summarise(results: dict[str, list[dict]],
 
 # a variant -> its control, compared on the same clips and seeds: generated audio alone
 # is a smaller input than the frames, so it is also set against frames as small
-CONTROLS = {"generated audio only": PCA_CONTROL}
+CONTROLS = {v.label: control.label for v, control in VARIANT_CONTROLS.items()}
 
 
 def _recovery(matrix: np.ndarray, baseline: np.ndarray, real: np.ndarray) -> dict[str, float]:

@@ -45,8 +45,7 @@ def _svdmap_plan(catalog: Catalog, *, seeds: int, base: ClipQuery, gen_base: Cli
         generated_by_seed[seed] = gen_all
         seed_main_steps(plan, catalog, seed, gen_all, base=base, gen_base=gen_base, gspec=g,
                          cspec=cspec, audio=audio, classes=classes, cross_fit=cross_fit,
-                         in_sample_ablation=in_sample_ablation,
-                         extra=(("+ filtered generated audio", {"audio": generated(gen_kept)}),))
+                         in_sample_ablation=in_sample_ablation, filtered=gen_kept)
     label_efficiency_steps(plan, catalog, labels, base=base, seeds=seeds, spec=cspec,
                            audio=audio, generated_by_seed=generated_by_seed, classes=classes,
                            pool=gen_base)

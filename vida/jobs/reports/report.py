@@ -34,9 +34,10 @@ from vida.jobs.experiments.figures import (
     plot_recovery,
     plot_results,
 )
-from vida.jobs.experiments.per_class import REAL, learns_from_training_audio
+from vida.jobs.experiments.per_class import REAL
 from vida.jobs.experiments.quality import QUALITY_PREFIX
 from vida.jobs.experiments.statistics import UNDEFINED, adjust_as_one_family
+from vida.jobs.experiments.variants import learns_from_training_audio
 from vida.stats import Interval
 from vida.views import Section, experiment_sections, verdicts
 
