@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from tests.conftest import run_cli
@@ -178,3 +179,63 @@ def test_a_distilled_student_learns_from_its_teacher_on_every_pool_clip(syntheti
     outside = replace(task, teacher=replace(task.teacher, keys=task.teacher.keys[:2]))
     with pytest.raises(ValueError, match="labelled clips are not in the distillation pool"):
         fit_classifier(outside)
+
+
+def test_audio_missing_at_test_through_the_cli_from_another_folder(synthetic, tmp_path):
+    """--test-missing: the masks are recorded before training, stratified and nested;
+    every model trained with real audio is tested again, training nothing; a clip
+    whose audio is present gets the real-trained model's own prediction; at rate 1
+    the rows are the main table's; and a rerun tests on the same masks."""
+    args = prepare(synthetic, "cafmap")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    where = ["--catalog", str(synthetic / "catalog.db"), "--store", str(synthetic / "store")]
+    done = run_cli(*where, *args, "--seeds", "2", "--test-missing", "0.5,1", "--runs",
+                   str(synthetic / "runs"), cwd=elsewhere, timeout=900)
+    assert done.returncode == 0, done.stderr
+    assert "audio missing at test" in done.stdout
+    cat = open_catalog(synthetic / "catalog.db")
+    experiment = cat.sql("SELECT run_id, params FROM runs WHERE kind = 'experiment'")
+    run_id = experiment["run_id"][0]
+    masks = cat.sql(f"SELECT m.seed, m.rate, m.clip_key, c.class_name FROM missing_audio m "
+                    f"JOIN clips c USING (clip_key) WHERE m.experiment_id = '{run_id}'")
+    test = cat.sql("SELECT clip_key, class_name FROM clips WHERE split = 'test'")
+    for seed in (0, 1):
+        half = masks[(masks["seed"] == seed) & (masks["rate"] == 0.5)]
+        every = set(masks[(masks["seed"] == seed) & (masks["rate"] == 1.0)]["clip_key"])
+        assert every == set(test["clip_key"]) and set(half["clip_key"]) < every
+        per_class = half.groupby("class_name").size()
+        assert per_class.to_dict() == {c: round(n / 2 + 1e-9) for c, n in
+                                       test.groupby("class_name").size().items()}
+    kinds = cat.sql(f"SELECT kind, count(*) AS n FROM runs WHERE experiment_id = '{run_id}' "
+                    "GROUP BY 1").set_index("kind")["n"].to_dict()
+    # 4 models per seed tested again at 0.5 (rate 1 is the main table's): nothing trained
+    assert kinds["test-classifier"] == 2 * (3 + 4)
+    predictions = cat.sql(
+        "SELECT r.seed, json_extract_string(r.params, '$.variant') AS variant, p.clip_key, "
+        f"p.pred_class FROM runs r JOIN predictions p USING (run_id) WHERE r.experiment_id "
+        f"= '{run_id}'")
+    for seed in (0, 1):
+        mine = predictions[predictions["seed"] == seed]
+        real = mine[mine["variant"] == "+ real audio"].set_index("clip_key")["pred_class"]
+        zeros = mine[mine["variant"] == "real-trained, zeros at test @ 0.5 missing at test"]
+        zeros = zeros.set_index("clip_key")["pred_class"]
+        gone = set(masks[(masks["seed"] == seed) & (masks["rate"] == 0.5)]["clip_key"])
+        present = [k for k in real.index if k not in gone]
+        assert (zeros[present] == real[present]).all()
+    folder = synthetic / "runs" / run_id
+    table = pd.read_csv(folder / "test_missing.csv")
+    main = pd.read_csv(folder / "results.csv").set_index("variant")
+    at_one = table[table["test_missing"] == 1.0].set_index("variant")
+    assert at_one.loc["real-trained, zeros at test", "top1_mean"] == \
+        main.loc["real-trained, zeros at test", "top1_mean"]
+    assert (folder / "test_missing.png").exists()
+    again = run_cli(*where, "experiment", "rerun", run_id, "--runs", str(synthetic / "runs"),
+                    cwd=elsewhere, timeout=900)
+    assert again.returncode == 0, again.stderr
+    rerun_id = again.stdout.split("\nexperiment ")[-1].split()[0]
+    pairs = cat.sql(f"SELECT a.seed, a.rate, a.clip_key FROM missing_audio a WHERE "
+                    f"a.experiment_id = '{run_id}' EXCEPT SELECT b.seed, b.rate, b.clip_key "
+                    f"FROM missing_audio b WHERE b.experiment_id = '{rerun_id}'")
+    assert rerun_id != run_id and pairs.empty
+    assert pd.read_csv(synthetic / "runs" / rerun_id / "test_missing.csv").equals(table)

@@ -205,6 +205,26 @@ def control_lines(table: pd.DataFrame) -> list[str]:
     return lines
 
 
+def missing_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """Top-1 with its 95 % CI per share of test audio missing (rows) and variant
+    (columns)."""
+    cells = table.assign(cell=[f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in
+                               zip(table["top1_mean"], table["top1_ci_low"],
+                                   table["top1_ci_high"], strict=True)])
+    wide = cells.pivot(index="test_missing", columns="variant", values="cell")
+    wide = wide[list(dict.fromkeys(table["variant"]))].reset_index().rename_axis(columns=None)
+    return wide.rename(columns={"test_missing": "missing at test"})
+
+
+def missing_lines(table: pd.DataFrame) -> list[str]:
+    """The verdicts against vision only of the runs tested with part of their audio
+    missing (the main table's own runs have theirs there)."""
+    rows = table[~table["main_run"].astype(bool)]
+    return verdicts(rows.assign(variant=rows["variant"] + " @ "
+                                + rows["test_missing"].map("{:g}".format)
+                                + " missing at test"))
+
+
 def quality_frame(table: pd.DataFrame) -> pd.DataFrame:
     """How close each generator's audio is to the real audio on the test clips: R²
     against the train mean, the class mean's own R², the generator's R² over the class
@@ -274,13 +294,20 @@ def experiment_sections(main: pd.DataFrame, study: pd.DataFrame | None = None,
                         labels: pd.DataFrame | None = None,
                         per_class: pd.DataFrame | None = None,
                         correlations: dict | None = None,
-                        quality: pd.DataFrame | None = None) -> list[Section]:
+                        quality: pd.DataFrame | None = None,
+                        missing: pd.DataFrame | None = None) -> list[Section]:
     """The one layout of an experiment's tables, in the order people read them."""
     sections = [Section("main", None, experiment_frame(main), verdicts(main))]
     if quality is not None:
         sections.append(Section("quality", "how close generated audio is to the real audio "
                                 "on the test clips (95% CI; R² against the train mean)",
                                 quality_frame(quality), quality_lines(quality)))
+    if missing is not None:
+        sections.append(Section("missing", "audio missing at test: each model trained with "
+                                "real audio, tested with that share of the test clips' audio "
+                                "stood in for as its row says (the same clips for every "
+                                "variant; + real audio: every clip's audio)",
+                                missing_frame(missing), missing_lines(missing)))
     if study is not None:
         sections.append(Section("study", "the study's class-level filter (other classes, "
                                 "other test clips: not comparable with the table above)",
@@ -470,7 +497,7 @@ def experiment_lines(result: Any) -> list[str]:
     lines = []
     for section in experiment_sections(result.table, result.study_table, result.label_table,
                                        result.per_class, result.correlations,
-                                       result.quality):
+                                       result.quality, result.missing):
         if section.heading is not None:
             lines.append(f"\n{section.heading}")
         lines.append(section.text())

@@ -97,6 +97,11 @@ def experiment_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--labels-per-class", default=None, metavar="N,N,...",
                      help="Also train the classifiers on N labelled clips per class, e.g. "
                           "2,5,10,all: accuracy vs labels (table + PNG)."),
+        click.option("--test-missing", default=None, metavar="RATE,RATE,...",
+                     help="Also test every model trained with real audio with this share of "
+                          "its test clips' audio missing, each variant standing in its own "
+                          "way, e.g. 0.25,0.5,0.75,1 (table + PNG; the masks are in the "
+                          "catalog's missing_audio)."),
         click.option("--generator-lr", type=float, default=None,
                      help="Generator Adam learning rate [default: the study's, per arch]."),
         click.option("--generator-batch-size", type=int, default=None,

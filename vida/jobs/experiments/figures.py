@@ -1,6 +1,6 @@
 """An experiment's figures: top-1 per variant, accuracy against labelled clips per
-class, the share of real audio's gain recovered, and the gain class by class, each
-with its 95 % interval."""
+class and against the share of test audio missing, the share of real audio's gain
+recovered, and the gain class by class, each with its 95 % interval."""
 
 from __future__ import annotations
 
@@ -76,6 +76,23 @@ def plot_label_efficiency(table: pd.DataFrame, path: Path, title: str) -> None:
         ax.fill_between(x, group["top1_ci_low"], group["top1_ci_high"], alpha=0.15)
     ax.set_xticks(x, order)
     ax.set_xlabel("labelled train clips per class")
+    ax.set_ylabel("test top-1 (95 % CI band)")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    save_png(fig, path)
+
+
+def plot_missing_at_test(table: pd.DataFrame, path: Path, title: str) -> None:
+    """Top-1 (with 95 % CI bands) against the share of test clips whose audio is
+    missing, one line per variant; vision only, which reads no audio, is flat."""
+    fig, ax = figure(6, 4)
+    for variant, group in table.groupby("variant", sort=False):
+        group = group.sort_values("test_missing")
+        ax.plot(group["test_missing"], group["top1_mean"], marker="o", label=variant)
+        ax.fill_between(group["test_missing"], group["top1_ci_low"], group["top1_ci_high"],
+                        alpha=0.15)
+    ax.set_xlabel("share of test clips whose audio is missing")
     ax.set_ylabel("test top-1 (95 % CI band)")
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8)

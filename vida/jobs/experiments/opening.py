@@ -1,5 +1,6 @@
-"""An experiment opened: the clips and sets it checks before any training, and its run
-opened (or resumed) before any training.
+"""An experiment opened: the clips and sets it checks before any training, its run
+opened (or resumed), and the missing-audio masks it tests with recorded, all before
+any training.
 """
 
 from __future__ import annotations
@@ -7,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from vida.catalog.database import Catalog
-from vida.catalog.records.clip_queries import ClipQuery
+from vida.catalog.records.clip_queries import ClipQuery, clips_of
+from vida.catalog.records.missing import record_missing
 from vida.catalog.records.runs import (
     mark_abandoned,
     new_run_id,
@@ -17,6 +19,7 @@ from vida.catalog.records.runs import (
     start_run,
 )
 from vida.errors import UsageError
+from vida.models.missing import missing_clips
 from vida.store.store import FeatureStore
 
 
@@ -60,3 +63,16 @@ def start_experiment(catalog: Catalog, experiment_id: str, kind: str, params: di
         return experiment_id  # resumed: reopened by open_experiment
     return start_run(catalog, kind="experiment", arch=kind, params=params, query=query,
                      experiment_id=experiment_id, run_id=experiment_id)
+
+
+def record_test_masks(catalog: Catalog, experiment_id: str, query: ClipQuery, seeds: int,
+                      rates: tuple[float, ...]) -> None:
+    """Which test clips' audio each seed treats as missing at each rate, recorded in
+    ``missing_audio`` before any training (the classifiers draw the same clips:
+    :func:`vida.models.missing.missing_clips` from the seed)."""
+    if not rates:
+        return
+    clips = clips_of(catalog, query)
+    test = clips.loc[clips["split"] == "test", ["clip_key", "class_name", "split"]]
+    for seed in range(seeds):
+        record_missing(catalog, experiment_id, seed, missing_clips(test, rates, seed))

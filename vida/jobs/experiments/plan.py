@@ -128,21 +128,56 @@ def _trained_twin(plan: Plan, query: ClipQuery, spec: ClassifierSpec, classes: t
     spec but for the label and the test-time audio (seeded, so the same weights)."""
     if spec.test_audio is None:
         return None
-    same = replace(spec, variant=None, test_audio=None)
+    same = _training_of(spec)
     for step in plan.steps:
         if (step.kind == CLASSIFIER and step.trains and step.query == query
-                and step.classes == classes and replace(step.spec, variant=None) == same):
+                and step.classes == classes and _training_of(step.spec) == same):
             return step.key
     return None
 
 
+def _training_of(spec: ClassifierSpec) -> ClassifierSpec:
+    """What a classifier trains, without what it is tested with."""
+    return replace(spec, variant=None, test_audio=None, test_missing=None)
+
+
 def variant_step(plan: Plan, table: str, variant: Variant, seed: int, query: ClipQuery,
-                 spec: ClassifierSpec, inputs: Inputs, classes: list[str], prefix: str = ""
-                 ) -> Step:
+                 spec: ClassifierSpec, inputs: Inputs, classes: list[str], prefix: str = "",
+                 **changes: Any) -> Step:
     """The classifier step of ``variant``: the experiment's classifier as the variant
-    changes it."""
+    changes it (and ``changes``)."""
     return classifier_step(plan, table, variant.label, seed, query,
-                           replace(spec, **variant.fields(inputs)), classes, prefix=prefix)
+                           replace(spec, **variant.fields(inputs), **changes), classes,
+                           prefix=prefix)
+
+
+def missing_table(rate: float) -> str:
+    """The plan's table of the models tested with a share ``rate`` of test audio missing."""
+    return f"{MISSING_PREFIX}{rate:g}"
+
+
+MISSING_PREFIX = "test_missing="
+
+
+def missing_at_test_steps(plan: Plan, seed: int, query: ClipQuery, spec: ClassifierSpec,
+                          inputs: Inputs, classes: list[str], rates: tuple[float, ...]
+                          ) -> None:
+    """Each model of the deployment case tested again with a share of its test clips'
+    audio missing (the same clips for every variant of a seed), beside vision only and
+    + real audio (the main table's runs).  At rate 1 every clip's is: the main table's
+    own runs."""
+    main = plan.tables["main"]
+    for rate in rates:
+        table = missing_table(rate)
+        rows = plan.tables.setdefault(table, {})
+        for variant in (VISION, REAL, *(MISSING_AT_TEST if rate == 1 else ())):
+            rows.setdefault(variant.label, []).append(main[variant.label][seed])
+        if rate == 1:
+            continue
+        for variant in MISSING_AT_TEST:
+            step = variant_step(plan, table, variant, seed, query, spec, inputs, classes,
+                                prefix=f"{table}/", test_missing=rate)
+            _relabel(plan, step, f"{variant.label} @ {rate:g} missing at test")
 
 
 def teacher_key(seed: int, prefix: str = "") -> str:
@@ -201,7 +236,8 @@ def _n_train(catalog: Catalog, query: ClipQuery) -> int:
 def seed_main_steps(plan: Plan, catalog: Catalog, seed: int, gen: Step, *,
                      base: ClipQuery, gen_base: ClipQuery, gspec: GeneratorSpec,
                      cspec: ClassifierSpec, audio: str, classes: list[str], cross_fit: int,
-                     in_sample_ablation: bool, filtered: Step | None = None) -> None:
+                     in_sample_ablation: bool, filtered: Step | None = None,
+                     test_rates: tuple[float, ...] = ()) -> None:
     """One seed's main table: vision only, + real audio, + generated audio (``gen``'s
     set), + filtered generated audio (``filtered``'s, SVDMap), the deployment case
     (trained with real audio, tested without it: generated audio in its place after
@@ -215,6 +251,7 @@ def seed_main_steps(plan: Plan, catalog: Catalog, seed: int, gen: Step, *,
             *MISSING_AT_TEST, DISTILL)
     for variant in main:
         variant_step(plan, "main", variant, seed, base, cspec, inputs, classes)
+    missing_at_test_steps(plan, seed, base, cspec, inputs, classes, test_rates)
     if in_sample_ablation and cross_fit:
         in_sample = generator_steps(plan, catalog, "all", seed, gen_base, gspec, cross_fit,
                                     base, in_sample=True)

@@ -15,10 +15,12 @@ from vida.catalog.records.runs import log_metrics
 from vida.jobs.experiments.figures import (
     plot_gains,
     plot_label_efficiency,
+    plot_missing_at_test,
     plot_recovery,
     plot_results,
 )
 from vida.jobs.experiments.per_class import per_class_metrics
+from vida.jobs.experiments.plan import MISSING_PREFIX
 from vida.jobs.experiments.statistics import METRICS, adjust_as_one_family
 from vida.jobs.training.common import runs_root
 
@@ -37,19 +39,22 @@ class ExperimentResult:
     per_class: pd.DataFrame | None = None  # the main table, class by class
     correlations: dict[str, Any] = field(default_factory=dict)  # across classes
     quality: pd.DataFrame | None = None  # how close each generator's audio is to real
+    missing: pd.DataFrame | None = None  # models tested with a share of test audio missing
 
 
 def record_results(catalog: Catalog, experiment_id: str, table: pd.DataFrame,
             runs: str | None, title: str, study: pd.DataFrame | None = None,
             labels: pd.DataFrame | None = None,
-            per_class: tuple[pd.DataFrame, dict[str, Any]] | None = None) -> ExperimentResult:
+            per_class: tuple[pd.DataFrame, dict[str, Any]] | None = None,
+            missing: pd.DataFrame | None = None) -> ExperimentResult:
     """Tables, CSVs and plots of the finished plan, and the experiment's metrics (its
     run is finished by :func:`run_experiment_plan`, with the results CSV)."""
     folder = runs_root(runs) / experiment_id
     folder.mkdir(parents=True, exist_ok=True)
     adjusted, comparisons = adjust_as_one_family({"main": table, "study": study,
-                                                  "labels": labels})
+                                                  "labels": labels, "missing": missing})
     table, study, labels = adjusted["main"], adjusted["study"], adjusted["labels"]
+    missing = adjusted["missing"]
     csv = folder / "results.csv"
     table.to_csv(csv, index=False)
     plot = folder / "results.png"
@@ -69,6 +74,17 @@ def record_results(catalog: Catalog, experiment_id: str, table: pd.DataFrame,
     for frame, prefix in frames:
         if frame is not None:
             log_metrics(catalog, experiment_id, _table_metrics(frame, prefix), split="test")
+    if missing is not None:
+        missing.to_csv(folder / "test_missing.csv", index=False)
+        plot_missing_at_test(missing, folder / "test_missing.png",
+                             title + " - audio missing at test")
+        for rate, group in missing.groupby("test_missing", sort=False):
+            prefix = f"{MISSING_PREFIX}{rate:g}/"
+            log_metrics(catalog, experiment_id, {
+                **_table_metrics(group, prefix),
+                **{f"{prefix}{v}/main_run": float(m)
+                   for v, m in zip(group["variant"], group["main_run"], strict=True)}},
+                split="test")
     by_class, found = per_class if per_class is not None else (None, {})
     if by_class is not None:
         by_class.to_csv(folder / "per_class.csv", index=False)
@@ -76,7 +92,7 @@ def record_results(catalog: Catalog, experiment_id: str, table: pd.DataFrame,
         log_metrics(catalog, experiment_id, per_class_metrics(by_class, found), split="test")
     return ExperimentResult(experiment_id, table, plot, csv, study, label_table=labels,
                             label_plot=label_plot, comparisons=comparisons,
-                            per_class=by_class, correlations=found)
+                            per_class=by_class, correlations=found, missing=missing)
 
 
 def _table_metrics(frame: pd.DataFrame, prefix: str) -> dict[str, float]:

@@ -37,6 +37,19 @@ def parse_labels(text: str | None) -> list[int | str]:
     return out
 
 
+def parse_rates(text: str | None, option: str) -> tuple[float, ...]:
+    """``"0.5,0.25,1"`` -> (0.25, 0.5, 1.0): shares of clips, sorted, each once."""
+    if not text:
+        return ()
+    try:
+        rates = sorted({float(part) for part in text.split(",")})
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: give shares of clips like 0.25,0.5,1") from None
+    if any(not 0.0 <= r <= 1.0 for r in rates):
+        raise UsageError(f"{option} {text!r}: a missing rate is a share of clips, from 0 to 1")
+    return tuple(rates)
+
+
 @dataclass(frozen=True, kw_only=True)
 class ExperimentSpec:
     """What both architectures' experiments take."""
@@ -57,6 +70,9 @@ class ExperimentSpec:
     cross_fit: int = 3  # folds whose generators give train clips out-of-sample audio (0: none)
     in_sample_ablation: bool = False  # also the in-sample generated variant
     labels_per_class: str | None = None  # e.g. "2,5,all": the label-efficiency table
+    # e.g. "0.25,0.5,1": every model trained with real audio tested again with that
+    # share of its test clips' audio missing (stood in for as each variant does)
+    test_missing: str | None = None
     distill_temperature: float = 2.0  # the distilled student's softening of its teacher
 
     kind: ClassVar[str] = ""  # svdmap, cafmap: the experiment's arch in its run
@@ -83,10 +99,15 @@ class ExperimentSpec:
             raise UsageError(f"--distill-temperature {self.distill_temperature}: give a "
                              "temperature above 0")
         parse_labels(self.labels_per_class)
+        parse_rates(self.test_missing, "--test-missing")
 
     @property
     def labels(self) -> list[int | str]:
         return parse_labels(self.labels_per_class)
+
+    @property
+    def test_rates(self) -> tuple[float, ...]:
+        return parse_rates(self.test_missing, "--test-missing")
 
     def params(self) -> dict[str, Any]:
         """What the experiment's run records as ``params.spec``."""

@@ -15,7 +15,7 @@ import pandas as pd
 from vida.jobs.experiments.driver import Trained
 from vida.jobs.experiments.label_efficiency import ALL
 from vida.jobs.experiments.per_class import BASELINE, REAL, correlations, per_class_table
-from vida.jobs.experiments.plan import Plan
+from vida.jobs.experiments.plan import MISSING_PREFIX, Plan
 from vida.jobs.experiments.variants import CONTROLS as VARIANT_CONTROLS
 from vida.jobs.experiments.variants import learns_from_training_audio
 from vida.stats import (
@@ -109,9 +109,13 @@ def adjust_as_one_family(tables: dict[str, pd.DataFrame | None]
 
 
 def _comparison(table: str, row: dict) -> str:
+    """A comparison's name in the family: one the main table makes too (a label
+    count's "all" rows, the missing-at-test tables' main-table runs) counts once."""
     n = row.get("labels_per_class")
     if table == "labels" and n != ALL:
         return f"labels={n}/{row['variant']}"
+    if table == "missing" and not row.get("main_run", False):
+        return f"{MISSING_PREFIX}{row['test_missing']:g}/{row['variant']}"
     return row["variant"] if table != "study" else f"study/{row['variant']}"
 
 
@@ -134,6 +138,19 @@ def tables_of(plan: Plan, outcomes: dict[str, Trained], table: str) -> pd.DataFr
     results = {v: [outcomes[k].metrics for k in keys] for v, keys in rows.items()}
     correct = {v: [outcomes[k].correct for k in keys] for v, keys in rows.items()}
     return summarise(results, correct)
+
+
+def missing_at_test_table(plan: Plan, outcomes: dict[str, Trained]) -> pd.DataFrame | None:
+    """Per missing rate at test and variant, the summary on the same test clips (its
+    rate in column ``test_missing``; ``main_run``: the row is the main table's runs)."""
+    main = {key for keys in plan.tables.get("main", {}).values() for key in keys}
+    tables = []
+    for name in [t for t in plan.tables if t.startswith(MISSING_PREFIX)]:
+        table = tables_of(plan, outcomes, name)
+        table.insert(0, "test_missing", float(name.removeprefix(MISSING_PREFIX)))
+        table["main_run"] = [set(plan.tables[name][v]) <= main for v in table["variant"]]
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True) if tables else None
 
 
 def label_table(plan: Plan, outcomes: dict[str, Trained], log: Callable[[str], None]

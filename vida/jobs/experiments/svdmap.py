@@ -13,7 +13,12 @@ from vida.catalog.records.dictionaries import load_dictionary
 from vida.catalog.records.filters import store_decisions
 from vida.catalog.records.tags import load_tags
 from vida.errors import UsageError
-from vida.jobs.experiments.opening import check_feature_sets, open_experiment, with_features
+from vida.jobs.experiments.opening import (
+    check_feature_sets,
+    open_experiment,
+    record_test_masks,
+    with_features,
+)
 from vida.jobs.experiments.plan import (
     Plan,
     classifier_step,
@@ -25,7 +30,12 @@ from vida.jobs.experiments.plan import (
 from vida.jobs.experiments.results import ExperimentResult, record_results
 from vida.jobs.experiments.runner import run_experiment_plan
 from vida.jobs.experiments.spec import ExperimentOptions, SVDMapSpec
-from vida.jobs.experiments.statistics import label_table, per_class_of, tables_of
+from vida.jobs.experiments.statistics import (
+    label_table,
+    missing_at_test_table,
+    per_class_of,
+    tables_of,
+)
 from vida.jobs.training.classifier import ClassifierSpec
 from vida.jobs.training.generator import GeneratorSpec
 from vida.semantics.iou_filter import FilterResult, clip_ious, decide
@@ -35,7 +45,8 @@ from vida.store.store import FeatureStore
 def _svdmap_plan(catalog: Catalog, *, seeds: int, base: ClipQuery, gen_base: ClipQuery,
                  kept_query: ClipQuery, classes: list[str], gspec: GeneratorSpec,
                  cspec: ClassifierSpec, audio: str, cross_fit: int,
-                 in_sample_ablation: bool, labels: list[int | str]) -> Plan:
+                 in_sample_ablation: bool, labels: list[int | str],
+                 test_rates: tuple[float, ...] = ()) -> Plan:
     plan = Plan()
     generated_by_seed = {}
     for seed in range(seeds):
@@ -45,7 +56,8 @@ def _svdmap_plan(catalog: Catalog, *, seeds: int, base: ClipQuery, gen_base: Cli
         generated_by_seed[seed] = gen_all
         seed_main_steps(plan, catalog, seed, gen_all, base=base, gen_base=gen_base, gspec=g,
                          cspec=cspec, audio=audio, classes=classes, cross_fit=cross_fit,
-                         in_sample_ablation=in_sample_ablation, filtered=gen_kept)
+                         in_sample_ablation=in_sample_ablation, filtered=gen_kept,
+                         test_rates=test_rates)
     label_efficiency_steps(plan, catalog, labels, base=base, seeds=seeds, spec=cspec,
                            audio=audio, generated_by_seed=generated_by_seed, classes=classes,
                            pool=gen_base)
@@ -136,7 +148,9 @@ def svdmap_experiment(catalog: Catalog, store: FeatureStore, spec: SVDMapSpec, *
     plan = _svdmap_plan(catalog, seeds=spec.seeds, base=base, gen_base=gen_base,
                         kept_query=kept_query, classes=classes, gspec=gspec, cspec=cspec,
                         audio=spec.audio, cross_fit=spec.cross_fit,
-                        in_sample_ablation=spec.in_sample_ablation, labels=spec.labels)
+                        in_sample_ablation=spec.in_sample_ablation, labels=spec.labels,
+                        test_rates=spec.test_rates)
+    record_test_masks(catalog, experiment_id, base, spec.seeds, spec.test_rates)
     if spec.study_variant:
         _study_variant(plan, catalog, decisions, base, seeds=spec.seeds,
                        top_classes=spec.top_classes, gspec=gspec, cspec=cspec)
@@ -150,4 +164,5 @@ def svdmap_experiment(catalog: Catalog, store: FeatureStore, spec: SVDMapSpec, *
             catalog, experiment_id, tables_of(plan, outcomes, "main"), runs,
             f"SVDMap {experiment_id} ({spec.seeds} seeds, same test clips)",
             tables_of(plan, outcomes, "study"), label_table(plan, outcomes, log),
-            per_class_of(plan, outcomes, decisions.class_means)))
+            per_class_of(plan, outcomes, decisions.class_means),
+            missing=missing_at_test_table(plan, outcomes)))

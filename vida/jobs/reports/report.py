@@ -31,10 +31,12 @@ from vida.errors import UsageError
 from vida.jobs.experiments.figures import (
     plot_gains,
     plot_label_efficiency,
+    plot_missing_at_test,
     plot_recovery,
     plot_results,
 )
 from vida.jobs.experiments.per_class import REAL
+from vida.jobs.experiments.plan import MISSING_PREFIX
 from vida.jobs.experiments.quality import QUALITY_PREFIX
 from vida.jobs.experiments.statistics import UNDEFINED, adjust_as_one_family
 from vida.jobs.experiments.variants import learns_from_training_audio
@@ -56,6 +58,7 @@ class ExperimentTables:
     per_class: pd.DataFrame | None = None
     correlations: dict[str, Interval | None] = field(default_factory=dict)
     quality: pd.DataFrame | None = None  # how close each generator's audio is to real
+    missing: pd.DataFrame | None = None  # models tested with a share of test audio missing
 
     @property
     def title(self) -> str:
@@ -143,6 +146,12 @@ def _quality(catalog: Catalog, run_id: str) -> pd.DataFrame | None:
     return frame.assign(generator=frame["generator"].str.removeprefix(QUALITY_PREFIX))
 
 
+def _missing(catalog: Catalog, run_id: str) -> pd.DataFrame | None:
+    frame = _by_variant(catalog, run_id, "missing", "test_missing", MISSING_PREFIX)
+    return None if frame is None else frame.assign(
+        test_missing=frame["test_missing"].astype(float))
+
+
 def experiment_tables(catalog: Catalog, run_id: str) -> ExperimentTables:
     """The experiment's tables, from its run's metrics; a one-line error for an id that
     names no experiment or one that has not finished."""
@@ -156,7 +165,8 @@ def experiment_tables(catalog: Catalog, run_id: str) -> ExperimentTables:
                             labels=_labels(catalog, run_id),
                             per_class=_per_class(catalog, run_id),
                             correlations=_correlations(catalog, run_id),
-                            quality=_quality(catalog, run_id))
+                            quality=_quality(catalog, run_id),
+                            missing=_missing(catalog, run_id))
 
 
 # --- the page ---------------------------------------------------------------------
@@ -204,13 +214,15 @@ def _sections(tables: ExperimentTables) -> str:
     """The experiment's tables in the terminal's layout (:func:`experiment_sections`),
     each with the SQL behind it and its figure."""
     sections = experiment_sections(tables.main, tables.study, tables.labels,
-                                   tables.per_class, tables.correlations, tables.quality)
+                                   tables.per_class, tables.correlations, tables.quality,
+                                   tables.missing)
     return "\n".join(_section(section, tables) for section in sections)
 
 
 # a section -> the catalog queries behind its table
 _QUERIES = {"main": ("main",), "study": ("study",), "labels": ("labels",),
-            "per_class": ("per_class", "correlations"), "quality": ("quality",)}
+            "per_class": ("per_class", "correlations"), "quality": ("quality",),
+            "missing": ("missing",)}
 
 
 def _section(section: Section, tables: ExperimentTables) -> str:
@@ -236,7 +248,9 @@ def _section_figure(name: str, tables: ExperimentTables) -> str:
             "labels": ("label efficiency",
                        lambda p: plot_label_efficiency(tables.labels, p, title)),
             "recovery": ("recovery", lambda p: plot_recovery(tables.labels, p, title)),
-            "per_class": ("per class", lambda p: plot_gains(tables.per_class, p, title))}
+            "per_class": ("per class", lambda p: plot_gains(tables.per_class, p, title)),
+            "missing": ("audio missing at test",
+                        lambda p: plot_missing_at_test(tables.missing, p, title))}
     if name not in draw:
         return ""
     alt, plot = draw[name]
@@ -251,7 +265,8 @@ def report_html(tables: ExperimentTables) -> str:
             f", finished {run.finished_at:%Y-%m-%d %H:%M} UTC in "
             f"{(run.finished_at - run.started_at).total_seconds():.0f} s")
     _, comparisons = adjust_as_one_family({"main": tables.main, "study": tables.study,
-                                           "labels": tables.labels})
+                                           "labels": tables.labels,
+                                           "missing": tables.missing})
     head = (f"<h1>{html.escape(tables.title)}</h1><p>Status {html.escape(run.status)}"
             f"{took}. Intervals are 95 % bootstrap intervals over test clips and seeds; "
             "\"vs vision only\" is the paired difference on the same clips and seeds, with "

@@ -53,6 +53,7 @@ from vida.jobs.training.inputs import (
 )
 from vida.jobs.training.plan_reads import PlanReads
 from vida.models import build_classifier
+from vida.models.missing import missing_clips
 from vida.models.pca import FramePCA
 from vida.store.atomic import write_whole
 from vida.store.located import Located, read_rows
@@ -77,6 +78,9 @@ class ClassifierSpec:
     # audio missing at test time: test with this set in place of ``audio``, or with
     # "zeros" or "train-mean" (the train clips' mean audio feature)
     test_audio: str | None = None
+    # the share of test clips whose audio is missing (drawn per class from ``seed`` by
+    # vida.models.missing): the stand-in fills only theirs [None: every test clip's]
+    test_missing: float | None = None
     # modality dropout: each train clip's real audio is replaced, with probability
     # ``dropout_p`` (seeded), by its features from this (generated) set
     audio_dropout: str | None = None
@@ -98,6 +102,10 @@ class ClassifierSpec:
             raise UsageError("a classifier needs vision features, audio features or both")
         if (self.test_audio or self.audio_dropout) and not self.audio:
             raise UsageError("test-time or dropout audio needs a classifier trained with audio")
+        if self.test_missing is not None and not (
+                self.test_audio and 0.0 <= self.test_missing <= 1.0):
+            raise UsageError(f"a missing rate at test ({self.test_missing}) needs a stand-in "
+                             "for the missing audio and lies between 0 and 1")
         if self.vision_pca and (self.audio or not self.vision):
             raise UsageError("a PCA of vision is a vision-only classifier: no audio")
         if self.distill_from and (self.audio or not self.vision):
@@ -146,6 +154,7 @@ class ClassifierTask:
     labels: dict[str, np.ndarray]  # split -> class indices
     inputs: dict[str, tuple[Located, ...]]  # split -> the input sets' rows
     test_audio: Located | None = None  # the stand-in for audio at test time
+    test_missing: np.ndarray | None = None  # per test clip: its audio is missing [all]
     dropout: tuple[np.ndarray, Located] | None = None  # swapped train rows, their audio
     audio_width: int = 0  # D of the audio block (the last of the inputs)
     threads: int = 1
@@ -226,8 +235,19 @@ def plan_classifier(catalog: Catalog, store: FeatureStore, query: str, spec: Cla
     pca_width = reads.info(spec.vision_pca).shape[-1] if spec.vision_pca else 0
     return ClassifierTask(spec, tuple(classes), keys,
                           {s: p["class_name"].map(index).to_numpy(np.int64)
-                           for s, p in parts.items()}, inputs, test_audio, dropout, width,
-                          threads, device, pca_width=pca_width)
+                           for s, p in parts.items()}, inputs, test_audio,
+                          _test_missing(parts["test"], spec), dropout, width, threads, device,
+                          pca_width=pca_width)
+
+
+def _test_missing(test: pd.DataFrame, spec: ClassifierSpec) -> np.ndarray | None:
+    """Per test clip (clip_key order), whether its audio is missing at the spec's rate
+    (None: every clip's, or no stand-in)."""
+    if spec.test_missing is None:
+        return None
+    clips = test[["clip_key", "class_name"]].assign(split="test")
+    gone = set(missing_clips(clips, [spec.test_missing], spec.seed)["clip_key"])
+    return test["clip_key"].isin(gone).to_numpy()
 
 
 STAND_INS = ("zeros", "train-mean")
@@ -336,13 +356,20 @@ def _swap_audio(task: ClassifierTask, x: dict[str, Blocks]) -> dict[str, Blocks]
         return x
     test, train = x["test"], x["train"]
     shape = (test.n, test.steps, task.audio_width)
+    stand_in = None
     if spec.test_audio == "zeros":
-        x["test"] = test.replaced(-1, np.zeros(shape, dtype=np.float32))
+        stand_in = np.zeros(shape, dtype=np.float32)
     elif spec.test_audio == "train-mean":  # the real train audio's mean, before any dropout
         mean = source_rows(train.sources[-1], slice(None)).mean(axis=0)
-        x["test"] = test.replaced(-1, np.broadcast_to(mean, shape))
+        stand_in = np.broadcast_to(mean, shape)
     elif task.test_audio is not None:
-        x["test"] = test.replaced(-1, read_float32(task.test_audio))
+        stand_in = read_float32(task.test_audio)
+    if stand_in is not None and task.test_missing is not None:  # only where it is missing
+        own = np.array(source_rows(test.sources[-1], slice(None)), dtype=np.float32)
+        own[task.test_missing] = stand_in[task.test_missing]
+        stand_in = own
+    if stand_in is not None:
+        x["test"] = test.replaced(-1, stand_in)
     if task.dropout is not None:
         swap, audio = task.dropout
         own = np.array(source_rows(train.sources[-1], slice(None)), dtype=np.float32)
