@@ -4,7 +4,9 @@ recovered, and the gain class by class, each with its 95 % interval."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -68,31 +70,30 @@ def plot_gains(table: pd.DataFrame, path: Path, title: str) -> None:
 def plot_label_efficiency(table: pd.DataFrame, path: Path, title: str) -> None:
     """Top-1 (with 95 % CI bands) against labelled clips per class, one line per variant."""
     order = list(dict.fromkeys(table["labels_per_class"]))
-    x = np.arange(len(order))
-    fig, ax = figure(6, 4)
-    for variant, group in table.groupby("variant", sort=False):
-        group = group.set_index("labels_per_class").loc[order]
-        ax.plot(x, group["top1_mean"], marker="o", label=variant)
-        ax.fill_between(x, group["top1_ci_low"], group["top1_ci_high"], alpha=0.15)
-    ax.set_xticks(x, order)
-    ax.set_xlabel("labelled train clips per class")
-    ax.set_ylabel("test top-1 (95 % CI band)")
-    ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=9)
-    save_png(fig, path)
+    positions = dict(zip(order, range(len(order)), strict=True))
+    _top1_bands(table.assign(x=table["labels_per_class"].map(positions)), path, title,
+                "labelled train clips per class",
+                lambda ax: ax.set_xticks(range(len(order)), order))
 
 
 def plot_missing_at_test(table: pd.DataFrame, path: Path, title: str) -> None:
     """Top-1 (with 95 % CI bands) against the share of test clips whose audio is
     missing, one line per variant; vision only, which reads no audio, is flat."""
+    _top1_bands(table.assign(x=table["test_missing"]), path, title,
+                "share of test clips whose audio is missing")
+
+
+def _top1_bands(table: pd.DataFrame, path: Path, title: str, xlabel: str,
+                ticks: Callable[[Any], object] | None = None) -> None:
+    """Top-1 with its 95 % CI band against column ``x``, one line per variant."""
     fig, ax = figure(6, 4)
     for variant, group in table.groupby("variant", sort=False):
-        group = group.sort_values("test_missing")
-        ax.plot(group["test_missing"], group["top1_mean"], marker="o", label=variant)
-        ax.fill_between(group["test_missing"], group["top1_ci_low"], group["top1_ci_high"],
-                        alpha=0.15)
-    ax.set_xlabel("share of test clips whose audio is missing")
+        group = group.sort_values("x")
+        ax.plot(group["x"], group["top1_mean"], marker="o", label=variant)
+        ax.fill_between(group["x"], group["top1_ci_low"], group["top1_ci_high"], alpha=0.15)
+    if ticks is not None:
+        ticks(ax)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("test top-1 (95 % CI band)")
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8)
