@@ -181,61 +181,77 @@ def test_a_distilled_student_learns_from_its_teacher_on_every_pool_clip(syntheti
         fit_classifier(outside)
 
 
-def test_audio_missing_at_test_through_the_cli_from_another_folder(synthetic, tmp_path):
-    """--test-missing: the masks are recorded before training, stratified and nested;
-    every model trained with real audio is tested again, training nothing; a clip
-    whose audio is present gets the real-trained model's own prediction; at rate 1
-    the rows are the main table's; and a rerun tests on the same masks."""
+def test_audio_missing_at_training_and_test_through_the_cli_from_another_folder(
+        synthetic, tmp_path):
+    """--train-missing with --test-missing: the masks are recorded before training,
+    stratified and nested; every variant trains once per rate at training and is
+    tested at every rate at test; a clip whose audio is present gets the same model's
+    prediction as with no audio missing; the grid's ends are the main table's runs; a
+    rerun draws the same masks and gives the same grid."""
     args = prepare(synthetic, "cafmap")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     where = ["--catalog", str(synthetic / "catalog.db"), "--store", str(synthetic / "store")]
-    done = run_cli(*where, *args, "--test-missing", "0.5,1", "--runs",
-                   str(synthetic / "runs"), cwd=elsewhere, timeout=900)
+    done = run_cli(*where, *args, "--train-missing", "0.6", "--test-missing", "0.5",
+                   "--runs", str(synthetic / "runs"), cwd=elsewhere, timeout=900)
     assert done.returncode == 0, done.stderr
-    assert "audio missing at test" in done.stdout
+    assert "audio missing" in done.stdout and "vs the best stand-in" in done.stdout
     cat = open_catalog(synthetic / "catalog.db")
-    experiment = cat.sql("SELECT run_id, params FROM runs WHERE kind = 'experiment'")
-    run_id = experiment["run_id"][0]
-    masks = cat.sql(f"SELECT m.seed, m.rate, m.clip_key, c.class_name FROM missing_audio m "
+    run_id = cat.sql("SELECT run_id FROM runs WHERE kind = 'experiment'")["run_id"][0]
+    masks = cat.sql(f"SELECT m.split, m.rate, m.clip_key, c.class_name FROM missing_audio m "
                     f"JOIN clips c USING (clip_key) WHERE m.experiment_id = '{run_id}'")
-    test = cat.sql("SELECT clip_key, class_name FROM clips WHERE split = 'test'")
-    half = masks[masks["rate"] == 0.5]
-    every = set(masks[masks["rate"] == 1.0]["clip_key"])
-    assert set(masks["seed"]) == {0}
-    assert every == set(test["clip_key"]) and set(half["clip_key"]) < every
-    per_class = half.groupby("class_name").size()  # halves round up
-    assert per_class.to_dict() == {c: round(n / 2 + 1e-9) for c, n in
-                                   test.groupby("class_name").size().items()}
+    clips = cat.sql("SELECT clip_key, class_name, split FROM clips")
+    for split, rate in (("test", 0.5), ("train", 0.6)):
+        drawn = masks[(masks["split"] == split) & (masks["rate"] == rate)]
+        sizes = clips[clips["split"] == split].groupby("class_name").size()
+        assert drawn.groupby("class_name").size().to_dict() == {
+            c: int(n * rate + 0.5) for c, n in sizes.items()}  # stratified
+    test_masks = masks[masks["split"] == "test"]
+    half = set(test_masks.loc[test_masks["rate"] == 0.5, "clip_key"])
+    assert half < set(test_masks.loc[test_masks["rate"] == 1.0, "clip_key"])  # nested
     kinds = cat.sql(f"SELECT kind, count(*) AS n FROM runs WHERE experiment_id = '{run_id}' "
                     "GROUP BY 1").set_index("kind")["n"].to_dict()
-    # the 4 models of the seed tested again at 0.5 (rate 1 is the main table's): nothing
-    # trained again
-    assert kinds["test-classifier"] == 3 + 4
+    # the 6 variants at 0.6 missing at training train once (at test rate 0) and are
+    # tested at 0.5 and 1; the 5 real-trained ones are tested at 0.5 (0 and 1 are the
+    # main table's); the main table's own 4 test-only variants
+    assert kinds["train-classifier"] == 5 + 6
+    assert kinds["test-classifier"] == 4 + 5 + 6 * 2
     predictions = cat.sql(
         "SELECT json_extract_string(r.params, '$.variant') AS variant, p.clip_key, "
         f"p.pred_class FROM runs r JOIN predictions p USING (run_id) WHERE r.experiment_id "
         f"= '{run_id}'")
-    real = predictions[predictions["variant"] == "+ real audio"]
-    real = real.set_index("clip_key")["pred_class"]
-    zeros = predictions[predictions["variant"]
-                        == "real-trained, zeros at test @ 0.5 missing at test"]
-    zeros = zeros.set_index("clip_key")["pred_class"]
-    present = [k for k in real.index if k not in set(half["clip_key"])]
-    assert (zeros[present] == real[present]).all()
+
+    def predicted(variant: str) -> pd.Series:
+        rows = predictions[predictions["variant"] == variant]
+        return rows.set_index("clip_key")["pred_class"]
+
+    token = "learned token for missing audio @ 0.6 missing at training, {} at test"
+    present = [k for k in predicted(token.format(0)).index if k not in half]
+    assert (predicted(token.format(0.5))[present] == predicted(token.format(0))[present]).all()
     folder = synthetic / "runs" / run_id
-    table = pd.read_csv(folder / "test_missing.csv")
+    grid = pd.read_csv(folder / "missing_grid.csv")
+    assert set(zip(grid["train_missing"], grid["test_missing"], strict=True)) == {
+        (a, b) for a in (0.0, 0.6) for b in (0.0, 0.5, 1.0)}
     main = pd.read_csv(folder / "results.csv").set_index("variant")
-    at_one = table[table["test_missing"] == 1.0].set_index("variant")
-    assert at_one.loc["real-trained, zeros at test", "top1_mean"] == \
-        main.loc["real-trained, zeros at test", "top1_mean"]
-    assert (folder / "test_missing.png").exists()
+    ends = grid[(grid["train_missing"] == 0) & (grid["test_missing"] == 1)]
+    for row in ends.itertuples():
+        assert row.top1_mean == main.loc[row.variant, "top1_mean"]
+    assert (grid.loc[grid["test_missing"] == 0, "robustness"] == 1).all()
+    cell = grid[(grid["train_missing"] == 0.6) & (grid["test_missing"] == 1)]
+    best = cell["best_stand_in"].iloc[0]
+    assert best in set(cell["variant"]) and cell.loc[cell["variant"] == best,
+                                                    "top1_mean"].max() == \
+        cell.loc[cell["id"].isin(["zeros", "mean", "token", "dropout"]), "top1_mean"].max()
+    assert cell["p_best_adjusted"].notna().sum() == len(cell) - 1
+    assert (folder / "missing_grid.png").exists() and (folder / "missing_heatmap.png").exists()
     again = run_cli(*where, "experiment", "rerun", run_id, "--runs", str(synthetic / "runs"),
                     cwd=elsewhere, timeout=900)
     assert again.returncode == 0, again.stderr
     rerun_id = again.stdout.split("\nexperiment ")[-1].split()[0]
-    pairs = cat.sql(f"SELECT a.seed, a.rate, a.clip_key FROM missing_audio a WHERE "
-                    f"a.experiment_id = '{run_id}' EXCEPT SELECT b.seed, b.rate, b.clip_key "
-                    f"FROM missing_audio b WHERE b.experiment_id = '{rerun_id}'")
+    pairs = cat.sql(f"SELECT a.seed, a.split, a.rate, a.clip_key FROM missing_audio a WHERE "
+                    f"a.experiment_id = '{run_id}' EXCEPT SELECT b.seed, b.split, b.rate, "
+                    f"b.clip_key FROM missing_audio b WHERE b.experiment_id = '{rerun_id}'")
     assert rerun_id != run_id and pairs.empty
-    assert pd.read_csv(synthetic / "runs" / rerun_id / "test_missing.csv").equals(table)
+    assert pd.read_csv(synthetic / "runs" / rerun_id / "missing_grid.csv").equals(grid)
+
+

@@ -206,23 +206,51 @@ def control_lines(table: pd.DataFrame) -> list[str]:
 
 
 def missing_frame(table: pd.DataFrame) -> pd.DataFrame:
-    """Top-1 with its 95 % CI per share of test audio missing (rows) and variant
-    (columns)."""
+    """Top-1 with its 95 % CI per cell of the missing-rate grid (rows: the shares of
+    train and test audio missing) and variant (columns)."""
     cells = table.assign(cell=[f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in
                                zip(table["top1_mean"], table["top1_ci_low"],
                                    table["top1_ci_high"], strict=True)])
-    wide = cells.pivot(index="test_missing", columns="variant", values="cell")
+    wide = cells.pivot(index=["train_missing", "test_missing"], columns="variant",
+                       values="cell")
     wide = wide[list(dict.fromkeys(table["variant"]))].reset_index().rename_axis(columns=None)
-    return wide.rename(columns={"test_missing": "missing at test"})
+    return wide.rename(columns={"train_missing": "missing at training",
+                                "test_missing": "at test"})
 
 
 def missing_lines(table: pd.DataFrame) -> list[str]:
-    """The verdicts against vision only of the runs tested with part of their audio
-    missing (the main table's own runs have theirs there)."""
+    """The verdicts against vision only of the runs with part of their audio missing
+    (the main table's own runs have theirs there), then each cell's comparison of
+    every variant with the cell's best stand-in."""
     rows = table[~table["main_run"].astype(bool)]
-    return verdicts(rows.assign(variant=rows["variant"] + " @ "
-                                + rows["test_missing"].map("{:g}".format)
-                                + " missing at test"))
+    return verdicts(rows.assign(variant=rows["variant"] + " @ " + _cell_names(rows))) \
+        + best_stand_in_lines(table)
+
+
+def _cell_names(rows: pd.DataFrame) -> pd.Series:
+    return (rows["train_missing"].map("{:g}".format) + " missing at training, "
+            + rows["test_missing"].map("{:g}".format) + " at test")
+
+
+def best_stand_in_lines(table: pd.DataFrame) -> list[str]:
+    """Per cell, each variant that reads generated or translated audio against the
+    cell's best stand-in, on the same clips and seeds."""
+    if "delta_vs_best" not in table:
+        return []
+    rows = table[table["id"].isin(STAND_IN_RIVALS) & table["delta_vs_best"].notna()]
+    lines = []
+    for row, cell in zip(rows.to_dict("records"), _cell_names(rows), strict=True):
+        q = row.get("p_best_adjusted", float("nan"))
+        adjusted = "" if _isna(q) else f", adjusted p={q:.3g}"
+        lines.append(f"{row['variant']} @ {cell} vs the best stand-in "
+                     f"({row['best_stand_in']}): {row['delta_vs_best']:+.3f} top-1, 95% CI "
+                     f"[{row['best_ci_low']:+.3f}, {row['best_ci_high']:+.3f}], "
+                     f"p={row['p_vs_best']:.3g}{adjusted}")
+    return lines
+
+
+# the variants set against the best stand-in in the tables' lines
+STAND_IN_RIVALS = ("generated-fill", "mlp")
 
 
 def quality_frame(table: pd.DataFrame) -> pd.DataFrame:
@@ -303,10 +331,11 @@ def experiment_sections(main: pd.DataFrame, study: pd.DataFrame | None = None,
                                 "on the test clips (95% CI; R² against the train mean)",
                                 quality_frame(quality), quality_lines(quality)))
     if missing is not None:
-        sections.append(Section("missing", "audio missing at test: each model trained with "
-                                "real audio, tested with that share of the test clips' audio "
-                                "stood in for as its row says (the same clips for every "
-                                "variant; + real audio: every clip's audio)",
+        sections.append(Section("missing", "audio missing: each model trained with that "
+                                "share of the train clips' audio missing and tested with that "
+                                "share of the test clips' missing, filled in as its column "
+                                "says (the same clips for every variant; vision only and + "
+                                "real audio: the main table's runs)",
                                 missing_frame(missing), missing_lines(missing)))
     if study is not None:
         sections.append(Section("study", "the study's class-level filter (other classes, "

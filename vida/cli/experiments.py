@@ -102,6 +102,12 @@ def experiment_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                           "its test clips' audio missing, each variant standing in its own "
                           "way, e.g. 0.25,0.5,0.75,1 (table + PNG; the masks are in the "
                           "catalog's missing_audio)."),
+        click.option("--train-missing", default=None, metavar="RATE,RATE,...",
+                     help="Also train with this share of the train clips' audio missing, "
+                          "e.g. 0.5,0.9: a generator learns from the present clips, every "
+                          "variant fills the missing ones its own way, and each is tested "
+                          "at 0, 1 and every --test-missing rate (grid table, panels and "
+                          "heatmap)."),
         click.option("--generator-lr", type=float, default=None,
                      help="Generator Adam learning rate [default: the study's, per arch]."),
         click.option("--generator-batch-size", type=int, default=None,

@@ -1,10 +1,11 @@
 """The missing-modality baselines that generated audio is measured against, as plain
 torch pieces (arrays and tensors in, tensors out; the experiment wires them):
 
-* :class:`MissingAudioToken`: a learned embedding that stands in for missing audio,
+* :func:`with_missing_flag`: a learned embedding that stands in for missing audio,
   trained with the classifier (the missing-modality token of MMT and KARMMA);
-* :class:`VideoToAudioMLP`: a per-time-step MLP from the frames' features to the
-  audio's, trained with MSE where audio is present (SimMMDG's translator);
+* :class:`VideoToAudioMLP` (:func:`fit_translator`): a per-time-step MLP from the
+  frames' features to the audio's, trained with MSE where audio is present (SimMMDG's
+  translator);
 * :class:`JointGeneratorClassifier`: one LSTM over the frames with a classification
   head and an audio-generation head, the generated audio fed to the classifier, the
   loss cross-entropy plus ``weight`` x MSE where audio is present (Lee et al., ICASSP
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -29,20 +31,16 @@ def _present(missing: torch.Tensor | None, n: int, device: torch.device) -> torc
     return ~missing.to(device=device, dtype=torch.bool)
 
 
-class MissingAudioToken(nn.Module):
-    """Audio ``[B, T, D]`` with each missing clip's replaced by one learned token
-    (``[D]``, the same at every step), then the classifier on frames + audio."""
-
-    def __init__(self, classifier: nn.Module, audio_dim: int) -> None:
-        super().__init__()
-        self.classifier = classifier
-        self.token = nn.Parameter(torch.zeros(audio_dim))
-
-    def forward(self, vision: torch.Tensor, audio: torch.Tensor,
-                missing: torch.Tensor | None = None) -> torch.Tensor:
-        present = _present(missing, len(audio), audio.device)[:, None, None]
-        filled = torch.where(present, audio, self.token.expand_as(audio))
-        return self.classifier(torch.cat([vision, filled], dim=-1))
+def with_missing_flag(audio: np.ndarray, missing: np.ndarray | None) -> np.ndarray:
+    """Audio ``[n, T, D]`` with one more channel, 1 where the clip's audio is missing
+    (its audio there: zeros).  The classifier's first layer learns that channel's
+    weights: a learned missing-audio embedding in the space the layer maps audio to,
+    trained with the classifier (the missing-modality token of MMT and KARMMA, here
+    over any classifier the experiment trains)."""
+    flag = np.zeros((*audio.shape[:-1], 1), dtype=np.float32)
+    if missing is not None:
+        flag[np.asarray(missing, dtype=bool)] = 1.0
+    return np.concatenate([audio, flag], axis=-1)
 
 
 class VideoToAudioMLP(nn.Module):
@@ -55,8 +53,52 @@ class VideoToAudioMLP(nn.Module):
                                  nn.Linear(hidden, hidden), nn.ReLU(),
                                  nn.Linear(hidden, audio_dim))
 
+        # the standardisation of its inputs and outputs, fitted with it
+        for name, size in (("in_mean", vision_dim), ("in_std", vision_dim),
+                           ("out_mean", audio_dim), ("out_std", audio_dim)):
+            self.register_buffer(name, torch.zeros(size) if "mean" in name
+                                 else torch.ones(size))
+
     def forward(self, vision: torch.Tensor) -> torch.Tensor:
-        return self.net(vision)
+        """Audio features in their own units."""
+        z = self.net((vision - self.in_mean) / self.in_std)
+        return z * self.out_std + self.out_mean
+
+
+def fit_translator(vision: np.ndarray, audio: np.ndarray, *, seed: int, epochs: int = 20,
+                   batch: int = 256, lr: float = 1e-3, hidden: int = 256) -> VideoToAudioMLP:
+    """A :class:`VideoToAudioMLP` fitted by MSE on the clips given (those whose audio is
+    present: ``vision [n, T, V]``, ``audio [n, T, A]``), seeded."""
+    torch.manual_seed(seed)
+    x = torch.from_numpy(np.ascontiguousarray(vision, dtype=np.float32))
+    y = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+    model = VideoToAudioMLP(x.shape[-1], y.shape[-1], hidden)
+    for name, value in (("in", x), ("out", y)):
+        flat = value.reshape(-1, value.shape[-1])
+        getattr(model, f"{name}_mean").copy_(flat.mean(0))
+        getattr(model, f"{name}_std").copy_(flat.std(0) + 1e-6)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    order = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(epochs):
+        for index in torch.randperm(len(x), generator=order).split(batch):
+            optimiser.zero_grad()
+            loss = ((model(x[index]) - y[index]) / model.out_std).pow(2).mean()
+            loss.backward()
+            optimiser.step()
+    model.eval()
+    return model
+
+
+def translate(model: VideoToAudioMLP, vision: np.ndarray, batch: int = 1024) -> np.ndarray:
+    """The audio features the translator gives for the frames ``[n, T, V]``."""
+    with torch.no_grad():
+        parts = [model(torch.from_numpy(np.ascontiguousarray(vision[i:i + batch],
+                                                             dtype=np.float32))).numpy()
+                 for i in range(0, len(vision), batch)]
+    if not parts:
+        return np.zeros((0, *vision.shape[1:-1], model.config["audio_dim"]), np.float32)
+    return np.concatenate(parts)
 
 
 def masked_mse(predicted: torch.Tensor, target: torch.Tensor,

@@ -26,13 +26,15 @@ _SUMMARY = ("SELECT name, value FROM run_metrics WHERE run_id = :run_id AND spli
 TABLE_QUERIES = {
     "main": _SUMMARY + ("name NOT LIKE 'labels=%' AND name NOT LIKE 'class=%' AND name NOT "
                         "LIKE 'rank_correlation/%' AND name NOT LIKE 'study/%' AND name NOT "
-                        "LIKE 'generator=%' AND name NOT LIKE 'test_missing=%' ORDER BY id"),
+                        "LIKE 'generator=%' AND name NOT LIKE 'test_missing=%' AND name NOT LIKE "
+                        "'train_missing=%' ORDER BY id"),
     "study": _SUMMARY + "name LIKE 'study/%' ORDER BY id",
     "labels": _SUMMARY + "name LIKE 'labels=%' ORDER BY id",
     "per_class": _SUMMARY + "name LIKE 'class=%' ORDER BY id",
     "correlations": _SUMMARY + "name LIKE 'rank_correlation/%' ORDER BY id",
     "quality": _SUMMARY + "name LIKE 'generator=%' ORDER BY id",
-    "missing": _SUMMARY + "name LIKE 'test_missing=%' ORDER BY id",
+    "missing": _SUMMARY + ("(name LIKE 'test_missing=%' OR name LIKE 'train_missing=%') "
+                           "ORDER BY id"),
 }
 
 _RUN = ("SELECT run_id, arch, status, params, started_at, finished_at, error FROM runs "

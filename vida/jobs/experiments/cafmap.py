@@ -12,7 +12,7 @@ from vida.catalog.records.clip_queries import ClipQuery, clips_of
 from vida.jobs.experiments.opening import (
     check_feature_sets,
     open_experiment,
-    record_test_masks,
+    record_masks,
     with_features,
 )
 from vida.jobs.experiments.plan import (
@@ -26,7 +26,7 @@ from vida.jobs.experiments.runner import run_experiment_plan
 from vida.jobs.experiments.spec import CAFMapSpec, ExperimentOptions
 from vida.jobs.experiments.statistics import (
     label_table,
-    missing_at_test_table,
+    missing_grid_table,
     per_class_of,
     tables_of,
 )
@@ -61,8 +61,10 @@ def cafmap_experiment(catalog: Catalog, store: FeatureStore, spec: CAFMapSpec, *
     plan = _cafmap_plan(catalog, seeds=spec.seeds, base=base, gen_base=gen_base,
                         classes=classes, gspec=gspec, cspec=cspec, audio=spec.audio,
                         cross_fit=spec.cross_fit, in_sample_ablation=spec.in_sample_ablation,
-                        labels=spec.labels, test_rates=spec.test_rates)
-    record_test_masks(catalog, experiment_id, base, spec.seeds, spec.test_rates)
+                        labels=spec.labels, test_rates=spec.test_rates,
+                        train_rates=spec.train_rates)
+    record_masks(catalog, experiment_id, base, spec.seeds, spec.test_rates,
+                 spec.train_rates)
     recorded = spec.params()
     params = {**{name: recorded[name] for name in _CAFMAP_PARAMS},
               "feature_sets": sets[:3], "spec": recorded}
@@ -73,7 +75,7 @@ def cafmap_experiment(catalog: Catalog, store: FeatureStore, spec: CAFMapSpec, *
             catalog, experiment_id, tables_of(plan, outcomes, "main"), runs,
             f"CAFMap {experiment_id} ({spec.seeds} seeds, same test clips)",
             labels=label_table(plan, outcomes, log), per_class=per_class_of(plan, outcomes),
-            missing=missing_at_test_table(plan, outcomes)))
+            missing=missing_grid_table(plan, outcomes)))
 
 
 # the spec's entries a CAFMap experiment's run also records at the top of its params
@@ -86,7 +88,8 @@ _CAFMAP_PARAMS = ("seeds", "condition", "generator_query", "labels_per_class", "
 def _cafmap_plan(catalog: Catalog, *, seeds: int, base: ClipQuery, gen_base: ClipQuery,
                  classes: list[str], gspec: GeneratorSpec, cspec: ClassifierSpec, audio: str,
                  cross_fit: int, in_sample_ablation: bool, labels: list[int | str],
-                 test_rates: tuple[float, ...] = ()) -> Plan:
+                 test_rates: tuple[float, ...] = (), train_rates: tuple[float, ...] = ()
+                 ) -> Plan:
     plan = Plan()
     generated_by_seed = {}
     for seed in range(seeds):
@@ -95,7 +98,8 @@ def _cafmap_plan(catalog: Catalog, *, seeds: int, base: ClipQuery, gen_base: Cli
         generated_by_seed[seed] = gen
         seed_main_steps(plan, catalog, seed, gen, base=base, gen_base=gen_base, gspec=g,
                          cspec=cspec, audio=audio, classes=classes, cross_fit=cross_fit,
-                         in_sample_ablation=in_sample_ablation, test_rates=test_rates)
+                         in_sample_ablation=in_sample_ablation, test_rates=test_rates,
+                         train_rates=train_rates)
     label_efficiency_steps(plan, catalog, labels, base=base, seeds=seeds, spec=cspec,
                            audio=audio, generated_by_seed=generated_by_seed, classes=classes,
                            pool=gen_base)

@@ -155,7 +155,7 @@ class PlanRunner:
     def _resolve(self, spec: ClassifierSpec) -> ClassifierSpec:
         """The spec with each ``@step`` replaced by the set that step wrote."""
         fields = {f: self.generated[getattr(spec, f)[len(GENERATED):]]
-                  for f in ("audio", "test_audio", "audio_dropout")
+                  for f in ("audio", "test_audio", "audio_dropout", "train_fill")
                   if isinstance(getattr(spec, f), str) and getattr(spec, f).startswith(GENERATED)}
         return replace(spec, **fields) if fields else spec
 

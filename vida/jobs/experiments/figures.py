@@ -1,5 +1,5 @@
 """An experiment's figures: top-1 per variant, accuracy against labelled clips per
-class and against the share of test audio missing, the share of real audio's gain
+class and against the shares of train and test audio missing, the share of real audio's gain
 recovered, and the gain class by class, each with its 95 % interval."""
 
 from __future__ import annotations
@@ -76,29 +76,74 @@ def plot_label_efficiency(table: pd.DataFrame, path: Path, title: str) -> None:
                 lambda ax: ax.set_xticks(range(len(order)), order))
 
 
-def plot_missing_at_test(table: pd.DataFrame, path: Path, title: str) -> None:
+def plot_missing_grid(table: pd.DataFrame, path: Path, title: str) -> None:
     """Top-1 (with 95 % CI bands) against the share of test clips whose audio is
-    missing, one line per variant; vision only, which reads no audio, is flat."""
-    _top1_bands(table.assign(x=table["test_missing"]), path, title,
-                "share of test clips whose audio is missing")
+    missing, one line per variant, one panel per share of train clips whose audio is
+    missing; vision only, which reads no audio, is flat."""
+    from matplotlib.figure import Figure
+
+    rates = sorted(table["train_missing"].unique())
+    fig = Figure(figsize=(5.5 * len(rates), 4))
+    axes = fig.subplots(1, len(rates), squeeze=False, sharey=True)[0]
+    for ax, rate in zip(axes, rates, strict=True):
+        panel = table[table["train_missing"] == rate]
+        _bands_on(ax, panel.assign(x=panel["test_missing"]))
+        ax.set_xlabel("share of test clips whose audio is missing")
+        ax.set_title(f"{rate:g} of train clips' audio missing", fontsize=9)
+    axes[0].set_ylabel("test top-1 (95 % CI band)")
+    axes[-1].legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    save_png(fig, path)
+
+
+def plot_missing_heatmap(table: pd.DataFrame, path: Path, title: str, variant: str
+                         ) -> bool:
+    """``variant``'s top-1 minus the best stand-in's in each cell of the grid (rates at
+    training down, at test across), with its 95 % CI; False when it has no cell."""
+    rows = table[(table["variant"] == variant) & table["delta_vs_best"].notna()]
+    if rows.empty:
+        return False
+    train = sorted(rows["train_missing"].unique())
+    test = sorted(rows["test_missing"].unique())
+    grid = np.full((len(train), len(test)), np.nan)
+    fig, ax = figure(1.6 * len(test) + 2.5, 1.0 * len(train) + 2)
+    limit = max(float(rows["delta_vs_best"].abs().max()), 1e-3)
+    for row in rows.itertuples():
+        i, j = train.index(row.train_missing), test.index(row.test_missing)
+        grid[i, j] = row.delta_vs_best
+        ax.text(j, i, f"{row.delta_vs_best:+.3f}\n[{row.best_ci_low:+.3f}, "
+                      f"{row.best_ci_high:+.3f}]", ha="center", va="center", fontsize=7)
+    image = ax.imshow(grid, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+    fig.colorbar(image, ax=ax, label="top-1 minus the best stand-in's")
+    ax.set_xticks(range(len(test)), [f"{r:g}" for r in test])
+    ax.set_yticks(range(len(train)), [f"{r:g}" for r in train])
+    ax.set_xlabel("share of test clips whose audio is missing")
+    ax.set_ylabel("share of train clips'")
+    ax.set_title(title, fontsize=9)
+    save_png(fig, path)
+    return True
 
 
 def _top1_bands(table: pd.DataFrame, path: Path, title: str, xlabel: str,
                 ticks: Callable[[Any], object] | None = None) -> None:
     """Top-1 with its 95 % CI band against column ``x``, one line per variant."""
     fig, ax = figure(6, 4)
-    for variant, group in table.groupby("variant", sort=False):
-        group = group.sort_values("x")
-        ax.plot(group["x"], group["top1_mean"], marker="o", label=variant)
-        ax.fill_between(group["x"], group["top1_ci_low"], group["top1_ci_high"], alpha=0.15)
+    _bands_on(ax, table)
     if ticks is not None:
         ticks(ax)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("test top-1 (95 % CI band)")
-    ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=9)
     save_png(fig, path)
+
+
+def _bands_on(ax: Any, table: pd.DataFrame) -> None:
+    for variant, group in table.groupby("variant", sort=False):
+        group = group.sort_values("x")
+        ax.plot(group["x"], group["top1_mean"], marker="o", label=variant)
+        ax.fill_between(group["x"], group["top1_ci_low"], group["top1_ci_high"], alpha=0.15)
+    ax.set_ylim(0, 1.05)
 
 
 def plot_recovery(table: pd.DataFrame, path: Path, title: str) -> bool:

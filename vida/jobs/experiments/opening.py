@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pandas as pd
+
 from vida.catalog.database import Catalog
 from vida.catalog.records.clip_queries import ClipQuery, clips_of
 from vida.catalog.records.missing import record_missing
@@ -65,14 +67,16 @@ def start_experiment(catalog: Catalog, experiment_id: str, kind: str, params: di
                      experiment_id=experiment_id, run_id=experiment_id)
 
 
-def record_test_masks(catalog: Catalog, experiment_id: str, query: ClipQuery, seeds: int,
-                      rates: tuple[float, ...]) -> None:
-    """Which test clips' audio each seed treats as missing at each rate, recorded in
-    ``missing_audio`` before any training (the classifiers draw the same clips:
-    :func:`vida.models.missing.missing_clips` from the seed)."""
-    if not rates:
+def record_masks(catalog: Catalog, experiment_id: str, query: ClipQuery, seeds: int,
+                 test_rates: tuple[float, ...], train_rates: tuple[float, ...] = ()) -> None:
+    """Which test clips' and train clips' audio each seed treats as missing at each
+    rate, recorded in ``missing_audio`` before any training (the classifiers and the
+    generators draw the same clips: :func:`vida.models.missing.missing_clips` from the
+    seed)."""
+    if not (test_rates or train_rates):
         return
-    clips = clips_of(catalog, query)
-    test = clips.loc[clips["split"] == "test", ["clip_key", "class_name", "split"]]
+    clips = clips_of(catalog, query)[["clip_key", "class_name", "split"]]
     for seed in range(seeds):
-        record_missing(catalog, experiment_id, seed, missing_clips(test, rates, seed))
+        drawn = [missing_clips(clips[clips["split"] == split], rates, seed)
+                 for split, rates in (("test", test_rates), ("train", train_rates)) if rates]
+        record_missing(catalog, experiment_id, seed, pd.concat(drawn, ignore_index=True))

@@ -25,6 +25,7 @@ from vida.jobs.experiments.variants import (
     GENERATED_IN_SAMPLE,
     LABEL_VARIANTS,
     MISSING_AT_TEST,
+    MISSING_AT_TRAINING,
     REAL,
     VISION,
     Inputs,
@@ -33,6 +34,7 @@ from vida.jobs.experiments.variants import (
 from vida.jobs.experiments.variants import GENERATED as GENERATED_AUDIO
 from vida.jobs.training.classifier import ClassifierSpec
 from vida.jobs.training.generator import GeneratorSpec, cross_fit_folds
+from vida.models.missing import missing_clips
 
 GENERATOR, GENERATE, CLASSIFIER = "generator", "generate", "classifier"
 GENERATED = "@"  # a spec field naming a generate step's set
@@ -114,7 +116,8 @@ def classifier_step(plan: Plan, table: str, variant: str, seed: int, query: Clip
     spec = replace(spec, seed=seed, variant=variant)
     twin = _trained_twin(plan, query, spec, tuple(classes))
     needs = tuple(dict.fromkeys(
-        [v[len(GENERATED):] for v in (spec.audio, spec.test_audio, spec.audio_dropout)
+        [v[len(GENERATED):] for v in (spec.audio, spec.test_audio, spec.audio_dropout,
+                                      spec.train_fill)
          if isinstance(v, str) and v.startswith(GENERATED)]
         + [key for key in (twin, spec.distill_from) if key]))
     return plan.add(Step(f"{prefix}s{seed}/classifier/{variant}", CLASSIFIER, query, spec,
@@ -151,12 +154,34 @@ def variant_step(plan: Plan, table: str, variant: Variant, seed: int, query: Cli
                            prefix=prefix)
 
 
-def missing_table(rate: float) -> str:
-    """The plan's table of the models tested with a share ``rate`` of test audio missing."""
-    return f"{MISSING_PREFIX}{rate:g}"
+def missing_table(test_rate: float, train_rate: float = 0.0) -> str:
+    """The plan's table of the models tested with a share ``test_rate`` of test audio
+    missing, trained with a share ``train_rate`` of train audio missing."""
+    test = f"{MISSING_PREFIX}{test_rate:g}"
+    return f"{TRAIN_MISSING_PREFIX}{train_rate:g}/{test}" if train_rate else test
 
 
 MISSING_PREFIX = "test_missing="
+TRAIN_MISSING_PREFIX = "train_missing="
+
+
+def missing_rates(table: str) -> tuple[float, float] | None:
+    """(train rate, test rate) of a :func:`missing_table` name (None: another table)."""
+    train = 0.0
+    if table.startswith(TRAIN_MISSING_PREFIX):
+        first, _, table = table.partition("/")
+        train = float(first.removeprefix(TRAIN_MISSING_PREFIX))
+    if not table.startswith(MISSING_PREFIX):
+        return None
+    return train, float(table.removeprefix(MISSING_PREFIX))
+
+
+def _references(plan: Plan, table: str, seed: int, variants: tuple[Variant, ...]) -> None:
+    """Rows of ``table`` that are the main table's own runs of ``seed``."""
+    main = plan.tables["main"]
+    rows = plan.tables.setdefault(table, {})
+    for variant in variants:
+        rows.setdefault(variant.label, []).append(main[variant.label][seed])
 
 
 def missing_at_test_steps(plan: Plan, seed: int, query: ClipQuery, spec: ClassifierSpec,
@@ -165,19 +190,60 @@ def missing_at_test_steps(plan: Plan, seed: int, query: ClipQuery, spec: Classif
     """Each model of the deployment case tested again with a share of its test clips'
     audio missing (the same clips for every variant of a seed), beside vision only and
     + real audio (the main table's runs).  At rate 1 every clip's is: the main table's
-    own runs."""
-    main = plan.tables["main"]
+    own runs; at rate 0 none is: + real audio's."""
     for rate in rates:
         table = missing_table(rate)
-        rows = plan.tables.setdefault(table, {})
-        for variant in (VISION, REAL, *(MISSING_AT_TEST if rate == 1 else ())):
-            rows.setdefault(variant.label, []).append(main[variant.label][seed])
-        if rate == 1:
+        _references(plan, table, seed, (VISION, REAL))
+        if rate in (0, 1):
+            rows = plan.tables[table]
+            for variant in MISSING_AT_TEST:
+                source = REAL if rate == 0 else variant
+                rows.setdefault(variant.label, []).append(
+                    plan.tables["main"][source.label][seed])
             continue
         for variant in MISSING_AT_TEST:
             step = variant_step(plan, table, variant, seed, query, spec, inputs, classes,
                                 prefix=f"{table}/", test_missing=rate)
             _relabel(plan, step, f"{variant.label} @ {rate:g} missing at test")
+
+
+def missing_at_training_steps(plan: Plan, catalog: Catalog, seed: int, *, base: ClipQuery,
+                              gen_base: ClipQuery, gspec: GeneratorSpec, cspec: ClassifierSpec,
+                              audio: str, classes: list[str], cross_fit: int,
+                              train_rates: tuple[float, ...], test_rates: tuple[float, ...]
+                              ) -> None:
+    """At each missing rate at training above 0: a generator learns from the train clips
+    whose audio is present (and the pool's), and every variant fills the missing train
+    clips its own way, then is tested at every missing rate at test (one training, a
+    test-only step per further rate), beside the main table's vision only and + real
+    audio."""
+    for train_rate in (r for r in train_rates if r > 0):
+        present = _present_train_keys(catalog, base, gen_base, train_rate, seed)
+        gen = generator_steps(plan, catalog, f"train_missing={train_rate:g}", seed,
+                              gen_base.narrowed(train_keys=present), gspec, cross_fit, base)
+        inputs = Inputs(audio, generated=generated(gen))
+        for test_rate in test_rates:
+            table = missing_table(test_rate, train_rate)
+            _references(plan, table, seed, (VISION, REAL))
+            for variant in MISSING_AT_TRAINING:
+                fields = variant.fields(inputs)
+                step = variant_step(plan, table, variant, seed, base, cspec, inputs, classes,
+                                    prefix=f"{table}/", train_missing=train_rate,
+                                    train_fill=fields["test_audio"], test_missing=test_rate)
+                _relabel(plan, step, f"{variant.label} @ {train_rate:g} missing at "
+                                     f"training, {test_rate:g} at test")
+
+
+def _present_train_keys(catalog: Catalog, base: ClipQuery, gen_base: ClipQuery, rate: float,
+                        seed: int) -> tuple[str, ...]:
+    """The generator clips' train clips but those of ``base`` whose audio is missing
+    at ``rate`` (the classifiers draw the same: the seed's mask of ``base``'s clips)."""
+    clips = clips_of(catalog, base)
+    train = clips.loc[clips["split"] == "train", ["clip_key", "class_name", "split"]]
+    gone = set(missing_clips(train, [rate], seed)["clip_key"])
+    pool = clips_of(catalog, gen_base)
+    keys = pool.loc[pool["split"] == "train", "clip_key"]
+    return tuple(k for k in keys if k not in gone)
 
 
 def teacher_key(seed: int, prefix: str = "") -> str:
@@ -237,7 +303,8 @@ def seed_main_steps(plan: Plan, catalog: Catalog, seed: int, gen: Step, *,
                      base: ClipQuery, gen_base: ClipQuery, gspec: GeneratorSpec,
                      cspec: ClassifierSpec, audio: str, classes: list[str], cross_fit: int,
                      in_sample_ablation: bool, filtered: Step | None = None,
-                     test_rates: tuple[float, ...] = ()) -> None:
+                     test_rates: tuple[float, ...] = (), train_rates: tuple[float, ...] = ()
+                     ) -> None:
     """One seed's main table: vision only, + real audio, + generated audio (``gen``'s
     set), + filtered generated audio (``filtered``'s, SVDMap), the deployment case
     (trained with real audio, tested without it: generated audio in its place after
@@ -252,6 +319,9 @@ def seed_main_steps(plan: Plan, catalog: Catalog, seed: int, gen: Step, *,
     for variant in main:
         variant_step(plan, "main", variant, seed, base, cspec, inputs, classes)
     missing_at_test_steps(plan, seed, base, cspec, inputs, classes, test_rates)
+    missing_at_training_steps(plan, catalog, seed, base=base, gen_base=gen_base, gspec=gspec,
+                              cspec=cspec, audio=audio, classes=classes, cross_fit=cross_fit,
+                              train_rates=train_rates, test_rates=test_rates)
     if in_sample_ablation and cross_fit:
         in_sample = generator_steps(plan, catalog, "all", seed, gen_base, gspec, cross_fit,
                                     base, in_sample=True)

@@ -15,13 +15,15 @@ from vida.catalog.records.runs import log_metrics
 from vida.jobs.experiments.figures import (
     plot_gains,
     plot_label_efficiency,
-    plot_missing_at_test,
+    plot_missing_grid,
+    plot_missing_heatmap,
     plot_recovery,
     plot_results,
 )
 from vida.jobs.experiments.per_class import per_class_metrics
-from vida.jobs.experiments.plan import MISSING_PREFIX
+from vida.jobs.experiments.plan import missing_table
 from vida.jobs.experiments.statistics import METRICS, adjust_as_one_family
+from vida.jobs.experiments.variants import GENERATED_AT_TEST as GENERATED_FILL
 from vida.jobs.training.common import runs_root
 
 
@@ -39,7 +41,7 @@ class ExperimentResult:
     per_class: pd.DataFrame | None = None  # the main table, class by class
     correlations: dict[str, Any] = field(default_factory=dict)  # across classes
     quality: pd.DataFrame | None = None  # how close each generator's audio is to real
-    missing: pd.DataFrame | None = None  # models tested with a share of test audio missing
+    missing: pd.DataFrame | None = None  # the missing-rate grid (train x test rates)
 
 
 def record_results(catalog: Catalog, experiment_id: str, table: pd.DataFrame,
@@ -75,16 +77,7 @@ def record_results(catalog: Catalog, experiment_id: str, table: pd.DataFrame,
         if frame is not None:
             log_metrics(catalog, experiment_id, _table_metrics(frame, prefix), split="test")
     if missing is not None:
-        missing.to_csv(folder / "test_missing.csv", index=False)
-        plot_missing_at_test(missing, folder / "test_missing.png",
-                             title + " - audio missing at test")
-        for rate, group in missing.groupby("test_missing", sort=False):
-            prefix = f"{MISSING_PREFIX}{rate:g}/"
-            log_metrics(catalog, experiment_id, {
-                **_table_metrics(group, prefix),
-                **{f"{prefix}{v}/main_run": float(m)
-                   for v, m in zip(group["variant"], group["main_run"], strict=True)}},
-                split="test")
+        _record_missing_grid(catalog, experiment_id, missing, folder, title)
     by_class, found = per_class if per_class is not None else (None, {})
     if by_class is not None:
         by_class.to_csv(folder / "per_class.csv", index=False)
@@ -95,12 +88,32 @@ def record_results(catalog: Catalog, experiment_id: str, table: pd.DataFrame,
                             per_class=by_class, correlations=found, missing=missing)
 
 
+def _record_missing_grid(catalog: Catalog, experiment_id: str, grid: pd.DataFrame,
+                         folder: Path, title: str) -> None:
+    """The missing-rate grid's CSV, its panels and heatmap, and its metrics, cell by
+    cell (``<cell>/<variant>/...``, the cell named as the plan's table)."""
+    grid.to_csv(folder / "missing_grid.csv", index=False)
+    plot_missing_grid(grid, folder / "missing_grid.png", title + " - audio missing")
+    plot_missing_heatmap(grid, folder / "missing_heatmap.png",
+                         title + f" - {GENERATED_FILL.label} minus the best stand-in",
+                         GENERATED_FILL.label)
+    for (train, test), cell in grid.groupby(["train_missing", "test_missing"], sort=False):
+        prefix = f"{missing_table(test, train)}/"
+        log_metrics(catalog, experiment_id, {
+            **_table_metrics(cell, prefix),
+            **{f"{prefix}{v}/main_run": float(m)
+               for v, m in zip(cell["variant"], cell["main_run"], strict=True)}},
+            split="test")
+
+
 def _table_metrics(frame: pd.DataFrame, prefix: str) -> dict[str, float]:
     extra = [c for c in ("top1_ci_low", "top1_ci_high", "delta_vs_vision", "delta_ci_low",
                          "delta_ci_high", "p_vs_vision", "p_adjusted", "recovery",
                          "recovery_ci_low", "recovery_ci_high", "delta_vs_control",
                          "control_ci_low", "control_ci_high", "p_vs_control",
-                         "p_control_adjusted") if c in frame]
+                         "p_control_adjusted", "delta_vs_best", "best_ci_low",
+                         "best_ci_high", "p_vs_best", "p_best_adjusted", "robustness")
+             if c in frame]
     values: dict[str, float] = {}
     for row in frame.to_dict("records"):
         values.update({f"{prefix}{row['variant']}/{m}_{s}": row[f"{m}_{s}"]

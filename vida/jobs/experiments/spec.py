@@ -73,6 +73,10 @@ class ExperimentSpec:
     # e.g. "0.25,0.5,1": every model trained with real audio tested again with that
     # share of its test clips' audio missing (stood in for as each variant does)
     test_missing: str | None = None
+    # e.g. "0.5,0.9": the share of train clips whose audio is missing; at each, a
+    # generator learns from the present clips and every variant fills the missing ones
+    # its own way, tested at 0, 1 and every --test-missing rate
+    train_missing: str | None = None
     distill_temperature: float = 2.0  # the distilled student's softening of its teacher
 
     kind: ClassVar[str] = ""  # svdmap, cafmap: the experiment's arch in its run
@@ -100,6 +104,7 @@ class ExperimentSpec:
                              "temperature above 0")
         parse_labels(self.labels_per_class)
         parse_rates(self.test_missing, "--test-missing")
+        parse_rates(self.train_missing, "--train-missing")
 
     @property
     def labels(self) -> list[int | str]:
@@ -107,7 +112,17 @@ class ExperimentSpec:
 
     @property
     def test_rates(self) -> tuple[float, ...]:
-        return parse_rates(self.test_missing, "--test-missing")
+        """The missing rates at test; with rates at training, also 0 and 1 (the grid's
+        ends, where every variant's robustness is measured from)."""
+        rates = parse_rates(self.test_missing, "--test-missing")
+        if self.train_rates:
+            return tuple(sorted({0.0, 1.0, *rates}))
+        return rates
+
+    @property
+    def train_rates(self) -> tuple[float, ...]:
+        """The missing rates at training (0: the main table's models)."""
+        return parse_rates(self.train_missing, "--train-missing")
 
     def params(self) -> dict[str, Any]:
         """What the experiment's run records as ``params.spec``."""

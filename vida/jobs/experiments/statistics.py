@@ -15,9 +15,9 @@ import pandas as pd
 from vida.jobs.experiments.driver import Trained
 from vida.jobs.experiments.label_efficiency import ALL
 from vida.jobs.experiments.per_class import BASELINE, REAL, correlations, per_class_table
-from vida.jobs.experiments.plan import MISSING_PREFIX, Plan
+from vida.jobs.experiments.plan import Plan, missing_rates, missing_table
 from vida.jobs.experiments.variants import CONTROLS as VARIANT_CONTROLS
-from vida.jobs.experiments.variants import learns_from_training_audio
+from vida.jobs.experiments.variants import STAND_INS, labelled, learns_from_training_audio
 from vida.stats import (
     accuracy_interval,
     adjusted_p_values,
@@ -83,40 +83,52 @@ def _recovery(matrix: np.ndarray, baseline: np.ndarray, real: np.ndarray) -> dic
 
 def adjust_as_one_family(tables: dict[str, pd.DataFrame | None]
                          ) -> tuple[dict[str, pd.DataFrame | None], int]:
-    """Every comparison with vision only that the experiment prints (``tables``: its
-    main table, the study's, the label counts'), adjusted together (Benjamini-Hochberg)
-    as ``p_adjusted``.  A label count's "all" row of a main-table variant is that
-    variant's own runs, and counts once.  Returns the tables and the family's size."""
-    keys = {name: [_comparison(name, row) for row in frame.to_dict("records")]
-            for name, frame in tables.items() if frame is not None}
+    """Every comparison that the experiment prints (``tables``: its main table, the
+    study's, the label counts', the missing-rate grid; with vision only, with a
+    control, with the best stand-in), adjusted together (Benjamini-Hochberg) as
+    ``p_adjusted`` (and :data:`ADJUSTED`).  A label count's "all" row of a main-table
+    variant is that variant's own runs, and counts once.  Returns the tables and the
+    family's size."""
     p_of: dict[str, float] = {}
-    for name, frame_keys in keys.items():
-        frame = tables[name]
-        for column, suffix in (("p_vs_vision", ""), ("p_vs_control", " vs control")):
-            for key, p in zip(frame_keys, frame.get(column, [None] * len(frame)), strict=True):
+    for name, frame in tables.items():
+        for column in FAMILY_COLUMNS:
+            for row in frame.to_dict("records") if frame is not None else []:
+                p = row.get(column)
                 if p is not None and pd.notna(p):
-                    p_of.setdefault(key + suffix, float(p))
+                    p_of.setdefault(_comparison(name, row, column), float(p))
     adjusted = dict(zip(p_of, adjusted_p_values(list(p_of.values())), strict=True))
     out = {}
     for name, frame in tables.items():
         if frame is not None:
-            frame = frame.assign(p_adjusted=[adjusted.get(k, np.nan) for k in keys[name]])
-            if "p_vs_control" in frame:
-                frame["p_control_adjusted"] = [adjusted.get(k + " vs control", np.nan)
-                                               for k in keys[name]]
+            rows = frame.to_dict("records")
+            for column in FAMILY_COLUMNS:
+                if column in frame or column == "p_vs_vision":
+                    frame = frame.assign(**{ADJUSTED[column]: [
+                        adjusted.get(_comparison(name, row, column), np.nan) for row in rows]})
         out[name] = frame
     return out, len(p_of)
 
 
-def _comparison(table: str, row: dict) -> str:
+# the p-value columns adjusted together, and the column each one's adjusted p goes to
+FAMILY_COLUMNS = ("p_vs_vision", "p_vs_control", "p_vs_best")
+ADJUSTED = {"p_vs_vision": "p_adjusted", "p_vs_control": "p_control_adjusted",
+            "p_vs_best": "p_best_adjusted"}
+
+
+def _comparison(table: str, row: dict, column: str) -> str:
     """A comparison's name in the family: one the main table makes too (a label
-    count's "all" rows, the missing-at-test tables' main-table runs) counts once."""
+    count's "all" rows, the missing grid's main-table runs) counts once; a comparison
+    with the best stand-in is its grid cell's own."""
+    suffix = {"p_vs_vision": "", "p_vs_control": " vs control",
+              "p_vs_best": " vs best stand-in"}[column]
     n = row.get("labels_per_class")
     if table == "labels" and n != ALL:
-        return f"labels={n}/{row['variant']}"
-    if table == "missing" and not row.get("main_run", False):
-        return f"{MISSING_PREFIX}{row['test_missing']:g}/{row['variant']}"
-    return row["variant"] if table != "study" else f"study/{row['variant']}"
+        return f"labels={n}/{row['variant']}{suffix}"
+    if table == "missing" and (column == "p_vs_best" or not row.get("main_run", False)):
+        cell = missing_table(row["test_missing"], row["train_missing"])
+        return f"{cell}/{row['variant']}{suffix}"
+    name = row["variant"] if table != "study" else f"study/{row['variant']}"
+    return name + suffix
 
 
 def per_class_of(plan: Plan, outcomes: dict[str, Trained], class_iou: pd.Series | None = None
@@ -140,17 +152,66 @@ def tables_of(plan: Plan, outcomes: dict[str, Trained], table: str) -> pd.DataFr
     return summarise(results, correct)
 
 
-def missing_at_test_table(plan: Plan, outcomes: dict[str, Trained]) -> pd.DataFrame | None:
-    """Per missing rate at test and variant, the summary on the same test clips (its
-    rate in column ``test_missing``; ``main_run``: the row is the main table's runs)."""
+def missing_grid_table(plan: Plan, outcomes: dict[str, Trained]) -> pd.DataFrame | None:
+    """Per cell of the missing-rate grid (rates at training and at test) and variant,
+    the summary on the same test clips, its paired difference from the best stand-in
+    of the cell (:func:`vs_best_stand_in`) and its robustness (:func:`with_robustness`);
+    ``main_run``: the row is the main table's runs."""
     main = {key for keys in plan.tables.get("main", {}).values() for key in keys}
     tables = []
-    for name in [t for t in plan.tables if t.startswith(MISSING_PREFIX)]:
+    for name in plan.tables:
+        rates = missing_rates(name)
+        if rates is None:
+            continue
         table = tables_of(plan, outcomes, name)
-        table.insert(0, "test_missing", float(name.removeprefix(MISSING_PREFIX)))
+        table.insert(0, "train_missing", rates[0])
+        table.insert(1, "test_missing", rates[1])
+        table.insert(3, "id", [_id(v) for v in table["variant"]])
         table["main_run"] = [set(plan.tables[name][v]) <= main for v in table["variant"]]
-        tables.append(table)
-    return pd.concat(tables, ignore_index=True) if tables else None
+        correct = {v: np.stack([outcomes[k].correct for k in keys])
+                   for v, keys in plan.tables[name].items()}
+        tables.append(pd.concat([table, vs_best_stand_in(table["variant"], correct)], axis=1))
+    if not tables:
+        return None
+    grid = pd.concat(tables, ignore_index=True)
+    return with_robustness(grid.sort_values(["train_missing", "test_missing"], kind="stable",
+                                            ignore_index=True))
+
+
+def _id(label: str) -> str:
+    found = labelled(label)
+    return found.id if found is not None else label
+
+
+STAND_IN_LABELS = tuple(v.label for v in STAND_INS)
+
+
+def vs_best_stand_in(variants: pd.Series, correct: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Per row: the cell's best stand-in (of :data:`~vida.jobs.experiments.variants.
+    STAND_INS`, by mean top-1 over seeds and clips) and the row's paired difference
+    from it on the same clips and seeds (none for that stand-in itself)."""
+    ran = [v for v in STAND_IN_LABELS if v in correct]
+    rows: list[dict[str, Any]] = []
+    best = max(ran, key=lambda v: correct[v].mean()) if ran else None
+    for variant in variants:
+        row: dict[str, Any] = {"best_stand_in": best}
+        if best is not None and variant != best:
+            paired = paired_difference(correct[variant], correct[best])
+            row.update(delta_vs_best=paired.difference.mean,
+                       best_ci_low=paired.difference.low, best_ci_high=paired.difference.high,
+                       p_vs_best=paired.p_value)
+        rows.append(row)
+    return pd.DataFrame(rows, index=variants.index)
+
+
+def with_robustness(grid: pd.DataFrame) -> pd.DataFrame:
+    """``robustness``: a row's top-1 over the same variant's at no test audio missing,
+    at the same missing rate at training (MultiBench's relative robustness: the share
+    of its accuracy a model keeps as test audio goes missing)."""
+    clean = grid[grid["test_missing"] == 0].set_index(["train_missing", "variant"])["top1_mean"]
+    keys = pd.MultiIndex.from_frame(grid[["train_missing", "variant"]])
+    reference = clean.reindex(keys).to_numpy(dtype=float)
+    return grid.assign(robustness=grid["top1_mean"].to_numpy(dtype=float) / reference)
 
 
 def label_table(plan: Plan, outcomes: dict[str, Trained], log: Callable[[str], None]

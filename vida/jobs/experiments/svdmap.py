@@ -16,7 +16,7 @@ from vida.errors import UsageError
 from vida.jobs.experiments.opening import (
     check_feature_sets,
     open_experiment,
-    record_test_masks,
+    record_masks,
     with_features,
 )
 from vida.jobs.experiments.plan import (
@@ -32,7 +32,7 @@ from vida.jobs.experiments.runner import run_experiment_plan
 from vida.jobs.experiments.spec import ExperimentOptions, SVDMapSpec
 from vida.jobs.experiments.statistics import (
     label_table,
-    missing_at_test_table,
+    missing_grid_table,
     per_class_of,
     tables_of,
 )
@@ -46,7 +46,8 @@ def _svdmap_plan(catalog: Catalog, *, seeds: int, base: ClipQuery, gen_base: Cli
                  kept_query: ClipQuery, classes: list[str], gspec: GeneratorSpec,
                  cspec: ClassifierSpec, audio: str, cross_fit: int,
                  in_sample_ablation: bool, labels: list[int | str],
-                 test_rates: tuple[float, ...] = ()) -> Plan:
+                 test_rates: tuple[float, ...] = (), train_rates: tuple[float, ...] = ()
+                 ) -> Plan:
     plan = Plan()
     generated_by_seed = {}
     for seed in range(seeds):
@@ -57,7 +58,7 @@ def _svdmap_plan(catalog: Catalog, *, seeds: int, base: ClipQuery, gen_base: Cli
         seed_main_steps(plan, catalog, seed, gen_all, base=base, gen_base=gen_base, gspec=g,
                          cspec=cspec, audio=audio, classes=classes, cross_fit=cross_fit,
                          in_sample_ablation=in_sample_ablation, filtered=gen_kept,
-                         test_rates=test_rates)
+                         test_rates=test_rates, train_rates=train_rates)
     label_efficiency_steps(plan, catalog, labels, base=base, seeds=seeds, spec=cspec,
                            audio=audio, generated_by_seed=generated_by_seed, classes=classes,
                            pool=gen_base)
@@ -149,8 +150,9 @@ def svdmap_experiment(catalog: Catalog, store: FeatureStore, spec: SVDMapSpec, *
                         kept_query=kept_query, classes=classes, gspec=gspec, cspec=cspec,
                         audio=spec.audio, cross_fit=spec.cross_fit,
                         in_sample_ablation=spec.in_sample_ablation, labels=spec.labels,
-                        test_rates=spec.test_rates)
-    record_test_masks(catalog, experiment_id, base, spec.seeds, spec.test_rates)
+                        test_rates=spec.test_rates, train_rates=spec.train_rates)
+    record_masks(catalog, experiment_id, base, spec.seeds, spec.test_rates,
+                 spec.train_rates)
     if spec.study_variant:
         _study_variant(plan, catalog, decisions, base, seeds=spec.seeds,
                        top_classes=spec.top_classes, gspec=gspec, cspec=cspec)
@@ -165,4 +167,4 @@ def svdmap_experiment(catalog: Catalog, store: FeatureStore, spec: SVDMapSpec, *
             f"SVDMap {experiment_id} ({spec.seeds} seeds, same test clips)",
             tables_of(plan, outcomes, "study"), label_table(plan, outcomes, log),
             per_class_of(plan, outcomes, decisions.class_means),
-            missing=missing_at_test_table(plan, outcomes)))
+            missing=missing_grid_table(plan, outcomes)))

@@ -74,6 +74,14 @@ def _mean_at_test(inputs: Inputs) -> dict[str, Any]:
     return {"audio": inputs.audio, "test_audio": "train-mean"}
 
 
+def _token(inputs: Inputs) -> dict[str, Any]:
+    return {"audio": inputs.audio, "test_audio": "token"}
+
+
+def _translated(inputs: Inputs) -> dict[str, Any]:
+    return {"audio": inputs.audio, "test_audio": "mlp"}
+
+
 def _distilled(inputs: Inputs) -> dict[str, Any]:
     return {"audio": None, "distill_from": inputs.teacher, **dict(inputs.student)}
 
@@ -93,12 +101,18 @@ GENERATED_FILTERED = Variant("generated-filtered", "+ filtered generated audio",
                              True, True)
 GENERATED_IN_SAMPLE = Variant("generated-in-sample", "+ generated audio (in-sample)",
                               _generated, True, True)
-# audio missing at test: trained with real audio, tested with a stand-in
-GENERATED_AT_TEST = Variant("generated-at-test", "real-trained, generated at test",
-                            _generated_at_test, True, True)
-DROPOUT = Variant("dropout", "dropout-trained, generated at test", _dropout, True, True)
-ZEROS = Variant("zeros", "real-trained, zeros at test", _zeros_at_test)
-MEAN = Variant("mean", "real-trained, mean at test", _mean_at_test)
+# audio missing: the present clips' real audio, a stand-in for the missing clips' at
+# training (where some are missing) and at test; with no train clip missing, the
+# "+ real audio" model tested with the stand-in
+GENERATED_AT_TEST = Variant("generated-fill", "generated for missing audio", _generated_at_test,
+                            True, True)
+DROPOUT = Variant("dropout", "generated for missing audio, dropout-trained", _dropout, True,
+                  True)
+ZEROS = Variant("zeros", "zeros for missing audio", _zeros_at_test)
+MEAN = Variant("mean", "train mean for missing audio", _mean_at_test)
+MLP = Variant("mlp", "MLP translation for missing audio", _translated, True)
+# learned from the train clips whose audio is missing: none at a missing rate of 0
+TOKEN = Variant("token", "learned token for missing audio", _token)
 DISTILL = Variant("distill", "distilled from + real audio", _distilled, True)
 # label efficiency: the generator as a representation of the frames, and its control
 GENERATED_ONLY = Variant("generated-only", "generated audio only", _generated_only, True, True)
@@ -106,13 +120,18 @@ PCA_CONTROL = Variant("pca-control", "vision PCA to audio's D", _pca_control)
 
 REGISTRY: tuple[Variant, ...] = (VISION, REAL, GENERATED, GENERATED_FILTERED,
                                  GENERATED_IN_SAMPLE, GENERATED_AT_TEST, DROPOUT, ZEROS, MEAN,
-                                 DISTILL, GENERATED_ONLY, PCA_CONTROL)
+                                 MLP, TOKEN, DISTILL, GENERATED_ONLY, PCA_CONTROL)
 _BY_LABEL = {variant.label: variant for variant in REGISTRY}
 _BY_ID = {variant.id: variant for variant in REGISTRY}
 assert len(_BY_LABEL) == len(_BY_ID) == len(REGISTRY), "ids and labels must be unique"
 
 # the main table's variants after the generated ones, in its order
-MISSING_AT_TEST = (GENERATED_AT_TEST, DROPOUT, ZEROS, MEAN)
+MISSING_AT_TEST = (GENERATED_AT_TEST, DROPOUT, ZEROS, MEAN, MLP)
+# with train clips' audio missing too
+MISSING_AT_TRAINING = (*MISSING_AT_TEST, TOKEN)
+# the stand-ins peers use, the best of which generated audio is set against in each
+# cell of the missing-rate grid
+STAND_INS = (ZEROS, MEAN, TOKEN, DROPOUT)
 # the label-efficiency table's, in its order
 LABEL_VARIANTS = (VISION, GENERATED, REAL, GENERATED_ONLY, PCA_CONTROL, DISTILL)
 # a variant -> the control it is compared with

@@ -31,15 +31,17 @@ from vida.errors import UsageError
 from vida.jobs.experiments.figures import (
     plot_gains,
     plot_label_efficiency,
-    plot_missing_at_test,
+    plot_missing_grid,
+    plot_missing_heatmap,
     plot_recovery,
     plot_results,
 )
 from vida.jobs.experiments.per_class import REAL
-from vida.jobs.experiments.plan import MISSING_PREFIX
+from vida.jobs.experiments.plan import missing_rates
 from vida.jobs.experiments.quality import QUALITY_PREFIX
 from vida.jobs.experiments.statistics import UNDEFINED, adjust_as_one_family
-from vida.jobs.experiments.variants import learns_from_training_audio
+from vida.jobs.experiments.variants import GENERATED_AT_TEST as GENERATED_FILL
+from vida.jobs.experiments.variants import labelled, learns_from_training_audio
 from vida.stats import Interval
 from vida.views import Section, experiment_sections, verdicts
 
@@ -58,7 +60,7 @@ class ExperimentTables:
     per_class: pd.DataFrame | None = None
     correlations: dict[str, Interval | None] = field(default_factory=dict)
     quality: pd.DataFrame | None = None  # how close each generator's audio is to real
-    missing: pd.DataFrame | None = None  # models tested with a share of test audio missing
+    missing: pd.DataFrame | None = None  # the missing-rate grid (train x test rates)
 
     @property
     def title(self) -> str:
@@ -147,9 +149,25 @@ def _quality(catalog: Catalog, run_id: str) -> pd.DataFrame | None:
 
 
 def _missing(catalog: Catalog, run_id: str) -> pd.DataFrame | None:
-    frame = _by_variant(catalog, run_id, "missing", "test_missing", MISSING_PREFIX)
-    return None if frame is None else frame.assign(
-        test_missing=frame["test_missing"].astype(float))
+    """The missing-rate grid: rows ``<cell>/<variant>/<measure>``, the cell one or two
+    parts (:func:`~vida.jobs.experiments.plan.missing_table`)."""
+    rows = summary_rows(catalog, run_id, "missing")
+    if rows.empty:
+        return None
+    frame = _wide(rows, "group")
+    parts = frame.pop("group").str.split("/")
+    cells = parts.map(lambda p: missing_rates("/".join(p[:2])) or missing_rates(p[0]))
+    width = parts.map(lambda p: 2 if missing_rates("/".join(p[:2])) else 1)
+    frame.insert(0, "variant", [("/".join(p[w:])) for p, w in zip(parts, width, strict=True)])
+    frame.insert(0, "test_missing", [c[1] for c in cells])
+    frame.insert(0, "train_missing", [c[0] for c in cells])
+    frame.insert(3, "id", [_variant_id(v) for v in frame["variant"]])
+    return frame
+
+
+def _variant_id(label: str) -> str:
+    found = labelled(label)
+    return found.id if found is not None else label
 
 
 def experiment_tables(catalog: Catalog, run_id: str) -> ExperimentTables:
@@ -249,12 +267,13 @@ def _section_figure(name: str, tables: ExperimentTables) -> str:
                        lambda p: plot_label_efficiency(tables.labels, p, title)),
             "recovery": ("recovery", lambda p: plot_recovery(tables.labels, p, title)),
             "per_class": ("per class", lambda p: plot_gains(tables.per_class, p, title)),
-            "missing": ("audio missing at test",
-                        lambda p: plot_missing_at_test(tables.missing, p, title))}
-    if name not in draw:
-        return ""
-    alt, plot = draw[name]
-    return _figure(_png(plot), alt)
+            "missing": ("audio missing at training and at test",
+                        lambda p: plot_missing_grid(tables.missing, p, title)),
+            "missing heatmap": ("generated audio minus the best stand-in",
+                                lambda p: plot_missing_heatmap(
+                                    tables.missing, p, title, GENERATED_FILL.label))}
+    figures = [draw[key] for key in (name, f"{name} heatmap") if key in draw]
+    return "".join(_figure(_png(plot), alt) for alt, plot in figures)
 
 
 def report_html(tables: ExperimentTables) -> str:

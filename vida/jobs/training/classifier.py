@@ -53,11 +53,18 @@ from vida.jobs.training.inputs import (
 )
 from vida.jobs.training.plan_reads import PlanReads
 from vida.models import build_classifier
+from vida.models.baselines import VideoToAudioMLP, fit_translator, translate, with_missing_flag
 from vida.models.missing import missing_clips
 from vida.models.pca import FramePCA
 from vida.store.atomic import write_whole
 from vida.store.located import Located, read_rows
 from vida.store.store import FeatureStore
+
+# what stands in for missing audio, computed in the training itself: zeros, the present
+# train clips' mean audio, a learned missing-audio token, a video-to-audio MLP fitted
+# where audio is present (any other name: a feature set, e.g. generated audio)
+ZEROS, TRAIN_MEAN, TOKEN, MLP = "zeros", "train-mean", "token", "mlp"
+STAND_INS = (ZEROS, TRAIN_MEAN, TOKEN, MLP)
 
 DEFAULTS = {"lstm": {"lr": 1e-3, "batch_size": 16}, "mlp": {"lr": 1e-4, "batch_size": 32}}
 
@@ -85,6 +92,11 @@ class ClassifierSpec:
     # ``dropout_p`` (seeded), by its features from this (generated) set
     audio_dropout: str | None = None
     dropout_p: float = 0.5
+    # audio missing at training: the share of train clips whose audio is missing (drawn
+    # per class from ``seed``, as at test), filled in with ``train_fill``: a stand-in
+    # (:data:`STAND_INS`) or a (generated) set; the other clips keep their real audio
+    train_missing: float | None = None
+    train_fill: str | None = None
     # vision alone, reduced by a PCA fitted on the train clips to this feature set's
     # width: the control for a classifier on an input as small as the audio's
     vision_pca: str | None = None
@@ -106,11 +118,23 @@ class ClassifierSpec:
                 self.test_audio and 0.0 <= self.test_missing <= 1.0):
             raise UsageError(f"a missing rate at test ({self.test_missing}) needs a stand-in "
                              "for the missing audio and lies between 0 and 1")
+        self._check_train_missing()
         if self.vision_pca and (self.audio or not self.vision):
             raise UsageError("a PCA of vision is a vision-only classifier: no audio")
         if self.distill_from and (self.audio or not self.vision):
             raise UsageError("a distilled student is a vision-only classifier: no audio")
         fill_arch_defaults(self, DEFAULTS)
+
+    def _check_train_missing(self) -> None:
+        if self.train_missing is not None and not (
+                self.audio and self.train_fill and 0.0 <= self.train_missing <= 1.0):
+            raise UsageError(f"a missing rate at training ({self.train_missing}) needs a "
+                             "classifier with audio, a fill for the missing audio, and lies "
+                             "between 0 and 1")
+        if (self.test_audio == TOKEN) != (self.train_fill == TOKEN and self.test_audio
+                                          is not None):
+            raise UsageError("a learned missing-audio token is learned at training: give "
+                             "it as both the training fill and the test stand-in")
 
     @property
     def input_sets(self) -> list[str]:
@@ -170,6 +194,7 @@ class ClassifierTask:
     holding: str = "memory"
     scratch: str | None = None
     chunk_order: bool | None = None  # shuffle by stored chunk [None: when streamed]
+    train_missing: np.ndarray | None = None  # per train clip: its audio is missing [none]
 
 
 @dataclass
@@ -226,31 +251,44 @@ def plan_classifier(catalog: Catalog, store: FeatureStore, query: str, spec: Cla
                          "have it") from None
     test_audio = (reads.locate(spec.test_audio, keys["test"])
                   if spec.test_audio and spec.test_audio not in STAND_INS else None)
-    dropout = None
-    if spec.audio_dropout:
-        swap = np.random.default_rng(spec.seed + 11).random(len(keys["train"])) < spec.dropout_p
-        chosen = [k for k, s in zip(keys["train"], swap, strict=True) if s]
-        dropout = (swap, reads.locate(spec.audio_dropout, chosen)) if chosen else None
+    train_missing = _missing(parts["train"], "train", spec.train_missing, spec.seed)
     width = reads.info(spec.audio).shape[-1] if spec.audio else 0
     pca_width = reads.info(spec.vision_pca).shape[-1] if spec.vision_pca else 0
     return ClassifierTask(spec, tuple(classes), keys,
                           {s: p["class_name"].map(index).to_numpy(np.int64)
                            for s, p in parts.items()}, inputs, test_audio,
-                          _test_missing(parts["test"], spec), dropout, width, threads, device,
-                          pca_width=pca_width)
+                          _missing(parts["test"], "test", spec.test_missing, spec.seed),
+                          _swapped_train_audio(reads, spec, keys["train"], train_missing),
+                          width, threads, device, pca_width=pca_width,
+                          train_missing=train_missing)
 
 
-def _test_missing(test: pd.DataFrame, spec: ClassifierSpec) -> np.ndarray | None:
-    """Per test clip (clip_key order), whether its audio is missing at the spec's rate
-    (None: every clip's, or no stand-in)."""
-    if spec.test_missing is None:
+def _swapped_train_audio(reads: PlanReads, spec: ClassifierSpec, train: tuple[str, ...],
+                         missing: np.ndarray | None) -> tuple[np.ndarray, Located] | None:
+    """The train clips whose audio comes from another set, and their rows there:
+    modality dropout's draw (seeded), and the missing clips where that set fills them."""
+    swap = np.zeros(len(train), dtype=bool)
+    source = None
+    if spec.audio_dropout:
+        swap = np.random.default_rng(spec.seed + 11).random(len(train)) < spec.dropout_p
+        source = spec.audio_dropout
+    if missing is not None and spec.train_fill not in STAND_INS:
+        if source not in (None, spec.train_fill):
+            raise UsageError("modality dropout and the missing clips' fill must be one set")
+        swap, source = swap | missing, spec.train_fill
+    chosen = [k for k, s in zip(train, swap, strict=True) if s]
+    return (swap, reads.locate(source, chosen)) if chosen else None
+
+
+def _missing(clips: pd.DataFrame, split: str, rate: float | None, seed: int
+             ) -> np.ndarray | None:
+    """Per clip of the split (clip_key order), whether its audio is missing at the
+    rate (None: no rate, every clip's audio as it is asked for)."""
+    if rate is None:
         return None
-    clips = test[["clip_key", "class_name"]].assign(split="test")
-    gone = set(missing_clips(clips, [spec.test_missing], spec.seed)["clip_key"])
-    return test["clip_key"].isin(gone).to_numpy()
-
-
-STAND_INS = ("zeros", "train-mean")
+    drawn = clips[["clip_key", "class_name"]].assign(split=split)
+    gone = set(missing_clips(drawn, [rate], seed)["clip_key"])
+    return clips["clip_key"].isin(gone).to_numpy()
 
 
 def fit_classifier(task: ClassifierTask) -> ClassifierResult:
@@ -348,34 +386,99 @@ def _projected(pca: FramePCA, x: Blocks, clips: int = 1024) -> np.ndarray:
 
 
 def _swap_audio(task: ClassifierTask, x: dict[str, Blocks]) -> dict[str, Blocks]:
-    """Modality dropout on the train clips, and the test-time stand-in for audio (the
-    audio block is the last one of the inputs): each a private audio block, the
-    vision blocks untouched."""
+    """Missing audio filled in (the test-time stand-in, the missing train clips' fill,
+    modality dropout; the audio block is the last one of the inputs): each a private
+    audio block, the vision blocks untouched."""
     spec = task.spec
-    if not (spec.test_audio or spec.audio_dropout):
+    if not (spec.test_audio or spec.audio_dropout or spec.train_missing is not None):
         return x
-    test, train = x["test"], x["train"]
-    shape = (test.n, test.steps, task.audio_width)
-    stand_in = None
-    if spec.test_audio == "zeros":
-        stand_in = np.zeros(shape, dtype=np.float32)
-    elif spec.test_audio == "train-mean":  # the real train audio's mean, before any dropout
-        mean = source_rows(train.sources[-1], slice(None)).mean(axis=0)
-        stand_in = np.broadcast_to(mean, shape)
-    elif task.test_audio is not None:
-        stand_in = read_float32(task.test_audio)
-    if stand_in is not None and task.test_missing is not None:  # only where it is missing
+    fill = _Fill(task, x["train"])
+    if spec.test_audio:
+        x["test"] = x["test"].replaced(-1, _test_audio(task, x["test"], fill))
+    if task.dropout is not None or spec.train_missing is not None:
+        x["train"] = x["train"].replaced(-1, _train_audio(task, x["train"], fill))
+    if spec.train_fill == TOKEN:  # every val clip has its audio: no flag raised
+        val = x["val"]
+        x["val"] = val.replaced(-1, with_missing_flag(
+            np.asarray(source_rows(val.sources[-1], slice(None)), dtype=np.float32), None))
+    return x
+
+
+class _Fill:
+    """The stand-ins computed in the training (:data:`STAND_INS`), from the real audio
+    of the train clips whose audio is present."""
+
+    def __init__(self, task: ClassifierTask, train: Blocks) -> None:
+        self.task, self.train = task, train
+        self._mean: np.ndarray | None = None
+        self._translator: VideoToAudioMLP | None = None
+
+    def rows(self, name: str, blocks: Blocks, index: np.ndarray) -> np.ndarray:
+        """The stand-in of the clips ``index`` of ``blocks`` (a split's inputs)."""
+        shape = (len(index), blocks.steps, self.task.audio_width)
+        if name in (ZEROS, TOKEN):  # the token: zeros, and the missing flag learned
+            return np.zeros(shape, dtype=np.float32)
+        if name == TRAIN_MEAN:
+            return np.broadcast_to(self.mean(), shape)
+        if name == MLP:
+            return translate(self.translator(), _vision(blocks).rows(index))
+        raise ValueError(f"no stand-in {name!r}")
+
+    def present(self) -> np.ndarray | slice:
+        missing = self.task.train_missing
+        return slice(None) if missing is None else np.flatnonzero(~missing)
+
+    def mean(self) -> np.ndarray:
+        if self._mean is None:  # the real train audio's, before any fill or dropout
+            self._mean = source_rows(self.train.sources[-1], self.present()).mean(axis=0)
+        return self._mean
+
+    def translator(self) -> VideoToAudioMLP:
+        if self._translator is None:
+            present = self.present()
+            self._translator = fit_translator(
+                _vision(self.train).rows(present),
+                np.asarray(source_rows(self.train.sources[-1], present), dtype=np.float32),
+                seed=self.task.spec.seed)
+        return self._translator
+
+
+def _vision(blocks: Blocks) -> Blocks:
+    return Blocks.of(blocks.sources[:-1])
+
+
+def _test_audio(task: ClassifierTask, test: Blocks, fill: _Fill) -> np.ndarray:
+    """The test clips' audio: their own where present, the stand-in where missing (at
+    ``task.test_missing``; without a rate, every clip's is)."""
+    name = task.spec.test_audio
+    missing = task.test_missing
+    if missing is None:
+        missing = np.ones(test.n, dtype=bool)
+        own = np.empty((test.n, test.steps, task.audio_width), dtype=np.float32)
+    else:
         own = np.array(source_rows(test.sources[-1], slice(None)), dtype=np.float32)
-        own[task.test_missing] = stand_in[task.test_missing]
-        stand_in = own
-    if stand_in is not None:
-        x["test"] = test.replaced(-1, stand_in)
+    gone = np.flatnonzero(missing)
+    if task.test_audio is not None:
+        own[gone] = read_float32(task.test_audio)[gone]
+    elif len(gone):
+        own[gone] = fill.rows(name, test, gone)
+    return with_missing_flag(own, missing) if name == TOKEN else own
+
+
+def _train_audio(task: ClassifierTask, train: Blocks, fill: _Fill) -> np.ndarray:
+    """The train clips' audio: their own, dropout's and the missing clips' from another
+    set (``task.dropout``), or the missing clips' stand-in."""
+    own = np.array(source_rows(train.sources[-1], slice(None)), dtype=np.float32)
     if task.dropout is not None:
         swap, audio = task.dropout
-        own = np.array(source_rows(train.sources[-1], slice(None)), dtype=np.float32)
         own[swap] = read_rows(audio)
-        x["train"] = train.replaced(-1, own)
-    return x
+    missing, name = task.train_missing, task.spec.train_fill
+    if missing is not None and name in STAND_INS and missing.any():
+        gone = np.flatnonzero(missing)
+        own[gone] = fill.rows(name, train, gone)
+    if name == TOKEN:
+        return with_missing_flag(own, missing)
+    return own
 
 
 def _test_metrics(probs: np.ndarray, truth: np.ndarray, classes: list[str], best_epoch: int
