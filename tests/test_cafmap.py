@@ -172,8 +172,9 @@ def test_cafmap_generator_and_experiment(synthetic):
                    f"'{experiment_id}' AND kind <> 'generate' GROUP BY 1, 2 ORDER BY 1")
     assert runs.to_dict("records") == [
         {"kind": "experiment", "arch": "cafmap", "n": 1},
-        # the "+ real audio" model tested with generated audio, zeros and the mean
-        {"kind": "test-classifier", "arch": "mlp", "n": 2 * 3},
+        # the "+ real audio" model tested with generated audio, zeros, the mean and the
+        # MLP translator's audio
+        {"kind": "test-classifier", "arch": "mlp", "n": 2 * 4},
         # + dropout-trained, + the distilled student
         {"kind": "train-classifier", "arch": "mlp", "n": 2 * (3 + 2)},
         {"kind": "train-generator", "arch": "cafmap", "n": 2 + 2 * 3},  # + cross-fit folds
@@ -184,6 +185,6 @@ def test_cafmap_generator_and_experiment(synthetic):
     n_test = cat.sql(f"SELECT count(DISTINCT p.clip_key) AS n, count(DISTINCT p.run_id) AS r "
                      f"FROM predictions p JOIN runs r ON r.run_id = p.run_id "
                      f"WHERE r.experiment_id = '{experiment_id}'")
-    # one test set for every run: 2 seeds x 8 variants
-    assert n_test.to_dict("records") == [{"n": 8, "r": 2 * 8}]
+    # one test set for every run: 2 seeds x 9 variants
+    assert n_test.to_dict("records") == [{"n": 8, "r": 2 * 9}]
     assert (synthetic / "runs" / experiment_id / "results.png").exists()

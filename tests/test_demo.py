@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import run_cli
 from vida import open_catalog
+from vida.jobs.experiments.variants import MISSING_AT_TEST
 
 pytestmark = pytest.mark.slow  # a whole pipeline through the CLI
 
@@ -33,9 +34,7 @@ def test_reduced_demo_is_complete(reduced_demo):
         rows = [line.strip() for line in table.splitlines() if " ± " in line]
         return [row.split("  ")[0] for row in rows]
 
-    missing = ["real-trained, generated at test", "dropout-trained, generated at test",
-               "real-trained, zeros at test", "real-trained, mean at test",
-               "distilled from + real audio"]
+    missing = [*(v.label for v in MISSING_AT_TEST), "distilled from + real audio"]
     assert variants(svd) == ["vision only", "+ real audio", "+ generated audio",
                              "+ filtered generated audio", *missing]
     assert variants(caf) == ["vision only", "+ real audio", "+ generated audio", *missing]
@@ -55,13 +54,13 @@ def test_reduced_demo_is_complete(reduced_demo):
     assert per_kind.values.tolist() == [
         ["cafmap", "generate", 2],  # per seed: the cross-fitted set
         ["cafmap", "train-generator", 2 + 2 * 3],
-        # the 3 "real-trained" variants per seed test the "+ real audio" model; + the
+        # 4 variants with audio missing at test per seed test the "+ real audio" model; + the
         # dropout-trained and the distilled student; + 6 variants x 2 seeds at 2
         # labels/class, and at "all" labels the two the main table has not ("generated
         # audio only" and its PCA control; the others are its own runs)
-        ["lstm", "test-classifier", 2 * 3],
+        ["lstm", "test-classifier", 2 * 4],
         ["lstm", "train-classifier", 2 * (4 + 2) + 6 * 2 + 2 * 2],
-        ["mlp", "test-classifier", 2 * 3],
+        ["mlp", "test-classifier", 2 * 4],
         ["mlp", "train-classifier", 2 * (3 + 2) + 6 * 2 + 2 * 2],
         ["svdmap", "generate", 2 * 2],  # per seed: full and filtered, cross-fitted
         ["svdmap", "train-generator", 4 + 4 * 3]]  # 3 cross-fitting folds each
@@ -74,7 +73,7 @@ def test_reduced_demo_is_complete(reduced_demo):
     # per label count: 5 variants, 4 compared with vision only, and generated audio
     # alone with its control (5 numbers)
     labels = 2 * (6 * 8 + 5 * 5 + 5)
-    assert sorted(summary["n"]) == [8 * 8 + 7 * 5 + labels, 9 * 8 + 8 * 5 + labels]
+    assert sorted(summary["n"]) == [9 * 8 + 8 * 5 + labels, 10 * 8 + 9 * 5 + labels]
     # how close each generator's audio is: n_test, seeds, 6 measures with their CI's two
     # ends, 3 chance levels; SVDMap's two generators (all clips, IoU-kept), CAFMap's one
     quality = cat.sql("SELECT r.arch, count(*) AS n FROM run_metrics m JOIN runs r ON "

@@ -61,10 +61,10 @@ def test_a_dry_run_prints_the_plan_and_trains_nothing(synthetic):
     planned = run_cli(*args, "--seeds", "2", "--labels-per-class", "2", "--dry-run",
                       cwd=synthetic)
     assert planned.returncode == 0, planned.stderr
-    # per seed: 2 generators + 2 x 2 folds; 9 main classifiers, 3 of which only test
+    # per seed: 2 generators + 2 x 2 folds; 10 main classifiers, 4 of which only test
     # the "+ real audio" model under other test-time audio; 6 at 2 labels/class (with
     # the PCA control and the distilled student)
-    assert "12 generator, 4 generate, 24 classifier, 6 test-only" in planned.stdout
+    assert "12 generator, 4 generate, 24 classifier, 8 test-only" in planned.stdout
     runs = open_catalog(synthetic / "catalog.db").sql("SELECT count(*) AS n FROM runs WHERE "
                                                       "kind LIKE 'train-%'")
     assert int(runs["n"][0]) == 0

@@ -150,7 +150,7 @@ def variant_step(plan: Plan, table: str, variant: Variant, seed: int, query: Cli
     """The classifier step of ``variant``: the experiment's classifier as the variant
     changes it (and ``changes``)."""
     return classifier_step(plan, table, variant.label, seed, query,
-                           replace(spec, **variant.fields(inputs), **changes), classes,
+                           replace(spec, **{**variant.fields(inputs), **changes}), classes,
                            prefix=prefix)
 
 

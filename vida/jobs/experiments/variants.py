@@ -75,7 +75,7 @@ def _mean_at_test(inputs: Inputs) -> dict[str, Any]:
 
 
 def _token(inputs: Inputs) -> dict[str, Any]:
-    return {"audio": inputs.audio, "test_audio": "token"}
+    return {"audio": inputs.audio, "test_audio": "token", "train_fill": "token"}
 
 
 def _translated(inputs: Inputs) -> dict[str, Any]:
