@@ -5,12 +5,15 @@ same command, which trains only what is missing; a dry run prints the plan."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from tests.conftest import run_cli
 from vida import open_catalog
+from vida.store import FeatureStore
 
 SVDMAP = ["experiment", "svdmap", "--tags", "synth-ref", "--dictionary", "d", "--min-iou",
           "0", "--seeds", "1", "--epochs", "1", "--generator-epochs", "1", "--cross-fit", "2",
@@ -30,24 +33,29 @@ def prepare(workdir, arch: str, env: dict[str, str] | None = None) -> list[str]:
     return SVDMAP if arch == "svdmap" else CAFMAP
 
 
-def results_csv(stdout: str) -> str:
-    """The results table an experiment printed the path of."""
-    with open(stdout.split("\ntable ", 1)[1].split()[0]) as fh:
-        return fh.read()
+def results_csv(stdout: str, name: str = "results.csv") -> str:
+    """The results table an experiment printed the path of (or another CSV of its)."""
+    path = Path(stdout.split("\ntable ", 1)[1].split()[0])
+    return (path.parent / name).read_text()
 
 
 @pytest.mark.parametrize("arch", ["svdmap", "cafmap"])
 def test_the_same_table_in_one_process_two_workers_and_on_dask(synthetic, arch):
-    args = prepare(synthetic, arch)
-    tables = {}
+    """... and, with audio missing at training, the same missing-rate grid."""
+    grid = ["--train-missing", "0.6"] if arch == "cafmap" else []
+    args = [*prepare(synthetic, arch), *grid]
+    tables, grids = {}, {}
     for how in (["--workers", "1"], ["--workers", "2"]):
         done = run_cli(*args, *how, cwd=synthetic, timeout=900)
         assert done.returncode == 0, done.stderr
         tables[how[1]] = results_csv(done.stdout)
+        grids[how[1]] = grid and results_csv(done.stdout, "missing_grid.csv")
     on_dask = run_cli("--executor", "dask-local:2", *args, cwd=synthetic, timeout=900)
     assert on_dask.returncode == 0, on_dask.stderr
     tables["dask"] = results_csv(on_dask.stdout)
+    grids["dask"] = grid and results_csv(on_dask.stdout, "missing_grid.csv")
     assert tables["1"] == tables["2"] == tables["dask"]
+    assert grids["1"] == grids["2"] == grids["dask"]
     ran_on = open_catalog(synthetic / "catalog.db").sql(
         "SELECT params FROM runs WHERE kind = 'experiment' ORDER BY started_at DESC LIMIT 3")
     executors = [json.loads(p)["executor"] for p in ran_on["params"]][::-1]
@@ -255,3 +263,42 @@ def test_audio_missing_at_training_and_test_through_the_cli_from_another_folder(
     assert pd.read_csv(synthetic / "runs" / rerun_id / "missing_grid.csv").equals(grid)
 
 
+def _generated_by(cat, store, experiment_id: str, plan_key: str) -> np.ndarray:
+    """Every clip's row of the set that the experiment's generator ``plan_key`` wrote."""
+    found = cat.sql(
+        "SELECT json_extract_string(g.params, '$.set') AS name FROM runs g JOIN runs t ON "
+        "json_extract_string(g.params, '$.generator_run') = t.run_id WHERE g.kind = "
+        f"'generate' AND t.experiment_id = '{experiment_id}' AND "
+        f"json_extract_string(t.params, '$.plan_key') = '{plan_key}'")
+    keys = sorted(cat.sql("SELECT clip_key FROM clips")["clip_key"])
+    return store.read(found["name"][0], keys)
+
+
+def test_a_generator_at_a_missing_rate_never_reads_a_missing_clips_audio(synthetic):
+    """Read through the store: with every missing train clip's audio replaced by
+    nonsense, the generator that learns at that missing rate writes the very same
+    audio (the one that learns from every clip does not)."""
+    args = [*prepare(synthetic, "cafmap"), "--train-missing", "0.6"]
+    first = run_cli(*args, cwd=synthetic, timeout=900)
+    assert first.returncode == 0, first.stderr
+    cat = open_catalog(synthetic / "catalog.db")
+    store = FeatureStore(cat, synthetic / "store")
+    real_id = cat.sql("SELECT run_id FROM runs WHERE kind = 'experiment'")["run_id"][0]
+    missing = set(cat.sql(f"SELECT clip_key FROM missing_audio WHERE experiment_id = "
+                          f"'{real_id}' AND split = 'train' AND rate = 0.6")["clip_key"])
+    info = store.info("audio/ast-fbank")
+    store.register("audio/poisoned", modality="audio", encoder="poison", shape=info.shape,
+                   dtype=info.dtype, params=info.params)
+    keys = sorted(cat.sql("SELECT clip_key FROM clips")["clip_key"])
+    with store.writer("audio/poisoned") as writer:
+        for key, row in zip(keys, store.read("audio/ast-fbank", keys), strict=True):
+            writer.add(key, np.full_like(row, 1e4) if key in missing else row)
+    second = run_cli(*args, "--audio", "audio/poisoned", cwd=synthetic, timeout=900)
+    assert second.returncode == 0, second.stderr
+    poisoned_id = cat.sql("SELECT run_id FROM runs WHERE kind = 'experiment' AND run_id <> "
+                          f"'{real_id}'")["run_id"][0]
+    at_rate = "s0/generator/train_missing=0.6"
+    np.testing.assert_array_equal(_generated_by(cat, store, real_id, at_rate),
+                                  _generated_by(cat, store, poisoned_id, at_rate))
+    assert not np.array_equal(_generated_by(cat, store, real_id, "s0/generator/all"),
+                              _generated_by(cat, store, poisoned_id, "s0/generator/all"))

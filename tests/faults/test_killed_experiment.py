@@ -1,7 +1,7 @@
-"""A killed experiment driver (SIGKILL after its fourth committed training): its run,
-opened first, shows abandoned; the same command resumes it, trains only what is
-missing and ends with the table of an unbroken run; no child run ever points at an
-experiment run that does not exist.  On DuckDB and PostgreSQL."""
+"""A killed experiment driver (SIGKILL after its 24th committed step, in the midst of
+the missing-rate grid): its run, opened first, shows abandoned; the same command
+resumes it, trains only what is missing and ends with the tables of an unbroken run;
+no child run ever points at an experiment run that does not exist.  On DuckDB and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ def test_a_killed_experiment_is_resumed_by_the_same_command(synthetic, catalog_u
     by the rerun, which trips on none of them."""
     scratch = tmp_path / "scratch"
     env = {"VIDA_CATALOG": catalog_url, "VIDA_SCRATCH": str(scratch)}
-    args = prepare(synthetic, "svdmap", env)
-    killed = subprocess.run([sys.executable, "-m", "tests.helpers.die_after_trainings", "4",
+    args = [*prepare(synthetic, "svdmap", env), "--train-missing", "0.6"]
+    killed = subprocess.run([sys.executable, "-m", "tests.helpers.die_after_trainings", "24",
                              *args, "--workers", "2"], cwd=synthetic,
                             env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
                             capture_output=True, text=True, timeout=900,
@@ -44,17 +44,25 @@ def test_a_killed_experiment_is_resumed_by_the_same_command(synthetic, catalog_u
     experiment = catalog.sql("SELECT run_id, params FROM runs WHERE kind = 'experiment'")
     assert len(experiment) == 1  # opened first, with its plan
     assert '"plan"' in experiment["params"][0] and _orphans(catalog_url) == 0
+    trained = int(catalog.sql("SELECT count(*) AS n FROM runs WHERE status = 'finished' AND "
+                              "kind IN ('train-classifier', 'train-generator')")["n"][0])
+    in_grid = catalog.sql("SELECT count(*) AS n FROM runs WHERE status = 'finished' AND "
+                          "params LIKE '%train_missing=0.6%'")["n"][0]
+    assert 0 < in_grid < 3 + 6 + 6 * 2  # mid-grid: its generators, trainings and tests
     status = run_cli("status", cwd=synthetic, env=env)
     assert experiment["run_id"][0] in status.stdout and "abandoned" in status.stdout
 
     resumed = run_cli(*args, "--workers", "2", cwd=synthetic, env=env, timeout=900)
     assert resumed.returncode == 0, resumed.stderr
     assert f"experiment {experiment['run_id'][0]}: resumed" in resumed.stdout
-    assert "4 trainings finished before are reused" in resumed.stdout
+    # 24 commits: trainings, generated sets and test-only steps
+    assert 0 < trained <= 24
+    assert f"{trained} trainings finished before are reused" in resumed.stdout
     assert _scratch_folders(scratch) == []  # the dead driver's and its own, removed
     unbroken = run_cli(*args, "--workers", "1", cwd=synthetic, env=env, timeout=900)
     assert unbroken.returncode == 0, unbroken.stderr
-    assert results_csv(resumed.stdout) == results_csv(unbroken.stdout)
+    for table in ("results.csv", "missing_grid.csv"):
+        assert results_csv(resumed.stdout, table) == results_csv(unbroken.stdout, table)
     finished = catalog.sql("SELECT experiment_id, count(*) AS n FROM runs WHERE kind IN "
                            "('train-classifier', 'train-generator') AND status = 'finished' "
                            "GROUP BY 1 ORDER BY 1")
@@ -116,7 +124,8 @@ def test_a_postgresql_server_restarted_mid_experiment(synthetic, own_pg_server):
     assert "resumed" in resumed.stdout and "3 trainings finished before are reused" in \
         resumed.stdout, resumed.stdout
     unbroken = run_cli(*args, "--workers", "1", cwd=synthetic, env=env, timeout=900)
-    assert results_csv(resumed.stdout) == results_csv(unbroken.stdout)
+    for table in ("results.csv", "missing_grid.csv"):
+        assert results_csv(resumed.stdout, table) == results_csv(unbroken.stdout, table)
     finished = [done for done, _ in _trainings(url).values()]
     assert len(finished) == 2 and finished[0] == finished[1]  # nothing lost, none twice
     assert _orphans(url) == 0
