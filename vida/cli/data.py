@@ -45,13 +45,14 @@ def synth(obj: Context, out: Path, n_classes: int, clips_per_class: int, seed: i
 @click.option("--generator-epochs", default=ExperimentSpec.default("generator_epochs"),
               show_default=True)
 @click.option("--workers", type=int, default=None, help="Ingest processes [all cores].")
-@click.option("--labels-per-class", default="2,5,all", show_default=True,
-              help="Label counts of the label-efficiency curves ('' to skip).")
+@click.option("--labels-per-class", default=None,
+              help="Label counts of the label-efficiency curves ('' to skip) [SVDMap: "
+                   "2,all; CAFMap: 2,5,all].")
 @click.pass_obj
 @friendly_errors
 def demo(obj: Context, workdir: Path, classes: int, clips_per_class: int, seeds: int,
-         epochs: int, generator_epochs: int, workers: int | None, labels_per_class: str
-         ) -> None:
+         epochs: int, generator_epochs: int, workers: int | None,
+         labels_per_class: str | None) -> None:
     """Run the whole method offline on a synthetic dataset (a few minutes)."""
     from vida.jobs.core import preload
     from vida.jobs.core.executor import start_workers_early

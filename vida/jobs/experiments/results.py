@@ -101,8 +101,8 @@ def _record_missing_grid(catalog: Catalog, experiment_id: str, grid: pd.DataFram
         prefix = f"{missing_table(test, train)}/"
         log_metrics(catalog, experiment_id, {
             **_table_metrics(cell, prefix),
-            **{f"{prefix}{v}/main_run": float(m)
-               for v, m in zip(cell["variant"], cell["main_run"], strict=True)}},
+            **{f"{prefix}{v}/{flag}": float(value) for flag in ("main_run", "is_best_stand_in")
+               for v, value in zip(cell["variant"], cell[flag], strict=True)}},
             split="test")
 
 

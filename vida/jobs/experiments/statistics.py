@@ -127,6 +127,8 @@ def _comparison(table: str, row: dict, column: str) -> str:
     if table == "missing" and (column == "p_vs_best" or not row.get("main_run", False)):
         cell = missing_table(row["test_missing"], row["train_missing"])
         return f"{cell}/{row['variant']}{suffix}"
+    if table == "missing" and row["train_missing"] == row["test_missing"] == 0:
+        return REAL + suffix  # with no audio missing, a stand-in's row is + real audio's runs
     name = row["variant"] if table != "study" else f"study/{row['variant']}"
     return name + suffix
 
@@ -169,7 +171,8 @@ def missing_grid_table(plan: Plan, outcomes: dict[str, Trained]) -> pd.DataFrame
         table.insert(3, "id", [_id(v) for v in table["variant"]])
         table["main_run"] = [set(plan.tables[name][v]) <= main for v in table["variant"]]
         correct = {v: np.stack([outcomes[k].correct for k in keys])
-                   for v, keys in plan.tables[name].items()}
+                   for v, keys in plan.tables[name].items()
+                   if rates != (0.0, 0.0)}  # no audio missing: no stand-in at work
         tables.append(pd.concat([table, vs_best_stand_in(table["variant"], correct)], axis=1))
     if not tables:
         return None
@@ -190,11 +193,11 @@ def vs_best_stand_in(variants: pd.Series, correct: dict[str, np.ndarray]) -> pd.
     """Per row: the cell's best stand-in (of :data:`~vida.jobs.experiments.variants.
     STAND_INS`, by mean top-1 over seeds and clips) and the row's paired difference
     from it on the same clips and seeds (none for that stand-in itself)."""
-    ran = [v for v in STAND_IN_LABELS if v in correct]
+    ran = [v for v in STAND_IN_LABELS if v in correct]  # none: no comparison
     rows: list[dict[str, Any]] = []
     best = max(ran, key=lambda v: correct[v].mean()) if ran else None
     for variant in variants:
-        row: dict[str, Any] = {"best_stand_in": best}
+        row: dict[str, Any] = {"best_stand_in": best, "is_best_stand_in": variant == best}
         if best is not None and variant != best:
             paired = paired_difference(correct[variant], correct[best])
             row.update(delta_vs_best=paired.difference.mean,

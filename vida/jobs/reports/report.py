@@ -37,7 +37,7 @@ from vida.jobs.experiments.figures import (
     plot_results,
 )
 from vida.jobs.experiments.per_class import REAL
-from vida.jobs.experiments.plan import missing_rates
+from vida.jobs.experiments.plan import TRAIN_MISSING_PREFIX, missing_rates
 from vida.jobs.experiments.quality import QUALITY_PREFIX
 from vida.jobs.experiments.statistics import UNDEFINED, adjust_as_one_family
 from vida.jobs.experiments.variants import GENERATED_AT_TEST as GENERATED_FILL
@@ -156,13 +156,15 @@ def _missing(catalog: Catalog, run_id: str) -> pd.DataFrame | None:
         return None
     frame = _wide(rows, "group")
     parts = frame.pop("group").str.split("/")
-    cells = parts.map(lambda p: missing_rates("/".join(p[:2])) or missing_rates(p[0]))
-    width = parts.map(lambda p: 2 if missing_rates("/".join(p[:2])) else 1)
-    frame.insert(0, "variant", [("/".join(p[w:])) for p, w in zip(parts, width, strict=True)])
+    width = [2 if p[0].startswith(TRAIN_MISSING_PREFIX) else 1 for p in parts]
+    cells = [missing_rates("/".join(p[:w])) for p, w in zip(parts, width, strict=True)]
+    frame.insert(0, "variant", ["/".join(p[w:]) for p, w in zip(parts, width, strict=True)])
     frame.insert(0, "test_missing", [c[1] for c in cells])
     frame.insert(0, "train_missing", [c[0] for c in cells])
     frame.insert(3, "id", [_variant_id(v) for v in frame["variant"]])
-    return frame
+    best = frame[frame["is_best_stand_in"] == 1].set_index(["train_missing", "test_missing"])
+    cells = pd.MultiIndex.from_frame(frame[["train_missing", "test_missing"]])
+    return frame.assign(best_stand_in=best["variant"].reindex(cells).to_numpy())
 
 
 def _variant_id(label: str) -> str:
