@@ -242,11 +242,21 @@ def best_stand_in_lines(table: pd.DataFrame) -> list[str]:
     for row, cell in zip(rows.to_dict("records"), _cell_names(rows), strict=True):
         q = row.get("p_best_adjusted", float("nan"))
         adjusted = "" if _isna(q) else f", adjusted p={q:.3g}"
-        lines.append(f"{row['variant']} @ {cell} vs the best stand-in "
+        lines.append(f"{row['variant']} @ {cell} {_against_best(row)} the best stand-in "
                      f"({row['best_stand_in']}): {row['delta_vs_best']:+.3f} top-1, 95% CI "
                      f"[{row['best_ci_low']:+.3f}, {row['best_ci_high']:+.3f}], "
                      f"p={row['p_vs_best']:.3g}{adjusted}")
     return lines
+
+
+def _against_best(row: dict) -> str:
+    """The verdict on a row against its cell's best stand-in, as :func:`verdict_of`
+    decides one against vision only."""
+    q = row.get("p_best_adjusted", float("nan"))
+    found = q < 0.05 if not _isna(q) else (row["best_ci_low"] > 0 or row["best_ci_high"] < 0)
+    if not found:
+        return "cannot be told from"
+    return "beats" if row["delta_vs_best"] > 0 else "is worse than"
 
 
 # the variants set against the best stand-in in the tables' lines
