@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import run_cli
 from vida import open_catalog
+from vida.jobs.experiments.variants import labelled
 from vida.store import FeatureStore
 
 SVDMAP = ["experiment", "svdmap", "--tags", "synth-ref", "--dictionary", "d", "--min-iou",
@@ -203,7 +204,7 @@ def test_audio_missing_at_training_and_test_through_the_cli_from_another_folder(
     done = run_cli(*where, *args, "--train-missing", "0.6", "--test-missing", "0.5",
                    "--runs", str(synthetic / "runs"), cwd=elsewhere, timeout=900)
     assert done.returncode == 0, done.stderr
-    assert "audio missing" in done.stdout and "vs the best stand-in" in done.stdout
+    assert "audio missing" in done.stdout and " the best stand-in (" in done.stdout
     cat = open_catalog(synthetic / "catalog.db")
     run_id = cat.sql("SELECT run_id FROM runs WHERE kind = 'experiment'")["run_id"][0]
     masks = cat.sql(f"SELECT m.split, m.rate, m.clip_key, c.class_name FROM missing_audio m "
@@ -219,11 +220,13 @@ def test_audio_missing_at_training_and_test_through_the_cli_from_another_folder(
     assert half < set(test_masks.loc[test_masks["rate"] == 1.0, "clip_key"])  # nested
     kinds = cat.sql(f"SELECT kind, count(*) AS n FROM runs WHERE experiment_id = '{run_id}' "
                     "GROUP BY 1").set_index("kind")["n"].to_dict()
-    # the 6 variants at 0.6 missing at training train once (at test rate 0) and are
-    # tested at 0.5 and 1; the 5 real-trained ones are tested at 0.5 (0 and 1 are the
-    # main table's); the main table's own 4 test-only variants
-    assert kinds["train-classifier"] == 5 + 6
-    assert kinds["test-classifier"] == 4 + 5 + 6 * 2
+    # main: 6 trainings (vision, real, generated, dropout, distilled, joint) and 5
+    # test-only (the real model with generated audio, zeros, the mean, the MLP's audio,
+    # zeros and TENT); missing at training 0: TENT at test rate 0 and the 6 at 0.5;
+    # at 0.6: 6 variants and the joint network train once, TENT tests the zeros model
+    # at rate 0, and all 7 are tested again at 0.5 and 1
+    assert kinds["train-classifier"] == 6 + 6 + 1
+    assert kinds["test-classifier"] == 5 + 1 + 6 + 1 + 7 * 2
     predictions = cat.sql(
         "SELECT json_extract_string(r.params, '$.variant') AS variant, p.clip_key, "
         f"p.pred_class FROM runs r JOIN predictions p USING (run_id) WHERE r.experiment_id "
@@ -245,6 +248,9 @@ def test_audio_missing_at_training_and_test_through_the_cli_from_another_folder(
     for row in ends.itertuples():
         assert row.top1_mean == main.loc[row.variant, "top1_mean"]
     assert (grid.loc[grid["test_missing"] == 0, "robustness"] == 1).all()
+    joint = grid[grid["id"] == "joint"]  # it reads no audio at test: one row at every rate
+    assert len(joint) == 6 and joint.groupby("train_missing")["top1_mean"].nunique().eq(1).all()
+    assert "joint" in {labelled(v).id for v in main.index if labelled(v)}
     cell = grid[(grid["train_missing"] == 0.6) & (grid["test_missing"] == 1)]
     best = cell["best_stand_in"].iloc[0]
     assert best in set(cell["variant"]) and cell.loc[cell["variant"] == best,

@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 import vida
+from vida.jobs.experiments.spec import VARIANT_IDS
 from vida.jobs.experiments.variants import (
+    CHOOSABLE,
+    REFERENCES,
     REGISTRY,
     Inputs,
     labelled,
@@ -27,13 +30,14 @@ INPUTS = Inputs("audio/real", generated="@s0/generate/all", filtered="@s0/genera
 
 @pytest.mark.parametrize("entry", REGISTRY, ids=lambda v: v.id)
 def test_each_variant_makes_a_classifier_that_can_train(entry):
-    spec = replace(ClassifierSpec(), **entry.fields(INPUTS))
+    spec = replace(ClassifierSpec(arch="mlp"), **entry.fields(INPUTS))
     assert variant(entry.id) is entry and labelled(entry.label) is entry
     reads = {spec.audio, spec.test_audio, spec.audio_dropout} & {INPUTS.generated,
                                                                   INPUTS.filtered}
     assert entry.reads_generated_audio == bool(reads)
     # what a variant learns from: real audio it never hears at test, or nothing
-    hears_real_at_test = spec.audio == INPUTS.audio and spec.test_audio is None
+    hears_real_at_test = (spec.audio == INPUTS.audio and spec.test_audio is None
+                          and spec.joint_weight is None)  # the joint network reads none
     assert not (entry.learns_from_training_audio and hears_real_at_test)
 
 
@@ -74,3 +78,8 @@ def test_no_code_reads_a_variants_label_for_its_meaning():
         wrong += [f"{path.relative_to(ROOT)}:{line} tests a variant's words"
                   for line in _string_tests(tree)]
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_cli_offers_every_variant_but_the_references_by_id():
+    assert set(VARIANT_IDS) == {v.id for v in CHOOSABLE}
+    assert not {v.id for v in REFERENCES} & set(VARIANT_IDS)

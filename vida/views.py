@@ -4,6 +4,7 @@ the same sections (:func:`experiment_sections`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -218,13 +219,13 @@ def missing_frame(table: pd.DataFrame) -> pd.DataFrame:
                                 "test_missing": "at test"})
 
 
-def missing_lines(table: pd.DataFrame) -> list[str]:
+def missing_lines(table: pd.DataFrame, notes: Sequence[str] = ()) -> list[str]:
     """The verdicts against vision only of the runs with part of their audio missing
-    (the main table's own runs have theirs there), then each cell's comparison of
-    every variant with the cell's best stand-in."""
+    (the main table's own runs have theirs there), each cell's comparison of every
+    variant with the cell's best stand-in, and why a variant is absent (``notes``)."""
     rows = table[~table["main_run"].astype(bool)]
     return verdicts(rows.assign(variant=rows["variant"] + " @ " + _cell_names(rows))) \
-        + best_stand_in_lines(table)
+        + best_stand_in_lines(table) + list(notes)
 
 
 def _cell_names(rows: pd.DataFrame) -> pd.Series:
@@ -333,7 +334,8 @@ def experiment_sections(main: pd.DataFrame, study: pd.DataFrame | None = None,
                         per_class: pd.DataFrame | None = None,
                         correlations: dict | None = None,
                         quality: pd.DataFrame | None = None,
-                        missing: pd.DataFrame | None = None) -> list[Section]:
+                        missing: pd.DataFrame | None = None,
+                        notes: Sequence[str] = ()) -> list[Section]:
     """The one layout of an experiment's tables, in the order people read them."""
     sections = [Section("main", None, experiment_frame(main), verdicts(main))]
     if quality is not None:
@@ -346,7 +348,7 @@ def experiment_sections(main: pd.DataFrame, study: pd.DataFrame | None = None,
                                 "share of the test clips' missing, filled in as its column "
                                 "says (the same clips for every variant; vision only and + "
                                 "real audio: the main table's runs)",
-                                missing_frame(missing), missing_lines(missing)))
+                                missing_frame(missing), missing_lines(missing, notes)))
     if study is not None:
         sections.append(Section("study", "the study's class-level filter (other classes, "
                                 "other test clips: not comparable with the table above)",
@@ -536,7 +538,7 @@ def experiment_lines(result: Any) -> list[str]:
     lines = []
     for section in experiment_sections(result.table, result.study_table, result.label_table,
                                        result.per_class, result.correlations,
-                                       result.quality, result.missing):
+                                       result.quality, result.missing, result.notes):
         if section.heading is not None:
             lines.append(f"\n{section.heading}")
         lines.append(section.text())

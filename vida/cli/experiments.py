@@ -21,7 +21,13 @@ from vida.cli.common import (
 )
 from vida.cli.common import runs_option as _runs_option
 from vida.cli.options import memory_budget_option
-from vida.jobs.experiments.spec import ARCHS, CAFMapSpec, ExperimentSpec, SVDMapSpec
+from vida.jobs.experiments.spec import (
+    ARCHS,
+    VARIANT_IDS,
+    CAFMapSpec,
+    ExperimentSpec,
+    SVDMapSpec,
+)
 
 SPEC = ExperimentSpec  # the options both experiments take, with their defaults
 
@@ -108,6 +114,14 @@ def experiment_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                           "variant fills the missing ones its own way, and each is tested "
                           "at 0, 1 and every --test-missing rate (grid table, panels and "
                           "heatmap)."),
+        click.option("--variants", default=None, metavar="ID,ID,...",
+                     help="The variants to run besides vision only and + real audio, by id, "
+                          "e.g. generated-fill,zeros,mean,token [every one that applies]: "
+                          + ", ".join(VARIANT_IDS) + "."),
+        click.option("--joint-weight", type=float, default=SPEC.default("joint_weight"),
+                     show_default=True,
+                     help="The joint network's (Lee et al.) weight of its audio-generation "
+                          "loss beside cross-entropy."),
         click.option("--generator-lr", type=float, default=None,
                      help="Generator Adam learning rate [default: the study's, per arch]."),
         click.option("--generator-batch-size", type=int, default=None,

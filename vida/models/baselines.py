@@ -139,6 +139,44 @@ class JointGeneratorClassifier(nn.Module):
             + weight * masked_mse(generated, audio, missing)
 
 
+class JointOnInputs(nn.Module):
+    """:class:`JointGeneratorClassifier` over a classifier's input ``[B, T, V + A + 1]``
+    (frames, audio, missing flag, standardised): it classifies from the frames alone;
+    in training it keeps the MSE of its generated audio against the clips' audio where
+    that is present (the flag, standardised, is above its mean where it is missing),
+    for :class:`JointLoss`."""
+
+    def __init__(self, vision_dim: int, audio_dim: int, n_classes: int, hidden: int = 256
+                 ) -> None:
+        super().__init__()
+        self.net = JointGeneratorClassifier(vision_dim, audio_dim, n_classes, hidden)
+        self.config = {**self.net.config, "joint": True}
+        self.vision_dim, self.audio_dim = vision_dim, audio_dim
+        self.generation_loss: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        v, a = self.vision_dim, self.audio_dim
+        logits, generated = self.net(x[..., :v])
+        if self.training:
+            missing = x[..., v + a:].mean(dim=(1, 2)) > 0
+            self.generation_loss = masked_mse(generated, x[..., v:v + a], missing)
+        return logits
+
+
+class JointLoss(nn.Module):
+    """Cross-entropy plus ``weight`` x the generation's MSE that ``model`` kept."""
+
+    def __init__(self, model: JointOnInputs, weight: float) -> None:
+        super().__init__()
+        self.model, self.weight = model, weight
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        loss = nn.functional.cross_entropy(logits, labels)
+        if self.model.generation_loss is not None:
+            loss = loss + self.weight * self.model.generation_loss
+        return loss
+
+
 def norm_parameters(model: nn.Module) -> list[nn.Parameter]:
     """The affine parameters of the model's normalisation layers (what TENT adapts)."""
     norms = (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)

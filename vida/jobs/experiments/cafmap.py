@@ -62,12 +62,16 @@ def cafmap_experiment(catalog: Catalog, store: FeatureStore, spec: CAFMapSpec, *
                         classes=classes, gspec=gspec, cspec=cspec, audio=spec.audio,
                         cross_fit=spec.cross_fit, in_sample_ablation=spec.in_sample_ablation,
                         labels=spec.labels, test_rates=spec.test_rates,
-                        train_rates=spec.train_rates)
+                        train_rates=spec.train_rates,
+                        variants=spec.chosen_variants, joint_weight=spec.joint_weight)
+    for line in plan.notes:
+        log(f"experiment {experiment_id}: {line}")
     record_masks(catalog, experiment_id, base, spec.seeds, spec.test_rates,
                  spec.train_rates)
     recorded = spec.params()
     params = {**{name: recorded[name] for name in _CAFMAP_PARAMS},
-              "feature_sets": sets[:3], "spec": recorded}
+              "feature_sets": sets[:3], "spec": recorded,
+              "notes": plan.notes}
     return run_experiment_plan(
         catalog, store, plan, kind="cafmap", experiment_id=experiment_id, params=params,
         query=base, runs=runs, options=options, log=log,
@@ -75,7 +79,7 @@ def cafmap_experiment(catalog: Catalog, store: FeatureStore, spec: CAFMapSpec, *
             catalog, experiment_id, tables_of(plan, outcomes, "main"), runs,
             f"CAFMap {experiment_id} ({spec.seeds} seeds, same test clips)",
             labels=label_table(plan, outcomes, log), per_class=per_class_of(plan, outcomes),
-            missing=missing_grid_table(plan, outcomes)))
+            missing=missing_grid_table(plan, outcomes), notes=plan.notes))
 
 
 # the spec's entries a CAFMap experiment's run also records at the top of its params
@@ -88,9 +92,9 @@ _CAFMAP_PARAMS = ("seeds", "condition", "generator_query", "labels_per_class", "
 def _cafmap_plan(catalog: Catalog, *, seeds: int, base: ClipQuery, gen_base: ClipQuery,
                  classes: list[str], gspec: GeneratorSpec, cspec: ClassifierSpec, audio: str,
                  cross_fit: int, in_sample_ablation: bool, labels: list[int | str],
-                 test_rates: tuple[float, ...] = (), train_rates: tuple[float, ...] = ()
-                 ) -> Plan:
-    plan = Plan()
+                 test_rates: tuple[float, ...] = (), train_rates: tuple[float, ...] = (),
+                 variants: frozenset[str] | None = None, joint_weight: float = 1.0) -> Plan:
+    plan = Plan(variants=variants, joint_weight=joint_weight)
     generated_by_seed = {}
     for seed in range(seeds):
         g = replace(gspec, seed=seed)

@@ -21,12 +21,18 @@ from vida.catalog.records.clip_queries import ClipQuery, clips_of
 from vida.jobs.experiments.label_efficiency import ALL, equal_step_epochs, labelled_query
 from vida.jobs.experiments.variants import (
     DISTILL,
+    DROPOUT,
+    GENERATED_AT_TEST,
     GENERATED_FILTERED,
     GENERATED_IN_SAMPLE,
+    JOINT,
     LABEL_VARIANTS,
     MISSING_AT_TEST,
     MISSING_AT_TRAINING,
+    NO_AUDIO_AT_TEST,
     REAL,
+    REFERENCES,
+    TENT,
     VISION,
     Inputs,
     Variant,
@@ -71,6 +77,28 @@ class Plan:
     steps: list[Step] = field(default_factory=list)
     # table -> variant -> the step keys of its seeds, in seed order
     tables: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # the variants the spec chose (ids; None: all that apply), the joint network's
+    # generation weight, and why a variant the spec chose does not run
+    variants: frozenset[str] | None = None
+    joint_weight: float = 1.0
+    notes: list[str] = field(default_factory=list)
+
+    def runs(self, variant: Variant, spec: ClassifierSpec) -> bool:
+        """Whether ``variant`` runs with the experiment's classifier ``spec`` (a variant
+        chosen that cannot is noted once)."""
+        if variant in REFERENCES:
+            return True
+        if self.variants is not None and variant.id not in self.variants:
+            return False
+        if variant is TENT and spec.arch != "mlp":
+            self.note(f"{TENT.id}: not run: TENT adapts normalisation layers, and the "
+                      f"{spec.arch} classifier has none (--arch mlp has them)")
+            return False
+        return True
+
+    def note(self, line: str) -> None:
+        if line not in self.notes:
+            self.notes.append(line)
 
     def add(self, step: Step, table: str | None = None, variant: str | None = None) -> Step:
         if all(s.key != step.key for s in self.steps):
@@ -141,14 +169,17 @@ def _trained_twin(plan: Plan, query: ClipQuery, spec: ClassifierSpec, classes: t
 
 def _training_of(spec: ClassifierSpec) -> ClassifierSpec:
     """What a classifier trains, without what it is tested with."""
-    return replace(spec, variant=None, test_audio=None, test_missing=None)
+    return replace(spec, variant=None, test_audio=None, test_missing=None, tent=False)
 
 
 def variant_step(plan: Plan, table: str, variant: Variant, seed: int, query: ClipQuery,
                  spec: ClassifierSpec, inputs: Inputs, classes: list[str], prefix: str = "",
-                 **changes: Any) -> Step:
+                 **changes: Any) -> Step | None:
     """The classifier step of ``variant``: the experiment's classifier as the variant
-    changes it (and ``changes``)."""
+    changes it (and ``changes``); None where the variant does not run."""
+    if not plan.runs(variant, spec):
+        return None
+    inputs = replace(inputs, joint_weight=plan.joint_weight)
     return classifier_step(plan, table, variant.label, seed, query,
                            replace(spec, **{**variant.fields(inputs), **changes}), classes,
                            prefix=prefix)
@@ -177,31 +208,32 @@ def missing_rates(table: str) -> tuple[float, float] | None:
 
 
 def _references(plan: Plan, table: str, seed: int, variants: tuple[Variant, ...]) -> None:
-    """Rows of ``table`` that are the main table's own runs of ``seed``."""
+    """Rows of ``table`` that are the main table's own runs of ``seed`` (those it has)."""
     main = plan.tables["main"]
     rows = plan.tables.setdefault(table, {})
     for variant in variants:
-        rows.setdefault(variant.label, []).append(main[variant.label][seed])
+        if variant.label in main:
+            rows.setdefault(variant.label, []).append(main[variant.label][seed])
 
 
 def missing_at_test_steps(plan: Plan, seed: int, query: ClipQuery, spec: ClassifierSpec,
                           inputs: Inputs, classes: list[str], rates: tuple[float, ...]
                           ) -> None:
     """Each model of the deployment case tested again with a share of its test clips'
-    audio missing (the same clips for every variant of a seed), beside vision only and
-    + real audio (the main table's runs).  At rate 1 every clip's is: the main table's
-    own runs; at rate 0 none is: + real audio's."""
+    audio missing (the same clips for every variant of a seed), beside the main
+    table's runs of vision only, + real audio and the variants that read no audio at
+    test.  At rate 1 every clip's is missing: the main table's own runs; at rate 0
+    none is: + real audio's, but for TENT, which adapts to the test clips anyway."""
     for rate in rates:
         table = missing_table(rate)
-        _references(plan, table, seed, (VISION, REAL))
-        if rate in (0, 1):
-            rows = plan.tables[table]
-            for variant in MISSING_AT_TEST:
-                source = REAL if rate == 0 else variant
-                rows.setdefault(variant.label, []).append(
-                    plan.tables["main"][source.label][seed])
-            continue
+        _references(plan, table, seed, (*REFERENCES, *NO_AUDIO_AT_TEST))
         for variant in MISSING_AT_TEST:
+            if rate == 1 or (rate == 0 and variant is not TENT):
+                source = REAL if rate == 0 else variant
+                if variant.label in plan.tables["main"]:
+                    plan.tables[table].setdefault(variant.label, []).append(
+                        plan.tables["main"][source.label][seed])
+                continue
             step = variant_step(plan, table, variant, seed, query, spec, inputs, classes,
                                 prefix=f"{table}/", test_missing=rate)
             _relabel(plan, step, f"{variant.label} @ {rate:g} missing at test")
@@ -215,23 +247,39 @@ def missing_at_training_steps(plan: Plan, catalog: Catalog, seed: int, *, base: 
     """At each missing rate at training above 0: a generator learns from the train clips
     whose audio is present (and the pool's), and every variant fills the missing train
     clips its own way, then is tested at every missing rate at test (one training, a
-    test-only step per further rate), beside the main table's vision only and + real
-    audio."""
+    test-only step per further rate; the joint network, which reads no audio at test,
+    once for every rate), beside the main table's vision only and + real audio."""
+    if DISTILL.label in plan.tables.get("main", {}) and any(r > 0 for r in train_rates):
+        plan.note(f"{DISTILL.id}: run with every train clip's audio only (with some "
+                  "missing, its teacher would learn from the others: not yet)")
     for train_rate in (r for r in train_rates if r > 0):
-        present = _present_train_keys(catalog, base, gen_base, train_rate, seed)
-        gen = generator_steps(plan, catalog, f"train_missing={train_rate:g}", seed,
-                              gen_base.narrowed(train_keys=present), gspec, cross_fit, base)
-        inputs = Inputs(audio, generated=generated(gen))
+        inputs = Inputs(audio)
+        if any(plan.runs(v, cspec) for v in (GENERATED_AT_TEST, DROPOUT)):
+            present = _present_train_keys(catalog, base, gen_base, train_rate, seed)
+            gen = generator_steps(plan, catalog, f"train_missing={train_rate:g}", seed,
+                                  gen_base.narrowed(train_keys=present), gspec, cross_fit,
+                                  base)
+            inputs = Inputs(audio, generated=generated(gen))
+        joint = None
         for test_rate in test_rates:
             table = missing_table(test_rate, train_rate)
-            _references(plan, table, seed, (VISION, REAL))
+            _references(plan, table, seed, REFERENCES)
             for variant in MISSING_AT_TRAINING:
-                fields = variant.fields(inputs)
+                if not plan.runs(variant, cspec):
+                    continue
                 step = variant_step(plan, table, variant, seed, base, cspec, inputs, classes,
                                     prefix=f"{table}/", train_missing=train_rate,
-                                    train_fill=fields["test_audio"], test_missing=test_rate)
+                                    train_fill=variant.fields(inputs)["test_audio"],
+                                    test_missing=test_rate)
                 _relabel(plan, step, f"{variant.label} @ {train_rate:g} missing at "
                                      f"training, {test_rate:g} at test")
+            if joint is None:
+                joint = variant_step(plan, table, JOINT, seed, base, cspec, inputs, classes,
+                                     prefix=f"{table}/", train_missing=train_rate,
+                                     train_fill="zeros")
+                _relabel(plan, joint, f"{JOINT.label} @ {train_rate:g} missing at training")
+            else:
+                plan.tables[table].setdefault(JOINT.label, []).append(joint.key)
 
 
 def _present_train_keys(catalog: Catalog, base: ClipQuery, gen_base: ClipQuery, rate: float,
@@ -289,8 +337,10 @@ def label_efficiency_steps(plan: Plan, catalog: Catalog, counts: list[int | str]
                 _relabel(plan, step, f"{variant.label} @ {n} labels/class")
 
 
-def _relabel(plan: Plan, step: Step, variant: str) -> None:
+def _relabel(plan: Plan, step: Step | None, variant: str) -> None:
     """The run's variant label says its label count (the table row keeps the name)."""
+    if step is None:
+        return
     index = plan.steps.index(step)
     plan.steps[index] = replace(step, spec=replace(step.spec, variant=variant))
 
@@ -315,7 +365,7 @@ def seed_main_steps(plan: Plan, catalog: Catalog, seed: int, gen: Step, *,
                     filtered=generated(filtered) if filtered else None,
                     teacher=teacher_key(seed))
     main = (VISION, REAL, GENERATED_AUDIO, *([GENERATED_FILTERED] if filtered else []),
-            *MISSING_AT_TEST, DISTILL)
+            *MISSING_AT_TEST, DISTILL, JOINT)
     for variant in main:
         variant_step(plan, "main", variant, seed, base, cspec, inputs, classes)
     missing_at_test_steps(plan, seed, base, cspec, inputs, classes, test_rates)

@@ -48,7 +48,8 @@ def record_results(catalog: Catalog, experiment_id: str, table: pd.DataFrame,
             runs: str | None, title: str, study: pd.DataFrame | None = None,
             labels: pd.DataFrame | None = None,
             per_class: tuple[pd.DataFrame, dict[str, Any]] | None = None,
-            missing: pd.DataFrame | None = None) -> ExperimentResult:
+            missing: pd.DataFrame | None = None, notes: list[str] | None = None
+            ) -> ExperimentResult:
     """Tables, CSVs and plots of the finished plan, and the experiment's metrics (its
     run is finished by :func:`run_experiment_plan`, with the results CSV)."""
     folder = runs_root(runs) / experiment_id
@@ -85,7 +86,8 @@ def record_results(catalog: Catalog, experiment_id: str, table: pd.DataFrame,
         log_metrics(catalog, experiment_id, per_class_metrics(by_class, found), split="test")
     return ExperimentResult(experiment_id, table, plot, csv, study, label_table=labels,
                             label_plot=label_plot, comparisons=comparisons,
-                            per_class=by_class, correlations=found, missing=missing)
+                            per_class=by_class, correlations=found, missing=missing,
+                            notes=list(notes or []))
 
 
 def _record_missing_grid(catalog: Catalog, experiment_id: str, grid: pd.DataFrame,

@@ -50,6 +50,25 @@ def parse_rates(text: str | None, option: str) -> tuple[float, ...]:
     return tuple(rates)
 
 
+# the ids --variants takes (vida/jobs/experiments/variants.py: CHOOSABLE; kept here,
+# where the CLI reads them without importing the experiments, and held equal by a test)
+VARIANT_IDS = ("generated", "generated-filtered", "generated-in-sample", "generated-fill",
+               "dropout", "zeros", "mean", "mlp", "token", "tent", "joint", "distill",
+               "generated-only", "pca-control")
+
+
+def parse_variants(text: str | None) -> frozenset[str] | None:
+    """``"zeros,mean"`` -> those ids (None: every variant that applies)."""
+    if text is None:
+        return None
+    chosen = frozenset(part.strip() for part in text.split(",") if part.strip())
+    unknown = sorted(chosen - set(VARIANT_IDS))
+    if unknown:
+        raise UsageError(f"--variants {text!r}: no variant {unknown[0]!r}; choose from "
+                         f"{', '.join(VARIANT_IDS)} (vision only and + real audio always run)")
+    return chosen
+
+
 @dataclass(frozen=True, kw_only=True)
 class ExperimentSpec:
     """What both architectures' experiments take."""
@@ -78,6 +97,12 @@ class ExperimentSpec:
     # its own way, tested at 0, 1 and every --test-missing rate
     train_missing: str | None = None
     distill_temperature: float = 2.0  # the distilled student's softening of its teacher
+    # e.g. "zeros,mean,generated-fill": the variants to run besides vision only and
+    # + real audio (ids of vida/jobs/experiments/variants.py) [all that apply]
+    variants: str | None = None
+    # the joint network's (Lee et al.) weight of its generation loss beside
+    # cross-entropy
+    joint_weight: float = 1.0
 
     kind: ClassVar[str] = ""  # svdmap, cafmap: the experiment's arch in its run
 
@@ -103,8 +128,15 @@ class ExperimentSpec:
             raise UsageError(f"--distill-temperature {self.distill_temperature}: give a "
                              "temperature above 0")
         parse_labels(self.labels_per_class)
+        parse_variants(self.variants)
+        if not self.joint_weight >= 0:
+            raise UsageError(f"--joint-weight {self.joint_weight}: give a weight of 0 or more")
         parse_rates(self.test_missing, "--test-missing")
         parse_rates(self.train_missing, "--train-missing")
+
+    @property
+    def chosen_variants(self) -> frozenset[str] | None:
+        return parse_variants(self.variants)
 
     @property
     def labels(self) -> list[int | str]:

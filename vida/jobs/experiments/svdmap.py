@@ -46,9 +46,9 @@ def _svdmap_plan(catalog: Catalog, *, seeds: int, base: ClipQuery, gen_base: Cli
                  kept_query: ClipQuery, classes: list[str], gspec: GeneratorSpec,
                  cspec: ClassifierSpec, audio: str, cross_fit: int,
                  in_sample_ablation: bool, labels: list[int | str],
-                 test_rates: tuple[float, ...] = (), train_rates: tuple[float, ...] = ()
-                 ) -> Plan:
-    plan = Plan()
+                 test_rates: tuple[float, ...] = (), train_rates: tuple[float, ...] = (),
+                 variants: frozenset[str] | None = None, joint_weight: float = 1.0) -> Plan:
+    plan = Plan(variants=variants, joint_weight=joint_weight)
     generated_by_seed = {}
     for seed in range(seeds):
         g = replace(gspec, seed=seed)
@@ -150,7 +150,10 @@ def svdmap_experiment(catalog: Catalog, store: FeatureStore, spec: SVDMapSpec, *
                         kept_query=kept_query, classes=classes, gspec=gspec, cspec=cspec,
                         audio=spec.audio, cross_fit=spec.cross_fit,
                         in_sample_ablation=spec.in_sample_ablation, labels=spec.labels,
-                        test_rates=spec.test_rates, train_rates=spec.train_rates)
+                        test_rates=spec.test_rates, train_rates=spec.train_rates,
+                        variants=spec.chosen_variants, joint_weight=spec.joint_weight)
+    for line in plan.notes:
+        log(f"experiment {experiment_id}: {line}")
     record_masks(catalog, experiment_id, base, spec.seeds, spec.test_rates,
                  spec.train_rates)
     if spec.study_variant:
@@ -158,7 +161,8 @@ def svdmap_experiment(catalog: Catalog, store: FeatureStore, spec: SVDMapSpec, *
                        top_classes=spec.top_classes, gspec=gspec, cspec=cspec)
     recorded = spec.params()
     params = {**{name: recorded[name] for name in _SVDMAP_PARAMS}, "filter": filter_name,
-              "feature_sets": sets, "spec": recorded}
+              "feature_sets": sets, "spec": recorded,
+              "notes": plan.notes}
     return run_experiment_plan(
         catalog, store, plan, kind="svdmap", experiment_id=experiment_id, params=params,
         query=base, runs=runs, options=options, log=log,
@@ -167,4 +171,4 @@ def svdmap_experiment(catalog: Catalog, store: FeatureStore, spec: SVDMapSpec, *
             f"SVDMap {experiment_id} ({spec.seeds} seeds, same test clips)",
             tables_of(plan, outcomes, "study"), label_table(plan, outcomes, log),
             per_class_of(plan, outcomes, decisions.class_means),
-            missing=missing_grid_table(plan, outcomes)))
+            missing=missing_grid_table(plan, outcomes), notes=plan.notes))

@@ -30,6 +30,7 @@ class Inputs:
     filtered: str | None = None
     teacher: str | None = None
     student: tuple[tuple[str, Any], ...] = ()
+    joint_weight: float = 1.0  # the joint network's generation loss weight
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,14 @@ def _translated(inputs: Inputs) -> dict[str, Any]:
     return {"audio": inputs.audio, "test_audio": "mlp"}
 
 
+def _joint(inputs: Inputs) -> dict[str, Any]:
+    return {"audio": inputs.audio, "joint_weight": inputs.joint_weight}
+
+
+def _tent(inputs: Inputs) -> dict[str, Any]:
+    return {"audio": inputs.audio, "test_audio": "zeros", "tent": True}
+
+
 def _distilled(inputs: Inputs) -> dict[str, Any]:
     return {"audio": None, "distill_from": inputs.teacher, **dict(inputs.student)}
 
@@ -113,6 +122,10 @@ MEAN = Variant("mean", "train mean for missing audio", _mean_at_test)
 MLP = Variant("mlp", "MLP translation for missing audio", _translated, True)
 # learned from the train clips whose audio is missing: none at a missing rate of 0
 TOKEN = Variant("token", "learned token for missing audio", _token)
+# the zeros model adapted at test by TENT (MiDl's baseline); the MLP classifier only
+TENT = Variant("tent", "zeros for missing audio, TENT-adapted", _tent)
+# Lee et al.: frames in, class and audio out; reads no audio at test
+JOINT = Variant("joint", "joint generator-classifier (Lee et al.)", _joint, True)
 DISTILL = Variant("distill", "distilled from + real audio", _distilled, True)
 # label efficiency: the generator as a representation of the frames, and its control
 GENERATED_ONLY = Variant("generated-only", "generated audio only", _generated_only, True, True)
@@ -120,18 +133,25 @@ PCA_CONTROL = Variant("pca-control", "vision PCA to audio's D", _pca_control)
 
 REGISTRY: tuple[Variant, ...] = (VISION, REAL, GENERATED, GENERATED_FILTERED,
                                  GENERATED_IN_SAMPLE, GENERATED_AT_TEST, DROPOUT, ZEROS, MEAN,
-                                 MLP, TOKEN, DISTILL, GENERATED_ONLY, PCA_CONTROL)
+                                 MLP, TOKEN, TENT, JOINT, DISTILL, GENERATED_ONLY,
+                                 PCA_CONTROL)
 _BY_LABEL = {variant.label: variant for variant in REGISTRY}
 _BY_ID = {variant.id: variant for variant in REGISTRY}
 assert len(_BY_LABEL) == len(_BY_ID) == len(REGISTRY), "ids and labels must be unique"
 
 # the main table's variants after the generated ones, in its order
-MISSING_AT_TEST = (GENERATED_AT_TEST, DROPOUT, ZEROS, MEAN, MLP)
+MISSING_AT_TEST = (GENERATED_AT_TEST, DROPOUT, ZEROS, MEAN, MLP, TENT)
 # with train clips' audio missing too
 MISSING_AT_TRAINING = (*MISSING_AT_TEST, TOKEN)
+# those that read no audio at test: one row for every rate at test
+NO_AUDIO_AT_TEST = (JOINT, DISTILL)
+# always run: what every comparison is made with
+REFERENCES = (VISION, REAL)
 # the stand-ins peers use, the best of which generated audio is set against in each
 # cell of the missing-rate grid
 STAND_INS = (ZEROS, MEAN, TOKEN, DROPOUT)
+# what --variants chooses from (the references always run)
+CHOOSABLE = tuple(v for v in REGISTRY if v not in REFERENCES)
 # the label-efficiency table's, in its order
 LABEL_VARIANTS = (VISION, GENERATED, REAL, GENERATED_ONLY, PCA_CONTROL, DISTILL)
 # a variant -> the control it is compared with

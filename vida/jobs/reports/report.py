@@ -235,7 +235,7 @@ def _sections(tables: ExperimentTables) -> str:
     each with the SQL behind it and its figure."""
     sections = experiment_sections(tables.main, tables.study, tables.labels,
                                    tables.per_class, tables.correlations, tables.quality,
-                                   tables.missing)
+                                   tables.missing, tables.run.params.get("notes", []))
     return "\n".join(_section(section, tables) for section in sections)
 
 

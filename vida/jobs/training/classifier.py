@@ -53,7 +53,15 @@ from vida.jobs.training.inputs import (
 )
 from vida.jobs.training.plan_reads import PlanReads
 from vida.models import build_classifier
-from vida.models.baselines import VideoToAudioMLP, fit_translator, translate, with_missing_flag
+from vida.models.baselines import (
+    JointLoss,
+    JointOnInputs,
+    VideoToAudioMLP,
+    fit_translator,
+    tent_predict,
+    translate,
+    with_missing_flag,
+)
 from vida.models.missing import missing_clips
 from vida.models.pca import FramePCA
 from vida.store.atomic import write_whole
@@ -97,6 +105,13 @@ class ClassifierSpec:
     # (:data:`STAND_INS`) or a (generated) set; the other clips keep their real audio
     train_missing: float | None = None
     train_fill: str | None = None
+    # Lee et al.'s joint network in place of the classifier: it classifies from the
+    # frames and generates audio, trained on cross-entropy plus this weight x the
+    # generation's MSE where audio is present (None: not the joint network)
+    joint_weight: float | None = None
+    # TENT at test: the normalisation layers adapted over the test batches by
+    # minimising the entropy of the predictions (the MLP classifier has them)
+    tent: bool = False
     # vision alone, reduced by a PCA fitted on the train clips to this feature set's
     # width: the control for a classifier on an input as small as the audio's
     vision_pca: str | None = None
@@ -119,6 +134,13 @@ class ClassifierSpec:
             raise UsageError(f"a missing rate at test ({self.test_missing}) needs a stand-in "
                              "for the missing audio and lies between 0 and 1")
         self._check_train_missing()
+        if self.joint_weight is not None and not (self.audio and self.vision
+                                                  and self.test_audio is None):
+            raise UsageError("the joint network learns to generate the audio from the frames: "
+                             "it needs both, and reads no audio at test")
+        if self.tent and self.arch != "mlp":
+            raise UsageError("TENT adapts normalisation layers, which only the MLP classifier "
+                             "has: use --arch mlp")
         if self.vision_pca and (self.audio or not self.vision):
             raise UsageError("a PCA of vision is a vision-only classifier: no audio")
         if self.distill_from and (self.audio or not self.vision):
@@ -306,7 +328,7 @@ def fit_classifier(task: ClassifierTask) -> ClassifierResult:
         y = task.labels
         train_x, train_y, loss_fn = _training_set(task, x)
         norm = Standardizer.fit_blocks(train_x)
-        model = build_classifier(spec.arch, train_x.width, len(task.classes), spec.hidden)
+        model, loss_fn = _model(task, train_x.width, loss_fn)
         model.to(task.device)
         epochs: list = []
         if task.trained is not None:
@@ -322,7 +344,8 @@ def fit_classifier(task: ClassifierTask) -> ClassifierResult:
                 better=lambda a, b: a["top1"] > b["top1"],
                 on_epoch=lambda e, t, v: epochs.append((e, t, v)))
         model.load_state_dict(state)
-        probs = _predict(model, x["test"], norm, task.device)
+        probs = (_tent_predict(model, x["test"], norm, task.device) if spec.tent else
+                 _predict(model, x["test"], norm, task.device))
     metrics, per_class, matrix = _test_metrics(probs, y["test"], list(task.classes), best_epoch)
     blob = checkpoint_bytes(state, {"input_norm": norm.state(), **reduction})
     config = {"model": model.config, "arch": spec.arch, "spec": asdict(spec),
@@ -331,6 +354,31 @@ def fit_classifier(task: ClassifierTask) -> ClassifierResult:
                         f"{spec.variant or spec.arch}: test top-1 {metrics['top1']:.3f}")
     return ClassifierResult(epochs, metrics, per_class, probs, y["test"], matrix, blob, config,
                             started, utcnow(), png)
+
+
+def _model(task: ClassifierTask, width: int, loss_fn: nn.Module
+           ) -> tuple[nn.Module, nn.Module]:
+    """The classifier the spec names, and its loss (the joint network's adds its
+    generation's)."""
+    spec = task.spec
+    if spec.joint_weight is None:
+        return build_classifier(spec.arch, width, len(task.classes), spec.hidden), loss_fn
+    vision = width - task.audio_width - 1  # the frames, the audio, its missing flag
+    model = JointOnInputs(vision, task.audio_width, len(task.classes), spec.hidden or 256)
+    return model, JointLoss(model, spec.joint_weight)
+
+
+def _tent_predict(model: nn.Module, x: Blocks, norm: Standardizer, device: str
+                  ) -> np.ndarray:
+    """Class probabilities of the test clips, the model adapted by TENT over their
+    batches, in clip_key order (online: each batch sees the model the batches before
+    it adapted)."""
+    test = batches(x, np.zeros(x.n), TENT_BATCH, False, norm=norm, device=device)
+    logits, _ = tent_predict(model, (xb for xb, _ in test), lr=TENT_LR)
+    return torch.softmax(logits, dim=-1).cpu().numpy()
+
+
+TENT_BATCH, TENT_LR = 64, 1e-3  # TENT's own: batches of 64 (its ImageNet runs), Adam
 
 
 def _order(task: ClassifierTask, train: Blocks) -> ChunkOrder | None:
@@ -390,17 +438,21 @@ def _swap_audio(task: ClassifierTask, x: dict[str, Blocks]) -> dict[str, Blocks]
     modality dropout; the audio block is the last one of the inputs): each a private
     audio block, the vision blocks untouched."""
     spec = task.spec
-    if not (spec.test_audio or spec.audio_dropout or spec.train_missing is not None):
+    if not (spec.test_audio or spec.audio_dropout or spec.train_missing is not None
+            or spec.joint_weight is not None):
         return x
     fill = _Fill(task, x["train"])
     if spec.test_audio:
         x["test"] = x["test"].replaced(-1, _test_audio(task, x["test"], fill))
-    if task.dropout is not None or spec.train_missing is not None:
+    if task.dropout is not None or spec.train_missing is not None or \
+            spec.joint_weight is not None:
         x["train"] = x["train"].replaced(-1, _train_audio(task, x["train"], fill))
-    if spec.train_fill == TOKEN:  # every val clip has its audio: no flag raised
-        val = x["val"]
-        x["val"] = val.replaced(-1, with_missing_flag(
-            np.asarray(source_rows(val.sources[-1], slice(None)), dtype=np.float32), None))
+    flagged = ("val", "test") if spec.joint_weight is not None else ("val",)
+    if TOKEN in (spec.train_fill, spec.test_audio) or spec.joint_weight is not None:
+        for split in flagged:  # every clip has its audio: no flag raised
+            blocks = x[split]
+            x[split] = blocks.replaced(-1, with_missing_flag(np.asarray(
+                source_rows(blocks.sources[-1], slice(None)), dtype=np.float32), None))
     return x
 
 
@@ -476,7 +528,7 @@ def _train_audio(task: ClassifierTask, train: Blocks, fill: _Fill) -> np.ndarray
     if missing is not None and name in STAND_INS and missing.any():
         gone = np.flatnonzero(missing)
         own[gone] = fill.rows(name, train, gone)
-    if name == TOKEN:
+    if name == TOKEN or task.spec.joint_weight is not None:
         return with_missing_flag(own, missing)
     return own
 
