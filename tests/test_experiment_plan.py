@@ -70,10 +70,18 @@ def test_a_dry_run_prints_the_plan_and_trains_nothing(synthetic):
     planned = run_cli(*args, "--seeds", "2", "--labels-per-class", "2", "--dry-run",
                       cwd=synthetic)
     assert planned.returncode == 0, planned.stderr
-    # per seed: 2 generators + 2 x 2 folds; 10 main classifiers, 4 of which only test
+    # per seed: 2 generators + 2 x 2 folds; 11 main classifiers, 4 of which only test
     # the "+ real audio" model under other test-time audio; 6 at 2 labels/class (with
-    # the PCA control and the distilled student)
-    assert "12 generator, 4 generate, 24 classifier, 8 test-only" in planned.stdout
+    # the PCA control and the distilled student); TENT does not run on the LSTM
+    assert "12 generator, 4 generate, 26 classifier, 8 test-only" in planned.stdout
+    assert "tent: not run" in planned.stdout
+    chosen = run_cli(*args, "--seeds", "2", "--labels-per-class", "2", "--variants",
+                     "zeros,mean", "--dry-run", cwd=synthetic)
+    assert chosen.returncode == 0, chosen.stderr
+    # vision only and + real audio always; zeros and the mean test the real model
+    assert "12 generator, 4 generate, 8 classifier, 4 test-only" in chosen.stdout
+    wrong = run_cli(*args, "--variants", "zeros,sparkles", "--dry-run", cwd=synthetic)
+    assert wrong.returncode != 0 and "no variant 'sparkles'" in wrong.stderr
     runs = open_catalog(synthetic / "catalog.db").sql("SELECT count(*) AS n FROM runs WHERE "
                                                       "kind LIKE 'train-%'")
     assert int(runs["n"][0]) == 0
