@@ -4,6 +4,7 @@ same command, which trains only what is missing; a dry run prints the plan."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -13,7 +14,11 @@ import pytest
 
 from tests.conftest import run_cli
 from vida import open_catalog
+from vida.catalog.records.tags import load_tags
 from vida.jobs.experiments.variants import labelled
+from vida.media.decode import AUDIO_RATE
+from vida.media.grid import FrameGrid
+from vida.semantics.tagger import load_tagger
 from vida.store import FeatureStore
 
 SVDMAP = ["experiment", "svdmap", "--tags", "synth-ref", "--dictionary", "d", "--min-iou",
@@ -316,3 +321,39 @@ def test_a_generator_at_a_missing_rate_never_reads_a_missing_clips_audio(synthet
                                   _generated_by(cat, store, poisoned_id, at_rate))
     assert not np.array_equal(_generated_by(cat, store, real_id, "s0/generator/all"),
                               _generated_by(cat, store, poisoned_id, "s0/generator/all"))
+
+
+def test_svdmap_measures_the_ast_label_iou_of_generated_against_real_audio(synthetic,
+                                                                          tiny_ast):
+    """--tagger: the IoU of AST's top-5 labels on each test clip's generated and real
+    audio is what tagging both sets with `vida-batch tag` gives."""
+    args = [*prepare(synthetic, "svdmap"), "--tagger", str(tiny_ast), "--variants", ""]
+    done = run_cli(*args, cwd=synthetic, timeout=900)
+    assert done.returncode == 0, done.stderr
+    assert "AST top-5 IoU" in done.stdout
+    cat = open_catalog(synthetic / "catalog.db")
+    run_id = cat.sql("SELECT run_id FROM runs WHERE kind = 'experiment'")["run_id"][0]
+    quality = pd.read_csv(io.StringIO(results_csv(done.stdout, "generator_quality.csv")))
+    found = cat.sql(
+        "SELECT json_extract_string(g.params, '$.set') AS name FROM runs g JOIN runs t ON "
+        "json_extract_string(g.params, '$.generator_run') = t.run_id WHERE g.kind = "
+        f"'generate' AND t.experiment_id = '{run_id}' AND "
+        "json_extract_string(t.params, '$.plan_key') = 's0/generator/all'")["name"][0]
+    tagged = run_cli("tag", "--model", str(tiny_ast), "--on", found, "--source", found,
+                     cwd=synthetic)
+    assert tagged.returncode == 0, tagged.stderr
+    made = load_tags(cat, found)
+    # the real audio's features rendered for AST as the generated ones are (tagging the
+    # real audio decodes its waveform instead: another input than the generator's)
+    test = sorted(cat.sql("SELECT clip_key FROM clips WHERE split = 'test'")["clip_key"])
+    store = FeatureStore(cat, synthetic / "store")
+    info = store.info("audio/ast-fbank")
+    seconds = FrameGrid.of(info.params, steps=info.shape[0]).seconds
+    real = load_tagger(str(tiny_ast)).tag_features(store.read("audio/ast-fbank", test),
+                                                   round(seconds * AUDIO_RATE), 5)
+    ious = [len({t for t, _ in r} & made[k]) / len({t for t, _ in r} | made[k])
+            for k, r in zip(test, real, strict=True)]
+    row = quality.set_index("generator").loc["all"]
+    assert row["tag_iou"] == pytest.approx(np.mean(ious))
+    assert row["tag_iou_ci_low"] <= row["tag_iou"] <= row["tag_iou_ci_high"]
+    assert 0 <= row["train_mean_tag_iou"] <= 1

@@ -285,7 +285,10 @@ def quality_frame(table: pd.DataFrame) -> pd.DataFrame:
         "recall@1 (chance)": [f"{cell(r, 'recall1', '.3f')} ({r['chance_recall1']:.3f})"
                               for r in rows],
         "recall@5 (chance)": [f"{cell(r, 'recall5', '.3f')} ({r['chance_recall5']:.3f})"
-                              for r in rows]})
+                              for r in rows],
+        **({"AST top-5 IoU (train mean's)": [
+            f"{cell(r, 'tag_iou', '.3f')} ({r['train_mean_tag_iou']:.3f})" for r in rows]}
+           if "tag_iou" in table else {})})
 
 
 def quality_lines(table: pd.DataFrame) -> list[str]:

@@ -172,6 +172,10 @@ def running_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--study-class-filter", "study_variant", is_flag=True,
               help="Also run the study's class-level variant (top classes only), apart.")
 @click.option("--top-classes", default=SVDMapSpec.default("top_classes"), show_default=True)
+@click.option("--tagger", default=None, metavar="MODEL",
+              help="AST (hub name or local folder) that tags the test clips' generated and "
+                   "real audio: the IoU of their top-5 labels, beside how close the audio "
+                   "is [not measured].")
 @click.pass_obj
 @friendly_errors
 def experiment_svdmap(obj: Context, runs: str | None, **options: Any) -> None:

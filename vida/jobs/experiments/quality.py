@@ -10,7 +10,10 @@ its set was written for (:mod:`vida.models.audio_quality`):
   (what a generator that only knows the class reaches); and its R² over the class
   mean (above 0: it knows more than the class);
 * retrieval of each clip's own real audio among the test clips' by cosine similarity
-  to its generated audio: median rank, recall@1 and recall@5, against chance.
+  to its generated audio: median rank, recall@1 and recall@5, against chance;
+* with an AST to tag them (SVDMap's ``tagger``), the IoU of AST's top-5 AudioSet
+  labels on the generated against the real audio, beside the IoU that the train
+  mean's labels reach (a generator that learned nothing).
 
 Seeds of one generator are pooled: every interval resamples test clips and seeds.
 """
@@ -27,6 +30,7 @@ from vida.catalog.database import Catalog
 from vida.catalog.records.clip_queries import ClipQuery, clips_of
 from vida.catalog.records.runs import log_metrics
 from vida.jobs.experiments.plan import GENERATE, Plan, Step
+from vida.jobs.semantics.tagging import top_labels
 from vida.models.audio_quality import TrainMeans, retrieval_ranks, squared_errors
 from vida.stats import accuracy_interval, explained_share, median_interval
 from vida.store.store import FeatureStore
@@ -36,11 +40,11 @@ _BLOCK = 4096  # train clips read at once for the means
 
 
 def record_quality(catalog: Catalog, store: FeatureStore, plan: Plan,
-                   generated: dict[str, str], experiment_id: str, folder: Path
-                   ) -> pd.DataFrame | None:
+                   generated: dict[str, str], experiment_id: str, folder: Path,
+                   tagger: str | None = None) -> pd.DataFrame | None:
     """Measure every generator of the finished plan; write ``generator_quality.csv``
     and the experiment's ``generator=`` metrics.  None when the plan has none."""
-    table = generator_quality(catalog, store, plan, generated)
+    table = generator_quality(catalog, store, plan, generated, tagger)
     if table is None:
         return None
     table.to_csv(folder / "generator_quality.csv", index=False)
@@ -52,7 +56,8 @@ def record_quality(catalog: Catalog, store: FeatureStore, plan: Plan,
 
 
 def generator_quality(catalog: Catalog, store: FeatureStore, plan: Plan,
-                      generated: dict[str, str]) -> pd.DataFrame | None:
+                      generated: dict[str, str], tagger: str | None = None
+                      ) -> pd.DataFrame | None:
     """One row per generator (its seeds pooled), in the plan's order."""
     by_name: dict[str, list[Step]] = {}
     for step in plan.steps:
@@ -62,13 +67,14 @@ def generator_quality(catalog: Catalog, store: FeatureStore, plan: Plan,
         return None
     steps = {step.key: step for step in plan.steps}
     rows = [quality_row(name, _per_clip(catalog, store, [
-        (steps[s.source], s, generated[s.key]) for s in generate_steps]))
+        (steps[s.source], s, generated[s.key]) for s in generate_steps], tagger))
         for name, generate_steps in by_name.items()]
     return pd.DataFrame(rows)
 
 
 def _per_clip(catalog: Catalog, store: FeatureStore,
-              runs: Sequence[tuple[Step, Step, str]]) -> dict[str, np.ndarray]:
+              runs: Sequence[tuple[Step, Step, str]], tagger: str | None = None
+              ) -> dict[str, np.ndarray]:
     """``[seeds, test clips]`` matrices of each per-clip measure, one row per seed."""
     found: dict[str, list[np.ndarray]] = {}
     means: dict[tuple[str, ClipQuery], TrainMeans] = {}
@@ -86,9 +92,29 @@ def _per_clip(catalog: Catalog, store: FeatureStore,
                              "train_mean_error": squared_errors(train.overall(), real),
                              "class_mean_error": squared_errors(
                                  train.of_classes(test["class_name"]), real),
-                             "rank": retrieval_ranks(made, real)}.items():
+                             "rank": retrieval_ranks(made, real),
+                             **_tag_ious(store, audio, tagger, made, real,
+                                         train.overall())}.items():
             found.setdefault(name, []).append(values)
     return {name: np.stack(values) for name, values in found.items()}
+
+
+def _tag_ious(store: FeatureStore, audio: str, tagger: str | None, made: np.ndarray,
+              real: np.ndarray, mean: np.ndarray) -> dict[str, np.ndarray]:
+    """Per test clip, the IoU of AST's top-5 labels on the generated (and on the train
+    mean) audio against those on the real audio; none without a tagger."""
+    if tagger is None:
+        return {}
+    truth = top_labels(store, audio, tagger, real)
+    ours = top_labels(store, audio, tagger, made)
+    mean = np.asarray(mean, dtype=np.float32).reshape(1, *real.shape[1:])  # stored flat
+    reference = top_labels(store, audio, tagger, mean)[0]
+    return {"tag_iou": np.array([_iou(a, b) for a, b in zip(ours, truth, strict=True)]),
+            "train_mean_tag_iou": np.array([_iou(reference, b) for b in truth])}
+
+
+def _iou(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a | b else 0.0
 
 
 def _train_means(catalog: Catalog, store: FeatureStore, audio: str, query: ClipQuery
@@ -117,6 +143,11 @@ def quality_row(name: str, per_clip: dict[str, np.ndarray]) -> dict[str, float |
             ("recall5", accuracy_interval(ranks <= 5))):
         row.update({measure: interval.mean, f"{measure}_ci_low": interval.low,
                     f"{measure}_ci_high": interval.high})
+    if "tag_iou" in per_clip:
+        for measure in ("tag_iou", "train_mean_tag_iou"):
+            interval = accuracy_interval(per_clip[measure])
+            row.update({measure: interval.mean, f"{measure}_ci_low": interval.low,
+                        f"{measure}_ci_high": interval.high})
     row.update({"chance_median_rank": (n + 1) / 2, "chance_recall1": 1 / n,
                 "chance_recall5": min(5, n) / n})
     return row

@@ -187,6 +187,9 @@ class SVDMapSpec(ExperimentSpec):
     min_iou: float = 0.2  # a train clip is kept when its IoU reaches this
     study_variant: bool = False  # also the study's class-level filter, as its own table
     top_classes: int = 5  # the classes that filter keeps
+    # AST (a hub name or a folder) that tags the generated and the real audio of the
+    # test clips: the IoU of their top-5 labels, in how close generated audio is [none]
+    tagger: str | None = None
 
     kind: ClassVar[str] = "svdmap"
 

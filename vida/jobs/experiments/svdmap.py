@@ -39,6 +39,7 @@ from vida.jobs.experiments.statistics import (
 from vida.jobs.training.classifier import ClassifierSpec
 from vida.jobs.training.generator import GeneratorSpec
 from vida.semantics.iou_filter import FilterResult, clip_ious, decide
+from vida.semantics.tagger import load_tagger
 from vida.store.store import FeatureStore
 
 
@@ -133,6 +134,8 @@ def svdmap_experiment(catalog: Catalog, store: FeatureStore, spec: SVDMapSpec, *
     """
     options = options or ExperimentOptions()
     check_feature_sets(store, {"rgb": spec.rgb, "flow": spec.flow, "audio": spec.audio})
+    if spec.tagger is not None:  # an AST that cannot load fails here, before any training
+        load_tagger(spec.tagger)
     experiment_id = open_experiment(catalog, "svdmap", spec.params(), log)
     sets = [spec.rgb, spec.flow, spec.audio]
     base = with_features(spec.query, sets)
@@ -165,7 +168,7 @@ def svdmap_experiment(catalog: Catalog, store: FeatureStore, spec: SVDMapSpec, *
               "notes": plan.notes}
     return run_experiment_plan(
         catalog, store, plan, kind="svdmap", experiment_id=experiment_id, params=params,
-        query=base, runs=runs, options=options, log=log,
+        query=base, runs=runs, options=options, log=log, tagger=spec.tagger,
         summarise=lambda outcomes: record_results(
             catalog, experiment_id, tables_of(plan, outcomes, "main"), runs,
             f"SVDMap {experiment_id} ({spec.seeds} seeds, same test clips)",

@@ -84,6 +84,26 @@ def head_of(store: FeatureStore, name: str) -> dict | None:
     return {"model": info.params["model"], "projection": projection.get("file")}
 
 
+def top_labels(store: FeatureStore, like: str, model: str, features: np.ndarray, k: int = 5,
+               batch: int = 8) -> list[set[str]]:
+    """The top ``k`` AudioSet labels AST gives each row of ``features``, read as rows of
+    set ``like`` are (AST's own head for its pooled embeddings, else AST on the
+    rendered input), ``batch`` rows at a time."""
+    info = store.info(like)
+    head = _taggable_head(store, like)
+    if head is not None:
+        work = HeadTagBatch(head["model"], k, head.get("projection"))
+    else:
+        seconds = FrameGrid.of(info.params, steps=info.shape[0]).seconds
+        work = TagBatch(model, k, seconds)
+    keys = [str(i) for i in range(len(features))]
+    found: list[set[str]] = []
+    for start in range(0, len(features), batch):
+        tagged = work((keys[start:start + batch], features[start:start + batch]))
+        found += [{label for label, _ in tags} for _, tags in tagged]
+    return found
+
+
 def _plan_real(clips: pd.DataFrame, batch: int) -> list[list[tuple[str, str, str, str]]]:
     rows = list(clips[list(REAL_COLUMNS)]
                 .itertuples(index=False, name=None))
