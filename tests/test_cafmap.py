@@ -172,11 +172,11 @@ def test_cafmap_generator_and_experiment(synthetic):
                    f"'{experiment_id}' AND kind <> 'generate' GROUP BY 1, 2 ORDER BY 1")
     assert runs.to_dict("records") == [
         {"kind": "experiment", "arch": "cafmap", "n": 1},
-        # the "+ real audio" model tested with generated audio, zeros, the mean and the
-        # MLP translator's audio
-        {"kind": "test-classifier", "arch": "mlp", "n": 2 * 4},
-        # + dropout-trained, + the distilled student
-        {"kind": "train-classifier", "arch": "mlp", "n": 2 * (3 + 2)},
+        # the "+ real audio" model tested with generated audio, zeros, the mean, the
+        # MLP translator's audio, and zeros after TENT
+        {"kind": "test-classifier", "arch": "mlp", "n": 2 * 5},
+        # + dropout-trained, + the distilled student, + the joint network
+        {"kind": "train-classifier", "arch": "mlp", "n": 2 * (3 + 3)},
         {"kind": "train-generator", "arch": "cafmap", "n": 2 + 2 * 3},  # + cross-fit folds
     ]
     generator_queries = cat.sql(f"SELECT DISTINCT query FROM runs WHERE experiment_id = "
@@ -185,6 +185,6 @@ def test_cafmap_generator_and_experiment(synthetic):
     n_test = cat.sql(f"SELECT count(DISTINCT p.clip_key) AS n, count(DISTINCT p.run_id) AS r "
                      f"FROM predictions p JOIN runs r ON r.run_id = p.run_id "
                      f"WHERE r.experiment_id = '{experiment_id}'")
-    # one test set for every run: 2 seeds x 9 variants
-    assert n_test.to_dict("records") == [{"n": 8, "r": 2 * 9}]
+    # one test set for every run: 2 seeds x 11 variants
+    assert n_test.to_dict("records") == [{"n": 8, "r": 2 * 11}]
     assert (synthetic / "runs" / experiment_id / "results.png").exists()

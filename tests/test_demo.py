@@ -10,7 +10,13 @@ import pytest
 
 from tests.conftest import run_cli
 from vida import open_catalog
-from vida.jobs.experiments.variants import MISSING_AT_TEST
+from vida.jobs.experiments.variants import (
+    DISTILL,
+    JOINT,
+    MISSING_AT_TEST,
+    TENT,
+    learns_from_training_audio,
+)
 
 pytestmark = pytest.mark.slow  # a whole pipeline through the CLI
 
@@ -21,7 +27,8 @@ def reduced_demo(tmp_path_factory) -> tuple[Path, str]:
     work = tmp_path_factory.mktemp("demo") / "demo"
     result = run_cli("demo", "--workdir", str(work), "--classes", "4", "--clips-per-class", "8",
                      "--seeds", "2", "--epochs", "2", "--generator-epochs", "1",
-                     "--workers", "1", "--labels-per-class", "2,all", timeout=900)
+                     "--workers", "1", "--labels-per-class", "2,all", "--train-missing", "",
+                     timeout=900)
     assert result.returncode == 0, result.stderr
     return work, result.stdout
 
@@ -34,10 +41,13 @@ def test_reduced_demo_is_complete(reduced_demo):
         rows = [line.strip() for line in table.splitlines() if " ± " in line]
         return [row.split("  ")[0] for row in rows]
 
-    missing = [*(v.label for v in MISSING_AT_TEST), "distilled from + real audio"]
+    missing = [v.label for v in MISSING_AT_TEST]
+    # the demo's SVDMap runs without the joint network, and its LSTM without TENT
     assert variants(svd) == ["vision only", "+ real audio", "+ generated audio",
-                             "+ filtered generated audio", *missing]
-    assert variants(caf) == ["vision only", "+ real audio", "+ generated audio", *missing]
+                             "+ filtered generated audio",
+                             *(m for m in missing if m != TENT.label), DISTILL.label]
+    assert variants(caf) == ["vision only", "+ real audio", "+ generated audio", *missing,
+                             DISTILL.label, JOINT.label]
     plots = [line.split(maxsplit=1)[1] for line in out.splitlines() if line.startswith("plot")]
     assert len(plots) == 2
     for plot in plots:
@@ -54,14 +64,15 @@ def test_reduced_demo_is_complete(reduced_demo):
     assert per_kind.values.tolist() == [
         ["cafmap", "generate", 2],  # per seed: the cross-fitted set
         ["cafmap", "train-generator", 2 + 2 * 3],
-        # 4 variants with audio missing at test per seed test the "+ real audio" model; + the
-        # dropout-trained and the distilled student; + 6 variants x 2 seeds at 2
-        # labels/class, and at "all" labels the two the main table has not ("generated
-        # audio only" and its PCA control; the others are its own runs)
+        # 4 variants with audio missing at test per seed test the "+ real audio" model (5
+        # with CAFMap's TENT); + the dropout-trained and the distilled student (and
+        # CAFMap's joint network); + 6 variants x 2 seeds at 2 labels/class, and at "all"
+        # labels the two the main table has not ("generated audio only" and its PCA
+        # control; the others are its own runs)
         ["lstm", "test-classifier", 2 * 4],
         ["lstm", "train-classifier", 2 * (4 + 2) + 6 * 2 + 2 * 2],
-        ["mlp", "test-classifier", 2 * 4],
-        ["mlp", "train-classifier", 2 * (3 + 2) + 6 * 2 + 2 * 2],
+        ["mlp", "test-classifier", 2 * 5],
+        ["mlp", "train-classifier", 2 * (3 + 3) + 6 * 2 + 2 * 2],
         ["svdmap", "generate", 2 * 2],  # per seed: full and filtered, cross-fitted
         ["svdmap", "train-generator", 4 + 4 * 3]]  # 3 cross-fitting folds each
     summary = cat.sql("SELECT run_id, count(*) AS n FROM run_metrics WHERE run_id IN "
@@ -73,7 +84,7 @@ def test_reduced_demo_is_complete(reduced_demo):
     # per label count: 5 variants, 4 compared with vision only, and generated audio
     # alone with its control (5 numbers)
     labels = 2 * (6 * 8 + 5 * 5 + 5)
-    assert sorted(summary["n"]) == [9 * 8 + 8 * 5 + labels, 10 * 8 + 9 * 5 + labels]
+    assert sorted(summary["n"]) == [10 * 8 + 9 * 5 + labels, 11 * 8 + 10 * 5 + labels]
     # how close each generator's audio is: n_test, seeds, 6 measures with their CI's two
     # ends, 3 chance levels; SVDMap's two generators (all clips, IoU-kept), CAFMap's one
     quality = cat.sql("SELECT r.arch, count(*) AS n FROM run_metrics m JOIN runs r ON "
@@ -98,7 +109,8 @@ def test_reduced_demo_is_complete(reduced_demo):
         if name.endswith("/recovery"):
             group, variant = name[:-len("/recovery")].rpartition("/")[::2]
             real = f"{group}/+ real audio" if group else "+ real audio"
-            assert "generated" in variant and value[(run, f"{real}/delta_ci_low")] > 0
+            assert learns_from_training_audio(variant.split(" @ ")[0])
+            assert value[(run, f"{real}/delta_ci_low")] > 0
             assert (run, name.replace("/recovery", "/recovery_ci_low")) in value
     # per class, in the catalog: which classes generated audio helps is one SELECT
     helped = cat.sql("SELECT r.arch, split_part(m.name, '/', 1) AS class, m.value FROM "

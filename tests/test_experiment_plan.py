@@ -280,6 +280,15 @@ def test_audio_missing_at_training_and_test_through_the_cli_from_another_folder(
                     f"b.clip_key FROM missing_audio b WHERE b.experiment_id = '{rerun_id}'")
     assert rerun_id != run_id and pairs.empty
     assert pd.read_csv(synthetic / "runs" / rerun_id / "missing_grid.csv").equals(grid)
+    # the report reads the grid back from the catalog: its table, panels and heatmap
+    page = tmp_path / "report.html"
+    reported = run_cli(*where, "report", run_id, "--output", str(page), cwd=elsewhere)
+    assert reported.returncode == 0, reported.stderr
+    html = page.read_text()
+    assert "Audio missing: each model trained with that share" in html
+    assert 'alt="audio missing at training and at test"' in html
+    assert 'alt="generated audio minus the best stand-in"' in html
+    assert "learned token for missing audio @ 0.6 missing at training, 1 at test" in html
 
 
 def _generated_by(cat, store, experiment_id: str, plan_key: str) -> np.ndarray:

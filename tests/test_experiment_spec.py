@@ -58,5 +58,5 @@ def test_the_cli_refuses_a_bad_spec_before_it_opens_anything(tmp_path):
 def test_both_specs_share_every_field_but_their_own():
     shared = {f.name for f in fields(ExperimentSpec)}
     assert {f.name for f in fields(SVDMapSpec)} - shared == {
-        "tags", "dictionary", "min_iou", "study_variant", "top_classes"}
+        "tags", "dictionary", "min_iou", "study_variant", "top_classes", "tagger"}
     assert {f.name for f in fields(CAFMapSpec)} - shared == {"condition", "classifier_lr"}

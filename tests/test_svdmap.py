@@ -202,10 +202,11 @@ def test_experiment_svdmap_end_to_end(synthetic):
                    f"'{experiment_id}' GROUP BY 1 ORDER BY 1").set_index("kind")["n"]
     # 2 seeds x (2 generators, each with 3 cross-fitting folds, + 4 classifiers + 5 with
     # audio missing at test, 4 of which test the "+ real audio" model and train nothing,
-    # + the distilled student) + 2 seeds x (1 generator + 2 classifiers) for the study's
+    # + the distilled student + the joint network; TENT does not run on the LSTM)
+    # + 2 seeds x (1 generator + 2 classifiers) for the study's
     # variant + 1 experiment; and the 3 generated sets of each seed (all, kept, study)
     assert runs.to_dict() == {"experiment": 1, "generate": 6, "test-classifier": 2 * 4,
-                              "train-classifier": 2 * (6 + 2), "train-generator": 18}
+                              "train-classifier": 2 * (7 + 2), "train-generator": 18}
     tests = cat.sql(f"SELECT r.params, count(p.clip_key) AS n FROM runs r JOIN predictions p "
                     f"ON p.run_id = r.run_id WHERE r.experiment_id = '{experiment_id}' "
                     "GROUP BY 1")

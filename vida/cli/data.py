@@ -48,11 +48,14 @@ def synth(obj: Context, out: Path, n_classes: int, clips_per_class: int, seed: i
 @click.option("--labels-per-class", default=None,
               help="Label counts of the label-efficiency curves ('' to skip) [SVDMap: "
                    "2,all; CAFMap: 2,5,all].")
+@click.option("--train-missing", default=None, metavar="RATE,RATE,...",
+              help="CAFMap's missing-rate grid: these shares of train clips without audio "
+                   "('' to skip) [the demo's grid].")
 @click.pass_obj
 @friendly_errors
 def demo(obj: Context, workdir: Path, classes: int, clips_per_class: int, seeds: int,
          epochs: int, generator_epochs: int, workers: int | None,
-         labels_per_class: str | None) -> None:
+         labels_per_class: str | None, train_missing: str | None) -> None:
     """Run the whole method offline on a synthetic dataset (a few minutes)."""
     from vida.jobs.core import preload
     from vida.jobs.core.executor import start_workers_early
@@ -60,9 +63,10 @@ def demo(obj: Context, workdir: Path, classes: int, clips_per_class: int, seeds:
     start_workers_early(obj.executor, workers, preload.DEMO)
     from vida.jobs.demo import DemoOptions, run_demo
 
+    grid = {} if train_missing is None else {"train_missing": train_missing or None}
     options = DemoOptions(classes=classes, clips_per_class=clips_per_class, seeds=seeds,
                           epochs=epochs, generator_epochs=generator_epochs, workers=workers,
-                          labels_per_class=labels_per_class)
+                          labels_per_class=labels_per_class, **grid)
     result = run_demo(workdir, options, log=click.echo)
     echo_lines(views.demo_lines(result, workdir))
 
