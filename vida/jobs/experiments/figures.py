@@ -100,6 +100,8 @@ def plot_missing_heatmap(table: pd.DataFrame, path: Path, title: str, variant: s
                          ) -> bool:
     """``variant``'s top-1 minus the best stand-in's in each cell of the grid (rates at
     training down, at test across), with its 95 % CI; False when it has no cell."""
+    if "delta_vs_best" not in table:  # no stand-in ran: nothing to set it against
+        return False
     rows = table[(table["variant"] == variant) & table["delta_vs_best"].notna()]
     if rows.empty:
         return False
