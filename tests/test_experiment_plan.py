@@ -271,6 +271,13 @@ def test_audio_missing_at_training_and_test_through_the_cli_from_another_folder(
         cell.loc[cell["id"].isin(["zeros", "mean", "token", "dropout"]), "top1_mean"].max()
     assert cell["p_best_adjusted"].notna().sum() == len(cell) - 1
     assert (folder / "missing_grid.png").exists() and (folder / "missing_heatmap.png").exists()
+    # how close generated audio is, again on the test clips each test rate removes
+    quality = pd.read_csv(folder / "generator_quality.csv").set_index("generator")
+    for name in ("all", "train_missing=0.6"):
+        at_half = quality.loc[f"{name} @ 0.5 missing at test"]
+        assert at_half["n_test"] == len(half) and at_half["seeds"] == 1
+        assert at_half["chance_recall1"] == quality.loc[name, "chance_recall1"]
+        assert at_half["r2_ci_low"] <= at_half["r2"] <= at_half["r2_ci_high"]
     again = run_cli(*where, "experiment", "rerun", run_id, "--runs", str(synthetic / "runs"),
                     cwd=elsewhere, timeout=900)
     assert again.returncode == 0, again.stderr

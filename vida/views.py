@@ -340,7 +340,9 @@ def experiment_sections(main: pd.DataFrame, study: pd.DataFrame | None = None,
                         missing: pd.DataFrame | None = None,
                         notes: Sequence[str] = ()) -> list[Section]:
     """The one layout of an experiment's tables, in the order people read them."""
-    sections = [Section("main", None, experiment_frame(main), verdicts(main))]
+    # why a chosen variant did not run: under the grid where there is one, else here
+    sections = [Section("main", None, experiment_frame(main),
+                        verdicts(main) + ([] if missing is not None else list(notes)))]
     if quality is not None:
         sections.append(Section("quality", "how close generated audio is to the real audio "
                                 "on the test clips (95% CI; R² against the train mean)",

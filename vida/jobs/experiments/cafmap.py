@@ -74,7 +74,7 @@ def cafmap_experiment(catalog: Catalog, store: FeatureStore, spec: CAFMapSpec, *
               "notes": plan.notes}
     return run_experiment_plan(
         catalog, store, plan, kind="cafmap", experiment_id=experiment_id, params=params,
-        query=base, runs=runs, options=options, log=log,
+        query=base, runs=runs, options=options, log=log, test_rates=spec.test_rates,
         summarise=lambda outcomes: record_results(
             catalog, experiment_id, tables_of(plan, outcomes, "main"), runs,
             f"CAFMap {experiment_id} ({spec.seeds} seeds, same test clips)",

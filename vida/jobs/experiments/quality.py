@@ -32,6 +32,7 @@ from vida.catalog.records.runs import log_metrics
 from vida.jobs.experiments.plan import GENERATE, Plan, Step
 from vida.jobs.semantics.tagging import top_labels
 from vida.models.audio_quality import TrainMeans, retrieval_ranks, squared_errors
+from vida.models.missing import missing_clips
 from vida.stats import accuracy_interval, explained_share, median_interval
 from vida.store.store import FeatureStore
 
@@ -41,10 +42,12 @@ _BLOCK = 4096  # train clips read at once for the means
 
 def record_quality(catalog: Catalog, store: FeatureStore, plan: Plan,
                    generated: dict[str, str], experiment_id: str, folder: Path,
-                   tagger: str | None = None) -> pd.DataFrame | None:
-    """Measure every generator of the finished plan; write ``generator_quality.csv``
+                   tagger: str | None = None, test_rates: Sequence[float] = ()
+                   ) -> pd.DataFrame | None:
+    """Measure every generator of the finished plan (and, per missing rate at test,
+    on the test clips whose audio it stands in for); write ``generator_quality.csv``
     and the experiment's ``generator=`` metrics.  None when the plan has none."""
-    table = generator_quality(catalog, store, plan, generated, tagger)
+    table = generator_quality(catalog, store, plan, generated, tagger, test_rates)
     if table is None:
         return None
     table.to_csv(folder / "generator_quality.csv", index=False)
@@ -56,9 +59,13 @@ def record_quality(catalog: Catalog, store: FeatureStore, plan: Plan,
 
 
 def generator_quality(catalog: Catalog, store: FeatureStore, plan: Plan,
-                      generated: dict[str, str], tagger: str | None = None
-                      ) -> pd.DataFrame | None:
-    """One row per generator (its seeds pooled), in the plan's order."""
+                      generated: dict[str, str], tagger: str | None = None,
+                      test_rates: Sequence[float] = ()) -> pd.DataFrame | None:
+    """One row per generator (its seeds pooled), in the plan's order, each followed by
+    a row per missing rate at test strictly between 0 and 1: the same measures on the
+    test clips whose audio is missing at that rate (each seed's own, as the
+    classifiers draw them; every class loses the same share, so each seed has as many),
+    retrieval still ranked among all the test clips."""
     by_name: dict[str, list[Step]] = {}
     for step in plan.steps:
         if step.kind == GENERATE and not step.key.endswith("/in-sample"):
@@ -66,10 +73,28 @@ def generator_quality(catalog: Catalog, store: FeatureStore, plan: Plan,
     if not by_name:
         return None
     steps = {step.key: step for step in plan.steps}
-    rows = [quality_row(name, _per_clip(catalog, store, [
-        (steps[s.source], s, generated[s.key]) for s in generate_steps], tagger))
-        for name, generate_steps in by_name.items()]
+    rows = []
+    for name, generate_steps in by_name.items():
+        per_clip = _per_clip(catalog, store, [(steps[s.source], s, generated[s.key])
+                                              for s in generate_steps], tagger)
+        n = per_clip["rank"].shape[1]
+        rows.append(quality_row(name, per_clip))
+        for rate in (r for r in test_rates if 0 < r < 1):
+            masks = [_missing_at_test(catalog, s, rate) for s in generate_steps]
+            rows.append(quality_row(f"{name} @ {rate:g} missing at test", {
+                measure: np.stack([row[mask] for row, mask in zip(values, masks, strict=True)])
+                for measure, values in per_clip.items()}, ranked_among=n))
     return pd.DataFrame(rows)
+
+
+def _missing_at_test(catalog: Catalog, written: Step, rate: float) -> np.ndarray:
+    """Per test clip of the generate step's set (clip_key order), whether its audio is
+    missing at ``rate`` for the step's seed."""
+    clips = clips_of(catalog, written.query)
+    test = clips[clips["split"] == "test"]
+    gone = set(missing_clips(test[["clip_key", "class_name", "split"]], [rate],
+                             written.seed)["clip_key"])
+    return test["clip_key"].isin(gone).to_numpy()
 
 
 def _per_clip(catalog: Catalog, store: FeatureStore,
@@ -129,11 +154,15 @@ def _train_means(catalog: Catalog, store: FeatureStore, audio: str, query: ClipQ
     return means
 
 
-def quality_row(name: str, per_clip: dict[str, np.ndarray]) -> dict[str, float | str]:
+def quality_row(name: str, per_clip: dict[str, np.ndarray], ranked_among: int | None = None
+                ) -> dict[str, float | str]:
+    """The measures over ``per_clip``'s clips; retrieval's chance levels are those of
+    ranking among ``ranked_among`` clips [the clips measured]."""
     error, base = per_clip["error"], per_clip["train_mean_error"]
     ranks = per_clip["rank"]
-    n = ranks.shape[1]
-    row: dict[str, float | str] = {"generator": name, "n_test": n, "seeds": len(ranks)}
+    n = ranked_among or ranks.shape[1]
+    row: dict[str, float | str] = {"generator": name, "n_test": ranks.shape[1],
+                                   "seeds": len(ranks)}
     for measure, interval in (
             ("r2", explained_share(error, base)),
             ("class_mean_r2", explained_share(per_clip["class_mean_error"], base)),

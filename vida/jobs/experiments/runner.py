@@ -23,11 +23,13 @@ def run_experiment_plan(catalog: Catalog, store: FeatureStore, plan: Plan, *, ki
                         experiment_id: str, params: dict, query: ClipQuery, runs: str | None,
                         options: ExperimentOptions, log: Callable[[str], None],
                         summarise: Callable[[dict[str, Trained]], ExperimentResult],
-                        tagger: str | None = None) -> ExperimentResult | None:
+                        tagger: str | None = None, test_rates: tuple[float, ...] = ()
+                        ) -> ExperimentResult | None:
     """Record the plan with the experiment's run, run what is not done yet and
     summarise the outcomes, all in the run's lifecycle; None for a dry run (the plan
     is printed, nothing trained).  ``tagger``: the AST that tags generated and real
-    audio for how close they are."""
+    audio for how close they are; ``test_rates``: the missing rates at test at which
+    they are measured again."""
     device = training_device(options.device)
     counts = plan.counts()
     log(f"experiment {experiment_id}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
@@ -46,6 +48,7 @@ def run_experiment_plan(catalog: Catalog, store: FeatureStore, plan: Plan, *, ki
             log(f"  {reused} trainings finished before are reused")
         result = summarise(runner.run(executor))
         result.quality = record_quality(catalog, store, plan, runner.generated,
-                                        experiment_id, result.csv.parent, tagger)
+                                        experiment_id, result.csv.parent, tagger,
+                                        test_rates)
         run.checkpoint = str(result.csv)
     return result

@@ -169,6 +169,7 @@ def svdmap_experiment(catalog: Catalog, store: FeatureStore, spec: SVDMapSpec, *
     return run_experiment_plan(
         catalog, store, plan, kind="svdmap", experiment_id=experiment_id, params=params,
         query=base, runs=runs, options=options, log=log, tagger=spec.tagger,
+        test_rates=spec.test_rates,
         summarise=lambda outcomes: record_results(
             catalog, experiment_id, tables_of(plan, outcomes, "main"), runs,
             f"SVDMap {experiment_id} ({spec.seeds} seeds, same test clips)",
