@@ -100,22 +100,6 @@ def verdict_of(row: dict) -> str | None:
     return BEATS if row["delta_vs_vision"] > 0 else WORSE
 
 
-# a paired difference's columns: the difference, its CI's ends, its p, its adjusted p
-VS_VISION = ("delta_vs_vision", "delta_ci_low", "delta_ci_high", "p_vs_vision", "p_adjusted")
-VS_CONTROL = ("delta_vs_control", "control_ci_low", "control_ci_high", "p_vs_control",
-              "p_control_adjusted")
-VS_BEST = ("delta_vs_best", "best_ci_low", "best_ci_high", "p_vs_best", "p_best_adjusted")
-
-
-def _difference(row: dict, columns: tuple[str, ...]) -> str:
-    """"+0.125 top-1, 95% CI [+0.067, +0.192], p=0.00025, adjusted p=0.00115"."""
-    delta, low, high, p, adjusted_p = columns
-    q = row.get(adjusted_p, float("nan"))
-    adjusted = "" if _isna(q) else f", adjusted p={q:.3g}"
-    return (f"{row[delta]:+.3f} top-1, 95% CI [{row[low]:+.3f}, {row[high]:+.3f}], "
-            f"p={row[p]:.3g}{adjusted}")
-
-
 def verdicts(table: pd.DataFrame, only: str | None = None) -> list[str]:
     """One line per variant compared with vision only (``only``: those with that
     verdict)."""
@@ -124,7 +108,11 @@ def verdicts(table: pd.DataFrame, only: str | None = None) -> list[str]:
         verdict = verdict_of(row)
         if verdict is None or only not in (None, verdict):
             continue
-        lines.append(f"{row['variant']} {verdict}: " + _difference(row, VS_VISION))
+        q = row.get("p_adjusted", float("nan"))
+        adjusted = "" if _isna(q) else f", adjusted p={q:.3g}"
+        lines.append(f"{row['variant']} {verdict}: {row['delta_vs_vision']:+.3f} top-1, "
+                     f"95% CI [{row['delta_ci_low']:+.3f}, {row['delta_ci_high']:+.3f}], "
+                     f"p={row['p_vs_vision']:.3g}{adjusted}")
     return lines
 
 
@@ -209,8 +197,12 @@ def control_lines(table: pd.DataFrame) -> list[str]:
         return []
     lines = []
     for row in table[table["delta_vs_control"].notna()].to_dict("records"):
+        q = row.get("p_control_adjusted", float("nan"))
+        adjusted = "" if _isna(q) else f", adjusted p={q:.3g}"
         lines.append(f"{row['variant']} @ {row['labels_per_class']} labels/class vs the "
-                     "frames PCA-reduced to its width: " + _difference(row, VS_CONTROL))
+                     f"frames PCA-reduced to its width: {row['delta_vs_control']:+.3f} top-1, "
+                     f"95% CI [{row['control_ci_low']:+.3f}, {row['control_ci_high']:+.3f}], "
+                     f"p={row['p_vs_control']:.3g}{adjusted}")
     return lines
 
 
@@ -249,8 +241,12 @@ def best_stand_in_lines(table: pd.DataFrame) -> list[str]:
     rows = table[table["id"].isin(STAND_IN_RIVALS) & table["delta_vs_best"].notna()]
     lines = []
     for row, cell in zip(rows.to_dict("records"), _cell_names(rows), strict=True):
+        q = row.get("p_best_adjusted", float("nan"))
+        adjusted = "" if _isna(q) else f", adjusted p={q:.3g}"
         lines.append(f"{row['variant']} @ {cell} {_against_best(row)} the best stand-in "
-                     f"({row['best_stand_in']}): " + _difference(row, VS_BEST))
+                     f"({row['best_stand_in']}): {row['delta_vs_best']:+.3f} top-1, 95% CI "
+                     f"[{row['best_ci_low']:+.3f}, {row['best_ci_high']:+.3f}], "
+                     f"p={row['p_vs_best']:.3g}{adjusted}")
     return lines
 
 
