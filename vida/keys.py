@@ -58,3 +58,31 @@ def relocated_uri(uri: str, media_root: str | None, old: str, new: str) -> str:
     if absolute == old or absolute.startswith(old.rstrip(os.sep) + os.sep):
         return os.path.normpath(os.path.join(new, os.path.relpath(absolute, old)))
     return absolute
+
+
+# -- a clip that is a window of its file: the source's media fragment -------------
+# The catalog keeps a window in its own columns (``clips.start_s``, ``end_s``); a
+# source handed to a job carries it as a W3C media fragment, ``<path>#t=<start>,<end>``,
+# so that every job which decodes a clip again gets its window with its path.
+
+_FRAGMENT = "#t="
+
+
+def with_window(source: str, start: float | None, end: float | None) -> str:
+    """``source`` with the window ``[start, end)`` in seconds (none: the whole file)."""
+    if start is None and end is None:
+        return source
+    return f"{source}{_FRAGMENT}{_seconds(start or 0.0)},{'' if end is None else _seconds(end)}"
+
+
+def split_window(source: str) -> tuple[str, float | None, float | None]:
+    """(path, start, end) of a source that may carry a window (:func:`with_window`)."""
+    path, sep, span = str(source).rpartition(_FRAGMENT)
+    if not sep:
+        return str(source), None, None
+    start, _, end = span.partition(",")
+    return path, float(start), float(end) if end else None
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}" if float(value).is_integer() else repr(float(value))

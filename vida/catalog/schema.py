@@ -84,6 +84,9 @@ class Clip(Base):
     class_name: Mapped[str] = mapped_column(String, index=True)
     clip_id: Mapped[str] = mapped_column(String)
     source_uri: Mapped[str | None] = mapped_column(String)
+    # a clip that is a window [start_s, end_s) of its file (NULL: the whole file)
+    start_s: Mapped[float | None] = mapped_column(Double)
+    end_s: Mapped[float | None] = mapped_column(Double)
     source_split: Mapped[str | None] = mapped_column(String)
     split: Mapped[str | None] = mapped_column(String)
     duration_s: Mapped[float | None] = mapped_column(Double)
@@ -192,6 +195,27 @@ class MissingAudio(Base):
     split: Mapped[str] = mapped_column(String, primary_key=True)
     rate: Mapped[float] = mapped_column(Double, primary_key=True)
     clip_key: Mapped[str] = mapped_column(String, primary_key=True)
+
+
+class ClipRating(Base):
+    """How people rated a clip, from a dataset's annotations (``source``: AVMIT's
+    ``video_ratings.csv`` or ``test_set.csv``): how many raters gave each score, whether
+    the labelled action is ``audible`` by the import's rule, the class the raters'
+    dataset gives it (``rated_class``; AVMIT relabels some MiT clips) beside the class
+    it came with (``source_class``), and whether the clip is in the rated test set."""
+
+    __tablename__ = "clip_ratings"
+
+    clip_key: Mapped[str] = mapped_column(String, primary_key=True)
+    source: Mapped[str] = mapped_column(String, primary_key=True)
+    n_score1: Mapped[int | None] = mapped_column(Integer)
+    n_score2: Mapped[int | None] = mapped_column(Integer)
+    n_score3: Mapped[int | None] = mapped_column(Integer)
+    audible: Mapped[bool | None] = mapped_column(Boolean)
+    rated_class: Mapped[str | None] = mapped_column(String)
+    source_class: Mapped[str | None] = mapped_column(String)
+    location: Mapped[str | None] = mapped_column(String)
+    test_set: Mapped[bool] = mapped_column(Boolean)
 
 
 class Caption(Base):

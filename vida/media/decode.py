@@ -24,6 +24,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from vida.errors import VidaError
+from vida.keys import split_window
 
 AUDIO_RATE = 16_000
 
@@ -73,19 +74,37 @@ def fit_audio(samples: np.ndarray, n_samples: int) -> np.ndarray:
 
 
 class _AudioCollector:
-    def __init__(self) -> None:
+    """Audio resampled to 16 kHz mono as it is decoded; with ``start`` (a window's),
+    the samples before it are dropped (a seek lands before it) and a stream that
+    begins after it is led by silence, so that sample 0 is the window's start."""
+
+    def __init__(self, start: float | None = None) -> None:
         self.resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
         self.chunks: list[np.ndarray] = []
-        self.n = 0
+        self.start = start
+        self.lead: int | None = None if start else 0  # samples to drop (< 0: to add)
+        self.total = 0
+
+    @property
+    def n(self) -> int:
+        """Samples kept from the window's start."""
+        return max(0, self.total - (self.lead or 0))
 
     def push(self, frame: av.AudioFrame | None) -> None:
+        if self.lead is None and frame is not None:
+            first = frame.time if frame.time is not None else 0.0
+            self.lead = int(round((self.start - first) * AUDIO_RATE))
+            if self.lead < 0:
+                self.chunks.append(np.zeros(-self.lead, np.float32))
+                self.total, self.lead = -self.lead, 0
         for out in self.resampler.resample(frame):
             chunk = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
             self.chunks.append(chunk)
-            self.n += len(chunk)
+            self.total += len(chunk)
 
     def result(self) -> np.ndarray:
-        return np.concatenate(self.chunks) if self.chunks else np.zeros(0, np.float32)
+        samples = np.concatenate(self.chunks) if self.chunks else np.zeros(0, np.float32)
+        return samples[self.lead or 0:]
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -122,10 +141,13 @@ class _GridSampler:
     """Picks, for each of ``n_frames`` times on a grid at ``fps`` from the first
     frame's time, the decoded frame nearest to it, as frames arrive in order."""
 
-    def __init__(self, n_frames: int, fps: float, size: int, src_fps: float | None) -> None:
+    def __init__(self, n_frames: int, fps: float, size: int, src_fps: float | None,
+                 start: float | None = None, end: float | None = None) -> None:
         self.n_frames, self.fps, self.size, self.src_fps = n_frames, fps, size, src_fps
         self.targets: list[np.ndarray] = []
-        self.t0: float | None = None
+        self.t0: float | None = start  # a window's grid starts at its start
+        self.end = end
+        self.ended = False  # a frame at or past the window's end arrived
         self.prev: tuple[float, av.VideoFrame] | None = None
         self.last_time = 0.0
         self.decoded = 0
@@ -137,12 +159,24 @@ class _GridSampler:
     def done(self) -> bool:
         return len(self.targets) >= self.n_frames
 
+    @property
+    def finished(self) -> bool:
+        """Every grid time is filled, or the window has ended."""
+        return self.done or self.ended
+
     def offer(self, frame: av.VideoFrame) -> None:
         t = frame.time if frame.time is not None else self.decoded / (self.src_fps or self.fps)
         self.decoded += 1
+        if self.decoded == 1:
+            self.rotation = int(getattr(frame, "rotation", 0) or 0)
+        if self.end is not None and t >= self.end - 1e-6:
+            self.ended = True  # past the window: the clip ends here, as a file would
+            return
         if self.t0 is None:
             self.t0 = t
-            self.rotation = int(getattr(frame, "rotation", 0) or 0)
+        if t < self.t0:  # before a window's start (a seek lands on the key frame before)
+            self.prev = (t, frame)
+            return
         self.last_time = t
         while not self.done and t >= self._goal():
             goal = self._goal()
@@ -185,7 +219,7 @@ def _demux(container: av.container.InputContainer, path: Path, sampler: _GridSam
                     sampler.offer(frame)
                 elif audio is not None and audio.n < audio_needed:
                     audio.push(frame)
-            if sampler.done and (audio is None or audio.n >= audio_needed):
+            if sampler.finished and (audio is None or audio.n >= audio_needed):
                 break
     except av.FFmpegError as exc:
         if sampler.prev is None:
@@ -194,16 +228,17 @@ def _demux(container: av.container.InputContainer, path: Path, sampler: _GridSam
         raise MediaError("no_frames", f"{path.name}: the video stream has no decodable frame")
 
 
-def _audio_window(audio: _AudioCollector | None, needed: int) -> np.ndarray | None:
-    """The collected audio fitted to the window; None for no stream, or a stream that
-    decodes to nothing."""
+def _audio_window(audio: _AudioCollector | None, needed: int, size: int
+                  ) -> np.ndarray | None:
+    """The ``needed`` samples collected, fitted to ``size``; None for no stream, or a
+    stream that decodes to nothing."""
     if audio is None:
         return None
     try:
         audio.push(None)  # flush the resampler
     except av.FFmpegError:
         pass
-    return None if audio.n == 0 else fit_audio(audio.result(), needed)
+    return None if audio.n == 0 else fit_audio(audio.result()[:needed], size)
 
 
 def _duration(container: av.container.InputContainer, vstream: Any) -> float | None:
@@ -215,8 +250,15 @@ def _duration(container: av.container.InputContainer, vstream: Any) -> float | N
 
 
 def decode_clip(path: Path, n_frames: int = 18, fps: float = 6.0, size: int = 128,
-                threads: int = 1) -> DecodedClip:
+                threads: int = 1, start: float | None = None, end: float | None = None
+                ) -> DecodedClip:
     """Decode ``n_frames`` frames at ``fps`` and the matching audio window of a video file.
+
+    ``start``/``end``: the clip is the window ``[start, end)`` of the file: decoding
+    seeks to the key frame before ``start`` (nothing earlier is decoded), the grid
+    starts at ``start``, and nothing at or after ``end`` is taken (a window shorter
+    than the grid is padded, as a short file is).  A window that starts after the
+    file ends, or ends well after it, raises ``window_past_end``.
 
     ``threads``: FFmpeg decoder threads.  One by default: jobs run clips in parallel
     (one worker per core), and on short clips FFmpeg's frame threads cost more than
@@ -232,38 +274,104 @@ def decode_clip(path: Path, n_frames: int = 18, fps: float = 6.0, size: int = 12
         vstream.codec_context.thread_count = threads
         astream = container.streams.audio[0] if container.streams.audio else None
         src_fps = float(vstream.average_rate) if vstream.average_rate else None
-        sampler = _GridSampler(n_frames, fps, size, src_fps)
-        audio = _AudioCollector() if astream is not None else None
-        audio_needed = _window_samples(n_frames, fps)
+        duration = _duration(container, vstream)
+        if start is not None or end is not None:
+            start = start or 0.0
+            _check_window(path, start, end, duration)
+            _seek(container, start)
+        sampler = _GridSampler(n_frames, fps, size, src_fps, start, end)
+        audio = _AudioCollector(start) if astream is not None else None
+        needed = _window_samples(n_frames, fps)
+        if end is not None:  # the window's audio only; fit_audio pads the rest
+            needed = min(needed, int(round((end - (start or 0.0)) * AUDIO_RATE)))
         _demux(container, path, sampler, [s for s in (vstream, astream) if s is not None],
-               audio, audio_needed)
+               audio, needed)
         padded = sampler.pad()
         return DecodedClip(
             frames=np.stack(sampler.targets[:n_frames]),
-            audio=_audio_window(audio, audio_needed),
+            audio=_audio_window(audio, needed, _window_samples(n_frames, fps)),
             fps=src_fps,
             width=vstream.codec_context.width,
             height=vstream.codec_context.height,
-            duration_s=_duration(container, vstream),
+            duration_s=_span(duration, start, end),
             n_frames=len(sampler.distinct),
             padded=padded,
             rotation=sampler.rotation,
         )
 
 
+WINDOW_SLACK_S = 0.5  # a window may end this much after the file (rounded end times)
+
+
+def _check_window(path: Path, start: float, end: float | None, duration: float | None
+                  ) -> None:
+    if end is not None and end <= start:
+        raise MediaError("bad_window", f"{path.name}: window [{start:g}, {end:g}) is empty")
+    if duration is None:
+        return
+    if start >= duration or (end is not None and end > duration + WINDOW_SLACK_S):
+        raise MediaError("window_past_end", f"{path.name}: window [{start:g}, "
+                         f"{'' if end is None else f'{end:g}'}) lies past the file's end "
+                         f"({duration:.2f} s)")
+
+
+def _seek(container: av.container.InputContainer, start: float) -> None:
+    """To the key frame at or before ``start``; a file that cannot seek is decoded
+    from its beginning (the frames before the window are passed over)."""
+    if start <= 0:
+        return
+    try:
+        container.seek(int(start * av.time_base), backward=True, any_frame=False)
+    except av.FFmpegError:
+        pass
+
+
+def _span(duration: float | None, start: float | None, end: float | None) -> float | None:
+    """The clip's duration: the file's, or its window's within the file."""
+    if start is None or duration is None:
+        return duration
+    return max(0.0, min(duration, end if end is not None else duration) - start)
+
+
 def clip_waveform(source_uri: str, class_name: str, clip_id: str, seconds: float
                   ) -> np.ndarray | None:
-    """The clip's audio window, decoded again from its source (a video file, or the
-    study layout's ``Audio/<class>/<clip>.wav`` beside an ``RGB/<class>/<clip>`` folder)."""
-    path = Path(source_uri)
+    """The clip's audio window, decoded again from its source (a video file, a window
+    of one (:func:`vida.keys.with_window`), or the study layout's
+    ``Audio/<class>/<clip>.wav`` beside an ``RGB/<class>/<clip>`` folder)."""
+    file, start, end = split_window(source_uri)
+    path = Path(file)
     if path.is_dir():
-        path = study_audio_path(source_uri, class_name, clip_id)
+        path = study_audio_path(file, class_name, clip_id)
     if path is None or not path.exists():
         return None
-    wave = decode_audio(path, seconds=seconds)
+    size = int(round(seconds * AUDIO_RATE))
+    if start is not None:
+        wave = window_audio(path, start, end if end is not None else start + seconds)
+    else:
+        wave = decode_audio(path, seconds=seconds)
     if wave is None or wave.size == 0:
         return None
-    return fit_audio(wave, int(round(seconds * AUDIO_RATE)))
+    return fit_audio(wave[:size], size)
+
+
+def window_audio(path: Path, start: float, end: float) -> np.ndarray | None:
+    """The audio of ``[start, end)`` of a media file, 16 kHz mono (None: no stream)."""
+    with _open(path) as container:
+        if not container.streams.audio:
+            return None
+        _seek(container, start)
+        collector = _AudioCollector(start)
+        needed = int(round((end - start) * AUDIO_RATE))
+        try:
+            for frame in container.decode(audio=0):
+                collector.push(frame)
+                if collector.n >= needed:
+                    break
+            collector.push(None)
+        except av.FFmpegError as exc:
+            if not collector.n:
+                raise MediaError("bad_audio", f"{path.name}: {exc}") from None
+        return collector.result()[:needed]
 
 
 def study_audio_path(source_uri: str, class_name: str, clip_id: str) -> Path | None:

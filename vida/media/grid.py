@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vida.media.decode import AUDIO_RATE, DecodedClip, decode_audio, decode_clip, fit_audio
+from vida.keys import split_window
+from vida.media.decode import (
+    AUDIO_RATE,
+    DecodedClip,
+    MediaError,
+    decode_audio,
+    decode_clip,
+    fit_audio,
+)
 from vida.media.frames import read_frames
 
 
@@ -45,11 +53,17 @@ class FrameGrid:
 
 def decode_on_grid(path: Path, n_frames: int, fps: float, size: int,
                    audio_path: Path | None = None) -> DecodedClip:
-    """``path``: a video file (its own audio track), or a frame folder whose audio, if
+    """``path``: a video file (its own audio track), a window of one (a source with a
+    media fragment, :func:`vida.keys.with_window`), or a frame folder whose audio, if
     any, is the file ``audio_path`` (a missing or unreadable one raises ``MediaError``).
     A folder's facts are the grid's: ``fps`` is F and its duration the frames found."""
+    file, start, end = split_window(str(path))
+    path = Path(file)
     if not path.is_dir():
-        return decode_clip(path, n_frames, fps, size)
+        return decode_clip(path, n_frames, fps, size, start=start, end=end)
+    if start is not None:
+        raise MediaError("bad_window", f"{path}: a frame folder has no time to cut a "
+                         "window from; give the video file")
     frames, found, width, height = read_frames(path, n_frames, size)
     audio = None
     if audio_path is not None:

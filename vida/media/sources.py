@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vida.errors import MissingInput, UsageError
-from vida.keys import clip_key
+from vida.keys import clip_key, with_window
 
 SPLIT_FOLDERS = {"training", "validation", "train", "val", "test", "testing"}
 LAYOUTS = ("videos", "manifest", "frames", "legacy")
@@ -45,6 +45,14 @@ class ClipSource:
     audio_path: str | None = None  # frames layout: the clip's WAV
     source_split: str | None = None
     uri: str | None = None  # how the catalog records ``path`` (under its media root)
+    start_s: float | None = None  # a window [start_s, end_s) of the file (None: all of it)
+    end_s: float | None = None
+    origin: str | None = None  # the annotation line it came from, for its failure message
+
+    @property
+    def media(self) -> str:
+        """``path``, with the clip's window where it is one (what the decoders open)."""
+        return with_window(self.path, self.start_s, self.end_s)
 
     @property
     def clip_key(self) -> str:
@@ -53,6 +61,8 @@ class ClipSource:
     def content_sha256(self) -> str:
         """Hash of the media bytes (all frames and the WAV for a frame folder)."""
         digest = hashlib.sha256()
+        if self.start_s is not None or self.end_s is not None:  # another window: another clip
+            digest.update(f"window {self.start_s},{self.end_s}".encode())
         files = [Path(self.path)] if self.kind == "video" else sorted(Path(self.path).iterdir())
         if self.audio_path:
             files.append(Path(self.audio_path))

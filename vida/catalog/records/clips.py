@@ -8,14 +8,14 @@ import sys
 from collections.abc import Sequence
 
 import pandas as pd
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, or_, select, text, update
 
 from vida.catalog.database import Catalog
 from vida.catalog.records.settings import get_setting, put_setting
 from vida.catalog.schema import Clip, Feature
 from vida.catalog.writes import upsert
 from vida.errors import MissingInput
-from vida.keys import relocated_uri, resolve_uri, stored_uri
+from vida.keys import relocated_uri, resolve_uri, stored_uri, with_window
 
 MEDIA_ROOT = "media_root"
 _warned: set[str] = set()
@@ -97,7 +97,29 @@ def resolve_sources(catalog: Catalog, frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     frame["source_uri"] = [None if u is None else resolve_uri(u, root)
                            for u in frame["source_uri"]]
+    return _with_windows(catalog, frame)
+
+
+def _with_windows(catalog: Catalog, frame: pd.DataFrame) -> pd.DataFrame:
+    """Sources of clips that are a window of their file carry it (``#t=start,end``),
+    so that a job that decodes them again decodes the window, wherever it runs."""
+    if "clip_key" not in frame.columns:
+        return frame
+    windows = catalog.read(select(Clip.clip_key, Clip.start_s, Clip.end_s)
+                           .where(or_(Clip.start_s.is_not(None), Clip.end_s.is_not(None))))
+    if windows.empty:
+        return frame
+    spans = {k: (s, e) for k, s, e in windows.itertuples(index=False)}
+    frame["source_uri"] = [_windowed(uri, spans.get(key)) for key, uri
+                           in zip(frame["clip_key"], frame["source_uri"], strict=True)]
     return frame
+
+
+def _windowed(uri: str | None, span: tuple[float | None, float | None] | None) -> str | None:
+    if uri is None or span is None:
+        return uri
+    start, end = (None if pd.isna(v) else float(v) for v in span)
+    return with_window(uri, start, end)
 
 
 class MediaNotMounted(MissingInput):

@@ -11,6 +11,7 @@ from vida.catalog.database import Catalog
 from vida.catalog.records.clip_queries import USABLE_CLIPS, clips_of
 from vida.catalog.records.clips import relocate_media, status_tables
 from vida.catalog.records.runs import unfinished_runs
+from vida.keys import split_window
 
 
 @dataclass(frozen=True)
@@ -38,5 +39,5 @@ def relocate(catalog: Catalog, old: str, new: str, check: int = 50) -> Relocated
     ``check`` clips' media where the catalog now says it is."""
     moved = relocate_media(catalog, old, new)
     clips = clips_of(catalog, default=USABLE_CLIPS, needs=("source_uri",)).head(check)
-    absent = [u for u in clips["source_uri"] if u and not Path(u).exists()]
+    absent = [u for u in clips["source_uri"] if u and not Path(split_window(u)[0]).exists()]
     return Relocated(moved, len(clips), absent)

@@ -100,7 +100,8 @@ def register_feature_sets(store: FeatureStore, options: IngestOptions,
 
 def _record_crash(catalog: Catalog, source: ClipSource, error: str) -> None:
     row = {"clip_key": source.clip_key, "class_name": source.class_name,
-           "clip_id": source.clip_id, "source_uri": source.uri or source.path, "status": "failed",
+           "clip_id": source.clip_id, "source_uri": source.uri or source.path,
+           "start_s": source.start_s, "end_s": source.end_s, "status": "failed",
            "ingested_at": utcnow(), "error": f"worker_crashed: {error} while decoding this "
            "file (rerun with --retry-failed once it is fixed)"}
     record_clips(catalog, [row])

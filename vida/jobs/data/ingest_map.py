@@ -119,6 +119,7 @@ class ClipProcessor:
         row: dict[str, Any] = {
             "clip_key": source.clip_key, "class_name": source.class_name,
             "clip_id": source.clip_id, "source_uri": source.uri or source.path,
+            "start_s": source.start_s, "end_s": source.end_s,
             "source_split": source.source_split, "content_sha256": sha,
             "ingested_at": utcnow(), "error": None,
         }
@@ -131,6 +132,8 @@ class ClipProcessor:
                 raise
             reason = f"unexpected {type(exc).__name__}"
             message = f"{reason}: {exc} ({traceback.extract_tb(exc.__traceback__)[-1].name})"
+        if source.origin:
+            message = f"{source.origin}: {message}"
         row.update(status="failed", error=message)
         return ClipOutcome(source.clip_key, "failed", reason, row)
 
@@ -138,7 +141,7 @@ class ClipProcessor:
         o = self.o
         window = o.n_frames / o.fps
         audio_path = Path(source.audio_path) if source.audio_path else None
-        clip = decode_on_grid(Path(source.path), o.n_frames, o.fps, o.frame_size, audio_path)
+        clip = decode_on_grid(Path(source.media), o.n_frames, o.fps, o.frame_size, audio_path)
         frames, audio, padded = clip.frames, clip.audio, clip.padded
         row.update(fps=clip.fps, width=clip.width, height=clip.height,
                    duration_s=clip.duration_s, n_frames=clip.n_frames)
