@@ -113,7 +113,8 @@ def test_every_command_is_listed_lazily_and_loading_the_cli_imports_no_command()
     from tests.helpers.imports import imported_after
     from vida.cli import LAZY_COMMANDS, main
 
-    modules = ("catalog", "media", "semantics", "cafmap", "learning", "experiments", "data")
+    modules = ("catalog", "media", "semantics", "cafmap", "learning", "experiments", "data",
+               "ratings")
     defined = {c.name: c for m in modules
                for c in importlib.import_module(f"vida.cli.{m}").COMMANDS}
     assert set(LAZY_COMMANDS) == set(defined)

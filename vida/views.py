@@ -444,15 +444,51 @@ def ingest_lines(summary: Any) -> list[str]:
                        for s in ("ok", "flagged", "failed", "skipped"))
     lines = [f"{summary.total} clips: {counts}"]
     lines += [f"  {n:>6}  {reason}" for reason, n in summary.by_reason.most_common()]
+    lines += dataset_lines(summary.listing)
     if summary.duplicates:
         lines.append(f"{summary.duplicates} manifest rows named a file listed before: "
                      "ingested once")
     if summary.refused:
-        lines.append(f"{len(summary.refused)} manifest rows refused:")
+        lines.append(f"{len(summary.refused)} {'annotation' if summary.listing else 'manifest'}"
+                     " rows refused:")
         lines += [f"  {line}" for line in summary.refused[:10]]
         if len(summary.refused) > 10:
             lines.append(f"  ... and {len(summary.refused) - 10} more")
     return lines
+
+
+def dataset_lines(listing: Any) -> list[str]:
+    """A dataset's annotations: what was read, where the videos were looked for, how
+    many rows had no file and how many --classes left out."""
+    if listing is None:
+        return []
+    files = ", ".join(p.name for p in listing.annotations)
+    lines = [f"annotations: {files}; videos looked for under {listing.media_root} "
+             f"({listing.videos_found} video files there)"]
+    if listing.missing:
+        lines.append(f"{listing.missing} rows had no video file there (deleted or not "
+                     "downloaded): counted as failed, missing")
+    if listing.left_out:
+        lines.append(f"{listing.left_out} rows left out by --classes")
+    return lines
+
+
+def ratings_lines(report: Any) -> list[str]:
+    """``ratings import``: rows matched to clips, the unmatched, the audible, the run."""
+    lines = [f"{report.file.name} ({report.kind}): {report.rows} rows, {report.matched} "
+             f"matched a clip of the catalog, {len(report.unmatched)} matched none"]
+    if report.unmatched:
+        shown = ", ".join(report.unmatched[:5])
+        more = f" and {len(report.unmatched) - 5} more" if len(report.unmatched) > 5 else ""
+        lines.append(f"  not in the catalog (not ingested?): {shown}{more}")
+    if report.kind == "ratings":
+        lines.append(f"  {report.audible} audible, {report.matched - report.audible} not "
+                     f"(source {report.source!r})")
+    if report.relabelled:
+        lines.append(f"  {report.relabelled} clips carry another class than their folder's "
+                     "(rated_class)")
+    lines += [f"  refused: {line}" for line in report.refused[:10]]
+    return lines + [run_line(report.run_id)]
 
 
 def legacy_import_lines(report: Any) -> tuple[list[str], list[str]]:

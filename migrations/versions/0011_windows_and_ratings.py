@@ -31,7 +31,7 @@ def upgrade() -> None:
         sa.Column("rated_class", sa.String(), nullable=True),
         sa.Column("source_class", sa.String(), nullable=True),
         sa.Column("location", sa.String(), nullable=True),
-        sa.Column("test_set", sa.Boolean(), nullable=False),
+        sa.Column("test_set", sa.Boolean(), nullable=True),
         sa.PrimaryKeyConstraint("clip_key", "source", name="pk_clip_ratings"),
     )
 

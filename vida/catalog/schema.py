@@ -215,7 +215,7 @@ class ClipRating(Base):
     rated_class: Mapped[str | None] = mapped_column(String)
     source_class: Mapped[str | None] = mapped_column(String)
     location: Mapped[str | None] = mapped_column(String)
-    test_set: Mapped[bool] = mapped_column(Boolean)
+    test_set: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class Caption(Base):

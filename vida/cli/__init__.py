@@ -31,6 +31,7 @@ LAZY_COMMANDS = {
     "split": "vida.cli.catalog:split",
     "catalog": "vida.cli.catalog:catalog_group",
     "ingest": "vida.cli.media:ingest",
+    "ratings": "vida.cli.ratings:ratings_group",
     "encode": "vida.cli.media:encode",
     "tag": "vida.cli.semantics:tag",
     "dictionary": "vida.cli.semantics:dictionary",

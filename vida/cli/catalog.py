@@ -89,15 +89,23 @@ def fsck_command(obj: Context, repair: bool, do_restore: bool, do_compact: bool,
               help="train,val,test fractions per class.")
 @click.option("--seed", default=42, show_default=True)
 @click.option("--from-source", is_flag=True,
-              help="Use the training/validation folders the clips came from instead.")
+              help="Use the split the clips came with (training/validation folders, a "
+                   "dataset's split column or files); with --val-fraction, val is that "
+                   "share of each class's train clips.")
 @click.option("--mit", is_flag=True,
               help="MiT's protocol: its validation set is the test set (its test labels are "
                    "not public), val is --val-fraction of each class's training clips.")
-@click.option("--val-fraction", default=0.1, show_default=True, help="With --mit.")
+@click.option("--avmit", is_flag=True,
+              help="AVMIT's audiovisual test set (vida-batch ratings import test_set.csv) "
+                   "is the test set; val is --val-fraction of each class's other clips.")
+@click.option("--ratings-source", default="avmit", show_default=True,
+              help="With --avmit: the ratings source whose test set to use.")
+@click.option("--val-fraction", type=float, default=None,
+              help="With --mit or --avmit [0.1], or --from-source.")
 @click.pass_obj
 @friendly_errors
-def split(obj: Context, ratios: str, seed: int, from_source: bool, mit: bool,
-          val_fraction: float) -> None:
+def split(obj: Context, ratios: str, seed: int, from_source: bool, mit: bool, avmit: bool,
+          ratings_source: str, val_fraction: float | None) -> None:
     """Assign train/val/test per class (deterministic for a seed; recorded as a run)."""
     from vida.jobs.data.split import assign_splits
 
@@ -106,7 +114,8 @@ def split(obj: Context, ratios: str, seed: int, from_source: bool, mit: bool,
     except ValueError:
         raise click.BadParameter(f"{ratios!r}: give three numbers like 0.7,0.15,0.15") from None
     echo_table(assign_splits(obj.catalog(), ratios=values, seed=seed, from_source=from_source,
-                             mit=mit, val_fraction=val_fraction))
+                             mit=mit, val_fraction=val_fraction,
+                             avmit=ratings_source if avmit else None))
 
 
 @click.group(name="catalog")

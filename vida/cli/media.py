@@ -19,6 +19,9 @@ from vida.media.sources import LAYOUTS
 @click.argument("root", type=click.Path(exists=True, path_type=Path))
 @click.option("--layout", type=click.Choice(LAYOUTS), default=None,
               help="Source layout (default: detected from ROOT).")
+@click.option("--classes", default=None, metavar="FILE|kinetics-sounds",
+              help="Keep only these classes: a file with one class a line, or "
+                   "kinetics-sounds (the 34 classes of Arandjelovic & Zisserman 2017).")
 @click.option("--frames", "n_frames", default=18, show_default=True, help="Time steps T.")
 @click.option("--fps", default=6.0, show_default=True, help="Sampling rate F of the grid.")
 @click.option("--frame-size", default=128, show_default=True,
@@ -49,13 +52,17 @@ from vida.media.sources import LAYOUTS
 @click.option("--no-progress", is_flag=True)
 @click.pass_obj
 @friendly_errors
-def ingest(obj: Context, root: Path, layout: str | None, workers: int | None,
-           no_progress: bool, **spec: Any) -> None:
+def ingest(obj: Context, root: Path, layout: str | None, classes: str | None,
+           workers: int | None, no_progress: bool, **spec: Any) -> None:
     """Decode clips under ROOT into RGB, flow and audio features in the store.
 
     ROOT is a video tree (<split>/<class>/<clip>.mp4 or <class>/<clip>.mp4), a
-    manifest CSV (path,class[,split]), the study's frame folders (RGB/, Audio/), or
-    a folder of the study's .npy feature dicts. Rerunning skips clips already
+    manifest CSV (path,class[,split]), the study's frame folders (RGB/, Audio/), a
+    folder of the study's .npy feature dicts, or a dataset as it ships: VGGSound
+    (vggsound.csv), Kinetics (train.csv, validate.csv, test.csv) or AVE
+    (Annotations.txt and its set files), or one of their annotation files; their
+    videos are found by name anywhere under the annotations' folder (or
+    --media-root). Rerunning skips clips already
     ingested with the same content; failures are recorded, never fatal.
     """
     from vida.jobs.core.executor import start_workers_early
@@ -71,7 +78,8 @@ def ingest(obj: Context, root: Path, layout: str | None, workers: int | None,
     from vida.jobs.data.ingest import ingest as run_ingest
 
     summary = run_ingest(obj.catalog(), obj.store(), root, layout=layout, options=options,
-                         workers=workers, executor=obj.executor, progress=not no_progress)
+                         workers=workers, executor=obj.executor, progress=not no_progress,
+                         classes=classes)
     echo_lines(views.ingest_lines(summary))
     click.echo(views.run_line(summary.run_id, "see `vida-batch status`"))
     failed = summary.by_status["failed"] + len(summary.refused)

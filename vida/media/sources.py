@@ -30,7 +30,7 @@ from vida.errors import MissingInput, UsageError
 from vida.keys import clip_key, with_window
 
 SPLIT_FOLDERS = {"training", "validation", "train", "val", "test", "testing"}
-LAYOUTS = ("videos", "manifest", "frames", "legacy")
+LAYOUTS = ("videos", "manifest", "frames", "legacy", "vggsound", "kinetics", "ave")
 _IGNORED_SUFFIXES = {".txt", ".csv", ".json", ".md", ".npy", ".db"}
 
 
@@ -78,6 +78,11 @@ class ClipSource:
 
 
 def detect_layout(root: Path) -> str:
+    from vida.media.datasets import detect_dataset
+
+    dataset = detect_dataset(root)
+    if dataset is not None:
+        return dataset
     if root.is_file():
         return "legacy" if root.suffix == ".npy" else "manifest"
     if (root / "RGB").is_dir():
@@ -112,38 +117,56 @@ def manifest(path: Path, media_root: Path | None = None) -> Iterator[ClipSource]
 
 class Sources:
     """The clips under a root, walked again at each iteration (a tree of 800,000 clips
-    is not held); a manifest is read once, with the rows it refused and its
-    duplicates kept for the summary."""
+    is not held); a manifest or a dataset's annotations are read once, with the rows
+    refused and the duplicates kept for the summary.  ``classes`` (a file of class
+    names, or ``kinetics-sounds``) keeps a subset."""
 
     def __init__(self, root: Path, layout: str | None = None,
-                 media_root: Path | None = None) -> None:
+                 media_root: Path | None = None, classes: str | None = None) -> None:
+        from vida.media.datasets import DATASET_LAYOUTS, read_dataset, subset
+
         self.root = root
         self.layout = layout or detect_layout(root)
         self.refused: list[str] = []
         self.duplicates = 0
+        self.listing = None  # a dataset's annotations, matched to files
         self._manifest = None
-        if self.layout == "manifest":
+        self._wanted = None if classes is None else subset(classes)[0]
+        if self.layout in DATASET_LAYOUTS:
+            self.listing = read_dataset(root, self.layout, media_root, classes)
+            self.refused, self.duplicates = self.listing.refused, self.listing.duplicates
+            self._wanted = None
+        elif self.layout == "manifest":
             from vida.media.manifest import read_manifest
 
             self._manifest = read_manifest(root, media_root)
             self.refused, self.duplicates = self._manifest.refused, self._manifest.duplicates
         elif self.layout not in ("videos", "frames"):
             raise UsageError(f"layout {self.layout!r} has no clips to decode (use one of "
-                             "videos, manifest, frames)")
+                             f"{', '.join(n for n in LAYOUTS if n != 'legacy')})")
 
     @property
     def media_root(self) -> Path:
         """The folder this root's clips live under, recorded as a new catalog's root."""
+        if self.listing is not None:
+            return self.listing.media_root
         if self._manifest is not None:
             return self._manifest.csv.parent.resolve()
         return self.root.resolve()
 
     def __iter__(self) -> Iterator[ClipSource]:
+        if self.listing is not None:
+            return iter(self.listing.clips)
         if self._manifest is not None:
-            return (ClipSource(row.class_name, file.stem, "video", str(file),
-                               source_split=split) for row, file, split in self._manifest.rows)
-        walk = video_tree if self.layout == "videos" else frame_folders
-        return walk(self.root.resolve())
+            found: Iterator[ClipSource] = (
+                ClipSource(row.class_name, file.stem, "video", str(file), source_split=split)
+                for row, file, split in self._manifest.rows)
+        else:
+            walk = video_tree if self.layout == "videos" else frame_folders
+            found = walk(self.root.resolve())
+        wanted = self._wanted
+        return found if wanted is None else (s for s in found if s.class_name in wanted)
+
 
 def frame_folders(root: Path) -> Iterator[ClipSource]:
     rgb = root / "RGB"

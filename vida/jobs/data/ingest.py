@@ -62,6 +62,7 @@ class IngestSummary:
     run_id: str | None = None
     refused: list[str] = field(default_factory=list)  # manifest rows that are no clip
     duplicates: int = 0  # manifest rows naming a file another row named
+    listing: Any = None  # a dataset's annotations: where its media was looked for, ...
 
     def add(self, status: str, reason: str | None) -> None:
         self.by_status[status] += 1
@@ -194,14 +195,17 @@ def ingest(
     workers: int | None = None,
     executor: str | None = None,
     progress: bool = True,
+    classes: str | None = None,
 ) -> IngestSummary:
     """Ingest every clip under ``root``; returns the counts by status and reason.
 
     ``executor`` (see :mod:`vida.jobs.core.executor`) says where the clips are decoded and
-    encoded: ``local`` with ``workers`` processes (default: every core), or Dask."""
+    encoded: ``local`` with ``workers`` processes (default: every core), or Dask.
+    ``classes``: a file of class names (or ``kinetics-sounds``) to keep."""
 
     with job_lock(store.root, "ingest"):  # a second ingest waits, then skips what is done
-        return _ingest(catalog, store, root, layout, options or IngestOptions(), workers,
+        sources = Sources(root, layout, _path_or_none(catalog.media_root_override), classes)
+        return _ingest(catalog, store, sources, options or IngestOptions(), workers,
                        executor, progress)
 
 
@@ -209,23 +213,23 @@ def _path_or_none(path: str | None) -> Path | None:
     return Path(path) if path else None
 
 
-def _ingest(catalog: Catalog, store: FeatureStore, root: Path, layout: str | None,
+def _ingest(catalog: Catalog, store: FeatureStore, sources: Sources,
             options: IngestOptions, workers: int | None, executor: str | None,
             progress: bool) -> IngestSummary:
+    """``sources`` was read (a manifest refused, if no path in it exists) before
+    anything is recorded."""
     from tqdm import tqdm
 
     pool_spec = parse_executor(executor, workers)
-    # a manifest is read (and refused, if no path in it exists) before anything is recorded
-    sources = Sources(root, layout, media_root=_path_or_none(catalog.media_root_override))
     record_media_root(catalog, catalog.media_root_override or str(sources.media_root))
     root_dir = media_root(catalog)
-    params = {"root": str(root), "layout": layout, "workers": pool_spec.workers,
+    params = {"root": str(sources.root), "layout": sources.layout, "workers": pool_spec.workers,
               "executor": pool_spec.describe(), **asdict(options)}
     with recorded(catalog, "ingest", params) as run, \
             open_pool(pool_spec, prepare=partial(prepare_worker, options)) as pool:
         run_id = run.run_id
         summary = IngestSummary(run_id=run_id, refused=sources.refused,
-                                duplicates=sources.duplicates)
+                                duplicates=sources.duplicates, listing=sources.listing)
         # the workers start and load their encoders while this process plans
         summary.total = sum(1 for _ in sources)  # a cheap first walk, for the ETA
         infos = register_feature_sets(store, options, run_id)
