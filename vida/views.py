@@ -338,7 +338,8 @@ def experiment_sections(main: pd.DataFrame, study: pd.DataFrame | None = None,
                         correlations: dict | None = None,
                         quality: pd.DataFrame | None = None,
                         missing: pd.DataFrame | None = None,
-                        notes: Sequence[str] = ()) -> list[Section]:
+                        notes: Sequence[str] = (),
+                        per_group: pd.DataFrame | None = None) -> list[Section]:
     """The one layout of an experiment's tables, in the order people read them."""
     # why a chosen variant did not run: under the grid where there is one, else here
     sections = [Section("main", None, experiment_frame(main),
@@ -370,7 +371,50 @@ def experiment_sections(main: pd.DataFrame, study: pd.DataFrame | None = None,
         sections.append(Section("per_class", "per class: gain over vision only on the "
                                  "class's test clips (95% CI)", per_class_frame(per_class),
                                  correlation_lines(correlations or {})))
+    if per_group is not None:
+        sections.append(group_section(per_group))
     return sections
+
+
+def group_section(table: pd.DataFrame) -> Section:
+    """``--group-by``: top-1 per group and variant, the paired difference from vision
+    only on the group's clips, adjusted over every group as one family, and the share
+    of real audio's gain recovered."""
+    return Section("per_group", "by group (--group-by): top-1 on the group's test clips, "
+                   "gain over vision only (95% CI; p adjusted over every group and variant "
+                   "as one family), share of real audio's gain recovered",
+                   group_frame(table))
+
+
+def group_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`group_section`'s cells, one row per group and variant."""
+    import pandas as pd
+
+    def span(row: dict, name: str, low: str, high: str, sign: str = "+") -> str:
+        if _isna(row.get(name)):
+            return ""
+        return f"{row[name]:{sign}.3f} [{row[low]:{sign}.3f}, {row[high]:{sign}.3f}]"
+
+    def note(row: dict) -> str:
+        text = row.get("recovery_note")
+        return text if isinstance(text, str) else ""
+
+    return pd.DataFrame([
+        {"group": row["group"], "n": int(row["n_test"]), "variant": row["variant"],
+         "top-1 [95% CI]": span(row, "top1", "top1_ci_low", "top1_ci_high", ""),
+         "vs vision only": span(row, "delta_vs_vision", "delta_ci_low", "delta_ci_high"),
+         "p adj": "" if _isna(row.get("p_adjusted")) else f"{row['p_adjusted']:.3g}",
+         "recovered": span(row, "recovery", "recovery_ci_low", "recovery_ci_high") or note(row)}
+        for row in table.to_dict("records")])
+
+
+def group_lines(result: Any) -> list[str]:
+    """``--group-by``'s table, then where its CSV and plot are."""
+    section = group_section(result.table)
+    lines = [f"\n{section.heading}", section.text()]
+    if result.ungrouped:
+        lines.append(f"  {result.ungrouped} test clips have no group in the query: left out")
+    return lines + [f"groups {result.csv}", f"plot   {result.plot}"]
 
 
 # -- each command's summary ---------------------------------------------------------

@@ -154,3 +154,17 @@ def ave_tree(synth: Path, out: Path) -> Tree:
     for split, name in (("train", "trainSet"), ("val", "valSet"), ("test", "testSet")):
         (out / f"{name}.txt").write_text("\n".join(sets[split]) + "\n")
     return tree
+
+
+def tags_file(tree: Tree, out: Path) -> Path:
+    """The synthetic reference tags of each clip's source clip, under the dataset's clip
+    keys (``tag --import``)."""
+    import json
+
+    synth_tags = {}
+    for key, (clip, _) in tree.origin.items():
+        synth = json.loads((clip.parents[2] / "ast_tags.json").read_text())
+        cls, clip_id = key.rsplit("/", 1)
+        synth_tags[f"{cls}|{clip_id}"] = synth[f"{clip.parent.name}|{clip.stem}"]
+    out.write_text(json.dumps(synth_tags))
+    return out

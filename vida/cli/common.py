@@ -106,11 +106,18 @@ def echo_lines(lines: list[str], err: bool = False) -> None:
         click.echo(line, err=err)
 
 
-def print_experiment(result: Any) -> None:
-    """An experiment's tables, in the layout the report shows too."""
-    from vida.views import experiment_lines
+def print_experiment(result: Any, catalog: Any = None, group_by: str | None = None) -> None:
+    """An experiment's tables, in the layout the report shows too; with ``group_by``,
+    its main table by those groups (computed from the catalog and recorded)."""
+    from vida.views import experiment_lines, group_lines
 
     echo_lines(experiment_lines(result))
+    if result is not None and group_by is not None:
+        from vida.jobs.experiments.groups import record_groups
+
+        echo_lines(group_lines(record_groups(catalog, result.experiment_id, group_by,
+                                             result.csv.parent, "experiment "
+                                             + result.experiment_id)))
 
 
 def experiment_running(obj: Context, options: dict[str, Any], spec_type: type
@@ -123,14 +130,19 @@ def experiment_running(obj: Context, options: dict[str, Any], spec_type: type
     from vida.jobs.experiments.spec import ExperimentOptions
 
     running = {k: options.pop(k) for k in ("workers", "dry_run", "no_progress", "device",
-                                           "memory_budget")}
+                                           "memory_budget", "group_by")}
     spec = spec_type(**options)
+    if running["group_by"] is not None:  # a bad query is refused before any training
+        from vida.jobs.experiments.groups import clip_groups
+
+        clip_groups(obj.catalog(), running["group_by"])
     if not running["dry_run"]:
         start_workers_early(obj.executor, running["workers"], preload.TRAINING)
     return spec, ExperimentOptions(workers=running["workers"], dry_run=running["dry_run"],
                                    progress=not running["no_progress"],
                                    device=running["device"],
-                                   memory_budget=running["memory_budget"])
+                                   memory_budget=running["memory_budget"],
+                                   group_by=running["group_by"])
 
 
 def exit_for_failures(done: int, failed: int, commonest: str, what: str = "clips",

@@ -152,6 +152,9 @@ def running_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--dry-run", is_flag=True,
                      help="Print the plan (trainings per kind) and stop."),
         click.option("--no-progress", is_flag=True),
+        click.option("--group-by", default=None, metavar="SQL",
+                     help="Also show the main table by groups of test clips: a read-only "
+                          "SELECT clip_key, <group> FROM ... (e.g. AVMIT's audible ratings)."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
                      show_default=True, help="Where trainings run (auto: CUDA where it is; "
                                              "on Dask, one GPU per training)."),
@@ -184,7 +187,8 @@ def experiment_svdmap(obj: Context, runs: str | None, **options: Any) -> None:
     from vida.jobs.experiments.svdmap import svdmap_experiment
 
     print_experiment(svdmap_experiment(obj.catalog(), obj.store(), spec, runs=runs,
-                                       log=click.echo, options=running))
+                                       log=click.echo, options=running),
+                     obj.catalog(), running.group_by)
 
 
 @experiment.command("cafmap")
@@ -203,7 +207,8 @@ def experiment_cafmap(obj: Context, runs: str | None, **options: Any) -> None:
     from vida.jobs.experiments.cafmap import cafmap_experiment
 
     print_experiment(cafmap_experiment(obj.catalog(), obj.store(), spec, runs=runs,
-                                       log=click.echo, options=running))
+                                       log=click.echo, options=running),
+                     obj.catalog(), running.group_by)
 
 
 @experiment.command("rerun")
@@ -224,16 +229,20 @@ def experiment_rerun(obj: Context, run_id: str, runs: str | None) -> None:
 @click.argument("experiment_id")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where the page goes [report-EXPERIMENT_ID.html].")
+@click.option("--group-by", default=None, metavar="SQL",
+              help="Add the main table by groups of test clips: a read-only SELECT "
+                   "clip_key, <group> FROM ... (recorded; replaces an earlier grouping).")
 @click.pass_obj
 @friendly_errors
-def report(obj: Context, experiment_id: str, output: Path | None) -> None:
+def report(obj: Context, experiment_id: str, output: Path | None, group_by: str | None
+           ) -> None:
     """Write experiment EXPERIMENT_ID's results as one self-contained HTML page: its
     tables with CIs and adjusted p-values, its plots, its spec and the SQL behind each
     table."""
     from vida.jobs.reports.report import write_report
 
     out = write_report(obj.catalog(), experiment_id,
-                       output or Path(f"report-{experiment_id}.html"))
+                       output or Path(f"report-{experiment_id}.html"), group_by)
     click.echo(views.report_line(out))
 
 

@@ -44,3 +44,13 @@ def correct_on_test(catalog: Catalog, run_id: str) -> tuple[np.ndarray, np.ndarr
             .order_by(Prediction.clip_key))
     frame = catalog.read(stmt)
     return frame["ok"].to_numpy(dtype=float), frame["true_class"].to_numpy(dtype=object)
+
+
+def test_predictions(catalog: Catalog, run_id: str) -> pd.DataFrame:
+    """A classifier run's test clips, in clip_key order, with ``correct`` (1 where it
+    was right)."""
+    stmt = (select(Prediction.clip_key,
+                   (Prediction.pred_class == Prediction.true_class).label("correct"))
+            .where(Prediction.run_id == run_id, Prediction.split == "test")
+            .order_by(Prediction.clip_key))
+    return catalog.read(stmt)

@@ -27,7 +27,7 @@ TABLE_QUERIES = {
     "main": _SUMMARY + ("name NOT LIKE 'labels=%' AND name NOT LIKE 'class=%' AND name NOT "
                         "LIKE 'rank_correlation/%' AND name NOT LIKE 'study/%' AND name NOT "
                         "LIKE 'generator=%' AND name NOT LIKE 'test_missing=%' AND name NOT LIKE "
-                        "'train_missing=%' ORDER BY id"),
+                        "'train_missing=%' AND name NOT LIKE 'group=%' ORDER BY id"),
     "study": _SUMMARY + "name LIKE 'study/%' ORDER BY id",
     "labels": _SUMMARY + "name LIKE 'labels=%' ORDER BY id",
     "per_class": _SUMMARY + "name LIKE 'class=%' ORDER BY id",
@@ -35,6 +35,7 @@ TABLE_QUERIES = {
     "quality": _SUMMARY + "name LIKE 'generator=%' ORDER BY id",
     "missing": _SUMMARY + ("(name LIKE 'test_missing=%' OR name LIKE 'train_missing=%') "
                            "ORDER BY id"),
+    "per_group": _SUMMARY + "name LIKE 'group=%' ORDER BY id",
 }
 
 _RUN = ("SELECT run_id, arch, status, params, started_at, finished_at, error FROM runs "

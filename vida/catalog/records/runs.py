@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from vida.catalog.database import Catalog
@@ -132,6 +132,17 @@ _ROWS_PER_INSERT = 500  # bound parameters per statement stay within any driver'
 def log_metrics(catalog: Catalog, run_id: str, metrics: dict[str, float], *,
                 split: str = "all", epoch: int | None = None) -> None:
     log_metric_rows(catalog, [(run_id, epoch, split, metrics)])
+
+
+def replace_metrics(catalog: Catalog, run_id: str, prefix: str, metrics: dict[str, float],
+                    *, split: str = "test") -> None:
+    """Replace run ``run_id``'s final metrics named ``<prefix>...`` by ``metrics``, in one
+    transaction (a table recomputed on a finished run: a report's ``--group-by``)."""
+    with catalog.transaction() as session:
+        session.execute(delete(RunMetric).where(
+            RunMetric.run_id == run_id, RunMetric.epoch.is_(None),
+            RunMetric.name.startswith(prefix, autoescape=True)))
+        add_metric_rows(session, [(run_id, None, split, metrics)])
 
 
 def log_metric_rows(catalog: Catalog,

@@ -184,3 +184,28 @@ def plot_recovery(table: pd.DataFrame, path: Path, title: str) -> bool:
     ax.set_title(title, fontsize=9)
     save_png(fig, path)
     return True
+
+
+def plot_groups(table: pd.DataFrame, path: Path, title: str) -> None:
+    """Per group of test clips (``--group-by``): each variant's gain over vision only,
+    with its 95 % CI, side by side."""
+    rows = table[table["delta_vs_vision"].notna()]
+    groups = list(dict.fromkeys(rows["group"]))
+    variants = list(dict.fromkeys(rows["variant"]))
+    fig, ax = figure(1.2 * len(groups) * max(1, len(variants)) / 2 + 3, 4)
+    width = 0.8 / max(1, len(variants))
+    for i, variant in enumerate(variants):
+        part = rows[rows["variant"] == variant].set_index("group").reindex(groups)
+        x = np.arange(len(groups)) + (i - (len(variants) - 1) / 2) * width
+        ax.errorbar(x, part["delta_vs_vision"],
+                    yerr=[part["delta_vs_vision"] - part["delta_ci_low"],
+                          part["delta_ci_high"] - part["delta_vs_vision"]],
+                    fmt="o", capsize=3, color=color(i), label=variant)
+    n = rows.drop_duplicates("group").set_index("group")["n_test"].reindex(groups)
+    ax.set_xticks(np.arange(len(groups)), [f"{g}\n(n={int(k)})" for g, k in n.items()],
+                  fontsize=8)
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_ylabel("gain over vision only, top-1 (95 % CI)")
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
+    save_png(fig, path)

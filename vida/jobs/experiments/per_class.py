@@ -14,42 +14,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from vida.jobs.experiments.variants import REAL as REAL_AUDIO
-from vida.jobs.experiments.variants import (
-    VISION,
-    learns_from_training_audio,
-    reads_generated_audio,
-)
-from vida.stats import Interval, accuracy_interval, paired_difference, rank_correlation
+from vida.jobs.experiments.groups import BASELINE, REAL, group_table
+from vida.jobs.experiments.variants import reads_generated_audio
+from vida.stats import Interval, rank_correlation
 
-BASELINE, REAL = VISION.label, REAL_AUDIO.label
-
-
-def compared_variants(variants: list[str]) -> list[str]:
-    """Vision only, real audio and every variant that learns from the training audio,
-    in table order."""
-    return [v for v in variants if v in (BASELINE, REAL) or learns_from_training_audio(v)]
+__all__ = ["BASELINE", "REAL", "correlations", "per_class_metrics", "per_class_table"]
 
 
 def per_class_table(correct: dict[str, np.ndarray], truth: np.ndarray) -> pd.DataFrame:
     """One row per class and variant: n_test, top-1 with its CI and, but for vision
-    only, the paired difference from vision only on the class's clips."""
-    rows = []
-    baseline = correct[BASELINE]
-    for cls in sorted(set(truth)):
-        columns = truth == cls
-        for variant in compared_variants(list(correct)):
-            matrix = correct[variant][:, columns]
-            ci = accuracy_interval(matrix)
-            row = {"class_name": cls, "variant": variant, "n_test": int(columns.sum()),
-                   "top1": ci.mean, "top1_ci_low": ci.low, "top1_ci_high": ci.high}
-            if variant != BASELINE:
-                paired = paired_difference(matrix, baseline[:, columns])
-                row.update(delta_vs_vision=paired.difference.mean,
-                           delta_ci_low=paired.difference.low,
-                           delta_ci_high=paired.difference.high, p_vs_vision=paired.p_value)
-            rows.append(row)
-    return pd.DataFrame(rows)
+    only, the paired difference from vision only on the class's clips (the grouping
+    of :func:`~vida.jobs.experiments.groups.group_table` by class)."""
+    table = group_table(correct, truth, column="class_name")
+    return table.drop(columns=[c for c in table.columns if c.startswith("recovery")])
 
 
 def correlations(table: pd.DataFrame, class_iou: pd.Series | None = None

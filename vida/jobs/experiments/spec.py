@@ -226,3 +226,5 @@ class ExperimentOptions:
     # bytes of features one training may hold in memory; past it, streamed (a batch
     # order of its own: recorded in that training's run) [a share of what is free]
     memory_budget: int | None = None
+    # the test clips' groups to show the main table by (a --group-by query)
+    group_by: str | None = None

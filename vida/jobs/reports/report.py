@@ -30,12 +30,14 @@ from vida.catalog.records.results import (
 from vida.errors import UsageError
 from vida.jobs.experiments.figures import (
     plot_gains,
+    plot_groups,
     plot_label_efficiency,
     plot_missing_grid,
     plot_missing_heatmap,
     plot_recovery,
     plot_results,
 )
+from vida.jobs.experiments.groups import record_groups, table_from_metrics
 from vida.jobs.experiments.per_class import REAL
 from vida.jobs.experiments.plan import TRAIN_MISSING_PREFIX, missing_rates
 from vida.jobs.experiments.quality import QUALITY_PREFIX
@@ -61,6 +63,7 @@ class ExperimentTables:
     correlations: dict[str, Interval | None] = field(default_factory=dict)
     quality: pd.DataFrame | None = None  # how close each generator's audio is to real
     missing: pd.DataFrame | None = None  # the missing-rate grid (train x test rates)
+    per_group: pd.DataFrame | None = None  # the main table by --group-by's groups
 
     @property
     def title(self) -> str:
@@ -186,7 +189,9 @@ def experiment_tables(catalog: Catalog, run_id: str) -> ExperimentTables:
                             per_class=_per_class(catalog, run_id),
                             correlations=_correlations(catalog, run_id),
                             quality=_quality(catalog, run_id),
-                            missing=_missing(catalog, run_id))
+                            missing=_missing(catalog, run_id),
+                            per_group=table_from_metrics(
+                                summary_rows(catalog, run_id, "per_group")))
 
 
 # --- the page ---------------------------------------------------------------------
@@ -235,14 +240,15 @@ def _sections(tables: ExperimentTables) -> str:
     each with the SQL behind it and its figure."""
     sections = experiment_sections(tables.main, tables.study, tables.labels,
                                    tables.per_class, tables.correlations, tables.quality,
-                                   tables.missing, tables.run.params.get("notes", []))
+                                   tables.missing, tables.run.params.get("notes", []),
+                                   tables.per_group)
     return "\n".join(_section(section, tables) for section in sections)
 
 
 # a section -> the catalog queries behind its table
 _QUERIES = {"main": ("main",), "study": ("study",), "labels": ("labels",),
             "per_class": ("per_class", "correlations"), "quality": ("quality",),
-            "missing": ("missing",)}
+            "missing": ("missing",), "per_group": ("per_group",)}
 
 
 def _section(section: Section, tables: ExperimentTables) -> str:
@@ -269,6 +275,7 @@ def _section_figure(name: str, tables: ExperimentTables) -> str:
                        lambda p: plot_label_efficiency(tables.labels, p, title)),
             "recovery": ("recovery", lambda p: plot_recovery(tables.labels, p, title)),
             "per_class": ("per class", lambda p: plot_gains(tables.per_class, p, title)),
+            "per_group": ("by group", lambda p: plot_groups(tables.per_group, p, title)),
             "missing": ("audio missing at training and at test",
                         lambda p: plot_missing_grid(tables.missing, p, title)),
             "missing heatmap": ("generated audio minus the best stand-in",
@@ -305,8 +312,15 @@ def report_html(tables: ExperimentTables) -> str:
         "</body></html>"])
 
 
-def write_report(catalog: Catalog, run_id: str, out: Path) -> Path:
-    """The experiment's report, written to ``out``."""
+def write_report(catalog: Catalog, run_id: str, out: Path, group_by: str | None = None
+                 ) -> Path:
+    """The experiment's report, written to ``out``; with ``group_by`` (a ``--group-by``
+    query), its table by those groups is computed and recorded first (its CSV and plot
+    beside the page)."""
+    if group_by is not None:
+        tables = experiment_tables(catalog, run_id)  # refuses an unfinished experiment
+        record_groups(catalog, run_id, group_by, out.parent / f"{out.stem}-groups",
+                      tables.title)
     page = report_html(experiment_tables(catalog, run_id))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
