@@ -109,15 +109,14 @@ def echo_lines(lines: list[str], err: bool = False) -> None:
 def print_experiment(result: Any, catalog: Any = None, group_by: str | None = None) -> None:
     """An experiment's tables, in the layout the report shows too; with ``group_by``,
     its main table by those groups (computed from the catalog and recorded)."""
-    from vida.views import experiment_lines, group_lines
+    from vida import views
 
-    echo_lines(experiment_lines(result))
+    echo_lines(views.experiment_lines(result))
     if result is not None and group_by is not None:
         from vida.jobs.experiments.groups import record_groups
 
-        echo_lines(group_lines(record_groups(catalog, result.experiment_id, group_by,
-                                             result.csv.parent, "experiment "
-                                             + result.experiment_id)))
+        groups = record_groups(catalog, result.experiment_id, group_by, result.csv.parent)
+        echo_lines(views.group_lines(groups))
 
 
 def experiment_running(obj: Context, options: dict[str, Any], spec_type: type

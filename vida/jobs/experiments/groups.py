@@ -153,7 +153,7 @@ def group_results(catalog: Catalog, experiment_id: str, sql: str) -> tuple[pd.Da
 
 
 def record_groups(catalog: Catalog, experiment_id: str, sql: str, folder: Path,
-                  title: str) -> GroupResult:
+                  title: str | None = None) -> GroupResult:
     """The group table: ``per_group.csv`` and its plot in ``folder``, and its rows in
     ``run_metrics`` (``group=<g>/<variant>/<measure>``, those of an earlier
     ``--group-by`` replaced)."""
@@ -165,7 +165,7 @@ def record_groups(catalog: Catalog, experiment_id: str, sql: str, folder: Path,
     table.to_csv(csv, index=False)
     (folder / "per_group.sql").write_text(sql.strip() + "\n")
     plot = folder / "per_group.png"
-    plot_groups(table, plot, title + " - by group")
+    plot_groups(table, plot, f"{title or 'experiment ' + experiment_id} - by group")
     replace_metrics(catalog, experiment_id, PREFIX, group_metrics(table))
     return GroupResult(table, csv, plot, ungrouped)
 
