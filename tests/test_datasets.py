@@ -85,6 +85,30 @@ def test_a_window_shorter_than_the_grid_is_padded_and_one_past_the_end_fails(tmp
         decode_on_grid(Path(with_window(str(video), 7, 9)), 18, 6.0, 32)
 
 
+def test_every_job_that_decodes_again_gets_a_clips_window_with_its_source(catalog, tmp_path):
+    from vida.catalog.records.clip_queries import USABLE_CLIPS, clips_of
+    from vida.catalog.records.clips import record_clips, record_media_root
+    from vida.jobs.semantics.conditions import clip_frames
+
+    video = _chirp_video(tmp_path / "full.mp4")
+    record_media_root(catalog, str(tmp_path))
+    record_clips(catalog, [
+        {"clip_key": f"c/full_{s:06d}_{s + 3:06d}", "class_name": "c",
+         "clip_id": f"full_{s:06d}_{s + 3:06d}", "source_uri": "full.mp4", "start_s": s,
+         "end_s": s + 3, "status": "ok"} for s in (0, 3)]
+        + [{"clip_key": "c/whole", "class_name": "c", "clip_id": "whole",
+            "source_uri": "full.mp4", "status": "ok"}])
+    sources = clips_of(catalog, USABLE_CLIPS, needs=("source_uri",)).set_index(
+        "clip_key")["source_uri"]
+    assert sources["c/full_000003_000006"] == f"{video}#t=3,6"
+    assert sources["c/whole"] == str(video)
+    frames = clip_frames(sources["c/full_000003_000006"], 18, 6.0, 32)  # frames, caption
+    np.testing.assert_array_equal(frames, decode_clip(video, 36, 6.0, 32).frames[18:])
+    wave = clip_waveform(sources["c/full_000003_000006"], "c", "x", 3.0)  # tag --model
+    span = decode_audio(video)[3 * AUDIO_RATE:6 * AUDIO_RATE]
+    assert np.corrcoef(span, wave[:len(span)])[0, 1] > 0.999
+
+
 # -- the annotation files, read as published ---------------------------------------
 
 def test_each_format_is_detected_and_read_as_shipped(synth, tmp_path):
@@ -130,8 +154,8 @@ def test_a_class_subset_keeps_its_classes_and_names_the_ones_it_cannot_find(synt
 
 # -- each tree through the CLI, from another folder --------------------------------
 
-LOUDNESS = ("SELECT clip_key, CASE WHEN audio_dbfs > -30 THEN 'loud' ELSE 'quiet' END "
-            "AS loudness FROM clips")
+LOUDNESS = ("SELECT clip_key, CASE WHEN audio_dbfs > (SELECT median(audio_dbfs) FROM clips) "
+            "THEN 'louder half' ELSE 'quieter half' END AS loudness FROM clips")
 
 
 @pytest.mark.slow
@@ -167,11 +191,13 @@ def test_a_dataset_as_shipped_goes_through_ingest_split_encode_and_an_experiment
     ok(cli("filter", "--dictionary", "minilm", "--tags", "ref", "--min-iou", "0"))
     done = ok(cli("experiment", "svdmap", "--tags", "ref", "--dictionary", "minilm",
                   "--min-iou", "0", "--seeds", "1", "--epochs", "2", "--generator-epochs", "1",
-                  "--cross-fit", "0", "--runs", "lab/runs", "--group-by", LOUDNESS))
+                  "--cross-fit", "0", "--variants", "generated", "--runs", "lab/runs",
+                  "--group-by", LOUDNESS))
     assert "by group (--group-by)" in done.stdout
     groups = pd.read_csv(next(tmp_path.glob("lab/runs/*/per_group.csv")))
-    assert set(groups["group"]) <= {"loud", "quiet"} and groups["p_adjusted"].notna().any()
-    assert {"vision only", "+ real audio"} <= set(groups["variant"])
+    assert set(groups["group"]) == {"louder half", "quieter half"}
+    assert groups["p_adjusted"].notna().all() == groups["p_vs_vision"].notna().all()
+    assert set(groups["variant"]) == {"vision only", "+ real audio", "+ generated audio"}
 
 
 def _windows_encoded_as_ingested(db: Path, store_root: Path, tree) -> None:
@@ -242,7 +268,7 @@ def test_avmit_ratings_join_mit_clips_and_answer_when_generated_audio_helps(
                "AS heard FROM clip_ratings WHERE source = 'avmit'")
     ok(cli("experiment", "svdmap", "--tags", "ref", "--dictionary", "minilm", "--min-iou", "0",
            "--seeds", "2", "--epochs", "2", "--generator-epochs", "1", "--cross-fit", "0",
-           "--runs", "lab/runs"))
+           "--variants", "generated", "--runs", "lab/runs"))
     run_id = sql(db, "SELECT run_id FROM runs WHERE kind = 'experiment'")["run_id"][0]
     page = tmp_path / "report.html"
     ok(cli("report", run_id, "--group-by", audible, "-o", str(page)))
