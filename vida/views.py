@@ -82,6 +82,20 @@ def _recovery(row: dict) -> str:
             f"{row['recovery_ci_high']:+.0%}]")
 
 
+def _paired_text(row: dict, names: tuple[str, str, str, str, str]) -> str:
+    """A paired difference as the lines print it: ``names`` are the row's difference,
+    interval ends, p-value and family-adjusted p-value."""
+    diff, low, high, p, q = (row.get(n, float("nan")) for n in names)
+    adjusted = "" if _isna(q) else f", adjusted p={q:.3g}"
+    return f"{diff:+.3f} top-1, 95% CI [{low:+.3f}, {high:+.3f}], p={p:.3g}{adjusted}"
+
+
+VS_VISION = ("delta_vs_vision", "delta_ci_low", "delta_ci_high", "p_vs_vision", "p_adjusted")
+VS_CONTROL = ("delta_vs_control", "control_ci_low", "control_ci_high", "p_vs_control",
+              "p_control_adjusted")
+VS_BEST = ("delta_vs_best", "best_ci_low", "best_ci_high", "p_vs_best", "p_best_adjusted")
+
+
 BEATS, WORSE, WITHIN_NOISE = ("beats vision only", "is worse than vision only",
                               "cannot be told from vision only")
 
@@ -108,11 +122,7 @@ def verdicts(table: pd.DataFrame, only: str | None = None) -> list[str]:
         verdict = verdict_of(row)
         if verdict is None or only not in (None, verdict):
             continue
-        q = row.get("p_adjusted", float("nan"))
-        adjusted = "" if _isna(q) else f", adjusted p={q:.3g}"
-        lines.append(f"{row['variant']} {verdict}: {row['delta_vs_vision']:+.3f} top-1, "
-                     f"95% CI [{row['delta_ci_low']:+.3f}, {row['delta_ci_high']:+.3f}], "
-                     f"p={row['p_vs_vision']:.3g}{adjusted}")
+        lines.append(f"{row['variant']} {verdict}: {_paired_text(row, VS_VISION)}")
     return lines
 
 
@@ -197,12 +207,8 @@ def control_lines(table: pd.DataFrame) -> list[str]:
         return []
     lines = []
     for row in table[table["delta_vs_control"].notna()].to_dict("records"):
-        q = row.get("p_control_adjusted", float("nan"))
-        adjusted = "" if _isna(q) else f", adjusted p={q:.3g}"
         lines.append(f"{row['variant']} @ {row['labels_per_class']} labels/class vs the "
-                     f"frames PCA-reduced to its width: {row['delta_vs_control']:+.3f} top-1, "
-                     f"95% CI [{row['control_ci_low']:+.3f}, {row['control_ci_high']:+.3f}], "
-                     f"p={row['p_vs_control']:.3g}{adjusted}")
+                     f"frames PCA-reduced to its width: {_paired_text(row, VS_CONTROL)}")
     return lines
 
 
@@ -241,12 +247,8 @@ def best_stand_in_lines(table: pd.DataFrame) -> list[str]:
     rows = table[table["id"].isin(STAND_IN_RIVALS) & table["delta_vs_best"].notna()]
     lines = []
     for row, cell in zip(rows.to_dict("records"), _cell_names(rows), strict=True):
-        q = row.get("p_best_adjusted", float("nan"))
-        adjusted = "" if _isna(q) else f", adjusted p={q:.3g}"
         lines.append(f"{row['variant']} @ {cell} {_against_best(row)} the best stand-in "
-                     f"({row['best_stand_in']}): {row['delta_vs_best']:+.3f} top-1, 95% CI "
-                     f"[{row['best_ci_low']:+.3f}, {row['best_ci_high']:+.3f}], "
-                     f"p={row['p_vs_best']:.3g}{adjusted}")
+                     f"({row['best_stand_in']}): {_paired_text(row, VS_BEST)}")
     return lines
 
 
