@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.helpers.avmit import avmit_files
+from tests.helpers.cli_path import ok, sql
 from tests.helpers.dataset_trees import (
     ave_tree,
     kinetics_tree,
@@ -27,21 +28,6 @@ from vida.media.datasets import read_dataset
 from vida.media.decode import AUDIO_RATE, clip_waveform, decode_audio, decode_clip
 from vida.media.grid import decode_on_grid
 from vida.media.sources import detect_layout
-
-
-def ok(result):
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
-
-
-def sql(catalog_path: Path, query: str) -> pd.DataFrame:
-    from vida import open_catalog
-
-    catalog = open_catalog(catalog_path, create=True)
-    try:
-        return catalog.sql(query)
-    finally:
-        catalog.dispose()
 
 
 @pytest.fixture(scope="module")

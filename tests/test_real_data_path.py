@@ -12,25 +12,10 @@ import pandas as pd
 import pytest
 
 from tests.conftest import run_cli
+from tests.helpers.cli_path import ok, sql
 from tests.helpers.mit_tree import mit_tree
 
 pytestmark = pytest.mark.slow  # a whole pipeline through the CLI
-
-
-def ok(result):
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
-
-
-def sql(catalog_path: Path, query: str) -> pd.DataFrame:
-    """Read the catalog as a notebook does, from this process and this folder."""
-    from vida import open_catalog
-
-    catalog = open_catalog(catalog_path, create=True)
-    try:
-        return catalog.sql(query)
-    finally:
-        catalog.dispose()
 
 
 @pytest.fixture(scope="module")

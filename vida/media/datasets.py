@@ -30,7 +30,7 @@ from importlib import resources
 from pathlib import Path
 
 from vida.errors import UsageError
-from vida.media.manifest import ManifestError
+from vida.media.manifest import ManifestError, csv_records
 from vida.media.sources import ClipSource
 
 DATASET_LAYOUTS = ("vggsound", "kinetics", "ave")
@@ -119,16 +119,6 @@ def _kinetics_header(path: Path) -> bool:
 
 # -- reading each format ----------------------------------------------------------
 
-def _csv_records(path: Path) -> list[tuple[int, list[str]]]:
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
-            return [(reader.line_num, [c.strip() for c in row]) for row in reader
-                    if any(c.strip() for c in row)]
-    except UnicodeDecodeError as exc:
-        raise ManifestError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from None
-
-
 def _seconds(text: str) -> float | None:
     try:
         value = float(text)
@@ -169,7 +159,7 @@ def _window(start: str, end: str, origin: str) -> tuple[float, float]:
 
 
 def vggsound_rows(path: Path) -> Iterator[Row | str]:
-    for line, cells in _csv_records(path):
+    for line, cells in csv_records(path):
         origin = f"{path.name} line {line}"
         try:
             if len(cells) < 4:
@@ -186,7 +176,7 @@ def vggsound_rows(path: Path) -> Iterator[Row | str]:
 
 
 def kinetics_rows(path: Path) -> Iterator[Row | str]:
-    records = _csv_records(path)
+    records = csv_records(path)
     if not records:
         return
     names = [c.lower() for c in records[0][1]]

@@ -67,7 +67,7 @@ class Manifest:
     duplicates: int = 0
 
 
-def _records(path: Path) -> list[tuple[int, list[str]]]:
+def csv_records(path: Path) -> list[tuple[int, list[str]]]:
     """(line number, stripped cells) of every non-blank record."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
@@ -179,7 +179,7 @@ def _no_path_error(csv_path: Path, bases: list[Path], first: ManifestRow) -> Man
 
 def read_manifest(csv_path: Path, media_root: Path | None = None) -> Manifest:
     """Every clip a manifest lists, with its resolved file and split."""
-    records = _records(csv_path)
+    records = csv_records(csv_path)
     columns = _header_columns(records[0][1], csv_path) if records else None
     parsed = [_parse(n, cells, columns) for n, cells in records[1 if columns else 0:]]
     rows = [r for r in parsed if isinstance(r, ManifestRow)]
