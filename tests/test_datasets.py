@@ -5,6 +5,7 @@ MiT's clips; an experiment's main table by any grouping of its test clips."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -164,8 +165,12 @@ def test_a_dataset_as_shipped_goes_through_ingest_split_encode_and_an_experiment
                        cwd=tmp_path, timeout=600)
 
     db = lab / "catalog.db"
-    clips = sql(db, "SELECT clip_key, split, start_s, end_s, status FROM clips")
+    clips = sql(db, "SELECT clip_key, split, start_s, end_s, status, error FROM clips")
     good = clips[clips["status"] == "ok"]
+    failed = clips[clips["status"] == "failed"]["error"].tolist()
+    assert sum(bool(re.match(r"\S+ line \d+: missing: ", e)) for e in failed) == tree.missing
+    if tree.past_end:  # a window past its file's end fails that clip, naming its line
+        assert any(e.startswith(f"{tree.past_end}: window_past_end") for e in failed)
     assert set(good["clip_key"]) == set(tree.origin) and good["split"].notna().all()
     assert set(good["split"]) == {"train", "val", "test"}
     encoded = ok(cli("encode", "--encoder", f"audio=ast:{tiny_ast}", "--no-progress"))

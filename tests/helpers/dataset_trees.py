@@ -38,6 +38,7 @@ class Tree:
     origin: dict[str, tuple[Path, float]] = field(default_factory=dict)  # key -> (clip, at)
     bad_lines: list[str] = field(default_factory=list)  # "<file> line <n>" refused
     missing: int = 0  # rows whose video was "deleted"
+    past_end: str | None = None  # "<file> line <n>" of a window past its video's end
 
 
 def synthetic_clips(synth: Path) -> list[tuple[str, Path]]:
@@ -149,6 +150,8 @@ def ave_tree(synth: Path, out: Path) -> Tree:
     tree.missing = 1
     rows.append(f"{clips[0][0]}&AVEbad&good&6&2")
     tree.bad_lines.append(f"Annotations.txt line {len(rows) + 1}")
+    rows.append(f"{clips[0][0]}&AVE0000x&good&8&14")  # a second event, past the 10 s
+    tree.past_end = f"Annotations.txt line {len(rows) + 1}"
     (out / "Annotations.txt").write_text(
         "\n".join(["Category&VideoID&Quality&StartTime&EndTime", *rows]) + "\n")
     for split, name in (("train", "trainSet"), ("val", "valSet"), ("test", "testSet")):
