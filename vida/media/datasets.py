@@ -25,7 +25,7 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -258,14 +258,9 @@ def _ave_files(root: Path, folder: Path) -> tuple[list[Path], list[Row | str]]:
         return list(set_files), [r for f, s in set_files.items() for r in ave_rows(f, s)]
     splits = {(r.video, r.start, r.end): s for f, s in set_files.items()
               for r in ave_rows(f, s) if isinstance(r, Row)}
-    rows = [r if isinstance(r, str) else _with_split(r, splits.get((r.video, r.start, r.end)))
+    rows = [r if isinstance(r, str) else replace(r, split=splits.get((r.video, r.start, r.end)))
             for r in ave_rows(listed, None)]
     return [listed, *set_files], rows
-
-
-def _with_split(row: Row, split: str | None) -> Row:
-    row.split = split
-    return row
 
 
 # -- matching rows to files ------------------------------------------------------

@@ -118,12 +118,17 @@ def _open(path: Path) -> av.container.InputContainer:
         raise MediaError("not_media", f"{path.name}: FFmpeg cannot open it ({exc})") from None
 
 
-def decode_audio(path: Path, seconds: float | None = None) -> np.ndarray | None:
-    """The audio stream of any media file as 16 kHz mono float32 (None: no audio stream)."""
+def decode_audio(path: Path, seconds: float | None = None, start: float | None = None
+                 ) -> np.ndarray | None:
+    """The audio stream of any media file as 16 kHz mono float32 (None: no audio stream):
+    its first ``seconds`` or more, from ``start`` (a window's: sought to, not decoded
+    up to) or from the beginning."""
     with _open(path) as container:
         if not container.streams.audio:
             return None
-        collector = _AudioCollector()
+        if start is not None:
+            _seek(container, start)
+        collector = _AudioCollector(start)
         limit = None if seconds is None else int(seconds * AUDIO_RATE)
         try:
             for frame in container.decode(audio=0):
@@ -344,34 +349,11 @@ def clip_waveform(source_uri: str, class_name: str, clip_id: str, seconds: float
         path = study_audio_path(file, class_name, clip_id)
     if path is None or not path.exists():
         return None
-    size = int(round(seconds * AUDIO_RATE))
-    if start is not None:
-        wave = window_audio(path, start, end if end is not None else start + seconds)
-    else:
-        wave = decode_audio(path, seconds=seconds)
+    span = seconds if end is None else min(seconds, end - (start or 0.0))
+    wave = decode_audio(path, seconds=span, start=start)
     if wave is None or wave.size == 0:
         return None
-    return fit_audio(wave[:size], size)
-
-
-def window_audio(path: Path, start: float, end: float) -> np.ndarray | None:
-    """The audio of ``[start, end)`` of a media file, 16 kHz mono (None: no stream)."""
-    with _open(path) as container:
-        if not container.streams.audio:
-            return None
-        _seek(container, start)
-        collector = _AudioCollector(start)
-        needed = int(round((end - start) * AUDIO_RATE))
-        try:
-            for frame in container.decode(audio=0):
-                collector.push(frame)
-                if collector.n >= needed:
-                    break
-            collector.push(None)
-        except av.FFmpegError as exc:
-            if not collector.n:
-                raise MediaError("bad_audio", f"{path.name}: {exc}") from None
-        return collector.result()[:needed]
+    return fit_audio(wave[:int(round(span * AUDIO_RATE))], int(round(seconds * AUDIO_RATE)))
 
 
 def study_audio_path(source_uri: str, class_name: str, clip_id: str) -> Path | None:

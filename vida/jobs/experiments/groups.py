@@ -123,8 +123,7 @@ def main_correctness(catalog: Catalog, experiment_id: str
         frames = [test_predictions(catalog, run_id) for _, run_id in sorted(runs)]
         keys = frames[0]["clip_key"].to_numpy() if keys is None else keys
         correct[variant] = np.stack([f["correct"].to_numpy(float) for f in frames])
-    order = [v for v in _table_order(by_variant)]
-    return keys, {v: correct[v] for v in order}
+    return keys, {v: correct[v] for v in _table_order(by_variant)}
 
 
 def _table_order(by_variant: dict) -> list[str]:
